@@ -1,0 +1,327 @@
+/* tapegen.h -- automatic differentiation on a bytecode tape.
+ *
+ * Record a function once with the tg_* operation macros, then evaluate it
+ * and its derivatives (gradient, Jacobian, JVP, VJP, Hessian, HVP) at many
+ * points, from many threads.
+ *
+ * Conventions used throughout (see docs/ and shared CONTRACT.md):
+ *  - Inputs and outputs come in named blocks; flat arrays concatenate the
+ *    blocks in declaration order.  n = tg_num_inputs(t), m = tg_num_outputs(t).
+ *  - Matrices are dense and row-major: J is m x n, J[i*n + j] = dy_i/dx_j;
+ *    H is n x n (H[i*n + j] = d2y/dx_i dx_j) of a scalar-output tape.
+ *  - Recording never returns an error: the first error is stored on the tape
+ *    (sticky), later operations on that tape do nothing, and tg_tape_status /
+ *    tg_tape_error report it.  Numeric functions return a tg_status and set a
+ *    thread-local message (tg_last_error).  The library never aborts, exits
+ *    or prints.
+ *  - Functions taking `const tg_tape *` are safe to call concurrently from
+ *    many threads on the same tape.  Recording into a tape is not.
+ *  - Derivatives follow the numerical conventions in docs/conventions.md:
+ *    absolute-zero products (CppAD's azmul), subgradient 0 at kinks, 1/2-1/2
+ *    ties for min/max, stable formulas.
+ */
+#ifndef TAPEGEN_H
+#define TAPEGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+#define TG_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ types */
+
+/* A tape: the recorded program.  Opaque; create with tg_tape_new, release
+ * with tg_tape_free. */
+typedef struct tg_tape tg_tape;
+
+/* A value on a tape: instruction `id` of `tape`.  Pass by value; it has no
+ * lifetime of its own and is meaningful on its own tape only. */
+typedef struct tg_var {
+    tg_tape *tape;
+    uint32_t id;
+} tg_var;
+
+/* Status codes.  tg_status_str gives a static description. */
+typedef enum tg_status {
+    TG_OK = 0,
+    TG_ERR_NOMEM,   /* allocation failed */
+    TG_ERR_ARG,     /* invalid argument: NULL pointer, bad block index, var of another tape, ... */
+    TG_ERR_SHAPE,   /* wrong shape, e.g. gradient or Hessian of a tape whose output is not scalar */
+    TG_ERR_IO,      /* file could not be read or written */
+    TG_ERR_FORMAT,  /* file is not a valid tape (corrupt, truncated, unsupported version) */
+    TG_ERR_NAME,    /* invalid or colliding identifier in code generation */
+    TG_ERR_LIMIT    /* a size limit of the tape or file format was exceeded */
+} tg_status;
+
+/* "Every input block" for a wrt argument. */
+#define TG_ALL (-1)
+
+/* The instruction id of no value (returned in tg_var.id after an error). */
+#define TG_NIL UINT32_MAX
+
+/* Static, never NULL.  Thread-safe. */
+const char *tg_status_str(tg_status s);
+
+/* The message of the last failing numeric call (tg_eval, tg_gradient, ...)
+ * on the calling thread; "" if none failed yet.  Thread-local storage owned
+ * by the library, valid until the next failing call on this thread. */
+const char *tg_last_error(void);
+
+/* The instruction set.  TG_OP_COUNT is the number of opcodes.  The table
+ * lives in tapegen/ops.def; tg_op_name gives the lowercase mnemonic
+ * ("add", "sin", ...) or NULL for an out-of-range code. */
+#define TG_F_COMM     1u
+#define TG_F_CMP      2u
+#define TG_F_INTERNAL 4u
+typedef enum tg_opcode {
+#define LEAF(NAME, name) TG_OP_##NAME,
+#define OP(NAME, name, arity, flags, expr) TG_OP_##NAME,
+#include "tapegen/ops.def"
+    TG_OP_COUNT
+} tg_opcode;
+const char *tg_op_name(tg_opcode op);
+/* Number of operands of op (0 for leaves), or -1 out of range. */
+int tg_op_arity(tg_opcode op);
+
+/* -------------------------------------------------------------- recording */
+
+/* Recording options for tg_tape_new_ex.  By default the recorder applies
+ * IEEE-exact constant folding and identities (x*1, x/1, x+(-0.0), x-(+0.0),
+ * pow(x,1), -(-x), pow(x,2) -> x*x) and hash-consing CSE; these flags turn
+ * them off, e.g. to check that optimisation changes no bit of any result. */
+#define TG_NO_FOLD 1u
+#define TG_NO_CSE  2u
+
+/* A new empty tape named `name` (copied; NULL gives "f").  Returns NULL only
+ * when out of memory.  Owned by the caller: release with tg_tape_free.  A
+ * name that is not 1..255 bytes of UTF-8 puts the tape in the error state. */
+tg_tape *tg_tape_new(const char *name);
+/* As tg_tape_new, with option flags TG_NO_FOLD | TG_NO_CSE. */
+tg_tape *tg_tape_new_ex(const char *name, unsigned flags);
+/* Releases t and everything it owns.  NULL is allowed. */
+void tg_tape_free(tg_tape *t);
+
+/* The sticky status of t: TG_OK or the first error met while recording.
+ * A NULL tape gives TG_ERR_ARG. */
+tg_status tg_tape_status(const tg_tape *t);
+/* The message of the first error, "" when TG_OK.  Owned by the tape. */
+const char *tg_tape_error(const tg_tape *t);
+/* The tape's name.  Owned by the tape. */
+const char *tg_tape_name(const tg_tape *t);
+
+/* Caps the number of instructions of t (at most and by default 2^32 - 1).
+ * Growing past the cap puts the tape in the TG_ERR_LIMIT state; the
+ * instructions already recorded stay intact.  Returns TG_ERR_ARG if the cap
+ * is below the current size or t is NULL. */
+tg_status tg_tape_set_limit(tg_tape *t, uint64_t max_instructions);
+
+/* Declares a scalar input block named `name` and returns its value.
+ * Block names are 1..255 bytes of UTF-8 and unique among the inputs. */
+tg_var tg_input(tg_tape *t, const char *name);
+/* Declares an input block of n >= 1 scalars; fills x[0..n) with its values. */
+void tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x);
+/* The literal constant c (hash-consed by bit pattern: 0.0 and -0.0 differ). */
+tg_var tg_const(tg_tape *t, double c);
+/* Declares a scalar output block named `name` holding y. */
+void tg_output(tg_tape *t, const char *name, tg_var y);
+/* Declares an output block of n >= 1 scalars holding y[0..n). */
+void tg_output_vec(tg_tape *t, const char *name, size_t n, const tg_var *y);
+
+/* Total input scalars n and output scalars m (0 for NULL). */
+size_t tg_num_inputs(const tg_tape *t);
+size_t tg_num_outputs(const tg_tape *t);
+/* Number of instructions, leaves (inputs, constants) included. */
+size_t tg_tape_size(const tg_tape *t);
+/* Bytes the tape's columns, constant pool, blocks and CSE table occupy. */
+size_t tg_tape_bytes(const tg_tape *t);
+
+/* Block queries: counts, and for block i (0-based, declaration order) its
+ * name (owned by the tape), size and offset in the flat input/output array.
+ * Out-of-range i gives NULL / 0. */
+size_t      tg_num_input_blocks(const tg_tape *t);
+size_t      tg_num_output_blocks(const tg_tape *t);
+const char *tg_input_block_name(const tg_tape *t, size_t i);
+size_t      tg_input_block_size(const tg_tape *t, size_t i);
+size_t      tg_input_block_offset(const tg_tape *t, size_t i);
+const char *tg_output_block_name(const tg_tape *t, size_t i);
+size_t      tg_output_block_size(const tg_tape *t, size_t i);
+size_t      tg_output_block_offset(const tg_tape *t, size_t i);
+/* Index of the input block named `name`, or -1. */
+int         tg_input_block_index(const tg_tape *t, const char *name);
+
+/* The disassembly of t: one line per instruction ("%3 = mul %1 %2"), then
+ * one line per output scalar, preceded by a header naming the tape and its
+ * blocks.  Constants print so that they read back to the same bits.  The
+ * string is malloc'd (caller frees with free()); NULL when out of memory. */
+char *tg_tape_disasm(const tg_tape *t);
+
+/* Operands of the operation macros: a tg_var or any arithmetic literal.
+ * Internal plumbing for the macros below; use the macros. */
+typedef struct tg_operand {
+    tg_tape *tape;   /* NULL: the literal k */
+    uint32_t id;
+    double k;
+} tg_operand;
+static inline tg_operand tg__opnd_var(tg_var v)
+{ tg_operand o; o.tape = v.tape; o.id = v.id; o.k = 0.0; return o; }
+static inline tg_operand tg__opnd_num(double k)
+{ tg_operand o; o.tape = NULL; o.id = TG_NIL; o.k = k; return o; }
+#define TG_OPND(x) _Generic((x), tg_var: tg__opnd_var, default: tg__opnd_num)(x)
+
+/* Records op on its operands and returns the result.  The tape is the one
+ * the tg_var operands belong to; they must all belong to the same tape (an
+ * operand of another tape is a sticky TG_ERR_ARG on the first operand's
+ * tape).  With no tg_var operand there is no tape to record on and the
+ * result is {NULL, TG_NIL}, which poisons whatever tape it is later used on.
+ * op must have the arity of the function (1, 2 or 3). */
+tg_var tg_op1(tg_opcode op, tg_operand a);
+tg_var tg_op2(tg_opcode op, tg_operand a, tg_operand b);
+tg_var tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c);
+
+/* Binary operations; each operand is a tg_var or a number.
+ * tg_pow with a literal (or tg_const) exponent records the constant-exponent
+ * op: finite for a negative base and an integer exponent, never computed
+ * through exp/log.  tg_min/tg_max ignore a NaN operand (as C's fmin/fmax)
+ * and return the first operand on ties; their derivatives give 1/2 to each
+ * operand on ties.  tg_azmul(a, b) is 0 if either factor is exactly 0, else
+ * a*b (CppAD's absolute-zero multiplication). */
+#define tg_add(a, b)   tg_op2(TG_OP_ADD,   TG_OPND(a), TG_OPND(b))
+#define tg_sub(a, b)   tg_op2(TG_OP_SUB,   TG_OPND(a), TG_OPND(b))
+#define tg_mul(a, b)   tg_op2(TG_OP_MUL,   TG_OPND(a), TG_OPND(b))
+#define tg_div(a, b)   tg_op2(TG_OP_DIV,   TG_OPND(a), TG_OPND(b))
+#define tg_pow(a, b)   tg_op2(TG_OP_POW,   TG_OPND(a), TG_OPND(b))
+#define tg_min(a, b)   tg_op2(TG_OP_MIN,   TG_OPND(a), TG_OPND(b))
+#define tg_max(a, b)   tg_op2(TG_OP_MAX,   TG_OPND(a), TG_OPND(b))
+#define tg_atan2(a, b) tg_op2(TG_OP_ATAN2, TG_OPND(a), TG_OPND(b))
+#define tg_hypot(a, b) tg_op2(TG_OP_HYPOT, TG_OPND(a), TG_OPND(b))
+#define tg_azmul(a, b) tg_op2(TG_OP_AZMUL, TG_OPND(a), TG_OPND(b))
+/* Comparisons: 1.0 or 0.0 (0.0 when an operand is NaN); derivative 0. */
+#define tg_lt(a, b)    tg_op2(TG_OP_LT,    TG_OPND(a), TG_OPND(b))
+#define tg_le(a, b)    tg_op2(TG_OP_LE,    TG_OPND(a), TG_OPND(b))
+#define tg_gt(a, b)    tg_op2(TG_OP_GT,    TG_OPND(a), TG_OPND(b))
+#define tg_ge(a, b)    tg_op2(TG_OP_GE,    TG_OPND(a), TG_OPND(b))
+/* a where c != 0, else b.  Derivatives flow only into the taken branch. */
+#define tg_select(c, a, b) tg_op3(TG_OP_SELECT, TG_OPND(c), TG_OPND(a), TG_OPND(b))
+
+/* Unary operations on a tg_var.  Semantics are C's libm; in addition
+ * fract(x) = x - trunc(x), round is half away from zero, signum(+-0) = 0 and
+ * signum(NaN) = NaN.  Derivatives of abs at 0, and of floor, ceil, round,
+ * trunc and signum everywhere, are 0 (NaN for a NaN argument). */
+#define tg_neg(a)    tg_op1(TG_OP_NEG,    TG_OPND(a))
+#define tg_sin(a)    tg_op1(TG_OP_SIN,    TG_OPND(a))
+#define tg_cos(a)    tg_op1(TG_OP_COS,    TG_OPND(a))
+#define tg_tan(a)    tg_op1(TG_OP_TAN,    TG_OPND(a))
+#define tg_asin(a)   tg_op1(TG_OP_ASIN,   TG_OPND(a))
+#define tg_acos(a)   tg_op1(TG_OP_ACOS,   TG_OPND(a))
+#define tg_atan(a)   tg_op1(TG_OP_ATAN,   TG_OPND(a))
+#define tg_sinh(a)   tg_op1(TG_OP_SINH,   TG_OPND(a))
+#define tg_cosh(a)   tg_op1(TG_OP_COSH,   TG_OPND(a))
+#define tg_tanh(a)   tg_op1(TG_OP_TANH,   TG_OPND(a))
+#define tg_asinh(a)  tg_op1(TG_OP_ASINH,  TG_OPND(a))
+#define tg_acosh(a)  tg_op1(TG_OP_ACOSH,  TG_OPND(a))
+#define tg_atanh(a)  tg_op1(TG_OP_ATANH,  TG_OPND(a))
+#define tg_exp(a)    tg_op1(TG_OP_EXP,    TG_OPND(a))
+#define tg_expm1(a)  tg_op1(TG_OP_EXPM1,  TG_OPND(a))
+#define tg_log(a)    tg_op1(TG_OP_LOG,    TG_OPND(a))
+#define tg_log1p(a)  tg_op1(TG_OP_LOG1P,  TG_OPND(a))
+#define tg_sqrt(a)   tg_op1(TG_OP_SQRT,   TG_OPND(a))
+#define tg_cbrt(a)   tg_op1(TG_OP_CBRT,   TG_OPND(a))
+#define tg_erf(a)    tg_op1(TG_OP_ERF,    TG_OPND(a))
+#define tg_erfc(a)   tg_op1(TG_OP_ERFC,   TG_OPND(a))
+#define tg_abs(a)    tg_op1(TG_OP_ABS,    TG_OPND(a))
+#define tg_floor(a)  tg_op1(TG_OP_FLOOR,  TG_OPND(a))
+#define tg_ceil(a)   tg_op1(TG_OP_CEIL,   TG_OPND(a))
+#define tg_round(a)  tg_op1(TG_OP_ROUND,  TG_OPND(a))
+#define tg_trunc(a)  tg_op1(TG_OP_TRUNC,  TG_OPND(a))
+#define tg_fract(a)  tg_op1(TG_OP_FRACT,  TG_OPND(a))
+#define tg_signum(a) tg_op1(TG_OP_SIGNUM, TG_OPND(a))
+
+/* Vector helpers over n >= 1 values x[0..n) (and y[0..n)) of one tape,
+ * recorded as ordinary instructions (left-to-right sums):
+ *   tg_sum = sum x_i           tg_dot = sum x_i*y_i
+ *   tg_norm2 = sqrt(sum x_i^2) tg_norm2sq = sum x_i^2
+ *   tg_norm1 = sum |x_i|       tg_norm_inf = max |x_i|
+ *   tg_norm_p = (sum |x_i|^p)^(1/p)   tg_norm_p_to_p = sum |x_i|^p
+ * n == 0 or a NULL array gives {NULL, TG_NIL} (there is no tape to record
+ * on), which poisons the tape it is later used on. */
+tg_var tg_sum(size_t n, const tg_var *x);
+tg_var tg_dot(size_t n, const tg_var *x, const tg_var *y);
+tg_var tg_norm2(size_t n, const tg_var *x);
+tg_var tg_norm2sq(size_t n, const tg_var *x);
+tg_var tg_norm1(size_t n, const tg_var *x);
+tg_var tg_norm_inf(size_t n, const tg_var *x);
+tg_var tg_norm_p(size_t n, const tg_var *x, double p);
+tg_var tg_norm_p_to_p(size_t n, const tg_var *x, double p);
+
+/* ------------------------------------------- evaluation and derivatives */
+
+/* All of these read the tape only and may run concurrently on one tape.
+ * x: n doubles (inputs, blocks concatenated).  Errors: TG_ERR_ARG for a
+ * NULL pointer, the tape's own sticky status if it is in the error state,
+ * TG_ERR_SHAPE where noted, TG_ERR_NOMEM.  On error the outputs are left
+ * untouched.  Each call borrows a workspace from a small pool owned by the
+ * tape (allocation only when the pool is empty); use the *_ws variants
+ * below with a caller-owned workspace for a hot loop that never allocates.
+ *
+ * Derivatives are computed by sweeps over the tape: a forward (value) sweep,
+ * a reverse (adjoint) sweep [Griewank & Walther, Evaluating Derivatives,
+ * 2nd ed., ch. 3], a forward tangent sweep, and a second-order
+ * tangent-over-adjoint sweep for Hessian-vector products [ibid., ch. 5]. */
+
+/* y = f(x).  y: m doubles. */
+tg_status tg_eval(const tg_tape *t, const double *x, double *y);
+/* g = grad f(x), m must be 1 (else TG_ERR_SHAPE).  g: n doubles. */
+tg_status tg_gradient(const tg_tape *t, const double *x, double *g);
+/* J = df/dx (x), m*n doubles, row-major.  Forward sweeps in blocks of 8
+ * directions when n <= m, else reverse sweeps in blocks of 8 outputs. */
+tg_status tg_jacobian(const tg_tape *t, const double *x, double *J);
+/* jv = J(x) v.  v: n doubles, jv: m doubles (one forward tangent sweep). */
+tg_status tg_jvp(const tg_tape *t, const double *x, const double *v, double *jv);
+/* wj = w^T J(x).  w: m doubles, wj: n doubles (one reverse sweep). */
+tg_status tg_vjp(const tg_tape *t, const double *x, const double *w, double *wj);
+/* H = Hessian of f at x, m == 1; H: n*n doubles, row-major (symmetric up to
+ * rounding; computed as n Hessian-vector products, 8 per sweep). */
+tg_status tg_hessian(const tg_tape *t, const double *x, double *H);
+/* hv = H(x) v, m == 1.  v, hv: n doubles (tangent-over-adjoint). */
+tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv);
+
+/* Batches of npts points, evaluated in parallel with OpenMP (when built with
+ * it) and several points per instruction dispatch.  X: npts*n doubles, one
+ * point per row; Y: npts*m; G: npts*n (m must be 1).  npts == 0 does
+ * nothing and returns TG_OK. */
+tg_status tg_eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y);
+tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G);
+
+/* ---------------------------------------------------- workspaces (hot loops) */
+
+/* A caller-owned scratch area for the numeric functions: after the first
+ * call at a given size it never allocates again.  One workspace serves one
+ * thread at a time; it can be used with any tape (it grows on demand).
+ * tg_workspace_new returns NULL when out of memory; t may be NULL (then it
+ * starts empty), otherwise it is pre-sized for every call on t. */
+typedef struct tg_workspace tg_workspace;
+tg_workspace *tg_workspace_new(const tg_tape *t);
+void          tg_workspace_free(tg_workspace *w);   /* NULL is allowed */
+/* Bytes currently held by w. */
+size_t        tg_workspace_bytes(const tg_workspace *w);
+
+/* Same contracts as the functions without _ws. */
+tg_status tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y);
+tg_status tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g);
+tg_status tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J);
+tg_status tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v, double *jv);
+tg_status tg_vjp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *w_, double *wj);
+tg_status tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H);
+tg_status tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v, double *hv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGEN_H */

@@ -1,0 +1,256 @@
+/* src/ad/api.c -- the numeric entry points: argument checks, workspace
+ * layout, seeding and read-out around the sweeps in forward.c, reverse.c,
+ * tangent.c and second.c.  Outputs are written only after every check has
+ * passed and the workspace is in place, so an error leaves them untouched. */
+#include "ad/sweep.h"
+
+enum { L8 = TG_LANES };
+
+static tg_status
+check_tape(const tg_tape *t, const char *fn)
+{
+    if (!t)
+        return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+    if (t->status != TG_OK)
+        return tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+                            t->err);
+    return TG_OK;
+}
+
+/* A NULL array is an error unless it would hold no element. */
+#define NEED(p, count)                                                          \
+    do {                                                                        \
+        if (!(p) && (count) != 0)                                               \
+            return tg__api_fail(TG_ERR_ARG, "%s: argument '%s' is NULL", fn, #p); \
+    } while (0)
+
+#define CHECK(expr)                                                             \
+    do {                                                                        \
+        tg_status s_ = (expr);                                                  \
+        if (s_ != TG_OK)                                                        \
+            return s_;                                                          \
+    } while (0)
+
+static tg_status
+scalar_output(const tg_tape *t, const char *fn)
+{
+    if (t->nout != 1)
+        return tg__api_fail(TG_ERR_SHAPE, "%s: tape \"%s\" has %u outputs, not 1", fn, t->name,
+                            t->nout);
+    return TG_OK;
+}
+
+static tg_status
+reserve(tg_workspace *w, size_t doubles, const char *fn)
+{
+    if (!w)
+        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+    if (ad_ws_reserve(w, doubles))
+        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
+                            doubles);
+    return TG_OK;
+}
+
+static void
+zero(double *p, size_t count)
+{
+    memset(p, 0, count * sizeof *p);
+}
+
+tg_status
+tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
+{
+    const char *fn = "tg_eval";
+    CHECK(check_tape(t, fn));
+    NEED(x, t->nin);
+    NEED(y, t->nout);
+    CHECK(reserve(w, t->n, fn));
+    double *v = w->buf;
+    ad_forward1(t, x, v);
+    for (uint32_t j = 0; j < t->nout; j++)
+        y[j] = v[t->out_ref[j]];
+    return TG_OK;
+}
+
+/* One reverse sweep from output cotangent wout (NULL: the single output
+ * seeded with 1); result into wj (n). */
+static tg_status
+reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wout, double *wj,
+            const char *fn)
+{
+    size_t n = t->n;
+    CHECK(reserve(w, 2 * n, fn));
+    double *v = w->buf, *bar = v + n;
+    ad_forward1(t, x, v);
+    zero(bar, n);
+    for (uint32_t j = 0; j < t->nout; j++)
+        bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
+    ad_reverse1(t, v, bar);
+    for (uint32_t k = 0; k < t->nin; k++)
+        wj[k] = bar[t->in_ref[k]];
+    return TG_OK;
+}
+
+tg_status
+tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
+{
+    const char *fn = "tg_gradient";
+    CHECK(check_tape(t, fn));
+    CHECK(scalar_output(t, fn));
+    NEED(x, t->nin);
+    NEED(g, t->nin);
+    return reverse_one(t, w, x, NULL, g, fn);
+}
+
+tg_status
+tg_vjp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *w_, double *wj)
+{
+    const char *fn = "tg_vjp";
+    CHECK(check_tape(t, fn));
+    NEED(x, t->nin);
+    NEED(w_, t->nout);
+    NEED(wj, t->nin);
+    return reverse_one(t, w, x, w_, wj, fn);
+}
+
+tg_status
+tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, double *jv)
+{
+    const char *fn = "tg_jvp";
+    CHECK(check_tape(t, fn));
+    NEED(x, t->nin);
+    NEED(v_, t->nin);
+    NEED(jv, t->nout);
+    size_t n = t->n;
+    CHECK(reserve(w, 2 * n, fn));
+    double *v = w->buf, *vd = v + n;
+    ad_forward1(t, x, v);
+    ad_tangent1(t, v, v_, vd);
+    for (uint32_t j = 0; j < t->nout; j++)
+        jv[j] = vd[t->out_ref[j]];
+    return TG_OK;
+}
+
+/* Columns j0.. of J by one 8-lane tangent sweep. */
+static void
+jacobian_fwd_block(const tg_tape *t, const double *v, double *vd, size_t j0, double *J)
+{
+    size_t nin = t->nin, lanes = nin - j0 < L8 ? nin - j0 : L8;
+    ad_tangentD(t, v, NULL, j0, vd);
+    for (uint32_t i = 0; i < t->nout; i++)
+        for (size_t l = 0; l < lanes; l++)
+            J[i * nin + j0 + l] = vd[(size_t)t->out_ref[i] * L8 + l];
+}
+
+/* Rows i0.. of J by one 8-lane adjoint sweep. */
+static void
+jacobian_rev_block(const tg_tape *t, const double *v, double *bar, size_t i0, double *J)
+{
+    size_t nin = t->nin, lanes = t->nout - i0 < L8 ? t->nout - i0 : L8;
+    zero(bar, (size_t)t->n * L8);
+    for (size_t l = 0; l < lanes; l++)
+        bar[(size_t)t->out_ref[i0 + l] * L8 + l] += 1.0;
+    ad_reverseD(t, v, bar);
+    for (size_t l = 0; l < lanes; l++)
+        for (size_t k = 0; k < nin; k++)
+            J[(i0 + l) * nin + k] = bar[(size_t)t->in_ref[k] * L8 + l];
+}
+
+tg_status
+tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
+{
+    const char *fn = "tg_jacobian";
+    CHECK(check_tape(t, fn));
+    NEED(x, t->nin);
+    NEED(J, (size_t)t->nin * t->nout);
+    size_t n = t->n;
+    CHECK(reserve(w, n + L8 * n, fn));
+    double *v = w->buf, *lanes = v + n;
+    ad_forward1(t, x, v);
+    /* fewer sweeps wins: ceil(n_in/8) tangent sweeps or ceil(m/8) adjoint sweeps */
+    if (t->nin <= t->nout) {
+        for (size_t j0 = 0; j0 < t->nin; j0 += L8)
+            jacobian_fwd_block(t, v, lanes, j0, J);
+    } else {
+        for (size_t i0 = 0; i0 < t->nout; i0 += L8)
+            jacobian_rev_block(t, v, lanes, i0, J);
+    }
+    return TG_OK;
+}
+
+tg_status
+tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, double *hv)
+{
+    const char *fn = "tg_hvp";
+    CHECK(check_tape(t, fn));
+    CHECK(scalar_output(t, fn));
+    NEED(x, t->nin);
+    NEED(v_, t->nin);
+    NEED(hv, t->nin);
+    size_t n = t->n;
+    CHECK(reserve(w, 4 * n, fn));
+    double *v = w->buf, *vd = v + n, *wb = vd + n, *wd = wb + n;
+    ad_forward1(t, x, v);
+    ad_tangent1(t, v, v_, vd);
+    zero(wb, 2 * n);
+    wb[t->out_ref[0]] = 1.0;
+    ad_second1(t, v, vd, wb, wd);
+    for (uint32_t k = 0; k < t->nin; k++)
+        hv[k] = wd[t->in_ref[k]];
+    return TG_OK;
+}
+
+tg_status
+tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
+{
+    const char *fn = "tg_hessian";
+    CHECK(check_tape(t, fn));
+    CHECK(scalar_output(t, fn));
+    NEED(x, t->nin);
+    NEED(H, (size_t)t->nin * t->nin);
+    size_t n = t->n, nin = t->nin;
+    CHECK(reserve(w, 2 * n + 2 * L8 * n, fn));
+    double *v = w->buf, *wb = v + n, *vd = wb + n, *wd = vd + L8 * n;
+    ad_forward1(t, x, v);
+    for (size_t j0 = 0; j0 < nin; j0 += L8) {
+        size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
+        ad_tangentD(t, v, NULL, j0, vd);
+        zero(wb, n);
+        zero(wd, L8 * n);
+        wb[t->out_ref[0]] = 1.0;
+        ad_secondD(t, v, vd, wb, wd);
+        for (size_t k = 0; k < nin; k++)
+            for (size_t l = 0; l < lanes; l++)
+                H[k * nin + j0 + l] = wd[(size_t)t->in_ref[k] * L8 + l];
+    }
+    return TG_OK;
+}
+
+/* ------------------------------------------- simple calls: pooled workspace */
+
+#define POOLED(call)                                                            \
+    do {                                                                        \
+        if (!t)                                                                 \
+            return tg__api_fail(TG_ERR_ARG, "NULL tape");                       \
+        tg_workspace *w = ad_ws_borrow(t);                                      \
+        if (!w)                                                                 \
+            return tg__api_fail(TG_ERR_NOMEM, "out of memory for a workspace"); \
+        tg_status s = (call);                                                   \
+        ad_ws_return(t, w);                                                     \
+        return s;                                                               \
+    } while (0)
+
+tg_status tg_eval(const tg_tape *t, const double *x, double *y)
+{ POOLED(tg_eval_ws(t, w, x, y)); }
+tg_status tg_gradient(const tg_tape *t, const double *x, double *g)
+{ POOLED(tg_gradient_ws(t, w, x, g)); }
+tg_status tg_jacobian(const tg_tape *t, const double *x, double *J)
+{ POOLED(tg_jacobian_ws(t, w, x, J)); }
+tg_status tg_jvp(const tg_tape *t, const double *x, const double *v, double *jv)
+{ POOLED(tg_jvp_ws(t, w, x, v, jv)); }
+tg_status tg_vjp(const tg_tape *t, const double *x, const double *w_, double *wj)
+{ POOLED(tg_vjp_ws(t, w, x, w_, wj)); }
+tg_status tg_hessian(const tg_tape *t, const double *x, double *H)
+{ POOLED(tg_hessian_ws(t, w, x, H)); }
+tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
+{ POOLED(tg_hvp_ws(t, w, x, v, hv)); }

@@ -1,0 +1,104 @@
+/* src/ad/second.c -- the second-order sweep: tangent over adjoint
+ * [Griewank & Walther, ch. 5].  With values v and tangents vd (direction
+ * u) from the forward sweeps, a backwards sweep carries adjoints w and their
+ * tangents wd:  w_a += p*w_i,  wd_a += pdot*w_i + p*wd_i,  where p is a local
+ * partial and pdot its directional derivative.
+ *
+ * pdot = sum_j q_j * (tangent of x_j), x_j in (A, B, C, Z): q is the
+ * gradient of the partial expression, computed once per instruction by
+ * evaluating rules.def over dual numbers with 4 derivative components
+ * (one per A, B, C, Z) and reused for every lane. */
+#include "ad/sweep.h"
+#include "ad/partials.h"
+
+typedef struct d4 {
+    double v, d[4];
+} d4;
+
+static inline d4
+d4_k(double c)
+{
+    d4 r = { c, { 0.0, 0.0, 0.0, 0.0 } };
+    return r;
+}
+
+static inline d4
+d4_seed(double v, int j)
+{
+    d4 r = d4_k(v);
+    r.d[j] = 1.0;
+    return r;
+}
+
+/* op over dual numbers: value by the interpreter's semantics, derivative
+ * by the chain rule with the numeric partials and absolute-zero products. */
+static inline d4
+d4_op(tg_opcode op, d4 a, d4 b, d4 c)
+{
+    double p[3];
+    d4 r;
+    r.v = tape_eval_op(op, a.v, b.v, c.v);
+    ad_partials(op, a.v, b.v, c.v, r.v, p);
+    for (int j = 0; j < 4; j++)
+        r.d[j] = tg__azmul(p[0], a.d[j]) + tg__azmul(p[1], b.d[j]) + tg__azmul(p[2], c.d[j]);
+    return r;
+}
+
+#include "ad/rules.h"
+#define K(c)            d4_k((double)(c))
+#define F1(OP, x)       d4_op(TG_OP_##OP, (x), d4_k(0), d4_k(0))
+#define F2(OP, x, y)    d4_op(TG_OP_##OP, (x), (y), d4_k(0))
+#define F3(OP, x, y, z) d4_op(TG_OP_##OP, (x), (y), (z))
+
+AD_INLINE void
+second(const tg_tape *t, const double *restrict v, const double *restrict vd,
+       double *restrict w, double *restrict wd, int L)
+{
+    const uint8_t *op = t->op;
+    const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
+    for (uint32_t i = t->n; i-- > 0;) {
+        double wi = w[i];
+        const double *wdi = wd + (size_t)i * L;
+        if (wi == 0.0 && !ad_any(wdi, L))
+            continue;
+        const double *td[4] = { vd + (size_t)ca[i] * L, vd + (size_t)cb[i] * L,
+                                vd + (size_t)cc[i] * L, vd + (size_t)i * L };
+        d4 A = d4_seed(v[ca[i]], 0), B = d4_seed(v[cb[i]], 1);
+        d4 C = d4_seed(v[cc[i]], 2), Z = d4_seed(v[i], 3);
+        (void)A; (void)B; (void)C; (void)Z;
+#define HPULL(k, p)                                                             \
+        do {                                                                    \
+            d4 p_ = (p);                                                        \
+            w[k] += tg__azmul(p_.v, wi);                                        \
+            double *dst = wd + (size_t)(k) * L;                                 \
+            for (int l = 0; l < L; l++) {                                       \
+                double pd = tg__azmul(p_.d[0], td[0][l]) + tg__azmul(p_.d[1], td[1][l]) \
+                          + tg__azmul(p_.d[2], td[2][l]) + tg__azmul(p_.d[3], td[3][l]); \
+                dst[l] += tg__azmul(pd, wi) + tg__azmul(p_.v, wdi[l]);          \
+            }                                                                   \
+        } while (0)
+        switch ((tg_opcode)op[i]) {
+#define D1(OP, da)          case TG_OP_##OP: HPULL(ca[i], da); break;
+#define D2(OP, da, db)      case TG_OP_##OP: HPULL(ca[i], da); HPULL(cb[i], db); break;
+#define D3(OP, da, db, dc)  case TG_OP_##OP: HPULL(ca[i], da); HPULL(cb[i], db); HPULL(cc[i], dc); break;
+#include "ad/rules.def"
+#undef HPULL
+        case TG_OP_CONST:
+        case TG_OP_INPUT:
+        case TG_OP_COUNT:
+            break;
+        }
+    }
+}
+
+void
+ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
+{
+    second(t, v, vd, w, wd, 1);
+}
+
+void
+ad_secondD(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
+{
+    second(t, v, vd, w, wd, TG_LANES);
+}

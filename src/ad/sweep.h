@@ -1,0 +1,72 @@
+/* src/ad/sweep.h -- the numeric sweeps over a tape and the workspace they
+ * run in.  Layouts: a "lane" array holds L doubles per instruction,
+ * X[i*L + l].  Value sweeps run VL points at once (VL in {1, TG_LANES});
+ * tangent and adjoint sweeps run L directions at once over one point, or L
+ * points at once (batch gradients). */
+#ifndef TG_AD_SWEEP_H
+#define TG_AD_SWEEP_H
+
+#include <stddef.h>
+
+#include "tape/internal.h"
+
+#define TG_LANES 8
+
+/* The sweeps are written once with the lane counts as parameters and
+ * instantiated with constants; forcing the inlining lets the compiler
+ * specialise (unroll, vectorise) each instance. */
+#if defined(__GNUC__)
+#define AD_INLINE static inline __attribute__((always_inline))
+#else
+#define AD_INLINE static inline
+#endif
+
+/* True if any of the L lanes at p is nonzero. */
+AD_INLINE int
+ad_any(const double *p, int L)
+{
+    int nz = 0;
+    for (int l = 0; l < L; l++)
+        nz |= p[l] != 0.0;
+    return nz;
+}
+
+struct tg_workspace {
+    double *buf;
+    size_t cap;     /* doubles */
+};
+
+/* Makes w hold at least `doubles`; 0 or -1 (out of memory). */
+int  ad_ws_reserve(tg_workspace *w, size_t doubles);
+/* Borrow from / return to the tape's pool (allocating when it is empty). */
+tg_workspace *ad_ws_borrow(const tg_tape *t);
+void          ad_ws_return(const tg_tape *t, tg_workspace *w);
+
+/* v[i*VL + l] = value of instruction i at point l; point l's inputs are
+ * x[l*ldx .. l*ldx + n). */
+void ad_forward1(const tg_tape *t, const double *x, double *v);
+void ad_forwardN(const tg_tape *t, const double *x, size_t ldx, double *v);
+
+/* Adjoints: bar holds L lanes per instruction, seeded by the caller on the
+ * output instructions (accumulate), zero elsewhere; the sweep accumulates
+ * into operands.  rev1: L = 1 over one point; revD: L = TG_LANES directions
+ * over one point (v has 1 lane); revP: TG_LANES points (v has TG_LANES). */
+void ad_reverse1(const tg_tape *t, const double *v, double *bar);
+void ad_reverseD(const tg_tape *t, const double *v, double *bar);
+void ad_reverseP(const tg_tape *t, const double *v, double *bar);
+
+/* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is
+ * seed[k*L + l], or, with seed == NULL, 1 if k == j0 + l else 0.
+ * tan1: L = 1; tanD: L = TG_LANES. */
+void ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *vd);
+void ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd);
+
+/* Second order (tangent over adjoint) over one point: given values v,
+ * tangents vd (L lanes), and w / wd seeded on the outputs, accumulates
+ * adjoints w (1 lane) and their tangents wd (L lanes) into the operands.
+ * Then wd at input k, lane l, is (H seed_l)_k for a scalar output seeded
+ * with w = 1. */
+void ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
+void ad_secondD(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
+
+#endif

@@ -1,0 +1,68 @@
+/* src/ad/tangent.c -- the forward tangent sweep: L directional derivatives
+ * at one point, each op's tangent the sum of absolute-zero products of its
+ * partials (rules.def, numeric context) with its operands' tangents, in
+ * operand order. */
+#include "ad/sweep.h"
+#include "ad/ctx_num.h"
+
+AD_INLINE void
+tangent(const tg_tape *t, const double *restrict v, const double *restrict seed, size_t j0,
+        double *restrict vd, int L)
+{
+    const uint8_t *op = t->op;
+    const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
+    for (uint32_t i = 0; i < t->n; i++) {
+        double *zd = vd + (size_t)i * L;
+        const double *ad = vd + (size_t)ca[i] * L, *bd = vd + (size_t)cb[i] * L;
+        const double *cd = vd + (size_t)cc[i] * L;
+        double A = v[ca[i]], B = v[cb[i]], C = v[cc[i]], Z = v[i];
+        (void)A; (void)B; (void)C; (void)Z; (void)bd; (void)cd;
+        switch ((tg_opcode)op[i]) {
+        case TG_OP_CONST:
+            for (int l = 0; l < L; l++)
+                zd[l] = 0.0;
+            break;
+        case TG_OP_INPUT:
+            for (int l = 0; l < L; l++)
+                zd[l] = seed ? seed[(size_t)ca[i] * L + l] : (ca[i] == j0 + (size_t)l ? 1.0 : 0.0);
+            break;
+#define D1(OP, da)                                                      \
+        case TG_OP_##OP: {                                              \
+            double pa = (da);                                           \
+            for (int l = 0; l < L; l++)                                 \
+                zd[l] = tg__azmul(pa, ad[l]);                           \
+            break;                                                      \
+        }
+#define D2(OP, da, db)                                                  \
+        case TG_OP_##OP: {                                              \
+            double pa = (da), pb = (db);                                \
+            for (int l = 0; l < L; l++)                                 \
+                zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l]);    \
+            break;                                                      \
+        }
+#define D3(OP, da, db, dc)                                              \
+        case TG_OP_##OP: {                                              \
+            double pa = (da), pb = (db), pc = (dc);                     \
+            for (int l = 0; l < L; l++)                                 \
+                zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l])     \
+                      + tg__azmul(pc, cd[l]);                           \
+            break;                                                      \
+        }
+#include "ad/rules.def"
+        case TG_OP_COUNT:
+            break;
+        }
+    }
+}
+
+void
+ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *vd)
+{
+    tangent(t, v, seed, 0, vd, 1);
+}
+
+void
+ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd)
+{
+    tangent(t, v, seed, j0, vd, TG_LANES);
+}

@@ -1,0 +1,109 @@
+/* src/tape/internal.h -- the tape's representation, shared by src/tape,
+ * src/ad and src/codegen.
+ *
+ * Invariants (checked by tape_verify):
+ *  - instruction i defines value i; every operand of i is < i, so the tape
+ *    is topologically ordered and sweeps are plain loops;
+ *  - CONST: a = index into the constant pool k; INPUT: a = global input
+ *    index (0..nin); unused operand columns hold 0;
+ *  - columns op/a/b/c live in one allocation (growth is all-or-nothing). */
+#ifndef TG_TAPE_INTERNAL_H
+#define TG_TAPE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tapegen.h"
+
+#define TAPE_MAX_INSTS  ((uint64_t)UINT32_MAX)     /* ids 0..2^32-2, NIL reserved */
+#define TAPE_NAME_MAX   255
+#define TAPE_POOL       8                          /* pooled workspaces per tape */
+
+typedef struct tape_block {
+    char *name;
+    uint32_t offset;    /* first scalar in the flat input/output array */
+    uint32_t size;
+} tape_block;
+
+struct tg_tape {
+    char *name;
+    tg_status status;
+    char err[256];
+    unsigned flags;             /* TG_NO_FOLD | TG_NO_CSE */
+    uint64_t limit;             /* max instructions */
+
+    uint32_t n, cap;            /* instructions, capacity of the columns */
+    uint32_t *a, *b, *c;        /* operand columns (one block, see tape.c) */
+    uint8_t *op;                /* opcode column */
+
+    double *k;                  /* constant pool */
+    uint32_t nk, kcap;
+
+    tape_block *inb, *outb;     /* input / output blocks */
+    uint32_t ninb, inbcap, noutb, outbcap;
+    uint32_t *in_ref;           /* input scalar -> its INPUT instruction */
+    uint32_t nin, nincap;
+    uint32_t *out_ref;          /* output scalar -> instruction */
+    uint32_t nout, noutcap;
+
+    uint32_t *ht;               /* CSE hash table of instruction ids */
+    uint32_t hcap, hcount;      /* hcap is 0 or a power of two */
+
+    _Atomic(struct tg_workspace *) pool[TAPE_POOL];
+};
+
+/* An operand while recording: an instruction or a literal not yet on the
+ * tape (literals are materialised only when an op is actually recorded, so
+ * folding leaves no dead constants). */
+typedef struct tape_opnd {
+    uint32_t ref;       /* TG_NIL for a literal */
+    double k;
+} tape_opnd;
+
+static inline tape_opnd tape_ref(uint32_t r) { tape_opnd o = { r, 0.0 }; return o; }
+static inline tape_opnd tape_lit(double k)   { tape_opnd o = { TG_NIL, k }; return o; }
+
+static inline uint64_t
+tape_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+/* tape.c */
+int      tape_fail(tg_tape *t, tg_status s, const char *fmt, ...);
+int      tape_reserve(tg_tape *t, uint64_t need);
+uint32_t tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c);
+int      tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem);
+bool     tape_is_const(const tg_tape *t, uint32_t r, double *v);
+bool     tape_name_ok(const char *s);
+
+/* record.c: the one recording entry point (fold, then CSE, then append).
+ * Returns the result instruction, or TG_NIL once the tape is in error. */
+uint32_t tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
+uint32_t tape_const(tg_tape *t, double k);
+uint32_t tape_input(tg_tape *t);
+
+/* cse.c */
+uint32_t tape_cse_find(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k);
+int      tape_cse_insert(tg_tape *t, uint32_t i);
+int      tape_cse_reserve(tg_tape *t);
+
+/* fold.c: an exact replacement for op(a, b, c), or {TG_NIL, NaN-free} with
+ * folded == false. */
+bool     tape_fold(tg_tape *t, tg_opcode op, tape_opnd *a, tape_opnd *b, tape_opnd *c,
+                   tape_opnd *out);
+
+/* verify.c: 0 if the invariants hold, else -1 with a message in buf. */
+int      tape_verify(const tg_tape *t, char *buf, size_t len);
+
+/* status.c: the thread-local message behind tg_last_error. */
+tg_status tg__api_fail(tg_status s, const char *fmt, ...);
+
+extern const uint8_t tape_op_arity[TG_OP_COUNT];
+extern const uint8_t tape_op_flags[TG_OP_COUNT];
+
+#endif

@@ -1,0 +1,171 @@
+/* src/tape/record.c -- recording: the public operation entry points, and
+ * tape_rec, the single path every instruction takes (used by the symbolic
+ * sweeps too): canonicalise, fold, materialise literals, CSE, append. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+uint32_t
+tape_const(tg_tape *t, double k)
+{
+    if (t->status != TG_OK)
+        return TG_NIL;
+    uint32_t r = (t->flags & TG_NO_CSE) ? TG_NIL : tape_cse_find(t, TG_OP_CONST, 0, 0, 0, k);
+    if (r != TG_NIL)
+        return r;
+    if (tape_grow((void **)&t->k, &t->kcap, (uint64_t)t->nk + 1, sizeof *t->k)) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory growing the constant pool of \"%s\"", t->name);
+        return TG_NIL;
+    }
+    t->k[t->nk] = k;
+    r = tape_append(t, TG_OP_CONST, t->nk, 0, 0);
+    if (r != TG_NIL)
+        t->nk++;
+    return r;
+}
+
+uint32_t
+tape_input(tg_tape *t)
+{
+    if (tape_grow((void **)&t->in_ref, &t->nincap, (uint64_t)t->nin + 1, sizeof *t->in_ref)) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring an input of \"%s\"", t->name);
+        return TG_NIL;
+    }
+    uint32_t r = tape_append(t, TG_OP_INPUT, t->nin, 0, 0);
+    if (r != TG_NIL)
+        t->in_ref[t->nin++] = r;
+    return r;
+}
+
+static uint32_t
+materialise(tg_tape *t, tape_opnd o)
+{
+    return o.ref != TG_NIL ? o.ref : tape_const(t, o.k);
+}
+
+/* pow with a constant exponent is its own op (never exp(c log x)); pow(x, 2)
+ * is x*x exactly (tg__powk), so it is recorded as the product. */
+static tg_opcode
+canon_pow(const tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd *b)
+{
+    double e;
+    bool k = b->ref == TG_NIL ? (e = b->k, true) : tape_is_const(t, b->ref, &e);
+    if (!k)
+        return TG_OP_POW;
+    if (e == 2.0 && !(t->flags & TG_NO_FOLD)) {
+        *b = a;
+        return TG_OP_MUL;
+    }
+    (void)op;
+    return TG_OP_POWK;
+}
+
+uint32_t
+tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
+{
+    if (t->status != TG_OK)
+        return TG_NIL;
+    if (op == TG_OP_POW || op == TG_OP_POWK)
+        op = canon_pow(t, op, a, &b);
+    tape_opnd out;
+    if (tape_fold(t, op, &a, &b, &c, &out))
+        return materialise(t, out);
+    int ar = tape_op_arity[op];
+    uint32_t ra = materialise(t, a);
+    uint32_t rb = ar >= 2 ? materialise(t, b) : 0;
+    uint32_t rc = ar >= 3 ? materialise(t, c) : 0;
+    if (t->status != TG_OK)
+        return TG_NIL;
+    if ((tape_op_flags[op] & TG_F_COMM) && rb < ra) {
+        uint32_t s = ra;
+        ra = rb;
+        rb = s;
+    }
+    if (!(t->flags & TG_NO_CSE)) {
+        uint32_t r = tape_cse_find(t, (uint8_t)op, ra, rb, rc, 0.0);
+        if (r != TG_NIL)
+            return r;
+    }
+    return tape_append(t, (uint8_t)op, ra, rb, rc);
+}
+
+/* ------------------------------------------------------------ public API */
+
+static tg_tape *
+tape_of(const tg_operand *o, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (o[i].tape)
+            return o[i].tape;
+    return NULL;
+}
+
+/* Checks the operands against t and converts them; 0 on success. */
+static int
+take_operands(tg_tape *t, tg_opcode op, const tg_operand *o, int n, tape_opnd *out)
+{
+    for (int i = 0; i < n; i++) {
+        if (!o[i].tape) {
+            out[i] = tape_lit(o[i].k);
+            continue;
+        }
+        if (o[i].tape != t)
+            return tape_fail(t, TG_ERR_ARG, "operand %d of %s is a value of another tape",
+                             i + 1, tg_op_name(op));
+        if (o[i].id >= t->n)
+            return tape_fail(t, TG_ERR_ARG, "operand %d of %s is not a value of tape \"%s\"",
+                             i + 1, tg_op_name(op), t->name);
+        out[i] = tape_ref(o[i].id);
+    }
+    for (int i = n; i < 3; i++)
+        out[i] = tape_ref(0);
+    return 0;
+}
+
+static tg_var
+record(tg_opcode op, int n, const tg_operand *o)
+{
+    tg_var v = { tape_of(o, n), TG_NIL };
+    tg_tape *t = v.tape;
+    if (!t || t->status != TG_OK)
+        return v;
+    if ((unsigned)op >= TG_OP_COUNT || tape_op_arity[op] != n) {
+        tape_fail(t, TG_ERR_ARG, "opcode %d does not take %d operands", (int)op, n);
+        return v;
+    }
+    tape_opnd x[3];
+    if (take_operands(t, op, o, n, x))
+        return v;
+    v.id = tape_rec(t, op, x[0], x[1], x[2]);
+    return v;
+}
+
+tg_var
+tg_op1(tg_opcode op, tg_operand a)
+{
+    tg_operand o[1] = { a };
+    return record(op, 1, o);
+}
+
+tg_var
+tg_op2(tg_opcode op, tg_operand a, tg_operand b)
+{
+    tg_operand o[2] = { a, b };
+    return record(op, 2, o);
+}
+
+tg_var
+tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c)
+{
+    tg_operand o[3] = { a, b, c };
+    return record(op, 3, o);
+}
+
+tg_var
+tg_const(tg_tape *t, double c)
+{
+    tg_var v = { t, TG_NIL };
+    if (t)
+        v.id = tape_const(t, c);
+    return v;
+}
