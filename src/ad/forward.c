@@ -1,55 +1,33 @@
-/* src/ad/forward.c -- the value sweep: the interpreter.  One switch per
- * instruction over the SoA columns, VL points per dispatch.  The per-op
- * expression is the opcode table's C semantics column, the same code the
- * constant folder runs. */
+/* src/ad/forward.c -- the interpreter: value sweeps for one point and for
+ * TG_LANES points per instruction dispatch (forward.inc). */
 #include "ad/sweep.h"
+#include "ad/dispatch.h"
 #include "tape/mathx.h"
 
-AD_INLINE void
-forward(const tg_tape *t, const double *restrict x, size_t ldx, double *restrict v, int VL)
-{
-    const uint8_t *op = t->op;
-    const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
-    const double *k = t->k;
-    for (uint32_t i = 0; i < t->n; i++) {
-        double *z = v + (size_t)i * VL;
-        const double *va = v + (size_t)ca[i] * VL;
-        const double *vb = v + (size_t)cb[i] * VL;
-        const double *vc = v + (size_t)cc[i] * VL;
-        (void)vb;
-        (void)vc;
-        switch ((tg_opcode)op[i]) {
-        case TG_OP_CONST:
-            for (int l = 0; l < VL; l++)
-                z[l] = k[ca[i]];
-            break;
-        case TG_OP_INPUT:
-            for (int l = 0; l < VL; l++)
-                z[l] = x[(size_t)l * ldx + ca[i]];
-            break;
-#define OP(NAME, name, ar, fl, expr)                        \
-        case TG_OP_##NAME:                                  \
-            for (int l = 0; l < VL; l++) {                  \
-                double A = va[l], B = vb[l], C = vc[l];     \
-                (void)B; (void)C;                           \
-                z[l] = (expr);                              \
-            }                                               \
-            break;
-#include "tapegen/ops.def"
-        case TG_OP_COUNT:
-            break;
-        }
-    }
-}
+static void forward_lanes(const tg_tape *t, const double *restrict x, size_t ldx,
+                          double *restrict v);
+
+#define FWD_FN forward_one
+#define FWD_VL 1
+static void forward_one(const tg_tape *t, const double *restrict x, size_t ldx, double *restrict v);
+#include "ad/forward.inc"
+#undef FWD_FN
+#undef FWD_VL
+
+#define FWD_FN forward_lanes
+#define FWD_VL TG_LANES
+#include "ad/forward.inc"
+#undef FWD_FN
+#undef FWD_VL
 
 void
 ad_forward1(const tg_tape *t, const double *x, double *v)
 {
-    forward(t, x, 0, v, 1);
+    forward_one(t, x, 0, v);
 }
 
 void
 ad_forwardN(const tg_tape *t, const double *x, size_t ldx, double *v)
 {
-    forward(t, x, ldx, v, TG_LANES);
+    forward_lanes(t, x, ldx, v);
 }

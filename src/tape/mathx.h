@@ -7,8 +7,18 @@
 #define TG_TAPE_MATHX_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "tapegen.h"
+
+/* Inlined into every sweep handler so that a rule such as F2(DIV, K(1), B)
+ * compiles to one division, not a call through the op switch. */
+#if defined(__GNUC__)
+#define TG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define TG_ALWAYS_INLINE static inline
+#endif
 
 /* pow with a literal exponent: x*x for 2 (the correctly rounded square, so
  * pow(x, 2) and x*x agree bit for bit), libm's pow otherwise. */
@@ -32,11 +42,13 @@ tg__max(double a, double b)
     return (a >= b || isnan(b)) ? a : b;
 }
 
-/* CppAD's azmul: an exact zero factor wins over Inf and NaN. */
-static inline double
+/* CppAD's azmul: an exact zero factor wins over Inf and NaN.  The
+ * non-short-circuit & lets compilers use compare masks instead of a branch
+ * per factor. */
+TG_ALWAYS_INLINE double
 tg__azmul(double a, double b)
 {
-    return (a == 0.0 || b == 0.0) ? 0.0 : a * b;
+    return ((a != 0.0) & (b != 0.0)) ? a * b : 0.0;
 }
 
 static inline double
@@ -47,7 +59,7 @@ tg__signum(double x)
 
 /* The value of op on operand values A, B, C (unused ones are ignored).
  * Leaves have no value here; callers handle them. */
-static inline double
+TG_ALWAYS_INLINE double
 tape_eval_op(tg_opcode op, double A, double B, double C)
 {
     (void)B;
