@@ -165,14 +165,15 @@ char *tg_tape_disasm(const tg_tape *t);
 /* Operands of the operation macros: a tg_var or any arithmetic literal.
  * Internal plumbing for the macros below; use the macros. */
 typedef struct tg_operand {
-    tg_tape *tape;   /* NULL: the literal k */
+    tg_tape *tape;
     uint32_t id;
+    uint32_t is_var;   /* 0: the literal k */
     double k;
 } tg_operand;
 static inline tg_operand tg__opnd_var(tg_var v)
-{ tg_operand o; o.tape = v.tape; o.id = v.id; o.k = 0.0; return o; }
+{ tg_operand o; o.tape = v.tape; o.id = v.id; o.is_var = 1; o.k = 0.0; return o; }
 static inline tg_operand tg__opnd_num(double k)
-{ tg_operand o; o.tape = NULL; o.id = TG_NIL; o.k = k; return o; }
+{ tg_operand o; o.tape = NULL; o.id = TG_NIL; o.is_var = 0; o.k = k; return o; }
 #define TG_OPND(x) _Generic((x), tg_var: tg__opnd_var, default: tg__opnd_num)(x)
 
 /* Records op on its operands and returns the result.  The tape is the one

@@ -105,10 +105,13 @@ static int
 take_operands(tg_tape *t, tg_opcode op, const tg_operand *o, int n, tape_opnd *out)
 {
     for (int i = 0; i < n; i++) {
-        if (!o[i].tape) {
+        if (!o[i].is_var) {
             out[i] = tape_lit(o[i].k);
             continue;
         }
+        if (!o[i].tape)
+            return tape_fail(t, TG_ERR_ARG, "operand %d of %s is not a value (the result of "
+                             "a failed call, {NULL, TG_NIL})", i + 1, tg_op_name(op));
         if (o[i].tape != t)
             return tape_fail(t, TG_ERR_ARG, "operand %d of %s is a value of another tape",
                              i + 1, tg_op_name(op));

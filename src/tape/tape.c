@@ -50,12 +50,12 @@ enum { COL_BYTES = 3 * sizeof(uint32_t) + sizeof(uint8_t) };
 int
 tape_reserve(tg_tape *t, uint64_t need)
 {
-    if (need <= t->cap)
-        return 0;
     if (need > t->limit)
         return tape_fail(t, TG_ERR_LIMIT,
                          "tape \"%s\" exceeds its limit of %llu instructions",
                          t->name, (unsigned long long)t->limit);
+    if (need <= t->cap)
+        return 0;
     uint64_t cap = t->cap ? (uint64_t)t->cap * 2 : 64;
     if (cap < need)
         cap = need;
@@ -106,6 +106,8 @@ tape_is_const(const tg_tape *t, uint32_t r, double *v)
     return true;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points
+ * above U+10FFFF; control characters are refused too. */
 static bool
 valid_utf8(const char *s, size_t len)
 {
@@ -113,11 +115,17 @@ valid_utf8(const char *s, size_t len)
     for (size_t i = 0; i < len;) {
         unsigned c = p[i];
         size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > len || (n == 1 && c < 0x20))
+        if (n == 0 || i + n > len)
             return false;
-        for (size_t j = 1; j < n; j++)
+        uint32_t cp = n == 1 ? c : c & (0x7Fu >> n);
+        for (size_t j = 1; j < n; j++) {
             if ((p[i + j] & 0xC0) != 0x80)
                 return false;
+            cp = (cp << 6) | (p[i + j] & 0x3Fu);
+        }
+        static const uint32_t min_cp[5] = { 0, 0x20, 0x80, 0x800, 0x10000 };
+        if (cp < min_cp[n] || cp == 0x7F || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
         i += n;
     }
     return true;

@@ -72,12 +72,8 @@ tg_var tg_sum(size_t n, const tg_var *x)
 
 tg_var tg_dot(size_t n, const tg_var *x, const tg_var *y)
 {
-    if (!y) {
-        tg_tape *t = vec_tape(n, x, NULL, "tg_dot");
-        if (t)
-            tape_fail(t, TG_ERR_ARG, "tg_dot: NULL array");
-        return t ? wrap(t, TG_NIL) : nil_var;
-    }
+    if (!y)
+        return nil_var;
     return reduce(n, x, y, TG_OP_MUL, TG_OP_ADD, 0, "tg_dot");
 }
 
