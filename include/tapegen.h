@@ -300,6 +300,87 @@ tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
 tg_status tg_eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y);
 tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G);
 
+/* ------------------------------------------------------ derivative tapes */
+
+/* Each returns a NEW tape (the caller frees it with tg_tape_free) that
+ * computes a derivative of f symbolically: f is replayed onto it and a
+ * forward (tangent) or reverse (adjoint) sweep records the derivative code
+ * after it, through the normal recorder, so CSE and folding apply as it is
+ * made.  Derivative tapes are ordinary tapes: evaluate, differentiate again,
+ * optimise, save, translate them.
+ *
+ * Layout: f's input blocks first, in order, then the extra block (if any):
+ * a tangent block "v" of n_w scalars (jvp, hvp) or a cotangent block "w" of
+ * m scalars (vjp), renamed "v_2", "v_3", ... if f already has such a block.
+ * Exactly one output block: "grad" (n_w), "jac" (m*n_w, row-major), "hess"
+ * (n_w*n_w, row-major), "jvp" (m), "vjp" (n_w), "hvp" (n_w).  The tape is
+ * named "<f>_grad", "<f>_jac", "<f>_hess", "<f>_jvp", "<f>_vjp", "<f>_hvp".
+ *
+ * wrt: an input block index (0-based, declaration order) or TG_ALL; n_w is
+ * the number of scalars it selects.  Invalid arguments give a tape in the
+ * error state (check tg_tape_status): TG_ERR_ARG for a NULL f or a bad wrt,
+ * TG_ERR_SHAPE for grad/hess/hvp of a tape whose m != 1, f's own status if
+ * f is in error.  NULL only when out of memory.
+ *
+ * The derivative rules are the ones the numeric sweeps use (one table), so
+ * derivative tapes and tg_gradient & co. agree (up to the sign of zeros).
+ * Partials that can be Inf or NaN meet tangents/adjoints through explicit
+ * absolute-zero products (azmul); select routes adjoints to the taken
+ * branch only.  The Jacobian tape uses n_w tangent sweeps when n_w <= m,
+ * else m adjoint sweeps; the Hessian tape is the Jacobian of the gradient
+ * code; the HVP tape is tangent over adjoint and stays O(|f|). */
+tg_tape *tg_gradient_tape(const tg_tape *f, int wrt);
+tg_tape *tg_jacobian_tape(const tg_tape *f, int wrt);
+tg_tape *tg_hessian_tape(const tg_tape *f, int wrt);
+tg_tape *tg_jvp_tape(const tg_tape *f, int wrt);
+tg_tape *tg_vjp_tape(const tg_tape *f, int wrt);
+tg_tape *tg_hvp_tape(const tg_tape *f, int wrt);
+
+/* Parts of a joint tape. */
+#define TG_F    1u
+#define TG_GRAD 2u
+#define TG_JAC  4u
+#define TG_HESS 8u
+#define TG_HVP  16u
+/* One tape computing several results for one wrt and sharing their common
+ * work (gradgen's Function.joint): f is recorded once, the gradient once
+ * (for GRAD, HESS and HVP alike).  Inputs: f's blocks, plus a tangent block
+ * "v" (n_w) when TG_HVP is requested.  Output blocks, in this order, for the
+ * parts requested: "f" (m), "grad" (n_w), "jac" (m*n_w), "hess" (n_w*n_w),
+ * "hvp" (n_w).  Named "<f>_joint".  GRAD, HESS and HVP need m == 1
+ * (TG_ERR_SHAPE).  Errors as for the tapes above. */
+tg_tape *tg_joint_tape(const tg_tape *f, unsigned parts, int wrt);
+
+/* Inlines f into the tape dst being recorded (symbolic call, gradgen's
+ * f(z)): f's input k takes the value args[k] (tg_num_inputs(f) values of
+ * dst), and results[j] receives f's output j (tg_num_outputs(f) values).
+ * Every instruction goes through dst's recorder, so folding and CSE work
+ * across the boundary.  Errors are sticky on dst (results are then
+ * {dst, TG_NIL}).  f may be dst itself. */
+void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results);
+
+/* Optimisation effort, gradgen's presets.  Every rewrite is exact for all
+ * inputs, +-0, +-Inf and NaN included (NaN payloads aside):
+ *  TG_OPT_NONE    dead-code elimination and compaction only;
+ *  TG_OPT_BASIC   + re-CSE and refolding (replay through the recorder);
+ *  TG_OPT_MEDIUM  + sign normalisation: x+(-y) -> x-y, (-x)+y -> y-x,
+ *                 x-(-y) -> x+y, (-x)*(-y) -> x*y, (-x)/(-y) -> x/y;
+ *  TG_OPT_HIGH    + x/c -> x*(1/c) for c = +-2^k (exact reciprocal);
+ *  TG_OPT_MAX     HIGH repeated until the tape stops shrinking.
+ * Inputs, outputs and their blocks are unchanged; instructions are
+ * renumbered (inputs first), so tg_var values of t recorded before are
+ * invalid afterwards.  Linear time and memory, no recursion; optimising
+ * twice gives the same tape as optimising once.  On error (out of memory)
+ * t is unchanged. */
+typedef enum tg_opt_level {
+    TG_OPT_NONE = 0,
+    TG_OPT_BASIC,
+    TG_OPT_MEDIUM,
+    TG_OPT_HIGH,
+    TG_OPT_MAX
+} tg_opt_level;
+tg_status tg_tape_optimize(tg_tape *t, tg_opt_level level);
+
 /* ---------------------------------------------------- workspaces (hot loops) */
 
 /* A caller-owned scratch area for the numeric functions: after the first

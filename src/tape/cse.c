@@ -101,3 +101,17 @@ tape_cse_insert(tg_tape *t, uint32_t i)
     t->hcount++;
     return 0;
 }
+
+/* Drops and rebuilds the table over all instructions (after a pass that
+ * recorded without CSE). */
+int
+tape_cse_rebuild(tg_tape *t)
+{
+    free(t->ht);
+    t->ht = NULL;
+    t->hcap = t->hcount = 0;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (tape_cse_reserve(t) || tape_cse_insert(t, i))
+            return -1;
+    return 0;
+}

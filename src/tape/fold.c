@@ -63,8 +63,11 @@ fold_identity(const tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opn
         if (is_k(t, a, -0.0)) { *out = b; return true; }
         return false;
     case TG_OP_SUB:
-    case TG_OP_POWK:
-        if (is_k(t, b, op == TG_OP_SUB ? 0.0 : 1.0)) { *out = a; return true; }
+        if (is_k(t, b, 0.0)) { *out = a; return true; }
+        return false;
+    case TG_OP_POWK:                                   /* pow(x, +-0) = 1, even for NaN */
+        if (is_k(t, b, 1.0)) { *out = a; return true; }
+        if (opnd_const(t, b, &v) && v == 0.0) { *out = tape_lit(1.0); return true; }
         return false;
     case TG_OP_NEG:
         if (a.ref != TG_NIL && t->op[a.ref] == TG_OP_NEG) {

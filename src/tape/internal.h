@@ -84,13 +84,21 @@ bool     tape_name_ok(const char *s);
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */
 uint32_t tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
+/* As tape_rec, but a result folded to a constant stays an unmaterialised
+ * literal (so chains of folds leave no dead constants). */
+tape_opnd tape_rec_opnd(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
 uint32_t tape_const(tg_tape *t, double k);
 uint32_t tape_input(tg_tape *t);
+
+/* replay.c: records f onto t with f's input k mapped to in[k] (refs of t);
+ * map[i] receives t's ref for f's instruction i.  0, or -1 with t failed. */
+int      tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t *map);
 
 /* cse.c */
 uint32_t tape_cse_find(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k);
 int      tape_cse_insert(tg_tape *t, uint32_t i);
 int      tape_cse_reserve(tg_tape *t);
+int      tape_cse_rebuild(tg_tape *t);
 
 /* fold.c: an exact replacement for op(a, b, c), or {TG_NIL, NaN-free} with
  * folded == false. */

@@ -37,6 +37,8 @@ tape_input(tg_tape *t)
     return r;
 }
 
+static uint32_t rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
+
 static uint32_t
 materialise(tg_tape *t, tape_opnd o)
 {
@@ -60,16 +62,30 @@ canon_pow(const tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd *b)
     return TG_OP_POWK;
 }
 
-uint32_t
-tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
+tape_opnd
+tape_rec_opnd(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
 {
     if (t->status != TG_OK)
-        return TG_NIL;
+        return tape_ref(TG_NIL);
     if (op == TG_OP_POW || op == TG_OP_POWK)
         op = canon_pow(t, op, a, &b);
     tape_opnd out;
     if (tape_fold(t, op, &a, &b, &c, &out))
-        return materialise(t, out);
+        return out;
+    return tape_ref(rec_new(t, op, a, b, c));
+}
+
+uint32_t
+tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
+{
+    tape_opnd o = tape_rec_opnd(t, op, a, b, c);
+    return t->status == TG_OK ? materialise(t, o) : TG_NIL;
+}
+
+/* The unfolded case of tape_rec: materialise, order, CSE, append. */
+static uint32_t
+rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
+{
     int ar = tape_op_arity[op];
     uint32_t ra = materialise(t, a);
     uint32_t rb = ar >= 2 ? materialise(t, b) : 0;

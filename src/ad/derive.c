@@ -1,0 +1,389 @@
+/* src/ad/derive.c -- derivative tapes.  Each starts as a new tape with f's
+ * input blocks (plus a tangent or cotangent block), onto which f is
+ * replayed; the symbolic sweeps then record the derivative code after it,
+ * in place.  Second order is tangent over adjoint: the gradient is
+ * recorded first and a tangent sweep runs over f and the gradient code, so
+ * the HVP tape stays O(|f|) and the Hessian costs n_w tangent sweeps. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ad/symbolic.h"
+
+typedef struct derive {
+    const tg_tape *f;
+    tg_tape *t;
+    uint32_t lo, nw;        /* differentiated inputs [lo, lo + nw) */
+    uint32_t extra;         /* first input index of the extra block, or TG_NIL */
+    uint32_t *map;          /* f instruction -> t ref */
+    uint32_t *fout;         /* f's outputs as t refs */
+    uint32_t *d, *d2;       /* derivative refs over t's instructions */
+    uint8_t *active;
+} derive;
+
+static void
+derive_free(derive *D)
+{
+    free(D->map);
+    free(D->fout);
+    free(D->d);
+    free(D->d2);
+    free(D->active);
+}
+
+/* A derived tape that is in the error state from the start. */
+static tg_tape *
+failed_tape(const char *name, tg_status s, const char *msg)
+{
+    tg_tape *t = tg_tape_new(name);
+    if (t)
+        tape_fail(t, s, "%s", msg);
+    return t;
+}
+
+/* Name of the extra block: base, or base_2, base_3, ... if f uses it. */
+static void
+extra_name(const tg_tape *f, const char *base, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", base);
+    for (int k = 2; tg_input_block_index(f, buf) >= 0; k++)
+        snprintf(buf, len, "%s_%d", base, k);
+}
+
+static void *
+zalloc(tg_tape *t, size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (!p)
+        tape_fail(t, TG_ERR_NOMEM, "out of memory building derivative tape \"%s\"", t->name);
+    return p;
+}
+
+/* New tape "<f>_<suffix>" with f's input blocks, an extra block of
+ * extra_size scalars (0: none), and f replayed onto it.  Returns -1 if the
+ * tape is in the error state (D->t may still be NULL when out of memory). */
+static int
+derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t extra_size,
+             const char *extra_base)
+{
+    memset(D, 0, sizeof *D);
+    D->f = f;
+    D->extra = TG_NIL;
+    if (!f)
+        return (D->t = failed_tape(suffix, TG_ERR_ARG, "derivative of a NULL tape")), -1;
+    char name[2 * TAPE_NAME_MAX];
+    snprintf(name, sizeof name, "%s_%s", f->name, suffix);
+    if (strlen(name) > TAPE_NAME_MAX)
+        return (D->t = failed_tape(suffix, TG_ERR_LIMIT, "derived tape name too long")), -1;
+    tg_tape *t = D->t = tg_tape_new(name);
+    if (!t)
+        return -1;
+    if (f->status != TG_OK)
+        return tape_fail(t, f->status, "source tape \"%s\" is in the error state: %s", f->name,
+                         f->err);
+    if (wrt == TG_ALL) {
+        D->lo = 0;
+        D->nw = f->nin;
+    } else if (wrt >= 0 && (uint32_t)wrt < f->ninb) {
+        D->lo = f->inb[wrt].offset;
+        D->nw = f->inb[wrt].size;
+    } else {
+        return tape_fail(t, TG_ERR_ARG, "wrt %d is not an input block of \"%s\" (it has %u)",
+                         wrt, f->name, f->ninb);
+    }
+    for (uint32_t b = 0; b < f->ninb; b++) {
+        tg_var *tmp = zalloc(t, f->inb[b].size, sizeof *tmp);
+        if (!tmp)
+            return -1;
+        tg_input_vec(t, f->inb[b].name, f->inb[b].size, tmp);
+        free(tmp);
+    }
+    if (extra_size && t->status == TG_OK) {
+        char bn[TAPE_NAME_MAX + 16];
+        extra_name(f, extra_base, bn, sizeof bn);
+        D->extra = t->nin;
+        tg_var *tmp = zalloc(t, extra_size, sizeof *tmp);
+        if (!tmp)
+            return -1;
+        tg_input_vec(t, bn, extra_size, tmp);
+        free(tmp);
+    }
+    D->map = zalloc(t, f->n, sizeof *D->map);
+    D->fout = zalloc(t, f->nout, sizeof *D->fout);
+    if (t->status != TG_OK || tape_replay(t, f, t->in_ref, D->map))
+        return -1;
+    for (uint32_t j = 0; j < f->nout; j++)
+        D->fout[j] = D->map[f->out_ref[j]];
+    return 0;
+}
+
+/* Fresh derivative arrays over t's first n instructions. */
+static int
+derive_arrays(derive *D, uint32_t n)
+{
+    free(D->d);
+    D->d = zalloc(D->t, n, sizeof *D->d);
+    if (!D->d)
+        return -1;
+    memset(D->d, 0xff, (size_t)n * sizeof *D->d);
+    return 0;
+}
+
+static uint32_t
+ref_or_zero(tg_tape *t, uint32_t r)
+{
+    return r != TG_NIL ? r : tape_const(t, 0.0);
+}
+
+/* Records the gradient of the scalar output into g[nw] (t refs). */
+static int
+record_gradient(derive *D, uint32_t *g)
+{
+    tg_tape *t = D->t;
+    if (D->f->nout != 1)
+        return tape_fail(t, TG_ERR_SHAPE, "tape \"%s\" has %u outputs; a gradient, Hessian or "
+                         "HVP needs exactly 1", D->f->name, D->f->nout);
+    uint32_t n = t->n;
+    D->active = zalloc(t, n, 1);
+    if (!D->active || derive_arrays(D, n))
+        return -1;
+    ad_activity(t, n, D->lo, D->lo + D->nw, D->active);
+    D->d[D->fout[0]] = tape_const(t, 1.0);
+    if (ad_sym_adjoint(t, n, D->d, D->active))
+        return -1;
+    for (uint32_t k = 0; k < D->nw; k++)
+        g[k] = D->d[t->in_ref[D->lo + k]];
+    return 0;
+}
+
+/* Tangent sweep over t's first n instructions with the differentiated
+ * inputs seeded by seed(k) (a ref or TG_NIL); the tangents of refs y[0..m)
+ * go to out[0..m). */
+static int
+record_tangent(derive *D, uint32_t n, const uint32_t *seed, const uint32_t *y, uint32_t m,
+               uint32_t *out)
+{
+    if (derive_arrays(D, n))
+        return -1;
+    for (uint32_t k = 0; k < D->nw; k++)
+        D->d[D->t->in_ref[D->lo + k]] = seed[k];
+    if (ad_sym_tangent(D->t, n, D->d))
+        return -1;
+    for (uint32_t j = 0; j < m; j++)
+        out[j] = y[j] == TG_NIL ? TG_NIL : D->d[y[j]];
+    return 0;
+}
+
+/* Unit seed e_j (const 1 at j, NIL elsewhere) into seed[nw]. */
+static void
+unit_seed(derive *D, uint32_t *seed, uint32_t j)
+{
+    for (uint32_t k = 0; k < D->nw; k++)
+        seed[k] = TG_NIL;
+    seed[j] = tape_const(D->t, 1.0);
+}
+
+/* Jacobian of refs y[0..m) w.r.t. the differentiated inputs over t's first
+ * n instructions, row-major into J[m*nw]; forward or reverse, whichever
+ * needs fewer sweeps. */
+static int
+record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *J)
+{
+    tg_tape *t = D->t;
+    uint32_t nw = D->nw;
+    uint32_t *seed = zalloc(t, nw, sizeof *seed), *col = zalloc(t, m, sizeof *col);
+    int rc = (!seed || !col) ? -1 : 0;
+    if (rc == 0 && nw <= m) {
+        for (uint32_t j = 0; j < nw && rc == 0; j++) {
+            unit_seed(D, seed, j);
+            rc = record_tangent(D, n, seed, y, m, col);
+            for (uint32_t i = 0; i < m && rc == 0; i++)
+                J[(size_t)i * nw + j] = col[i];
+        }
+    } else if (rc == 0) {
+        uint8_t *active = zalloc(t, n, 1);
+        rc = active ? 0 : -1;
+        if (rc == 0)
+            ad_activity(t, n, D->lo, D->lo + nw, active);
+        for (uint32_t i = 0; i < m && rc == 0; i++) {
+            rc = derive_arrays(D, n);
+            if (rc == 0 && y[i] != TG_NIL) {
+                D->d[y[i]] = tape_const(t, 1.0);
+                rc = ad_sym_adjoint(t, n, D->d, active);
+            }
+            for (uint32_t k = 0; k < nw && rc == 0; k++)
+                J[(size_t)i * nw + k] = D->d[t->in_ref[D->lo + k]];
+        }
+        free(active);
+    }
+    free(seed);
+    free(col);
+    return rc;
+}
+
+/* Declares output block `name` of refs r[0..count) (TG_NIL: 0). */
+static void
+output_refs(tg_tape *t, const char *name, const uint32_t *r, size_t count)
+{
+    tg_var *v = zalloc(t, count, sizeof *v);
+    if (!v)
+        return;
+    for (size_t j = 0; j < count && t->status == TG_OK; j++)
+        v[j] = (tg_var){ t, ref_or_zero(t, r[j]) };
+    tg_output_vec(t, name, count, v);
+    free(v);
+}
+
+/* Finishes: frees scratch, returns the tape (in error or not). */
+static tg_tape *
+derive_end(derive *D, uint32_t *buf)
+{
+    free(buf);
+    derive_free(D);
+    return D->t;
+}
+
+tg_tape *
+tg_gradient_tape(const tg_tape *f, int wrt)
+{
+    derive D;
+    uint32_t *g = NULL;
+    if (derive_begin(&D, f, "grad", wrt, 0, NULL) == 0 && (g = zalloc(D.t, D.nw, sizeof *g))
+        && record_gradient(&D, g) == 0)
+        output_refs(D.t, "grad", g, D.nw);
+    return derive_end(&D, g);
+}
+
+tg_tape *
+tg_jacobian_tape(const tg_tape *f, int wrt)
+{
+    derive D;
+    uint32_t *J = NULL;
+    if (derive_begin(&D, f, "jac", wrt, 0, NULL) == 0
+        && (J = zalloc(D.t, (size_t)f->nout * D.nw, sizeof *J))
+        && record_jacobian(&D, D.t->n, D.fout, f->nout, J) == 0)
+        output_refs(D.t, "jac", J, (size_t)f->nout * D.nw);
+    return derive_end(&D, J);
+}
+
+/* Number of scalars wrt selects in f (0 if invalid: derive_begin reports). */
+static uint32_t
+wrt_size(const tg_tape *f, int wrt)
+{
+    if (!f)
+        return 0;
+    if (wrt == TG_ALL)
+        return f->nin;
+    return wrt >= 0 && (uint32_t)wrt < f->ninb ? f->inb[wrt].size : 0;
+}
+
+tg_tape *
+tg_jvp_tape(const tg_tape *f, int wrt)
+{
+    derive D;
+    uint32_t *out = NULL;
+    if (derive_begin(&D, f, "jvp", wrt, wrt_size(f, wrt), "v") == 0
+        && (out = zalloc(D.t, f->nout, sizeof *out))
+        && record_tangent(&D, D.t->n, D.t->in_ref + D.extra, D.fout, f->nout, out) == 0)
+        output_refs(D.t, "jvp", out, f->nout);
+    return derive_end(&D, out);
+}
+
+/* Adjoint sweep over t's first n instructions seeded with w_j on f's
+ * output j (several outputs may share an instruction: seeds add up). */
+static int
+record_vjp(derive *D, uint32_t n, const uint32_t *w, uint32_t *out)
+{
+    tg_tape *t = D->t;
+    D->active = zalloc(t, n, 1);
+    if (!D->active || derive_arrays(D, n))
+        return -1;
+    ad_activity(t, n, D->lo, D->lo + D->nw, D->active);
+    for (uint32_t j = 0; j < D->f->nout; j++) {
+        uint32_t *s = &D->d[D->fout[j]];
+        *s = *s == TG_NIL ? w[j] : tape_rec(t, TG_OP_ADD, tape_ref(*s), tape_ref(w[j]), tape_lit(0));
+    }
+    if (ad_sym_adjoint(t, n, D->d, D->active))
+        return -1;
+    for (uint32_t k = 0; k < D->nw; k++)
+        out[k] = D->d[t->in_ref[D->lo + k]];
+    return 0;
+}
+
+tg_tape *
+tg_vjp_tape(const tg_tape *f, int wrt)
+{
+    derive D;
+    uint32_t *out = NULL;
+    if (derive_begin(&D, f, "vjp", wrt, f ? f->nout : 0, "w") == 0
+        && (out = zalloc(D.t, D.nw, sizeof *out))
+        && record_vjp(&D, D.t->n, D.t->in_ref + D.extra, out) == 0)
+        output_refs(D.t, "vjp", out, D.nw);
+    return derive_end(&D, out);
+}
+
+tg_tape *
+tg_hessian_tape(const tg_tape *f, int wrt)
+{
+    derive D;
+    uint32_t *buf = NULL;
+    if (derive_begin(&D, f, "hess", wrt, 0, NULL) == 0
+        && (buf = zalloc(D.t, D.nw + (size_t)D.nw * D.nw, sizeof *buf))
+        && record_gradient(&D, buf) == 0
+        && record_jacobian(&D, D.t->n, buf, D.nw, buf + D.nw) == 0)
+        output_refs(D.t, "hess", buf + D.nw, (size_t)D.nw * D.nw);
+    return derive_end(&D, buf);
+}
+
+tg_tape *
+tg_hvp_tape(const tg_tape *f, int wrt)
+{
+    derive D;
+    uint32_t *buf = NULL;
+    if (derive_begin(&D, f, "hvp", wrt, wrt_size(f, wrt), "v") == 0
+        && (buf = zalloc(D.t, 2 * (size_t)D.nw, sizeof *buf))
+        && record_gradient(&D, buf) == 0
+        && record_tangent(&D, D.t->n, D.t->in_ref + D.extra, buf, D.nw, buf + D.nw) == 0)
+        output_refs(D.t, "hvp", buf + D.nw, D.nw);
+    return derive_end(&D, buf);
+}
+
+tg_tape *
+tg_joint_tape(const tg_tape *f, unsigned parts, int wrt)
+{
+    derive D;
+    uint32_t *buf = NULL;
+    const unsigned all = TG_F | TG_GRAD | TG_JAC | TG_HESS | TG_HVP;
+    bool second = parts & (TG_HESS | TG_HVP);
+    uint32_t nw = wrt_size(f, wrt), m = f ? f->nout : 0;
+    if (derive_begin(&D, f, "joint", wrt, (parts & TG_HVP) ? nw : 0, "v"))
+        return derive_end(&D, buf);
+    tg_tape *t = D.t;
+    if (parts == 0 || (parts & ~all)) {
+        tape_fail(t, TG_ERR_ARG, "tg_joint_tape: parts must be a nonempty set of TG_F, TG_GRAD, "
+                  "TG_JAC, TG_HESS, TG_HVP");
+        return derive_end(&D, buf);
+    }
+    /* g[nw] | J[m*nw] | H[nw*nw] | hv[nw] */
+    buf = zalloc(t, (size_t)nw * (2 + m + nw), sizeof *buf);
+    uint32_t *g = buf, *J = g + nw, *H = J + (size_t)m * nw, *hv = H + (size_t)nw * nw;
+    if (!buf || ((parts & TG_GRAD || second) && record_gradient(&D, g)))
+        return derive_end(&D, buf);
+    uint32_t n1 = t->n;     /* f and its gradient: what second order differentiates */
+    if ((parts & TG_JAC) && record_jacobian(&D, n1, D.fout, m, J))
+        return derive_end(&D, buf);
+    if ((parts & TG_HESS) && record_jacobian(&D, n1, g, nw, H))
+        return derive_end(&D, buf);
+    if ((parts & TG_HVP) && record_tangent(&D, n1, t->in_ref + D.extra, g, nw, hv))
+        return derive_end(&D, buf);
+    if (parts & TG_F)
+        output_refs(t, "f", D.fout, m);
+    if (parts & TG_GRAD)
+        output_refs(t, "grad", g, nw);
+    if (parts & TG_JAC)
+        output_refs(t, "jac", J, (size_t)m * nw);
+    if (parts & TG_HESS)
+        output_refs(t, "hess", H, (size_t)nw * nw);
+    if (parts & TG_HVP)
+        output_refs(t, "hvp", hv, nw);
+    return derive_end(&D, buf);
+}

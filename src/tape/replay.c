@@ -1,0 +1,72 @@
+/* src/tape/replay.c -- records one tape's instructions onto another (or onto
+ * itself), with its inputs mapped to given values.  Every instruction goes
+ * through tape_rec, so folding and CSE apply across the boundary.  This is
+ * symbolic composition (tg_call), the first step of every derivative tape,
+ * and the re-CSE/fold pass of the optimiser. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+int
+tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t *map)
+{
+    uint32_t n = f->n;      /* f may be t itself and grow while we read */
+    for (uint32_t i = 0; i < n && t->status == TG_OK; i++) {
+        uint8_t op = f->op[i];
+        if (op == TG_OP_CONST) {
+            map[i] = tape_const(t, f->k[f->a[i]]);
+        } else if (op == TG_OP_INPUT) {
+            map[i] = in[f->a[i]];
+        } else {
+            int ar = tape_op_arity[op];
+            tape_opnd a = tape_ref(map[f->a[i]]);
+            tape_opnd b = tape_ref(ar >= 2 ? map[f->b[i]] : 0);
+            tape_opnd c = tape_ref(ar >= 3 ? map[f->c[i]] : 0);
+            map[i] = tape_rec(t, (tg_opcode)op, a, b, c);
+        }
+    }
+    return t->status == TG_OK ? 0 : -1;
+}
+
+void
+tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results)
+{
+    if (!dst || dst->status != TG_OK)
+        goto poison;
+    if (!f || !args || (!results && f->nout)) {
+        tape_fail(dst, TG_ERR_ARG, "tg_call: NULL argument");
+        goto poison;
+    }
+    if (f->status != TG_OK) {
+        tape_fail(dst, f->status, "tg_call: tape \"%s\" is in the error state: %s", f->name, f->err);
+        goto poison;
+    }
+    uint32_t *in = malloc(((size_t)f->nin + 1) * sizeof *in);
+    uint32_t *map = malloc(((size_t)f->n + 1) * sizeof *map);
+    if (!in || !map) {
+        tape_fail(dst, TG_ERR_NOMEM, "tg_call: out of memory");
+        free(in);
+        free(map);
+        goto poison;
+    }
+    for (uint32_t k = 0; k < f->nin; k++) {
+        if (args[k].tape != dst || args[k].id >= dst->n) {
+            tape_fail(dst, TG_ERR_ARG, "tg_call: argument %u is not a value of tape \"%s\"", k,
+                      dst->name);
+            break;
+        }
+        in[k] = args[k].id;
+    }
+    uint32_t nout = f->nout;    /* f == dst is allowed: read before recording */
+    if (dst->status == TG_OK && tape_replay(dst, f, in, map) == 0)
+        for (uint32_t j = 0; j < nout; j++)
+            results[j] = (tg_var){ dst, map[f->out_ref[j]] };
+    free(in);
+    free(map);
+    if (dst->status == TG_OK)
+        return;
+poison:
+    if (results && f)
+        for (uint32_t j = 0; j < f->nout; j++)
+            results[j] = (tg_var){ dst, TG_NIL };
+}
