@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tape/alloc.h"
 #include "ad/symbolic.h"
 
 typedef struct derive {
@@ -23,11 +24,11 @@ typedef struct derive {
 static void
 derive_free(derive *D)
 {
-    free(D->map);
-    free(D->fout);
-    free(D->d);
-    free(D->d2);
-    free(D->active);
+    tg__free(D->map);
+    tg__free(D->fout);
+    tg__free(D->d);
+    tg__free(D->d2);
+    tg__free(D->active);
 }
 
 /* A derived tape that is in the error state from the start. */
@@ -52,7 +53,7 @@ extra_name(const tg_tape *f, const char *base, char *buf, size_t len)
 static void *
 zalloc(tg_tape *t, size_t count, size_t size)
 {
-    void *p = calloc(count ? count : 1, size);
+    void *p = tg__calloc(count ? count : 1, size);
     if (!p)
         tape_fail(t, TG_ERR_NOMEM, "out of memory building derivative tape \"%s\"", t->name);
     return p;
@@ -95,7 +96,7 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
         if (!tmp)
             return -1;
         tg_input_vec(t, f->inb[b].name, f->inb[b].size, tmp);
-        free(tmp);
+        tg__free(tmp);
     }
     if (extra_size && t->status == TG_OK) {
         char bn[TAPE_NAME_MAX + 16];
@@ -105,7 +106,7 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
         if (!tmp)
             return -1;
         tg_input_vec(t, bn, extra_size, tmp);
-        free(tmp);
+        tg__free(tmp);
     }
     D->map = zalloc(t, f->n, sizeof *D->map);
     D->fout = zalloc(t, f->nout, sizeof *D->fout);
@@ -120,7 +121,7 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
 static int
 derive_arrays(derive *D, uint32_t n)
 {
-    free(D->d);
+    tg__free(D->d);
     D->d = zalloc(D->t, n, sizeof *D->d);
     if (!D->d)
         return -1;
@@ -213,10 +214,10 @@ record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *
             for (uint32_t k = 0; k < nw && rc == 0; k++)
                 J[(size_t)i * nw + k] = D->d[t->in_ref[D->lo + k]];
         }
-        free(active);
+        tg__free(active);
     }
-    free(seed);
-    free(col);
+    tg__free(seed);
+    tg__free(col);
     return rc;
 }
 
@@ -230,14 +231,14 @@ output_refs(tg_tape *t, const char *name, const uint32_t *r, size_t count)
     for (size_t j = 0; j < count && t->status == TG_OK; j++)
         v[j] = (tg_var){ t, ref_or_zero(t, r[j]) };
     tg_output_vec(t, name, count, v);
-    free(v);
+    tg__free(v);
 }
 
 /* Finishes: frees scratch, returns the tape (in error or not). */
 static tg_tape *
 derive_end(derive *D, uint32_t *buf)
 {
-    free(buf);
+    tg__free(buf);
     derive_free(D);
     return D->t;
 }

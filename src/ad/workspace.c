@@ -5,6 +5,7 @@
  * share a workspace and no lock is needed. */
 #include <stdlib.h>
 
+#include "tape/alloc.h"
 #include "ad/sweep.h"
 
 int
@@ -14,10 +15,10 @@ ad_ws_reserve(tg_workspace *w, size_t doubles)
         return 0;
     if (doubles > SIZE_MAX / sizeof(double))
         return -1;
-    double *p = malloc(doubles * sizeof *p);
+    double *p = tg__malloc(doubles * sizeof *p);
     if (!p)
         return -1;
-    free(w->buf);
+    tg__free(w->buf);
     w->buf = p;
     w->cap = doubles;
     return 0;
@@ -26,12 +27,13 @@ ad_ws_reserve(tg_workspace *w, size_t doubles)
 tg_workspace *
 tg_workspace_new(const tg_tape *t)
 {
-    tg_workspace *w = calloc(1, sizeof *w);
+    tg_workspace *w = tg__calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    /* enough for eval, gradient, JVP, VJP and HVP (4 arrays of n) */
-    if (t && ad_ws_reserve(w, 4 * (size_t)t->n + t->nin)) {
-        free(w);
+    /* enough for every call on t, the 8-lane Hessian being the largest
+     * (2 + 2*TG_LANES arrays of n); pages are only touched when used */
+    if (t && ad_ws_reserve(w, (2 + 2 * (size_t)TG_LANES) * t->n)) {
+        tg__free(w);
         return NULL;
     }
     return w;
@@ -42,8 +44,8 @@ tg_workspace_free(tg_workspace *w)
 {
     if (!w)
         return;
-    free(w->buf);
-    free(w);
+    tg__free(w->buf);
+    tg__free(w);
 }
 
 size_t

@@ -4,6 +4,7 @@
  * columns, never just the hash.  Kept at most half full. */
 #include <stdlib.h>
 
+#include "tape/alloc.h"
 #include "internal.h"
 
 static uint64_t
@@ -77,7 +78,7 @@ tape_cse_reserve(tg_tape *t)
     uint64_t cap = t->hcap ? (uint64_t)t->hcap * 2 : 256;
     if (cap > ((uint64_t)1 << 31) || cap > SIZE_MAX / sizeof(uint32_t))
         return tape_fail(t, TG_ERR_LIMIT, "CSE table of tape \"%s\" is full", t->name);
-    uint32_t *ht = malloc((size_t)cap * sizeof *ht);
+    uint32_t *ht = tg__malloc((size_t)cap * sizeof *ht);
     if (!ht)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing the CSE table of \"%s\"", t->name);
     memset(ht, 0xff, (size_t)cap * sizeof *ht);
@@ -85,7 +86,7 @@ tape_cse_reserve(tg_tape *t)
     for (uint32_t h = 0; h < t->hcap; h++)
         if (t->ht[h] != TG_NIL)
             place(ht, mask, inst_hash(t, t->ht[h]), t->ht[h]);
-    free(t->ht);
+    tg__free(t->ht);
     t->ht = ht;
     t->hcap = (uint32_t)cap;
     return 0;
@@ -107,7 +108,7 @@ tape_cse_insert(tg_tape *t, uint32_t i)
 int
 tape_cse_rebuild(tg_tape *t)
 {
-    free(t->ht);
+    tg__free(t->ht);
     t->ht = NULL;
     t->hcap = t->hcount = 0;
     for (uint32_t i = 0; i < t->n; i++)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tape/alloc.h"
 #include "internal.h"
 #include "tape/fmt.h"
 
@@ -59,7 +60,7 @@ tape_sb_printf(tape_sb *sb, const char *fmt, ...)
         size_t cap = sb->cap ? sb->cap : 256;
         while (cap - sb->len <= (size_t)n)
             cap *= 2;
-        char *p = realloc(sb->buf, cap);
+        char *p = tg__realloc(sb->buf, cap);
         if (!p) {
             sb->failed = true;
             return;
@@ -133,7 +134,7 @@ tg_tape_disasm(const tg_tape *t)
     else
         tape_disasm_to(&sb, t);
     if (sb.failed) {
-        free(sb.buf);
+        tg__free(sb.buf);
         return NULL;
     }
     return sb.buf;

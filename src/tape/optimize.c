@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "tape/alloc.h"
 #include "internal.h"
 
 static bool
@@ -115,7 +116,7 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
     uint32_t nb = input ? t->ninb : t->noutb;
     for (uint32_t bi = 0; bi < nb && u->status == TG_OK; bi++) {
         const tape_block *b = input ? &t->inb[bi] : &t->outb[bi];
-        tg_var *v = calloc(b->size, sizeof *v);
+        tg_var *v = tg__calloc(b->size, sizeof *v);
         if (!v) {
             tape_fail(u, TG_ERR_NOMEM, "out of memory optimising \"%s\"", t->name);
             return;
@@ -127,7 +128,7 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
                 v[j] = (tg_var){ u, map[t->out_ref[b->offset + j]] };
             tg_output_vec(u, b->name, b->size, v);
         }
-        free(v);
+        tg__free(v);
     }
 }
 
@@ -137,8 +138,8 @@ rebuild(const tg_tape *t, tg_opt_level level)
 {
     /* NONE copies verbatim: no folding or CSE may change what it keeps */
     tg_tape *u = tg_tape_new_ex(t->name, level == TG_OPT_NONE ? TG_NO_FOLD | TG_NO_CSE : 0);
-    uint8_t *live = malloc((size_t)t->n + 1);
-    uint32_t *map = malloc(((size_t)t->n + 1) * sizeof *map);
+    uint8_t *live = tg__malloc((size_t)t->n + 1);
+    uint32_t *map = tg__malloc(((size_t)t->n + 1) * sizeof *map);
     if (!u || !live || !map) {
         tg_tape_free(u);
         u = NULL;
@@ -157,8 +158,8 @@ rebuild(const tg_tape *t, tg_opt_level level)
     if (u->status == TG_OK && !(u->flags & TG_NO_CSE))
         tape_cse_rebuild(u);    /* so that recording can go on sharing */
 out:
-    free(live);
-    free(map);
+    tg__free(live);
+    tg__free(map);
     return u;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tape/alloc.h"
 #include "internal.h"
 
 void tape_pool_drain(tg_tape *t);   /* src/ad/workspace.c */
@@ -36,7 +37,7 @@ tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem)
         nc = UINT32_MAX;
     if (nc < need || nc > SIZE_MAX / elem)
         return -1;
-    void *q = realloc(*p, (size_t)nc * elem);
+    void *q = tg__realloc(*p, (size_t)nc * elem);
     if (!q)
         return -1;
     *p = q;
@@ -63,7 +64,7 @@ tape_reserve(tg_tape *t, uint64_t need)
         cap = t->limit;
     if (cap > SIZE_MAX / COL_BYTES)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing tape \"%s\"", t->name);
-    char *blk = malloc((size_t)cap * COL_BYTES);
+    char *blk = tg__malloc((size_t)cap * COL_BYTES);
     if (!blk)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing tape \"%s\" to %llu instructions",
                          t->name, (unsigned long long)cap);
@@ -75,7 +76,7 @@ tape_reserve(tg_tape *t, uint64_t need)
         memcpy(c, t->c, t->n * sizeof *c);
         memcpy(op, t->op, t->n);
     }
-    free(t->a);
+    tg__free(t->a);
     t->a = a; t->b = b; t->c = c; t->op = op;
     t->cap = (uint32_t)cap;
     return 0;
@@ -144,13 +145,13 @@ tape_name_ok(const char *s)
 tg_tape *
 tg_tape_new_ex(const char *name, unsigned flags)
 {
-    tg_tape *t = calloc(1, sizeof *t);
+    tg_tape *t = tg__calloc(1, sizeof *t);
     if (!t)
         return NULL;
     const char *nm = name ? name : "f";
-    t->name = malloc(strlen(nm) + 1);
+    t->name = tg__malloc(strlen(nm) + 1);
     if (!t->name) {
-        free(t);
+        tg__free(t);
         return NULL;
     }
     strcpy(t->name, nm);
@@ -176,18 +177,18 @@ tg_tape_free(tg_tape *t)
         return;
     tape_pool_drain(t);
     for (uint32_t i = 0; i < t->ninb; i++)
-        free(t->inb[i].name);
+        tg__free(t->inb[i].name);
     for (uint32_t i = 0; i < t->noutb; i++)
-        free(t->outb[i].name);
-    free(t->inb);
-    free(t->outb);
-    free(t->in_ref);
-    free(t->out_ref);
-    free(t->a);
-    free(t->k);
-    free(t->ht);
-    free(t->name);
-    free(t);
+        tg__free(t->outb[i].name);
+    tg__free(t->inb);
+    tg__free(t->outb);
+    tg__free(t->in_ref);
+    tg__free(t->out_ref);
+    tg__free(t->a);
+    tg__free(t->k);
+    tg__free(t->ht);
+    tg__free(t->name);
+    tg__free(t);
 }
 
 tg_status
