@@ -82,7 +82,7 @@ const char *tg_last_error(void);
 #define TG_F_INTERNAL 4u
 typedef enum tg_opcode {
 #define LEAF(NAME, name) TG_OP_##NAME,
-#define OP(NAME, name, arity, flags, expr) TG_OP_##NAME,
+#define OP(NAME, name, arity, flags, expr, rust) TG_OP_##NAME,
 #include "tapegen/ops.def"
     TG_OP_COUNT
 } tg_opcode;

@@ -65,7 +65,7 @@ tape_eval_op(tg_opcode op, double A, double B, double C)
     (void)B;
     (void)C;
     switch (op) {
-#define OP(NAME, name, ar, fl, expr) case TG_OP_##NAME: return (expr);
+#define OP(NAME, name, ar, fl, expr, rs) case TG_OP_##NAME: return (expr);
 #include "tapegen/ops.def"
     case TG_OP_CONST:
     case TG_OP_INPUT:
