@@ -381,6 +381,67 @@ typedef enum tg_opt_level {
 } tg_opt_level;
 tg_status tg_tape_optimize(tg_tape *t, tg_opt_level level);
 
+/* ------------------------------------------------------------------ Rust */
+
+/* Options of the Rust translator; zero-initialised = all defaults. */
+typedef struct tg_rust_options {
+    const char *crate_name;      /* NULL: derived from the tape name */
+    const char *function_name;   /* NULL: derived from the tape name */
+    int f32;                     /* 0: f64 (default), 1: f32 */
+    int no_std;                  /* 0: std (default), 1: #![no_std], math through the libm crate */
+} tg_rust_options;
+
+/* Translates t to the source of a Rust module (a crate's src/lib.rs) with
+ * one kernel
+ *   pub fn NAME(in_1: &[T], ..., in_k: &[T], out_1: &mut [T], ...,
+ *               out_l: &mut [T], work: &mut [T]) -> Result<(), Error>
+ * one slice per block in declaration order, named after the blocks
+ * (sanitised to snake_case identifiers), T = f64 or f32.  The kernel checks
+ * every slice length once at entry (Error::InputTooShort, OutputTooShort,
+ * WorkTooShort; nothing is written then), then runs without panicking,
+ * allocating or `unsafe`.  Constants WORK_LEN_NAME, INPUTS_NAME and
+ * OUTPUTS_NAME describe it.  Values used once are inlined into expressions;
+ * values used more than once live in `work` slots reused by liveness;
+ * constants print so that they read back to the same bits; long tapes are
+ * split into #[inline(never)] parts so that rustc's time stays linear.
+ * Output is deterministic.  Semantics are the interpreter's (docs/
+ * conventions.md): + - * / sqrt and comparisons agree bit for bit; libm
+ * functions may differ by an ulp or two (glibc vs Rust std / the libm crate).
+ *
+ * *src: malloc'd, NUL-terminated (caller frees with free()); *work_len
+ * (may be NULL): the kernel's work length.  Errors: TG_ERR_ARG (NULL),
+ * TG_ERR_NAME (a block name that sanitises to a keyword or to the same
+ * identifier as another block, or to `work`; an explicit crate/function
+ * name that is not [A-Za-z_][A-Za-z0-9_]* or is a keyword), the tape's
+ * status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error(). */
+tg_status tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *work_len);
+/* Writes a Cargo crate into dir (created with missing parents; generated
+ * files overwritten): Cargo.toml (libm as dependency only when the code
+ * needs it: no_std, or erf/erfc), README.md, src/lib.rs, and tests/
+ * kernels.rs, which checks the kernel against values the C interpreter
+ * computed at generation time (so `cargo test` proves the translation).
+ * Errors as tg_rust_source, plus TG_ERR_IO. */
+tg_status tg_rust_crate(const tg_tape *t, const tg_rust_options *o, const char *dir);
+
+/* Several kernels in one crate, with one shared Error type (gradgen's
+ * CodeGenerationBuilder).  Kernel names are "<crate>_<function>", the
+ * function name defaulting to the sanitised tape name; the crate name is
+ * o->crate_name or the first tape's sanitised name.  Errors are sticky on
+ * the builder (tg_rust_builder_error gives the message); write reports
+ * them.  The builder does not own the tapes added: keep them alive until
+ * tg_rust_builder_write has returned. */
+typedef struct tg_rust_builder tg_rust_builder;
+tg_rust_builder *tg_rust_builder_new(const tg_rust_options *o);   /* NULL: out of memory */
+tg_status   tg_rust_builder_add(tg_rust_builder *b, const tg_tape *t, const char *function_name);
+/* The derivative bundle of f: kernels "<f>_f", and per input block B
+ * "<f>_grad_B", "<f>_hess_B", "<f>_hvp_B" (scalar f) or "<f>_jac_B"
+ * (vector f), from derivative tapes optimised at TG_OPT_BASIC (owned by the
+ * builder). */
+tg_status   tg_rust_bundle(tg_rust_builder *b, const tg_tape *f);
+tg_status   tg_rust_builder_write(tg_rust_builder *b, const char *dir);
+const char *tg_rust_builder_error(const tg_rust_builder *b);
+void        tg_rust_builder_free(tg_rust_builder *b);
+
 /* ---------------------------------------------------- workspaces (hot loops) */
 
 /* A caller-owned scratch area for the numeric functions: after the first

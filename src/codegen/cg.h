@@ -1,0 +1,47 @@
+/* src/codegen/cg.h -- the Rust code generator's internals: names, one
+ * kernel's analysis and emission, and crate assembly. */
+#ifndef TG_CODEGEN_CG_H
+#define TG_CODEGEN_CG_H
+
+#include "tape/fmt.h"
+#include "tape/internal.h"
+
+#define CG_IDENT_MAX 128
+
+/* names.c */
+bool cg_is_keyword(const char *s);
+/* Strict: [A-Za-z_][A-Za-z0-9_]*, not a keyword, not "_". */
+bool cg_valid_ident(const char *s);
+/* A user-facing name as a snake_case Rust identifier (lowercase, other
+ * characters to '_', leading digit prefixed with "v"); never fails, may
+ * give a keyword (callers check). */
+void cg_sanitize(const char *s, char *out, size_t len);
+
+/* One kernel to emit. */
+typedef struct cg_kernel {
+    const tg_tape *t;
+    char fname[CG_IDENT_MAX * 2 + 2];   /* Rust function name */
+    char uname[CG_IDENT_MAX * 2 + 2];   /* the same in upper case, for its constants */
+    char (*in)[CG_IDENT_MAX];           /* sanitised input block names */
+    char (*out)[CG_IDENT_MAX];          /* sanitised output block names */
+    uint32_t work_len;
+    unsigned needs;                     /* CG_NEED_* helpers used */
+} cg_kernel;
+
+enum {
+    CG_NEED_MIN = 1, CG_NEED_MAX = 2, CG_NEED_AZMUL = 4, CG_NEED_SIGNUM = 8,
+    CG_NEED_FRACT = 16, CG_NEED_POWK = 32, CG_NEED_LIBM = 64
+};
+
+typedef struct cg_opts {
+    bool f32, no_std;
+} cg_opts;
+
+/* emit.c: names checked, kernel k emitted into sb (its function and its
+ * metadata constants); sets k->work_len and k->needs. */
+tg_status cg_kernel_names(cg_kernel *k, const tg_tape *t, const char *fname, char *err, size_t errlen);
+void      cg_kernel_free(cg_kernel *k);
+tg_status cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o);
+void      cg_fmt_const(char *buf, size_t len, double v, bool f32);
+
+#endif
