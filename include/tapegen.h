@@ -381,6 +381,21 @@ typedef enum tg_opt_level {
 } tg_opt_level;
 tg_status tg_tape_optimize(tg_tape *t, tg_opt_level level);
 
+/* ----------------------------------------------------------------- files */
+
+/* Saves t to path in the versioned, checksummed tape format
+ * (docs/file-format.md; little-endian on every platform).  Saving is
+ * deterministic: the same tape gives the same bytes.  Errors: TG_ERR_ARG,
+ * t's own status if it is in error, TG_ERR_IO, TG_ERR_NOMEM. */
+tg_status tg_tape_save(const tg_tape *t, const char *path);
+/* Loads a tape saved by tg_tape_save (the caller frees it).  Everything is
+ * validated before it is trusted; any truncation or corrupted byte gives a
+ * tape in the error state (TG_ERR_FORMAT, or TG_ERR_IO when the file cannot
+ * be read) whose tg_tape_error names the file, the byte offset and the
+ * problem.  NULL only when out of memory.  A loaded tape is identical to
+ * the saved one (same disassembly, bitwise-equal results). */
+tg_tape *tg_tape_load(const char *path);
+
 /* ------------------------------------------------------------------ Rust */
 
 /* Options of the Rust translator; zero-initialised = all defaults. */
