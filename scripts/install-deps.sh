@@ -4,7 +4,7 @@
 # to be installed.  Needs root (or sudo).
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libcriterion-dev libcminpack-dev)
+packages=(build-essential cmake pkg-config libcriterion-dev libcminpack-dev librust-libm-dev)
 
 missing=()
 for p in "${packages[@]}"; do
