@@ -41,8 +41,11 @@ run_batch(const tg_tape *t, batch_kind kind, size_t npts, const double *X, doubl
 {
     size_t nfull = npts / L8, nchunks = nfull + npts % L8;
     tg_status status = TG_OK;
+    /* a parallel region costs tens of microseconds: only for real work */
+    int parallel = nchunks > 1 && (double)npts * t->n >= 65536.0;
+    (void)parallel;
 #if defined(TG_HAVE_OPENMP)
-#pragma omp parallel if (nchunks > 1)
+#pragma omp parallel if (parallel)
 #endif
     {
         tg_workspace *w = ad_ws_borrow(t);

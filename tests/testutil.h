@@ -1,0 +1,290 @@
+/* tests/testutil.h -- shared helpers for the Criterion tests.
+ *
+ * Central differences, relative/absolute and ulp comparisons, NaN-aware
+ * equality, bit equality, a seeded RNG, the shortest round-trip %g
+ * formatting used by the disassembler, and small wrappers around the numeric
+ * API that assert TG_OK.  Everything is static so each test executable gets
+ * its own copy. */
+#ifndef TAPEGEN_TESTUTIL_H
+#define TAPEGEN_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tapegen.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+#ifndef M_E
+#define M_E 2.7182818284590452354
+#endif
+
+#if defined(__GNUC__)
+#define TU_UNUSED __attribute__((unused))
+#else
+#define TU_UNUSED
+#endif
+
+/* ------------------------------------------------------------ bits */
+
+TU_UNUSED static uint64_t tu_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+TU_UNUSED static double tu_from_bits(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Bit-for-bit equality. */
+TU_UNUSED static int tu_same_bits(double a, double b)
+{
+    return tu_bits(a) == tu_bits(b);
+}
+
+/* Bit equality, except that any two NaNs are equal (payloads may differ). */
+TU_UNUSED static int tu_same_bits_nan(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    return tu_same_bits(a, b);
+}
+
+/* a == b, or both NaN (so +0 == -0). */
+TU_UNUSED static int tu_same_value(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+/* Distance in ulps between two finite doubles of any signs (+0 and -0 are 0
+ * apart); UINT64_MAX if either is NaN or exactly one is infinite. */
+TU_UNUSED static uint64_t tu_ulp_diff(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return UINT64_MAX;
+    if (a == b)
+        return 0;
+    if (isinf(a) || isinf(b))
+        return UINT64_MAX;
+    int64_t ia = (int64_t)tu_bits(a), ib = (int64_t)tu_bits(b);
+    if (ia < 0)
+        ia = INT64_MIN - ia;
+    if (ib < 0)
+        ib = INT64_MIN - ib;
+    return ia > ib ? (uint64_t)ia - (uint64_t)ib : (uint64_t)ib - (uint64_t)ia;
+}
+
+/* |a - b| <= atol + rtol * max(|a|, |b|); NaN matches only NaN and an
+ * infinity only the same infinity. */
+TU_UNUSED static int tu_close(double a, double b, double rtol, double atol)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    if (isinf(a) || isinf(b))
+        return a == b;
+    double d = fabs(a - b), s = fmax(fabs(a), fabs(b));
+    return d <= atol + rtol * s;
+}
+
+/* CppAD's absolute-zero product: 0 if either factor is exactly 0. */
+TU_UNUSED static double tu_azmul(double a, double b)
+{
+    return (a == 0.0 || b == 0.0) ? 0.0 : a * b;
+}
+
+/* ------------------------------------------------------ finite differences */
+
+/* The step for a central difference at x: h = 1e-6 * max(1, |x|). */
+TU_UNUSED static double tu_fd_step(double x)
+{
+    return 1e-6 * fmax(1.0, fabs(x));
+}
+
+/* A scalar function of n variables with a context pointer. */
+typedef double (*tu_fn)(const double *x, const void *ctx);
+
+/* d f / d x_j by central differences with step tu_fd_step(x_j); the step is
+ * made exactly representable (x+h and x-h are computed first). */
+TU_UNUSED static double tu_cdiff(tu_fn f, const void *ctx, size_t n, const double *x, size_t j)
+{
+    double xp[64], xm[64];
+    cr_assert(n <= 64, "tu_cdiff: n = %zu too large", n);
+    memcpy(xp, x, n * sizeof *x);
+    memcpy(xm, x, n * sizeof *x);
+    double h = tu_fd_step(x[j]);
+    xp[j] = x[j] + h;
+    xm[j] = x[j] - h;
+    return (f(xp, ctx) - f(xm, ctx)) / (xp[j] - xm[j]);
+}
+
+/* Gradient of f by central differences. */
+TU_UNUSED static void tu_cdiff_grad(tu_fn f, const void *ctx, size_t n, const double *x, double *g)
+{
+    for (size_t j = 0; j < n; j++)
+        g[j] = tu_cdiff(f, ctx, n, x, j);
+}
+
+/* Central differences of the tape's own gradient (tg_gradient) in direction
+ * v: approximately H(x) v.  The step is 1e-6 * max(1, |x|_inf) / |v|_inf. */
+TU_UNUSED static void tu_cdiff_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
+{
+    size_t n = tg_num_inputs(t);
+    double *xp = malloc(n * sizeof *xp), *xm = malloc(n * sizeof *xm);
+    double *gp = malloc(n * sizeof *gp), *gm = malloc(n * sizeof *gm);
+    cr_assert(xp && xm && gp && gm, "out of memory");
+    double xmax = 0.0, vmax = 0.0;
+    for (size_t j = 0; j < n; j++) {
+        xmax = fmax(xmax, fabs(x[j]));
+        vmax = fmax(vmax, fabs(v[j]));
+    }
+    if (vmax == 0.0)
+        vmax = 1.0;
+    double h = 1e-6 * fmax(1.0, xmax) / vmax;
+    for (size_t j = 0; j < n; j++) {
+        xp[j] = x[j] + h * v[j];
+        xm[j] = x[j] - h * v[j];
+    }
+    tg_status s1 = tg_gradient(t, xp, gp), s2 = tg_gradient(t, xm, gm);
+    cr_assert(s1 == TG_OK && s2 == TG_OK, "tg_gradient for FD Hessian: %s / %s",
+              tg_status_str(s1), tg_status_str(s2));
+    for (size_t j = 0; j < n; j++)
+        hv[j] = (gp[j] - gm[j]) / (2.0 * h);
+    free(xp);
+    free(xm);
+    free(gp);
+    free(gm);
+}
+
+/* ----------------------------------------------------------------- RNG */
+
+/* splitmix64: deterministic, seeded. */
+typedef struct tu_rng {
+    uint64_t s;
+} tu_rng;
+
+TU_UNUSED static uint64_t tu_rng_next(tu_rng *r)
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+TU_UNUSED static double tu_rng_unit(tu_rng *r)
+{
+    return (double)(tu_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Uniform in [lo, hi). */
+TU_UNUSED static double tu_rng_range(tu_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * tu_rng_unit(r);
+}
+
+/* Uniform integer in [0, n). */
+TU_UNUSED static size_t tu_rng_below(tu_rng *r, size_t n)
+{
+    return (size_t)(tu_rng_next(r) % (uint64_t)n);
+}
+
+/* ------------------------------------------------------------ formatting */
+
+/* The disassembler's spelling of a constant: shortest %.{1..17}g that reads
+ * back to the same bits; inf, -inf, nan (the default quiet NaN, NAN's bits),
+ * nan:0x<16 hex digits> for any other NaN, -0 for negative zero. */
+TU_UNUSED static void tu_fmt_const(char *buf, size_t len, double c)
+{
+    if (isnan(c)) {
+        if (tu_bits(c) == tu_bits(NAN))
+            snprintf(buf, len, "nan");
+        else
+            snprintf(buf, len, "nan:0x%016" PRIx64, tu_bits(c));
+        return;
+    }
+    if (isinf(c)) {
+        snprintf(buf, len, c > 0 ? "inf" : "-inf");
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, c);
+        if (tu_same_bits(strtod(buf, NULL), c))
+            return;
+    }
+}
+
+/* Prints the two strings and the first differing line (for golden tests). */
+TU_UNUSED static void tu_show_diff(const char *got, const char *want)
+{
+    size_t line = 1;
+    const char *g = got, *w = want;
+    while (*g && *w && *g == *w) {
+        if (*g == '\n')
+            line++;
+        g++;
+        w++;
+    }
+    cr_log_error("golden mismatch at line %zu\n--- got ---\n%s--- want ---\n%s", line, got, want);
+}
+
+/* Asserts that tg_tape_disasm(t) is exactly `want` (whole-string compare). */
+#define tu_assert_disasm(t, want)                                                   \
+    do {                                                                            \
+        char *tu_d_ = tg_tape_disasm(t);                                            \
+        cr_assert(tu_d_ != NULL, "tg_tape_disasm returned NULL");                   \
+        int tu_eq_ = strcmp(tu_d_, (want)) == 0;                                    \
+        if (!tu_eq_)                                                                \
+            tu_show_diff(tu_d_, (want));                                            \
+        cr_expect(tu_eq_, "disassembly differs:\n--- got ---\n%s--- want ---\n%s", \
+                  tu_d_, (want));                                                   \
+        free(tu_d_);                                                                \
+    } while (0)
+
+/* ------------------------------------------------------------- API wrappers */
+
+#define TU_OK(call)                                                              \
+    do {                                                                         \
+        tg_status tu_s_ = (call);                                                \
+        cr_assert(tu_s_ == TG_OK, "%s returned %d (%s): %s", #call, (int)tu_s_, \
+                  tg_status_str(tu_s_), tg_last_error());                        \
+    } while (0)
+
+/* A fresh tape that must be valid. */
+TU_UNUSED static tg_tape *tu_tape(const char *name, unsigned flags)
+{
+    tg_tape *t = flags ? tg_tape_new_ex(name, flags) : tg_tape_new(name);
+    cr_assert(t != NULL, "tape allocation failed");
+    cr_assert(tg_tape_status(t) == TG_OK, "new tape in error: %s", tg_tape_error(t));
+    return t;
+}
+
+/* Asserts the tape recorded without error. */
+#define TU_TAPE_OK(t)                                                                   \
+    cr_assert(tg_tape_status(t) == TG_OK, "tape \"%s\" in error state %d: %s",         \
+              tg_tape_name(t) ? tg_tape_name(t) : "?", (int)tg_tape_status(t), \
+              tg_tape_error(t))
+
+/* Short description of a double for messages: %.17g plus the bits. */
+typedef struct tu_dstr {
+    char s[64];
+} tu_dstr;
+
+TU_UNUSED static tu_dstr tu_d(double v)
+{
+    tu_dstr r;
+    snprintf(r.s, sizeof r.s, "%.17g [0x%016" PRIx64 "]", v, tu_bits(v));
+    return r;
+}
+
+#endif /* TAPEGEN_TESTUTIL_H */
