@@ -43,28 +43,41 @@ inst_eq(const tg_tape *t, uint32_t i, uint8_t op, uint32_t a, uint32_t b, uint32
     return t->a[i] == a && t->b[i] == b && t->c[i] == c;
 }
 
+/* A slot holds the instruction id in its low half and the upper 32 bits of
+ * the key's hash in its high half, so probing and rehashing compare hashes
+ * without touching the columns (a cache miss each on large tapes). */
+#define SLOT_EMPTY UINT64_MAX
+
+static uint64_t
+slot_of(uint64_t hash, uint32_t i)
+{
+    return (hash & 0xffffffff00000000ULL) | i;
+}
+
 uint32_t
 tape_cse_find(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k)
 {
     if (t->hcap == 0 || op == TG_OP_INPUT)
         return TG_NIL;
+    uint64_t hash = key_hash(op, a, b, c, k), tag = hash & 0xffffffff00000000ULL;
     uint32_t mask = t->hcap - 1;
-    for (uint32_t h = (uint32_t)key_hash(op, a, b, c, k) & mask;; h = (h + 1) & mask) {
-        uint32_t i = t->ht[h];
-        if (i == TG_NIL)
+    for (uint32_t h = (uint32_t)(hash >> 32) & mask;; h = (h + 1) & mask) {
+        uint64_t e = t->ht[h];
+        if (e == SLOT_EMPTY)
             return TG_NIL;
-        if (inst_eq(t, i, op, a, b, c, k))
+        uint32_t i = (uint32_t)e;
+        if ((e & 0xffffffff00000000ULL) == tag && inst_eq(t, i, op, a, b, c, k))
             return i;
     }
 }
 
 static void
-place(uint32_t *ht, uint32_t mask, uint64_t hash, uint32_t i)
+place(uint64_t *ht, uint32_t mask, uint64_t slot)
 {
-    uint32_t h = (uint32_t)hash & mask;
-    while (ht[h] != TG_NIL)
+    uint32_t h = (uint32_t)(slot >> 32) & mask;
+    while (ht[h] != SLOT_EMPTY)
         h = (h + 1) & mask;
-    ht[h] = i;
+    ht[h] = slot;
 }
 
 /* Makes room for one more entry (rehashing into a table twice as large). */
@@ -76,16 +89,16 @@ tape_cse_reserve(tg_tape *t)
     if ((uint64_t)(t->hcount + 1) * 2 <= t->hcap)
         return 0;
     uint64_t cap = t->hcap ? (uint64_t)t->hcap * 2 : 256;
-    if (cap > ((uint64_t)1 << 31) || cap > SIZE_MAX / sizeof(uint32_t))
+    if (cap > ((uint64_t)1 << 31) || cap > SIZE_MAX / sizeof(uint64_t))
         return tape_fail(t, TG_ERR_LIMIT, "CSE table of tape \"%s\" is full", t->name);
-    uint32_t *ht = tg__malloc((size_t)cap * sizeof *ht);
+    uint64_t *ht = tg__malloc((size_t)cap * sizeof *ht);
     if (!ht)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing the CSE table of \"%s\"", t->name);
     memset(ht, 0xff, (size_t)cap * sizeof *ht);
     uint32_t mask = (uint32_t)(cap - 1);
     for (uint32_t h = 0; h < t->hcap; h++)
-        if (t->ht[h] != TG_NIL)
-            place(ht, mask, inst_hash(t, t->ht[h]), t->ht[h]);
+        if (t->ht[h] != SLOT_EMPTY)
+            place(ht, mask, t->ht[h]);
     tg__free(t->ht);
     t->ht = ht;
     t->hcap = (uint32_t)cap;
@@ -98,7 +111,7 @@ tape_cse_insert(tg_tape *t, uint32_t i)
 {
     if ((t->flags & TG_NO_CSE) || t->op[i] == TG_OP_INPUT)
         return 0;
-    place(t->ht, t->hcap - 1, inst_hash(t, i), i);
+    place(t->ht, t->hcap - 1, slot_of(inst_hash(t, i), i));
     t->hcount++;
     return 0;
 }

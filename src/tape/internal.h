@@ -48,7 +48,7 @@ struct tg_tape {
     uint32_t *out_ref;          /* output scalar -> instruction */
     uint32_t nout, noutcap;
 
-    uint32_t *ht;               /* CSE hash table of instruction ids */
+    uint64_t *ht;               /* CSE hash table: (hash tag << 32) | instruction id */
     uint32_t hcap, hcount;      /* hcap is 0 or a power of two */
 
     _Atomic(struct tg_workspace *) pool[TAPE_POOL];

@@ -228,7 +228,7 @@ tg_tape_bytes(const tg_tape *t)
     if (!t)
         return 0;
     size_t s = sizeof *t + (size_t)t->cap * COL_BYTES + (size_t)t->kcap * sizeof(double)
-             + (size_t)t->hcap * sizeof(uint32_t)
+             + (size_t)t->hcap * sizeof(uint64_t)
              + (size_t)(t->nincap + t->noutcap) * sizeof(uint32_t)
              + (size_t)(t->inbcap + t->outbcap) * sizeof(tape_block) + strlen(t->name) + 1;
     for (uint32_t i = 0; i < t->ninb; i++)
