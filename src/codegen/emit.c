@@ -21,7 +21,7 @@
 #include "tape/alloc.h"
 
 #define CG_INLINE_NODES 16
-#define CG_PART_STMTS   800
+#define CG_PART_STMTS   200
 
 static const char *const op_rust[TG_OP_COUNT] = {
 #define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = rs,
