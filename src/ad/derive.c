@@ -91,6 +91,9 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
         return tape_fail(t, TG_ERR_ARG, "wrt %d is not an input block of \"%s\" (it has %u)",
                          wrt, f->name, f->ninb);
     }
+    if (f->nout == 0 || D->nw == 0)
+        return tape_fail(t, TG_ERR_SHAPE, "tape \"%s\" has no %s to differentiate", f->name,
+                         f->nout == 0 ? "outputs" : "inputs");
     for (uint32_t b = 0; b < f->ninb; b++) {
         tg_var *tmp = zalloc(t, f->inb[b].size, sizeof *tmp);
         if (!tmp)

@@ -55,6 +55,12 @@ void ad_reverse1(const tg_tape *t, const double *v, double *bar);
 void ad_reverseD(const tg_tape *t, const double *v, double *bar);
 void ad_reverseP(const tg_tape *t, const double *v, double *bar);
 
+/* The gradient fast path (fused.c): values and local partials in one
+ * forward sweep, then a reverse sweep over the stored partials; the same
+ * results as ad_forward1 + ad_reverse1, bit for bit. */
+void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *pa, double *pb);
+void ad_reverse_stored(const tg_tape *t, const double *pa, const double *pb, double *bar);
+
 /* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is
  * seed[k*L + l], or, with seed == NULL, 1 if k == j0 + l else 0.
  * tan1: L = 1; tanD: L = TG_LANES. */

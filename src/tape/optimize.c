@@ -17,7 +17,7 @@
 static bool
 is_neg(const tg_tape *u, uint32_t r, uint32_t *x)
 {
-    if (u->op[r] != TG_OP_NEG)
+    if (r == TG_NIL || u->op[r] != TG_OP_NEG)    /* TG_NIL: a literal */
         return false;
     *x = u->a[r];
     return true;
@@ -34,10 +34,11 @@ exact_reciprocal(double c, double *inv)
     return isnormal(*inv) && *inv * c == 1.0;
 }
 
-/* Exact rewrites of level >= MEDIUM on an instruction about to be recorded
- * on u (operands already mapped). */
+/* One exact rewrite of level >= MEDIUM on an instruction about to be
+ * recorded on u (operands already mapped); returns op unchanged if none
+ * applies. */
 static tg_opcode
-rewrite(tg_tape *u, tg_opcode op, tape_opnd *a, tape_opnd *b, tg_opt_level level)
+rewrite_once(tg_tape *u, tg_opcode op, tape_opnd *a, tape_opnd *b, tg_opt_level level)
 {
     uint32_t x, y;
     double k, inv;
@@ -67,7 +68,7 @@ rewrite(tg_tape *u, tg_opcode op, tape_opnd *a, tape_opnd *b, tg_opt_level level
             *a = tape_ref(x);
             *b = tape_ref(y);
         }
-        if (op == TG_OP_DIV && level >= TG_OPT_HIGH && tape_is_const(u, b->ref, &k)
+        if (op == TG_OP_DIV && level >= TG_OPT_HIGH && b->ref != TG_NIL && tape_is_const(u, b->ref, &k)
             && exact_reciprocal(k, &inv)) {
             *b = tape_lit(inv);                     /* x / 2^k = x * 2^-k */
             return TG_OP_MUL;
@@ -91,6 +92,22 @@ mark_live(const tg_tape *t, uint8_t *live)
         const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
         for (int j = 0; j < ar; j++)
             live[opnd[j]] = 1;
+    }
+}
+
+/* All rewrites that apply, to a fixed point (each one removes a negation
+ * or a division, so this ends), so that a second pass finds nothing:
+ * (-x) - (-y) -> (-x) + y -> y - x. */
+static tg_opcode
+rewrite(tg_tape *u, tg_opcode op, tape_opnd *a, tape_opnd *b, tg_opt_level level)
+{
+    for (;;) {
+        tape_opnd a0 = *a, b0 = *b;
+        tg_opcode op1 = rewrite_once(u, op, a, b, level);
+        if (op1 == op && a0.ref == a->ref && b0.ref == b->ref
+            && tape_bits(a0.k) == tape_bits(a->k) && tape_bits(b0.k) == tape_bits(b->k))
+            return op;
+        op = op1;
     }
 }
 
