@@ -30,7 +30,7 @@ typedef struct cg_kernel {
 
 enum {
     CG_NEED_MIN = 1, CG_NEED_MAX = 2, CG_NEED_AZMUL = 4, CG_NEED_SIGNUM = 8,
-    CG_NEED_FRACT = 16, CG_NEED_POWK = 32, CG_NEED_LIBM = 64
+    CG_NEED_FRACT = 16, CG_NEED_POWK = 32, CG_NEED_LIBM = 64, CG_NEED_ACOSH = 128
 };
 
 typedef struct cg_opts {

@@ -66,7 +66,8 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
                    "//! allocating, panicking or using `unsafe`.\n", T);
     if (b->o.no_std)
         tape_sb_printf(sb, "#![no_std]\n");
-    tape_sb_printf(sb, "#![forbid(unsafe_code)]\n\n"
+    /* comparisons with NaN are IEEE semantics on purpose (NO_FOLD tapes) */
+    tape_sb_printf(sb, "#![forbid(unsafe_code)]\n#![allow(invalid_nan_comparisons)]\n\n"
         "/// Why a kernel refused its arguments.\n"
         "#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub enum Error {\n"
         "    /// An input slice is shorter than its block.\n"
@@ -108,6 +109,9 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
     if (needs & CG_NEED_FRACT)
         tape_sb_printf(sb, "\n/// x - trunc(x).\n#[inline(always)]\nfn tg_fract(x: %s) -> %s {\n    x - %s\n}\n", T, T,
                        b->o.no_std ? (b->o.f32 ? "libm::truncf(x)" : "libm::trunc(x)") : "x.trunc()");
+    if (needs & CG_NEED_ACOSH)
+        tape_sb_printf(sb, "\n/// acosh, NaN below 1 (the libm crate 0.2.1 returns numbers there in single precision).\n#[inline(always)]\nfn tg_acosh(x: %s) -> %s {\n    if x < 1.0 { %s::NAN } else { libm::acosh%s(x) }\n}\n", T, T, T,
+                       b->o.f32 ? "f" : "");
     if (needs & CG_NEED_POWK)
         tape_sb_printf(sb, "\n/// pow with a constant exponent; x*x for 2.\n#[inline(always)]\nfn tg_powk(x: %s, c: %s) -> %s {\n    if c == 2.0 { x * x } else { %s }\n}\n", T, T, T,
                        b->o.no_std ? (b->o.f32 ? "libm::powf(x, c)" : "libm::pow(x, c)") : "x.powf(c)");
@@ -229,8 +233,12 @@ tg_rust_builder_add(tg_rust_builder *b, const tg_tape *t, const char *function_n
     } else {
         cg_sanitize(t ? t->name : "f", fn, sizeof fn);
     }
-    if (b->nk == 0 && !b->crate_explicit && t)
+    if (b->nk == 0 && !b->crate_explicit && t) {
         cg_sanitize(t->name, b->crate, sizeof b->crate);
+        if (!cg_valid_ident(b->crate))
+            return fail(b, TG_ERR_NAME, "tape name \"%s\" becomes the Rust keyword `%s`; give a crate_name",
+                        t->name, b->crate);
+    }
     snprintf(full, sizeof full, "%s_%s", b->crate, fn);     /* gradgen's <crate>_<function> */
     return add_kernel(b, t, full);
 }

@@ -277,7 +277,7 @@ helper_need(const char *tpl)
     static const struct { const char *name; unsigned need; } h[] = {
         { "tg_min(", CG_NEED_MIN }, { "tg_max(", CG_NEED_MAX }, { "tg_azmul(", CG_NEED_AZMUL },
         { "tg_signum(", CG_NEED_SIGNUM }, { "tg_fract(", CG_NEED_FRACT },
-        { "tg_powk(", CG_NEED_POWK },
+        { "tg_powk(", CG_NEED_POWK }, { "tg_acosh(", CG_NEED_ACOSH | CG_NEED_LIBM },
     };
     for (size_t i = 0; i < sizeof h / sizeof *h; i++)
         if (strncmp(tpl, h[i].name, strlen(h[i].name)) == 0)

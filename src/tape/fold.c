@@ -2,10 +2,13 @@
  * every input, +-0, +-Inf and NaN included (docs/conventions.md, rule 2):
  *   constant op constant (evaluated by tape_eval_op, the interpreter's own
  *   semantics), x*1, 1*x, x/1, x+(-0.0), (-0.0)+x, x-(+0.0), pow(x,1),
- *   -(-x), select(const, a, b), select(c, a, a), azmul(x, 0), azmul(0, x).
+ *   -(-x), select(const, a, b), select(c, a, a), azmul(x, 0), azmul(0, x),
+ *   comparisons with a NaN constant (always 0).
  * Refused on purpose: x*0 (NaN, Inf), x+0.0 (-0 + 0 is +0), x-x and x/x
  * (NaN, Inf), x*(-1) (NaN sign), and any comparison of a value with itself
  * (x >= x is the NaN test). */
+#include <math.h>
+
 #include "internal.h"
 #include "mathx.h"
 
@@ -78,6 +81,15 @@ fold_identity(const tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opn
     case TG_OP_SELECT:
         if (opnd_const(t, a, &v)) { *out = v != 0.0 ? b : c; return true; }
         if (same_opnd(b, c)) { *out = b; return true; }
+        return false;
+    case TG_OP_LT:                                     /* x < NaN etc.: always false */
+    case TG_OP_LE:
+    case TG_OP_GT:
+    case TG_OP_GE:
+        if ((opnd_const(t, a, &v) && isnan(v)) || (opnd_const(t, b, &v) && isnan(v))) {
+            *out = tape_lit(0.0);
+            return true;
+        }
         return false;
     case TG_OP_AZMUL:
         if ((opnd_const(t, a, &v) && v == 0.0) || (opnd_const(t, b, &v) && v == 0.0)) {
