@@ -323,7 +323,11 @@ tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, doub
  * f is in error.  NULL only when out of memory.
  *
  * The derivative rules are the ones the numeric sweeps use (one table), so
- * derivative tapes and tg_gradient & co. agree (up to the sign of zeros).
+ * a derivative tape and the numeric call that sweeps in the same direction
+ * agree (up to the sign of zeros): gradient/VJP tapes and tg_gradient/
+ * tg_vjp, JVP tapes and tg_jvp.  Where the directions differ (a Jacobian
+ * tape built from tangent sweeps vs tg_jacobian using adjoint sweeps, or
+ * Hessians), results agree up to rounding.
  * Partials that can be Inf or NaN meet tangents/adjoints through explicit
  * absolute-zero products (azmul); select routes adjoints to the taken
  * branch only.  The Jacobian tape uses n_w tangent sweeps when n_w <= m,

@@ -1,15 +1,24 @@
 /* main.c -- nist_fit: fit the NIST StRD nonlinear regression problems.
  *
- *     nist_fit [-v] DATA_DIR [DATASET...]
+ *     nist_fit [-v] [--rust OUT_DIR] DATA_DIR [DATASET...]
  *
  * For each dataset (all 25 by default) the model is recorded once on a
  * tapegen tape, and MINPACK's lmder fits it from NIST's Start 1 and Start 2
  * with the Jacobian computed by tapegen.  One line per fit: lmder's
  * termination codes, evaluations, fitted vs certified RSS, the smallest log
  * relative error (LRE) over the parameters and the LRE of the RSS.  -v also
- * prints every parameter.  Exit status: 0 when every dataset was read and
- * fitted (stalls included: a stall from a hard start is a result), 1 on a
- * read/parse error or an unknown dataset, 2 on a usage error.
+ * prints every parameter.
+ *
+ * --rust OUT_DIR (before or after DATA_DIR) then exports every dataset's
+ * residual and Jacobian tapes into one Rust crate in OUT_DIR, builds it
+ * with cargo, runs it at the parameters fitted from Start 1 and compares it
+ * with the C interpreter (rust_check.c).
+ *
+ * Exit status: 0 when every dataset was read and fitted (stalls included: a
+ * stall from a hard start is a result) and, with --rust, Rust agrees with C;
+ * 1 on a read/parse error or an unknown dataset; 2 on a usage error; 3 when
+ * the Rust export, the cargo build or the runner failed, or Rust and C
+ * disagree; 77 when cargo was not found (the Rust check was skipped).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +26,7 @@
 #include <time.h>
 
 #include "fit.h"
+#include "rust_check.h"
 
 static const char *const status_names[] = { "ok", "stalled", "FAILED" };
 
@@ -57,10 +67,12 @@ print_params(const nist_dataset *d, const nist_fit_result *r)
                j + 1, r->b[j], d->cert[j], r->lre[j]);
 }
 
-/* Loads and fits one dataset from both starts.  Returns -1 on an error. */
+/* Loads and fits one dataset from both starts; with rs, adds it to the Rust
+ * check with the parameters fitted from Start 1.  Returns -1 on an error. */
 static int
-run_dataset(const char *dir, const char *name, int verbose, tally *t)
+run_dataset(const char *dir, const char *name, int verbose, tally *t, nist_rust *rs)
 {
+    int rc = 0;
     const nist_model *model = nist_model_find(name);
     nist_dataset d;
     nist_problem p;
@@ -96,38 +108,76 @@ run_dataset(const char *dir, const char *name, int verbose, tally *t)
         t->lre6 += r.status != NIST_FIT_FAILED && r.min_lre >= 6.0;
         t->lre4 += r.status != NIST_FIT_FAILED && r.min_lre >= 4.0;
         t->failed += r.status == NIST_FIT_FAILED;
+        if (rs && s == 1 && nist_rust_add(rs, &d, model, r.b, err, sizeof err) != 0) {
+            fprintf(stderr, "nist_fit: %s\n", err);
+            rc = -1;
+        }
     }
     nist_problem_free(&p);
     nist_free(&d);
-    return 0;
+    return rc;
+}
+
+static int
+usage(void)
+{
+    fprintf(stderr, "usage: nist_fit [-v] [--rust OUT_DIR] DATA_DIR [DATASET...]\n"
+                    "  fits the NIST StRD nonlinear regression datasets "
+                    "(DATA_DIR/NAME.dat; all 25 if none named)\n"
+                    "  -v              print every parameter (and more of the Rust check)\n"
+                    "  --rust OUT_DIR  then export the residual and Jacobian tapes to the Rust\n"
+                    "                  crate OUT_DIR, build it with cargo ($TG_CARGO, $CARGO,\n"
+                    "                  PATH, ~/.cargo/bin), run it at the fitted parameters and\n"
+                    "                  compare with C (exit 3: disagreement, 77: no cargo)\n");
+    return 2;
 }
 
 int
 main(int argc, char **argv)
 {
-    int verbose = 0, argi = 1, errors = 0;
+    int verbose = 0, errors = 0, rc = 0;
+    const char *dir = NULL, *rust_dir = NULL;
+    const char **names = calloc((size_t)argc + 1, sizeof *names);
+    size_t nnames = 0;
     tally t = { 0, 0, 0, 0 };
+    nist_rust rs = { 0 };
     clock_t c0 = clock();
 
-    if (argi < argc && strcmp(argv[argi], "-v") == 0) {
-        verbose = 1;
-        argi++;
+    if (!names)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(argv[i], "--rust") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                free(names);
+                return usage();
+            }
+            rust_dir = argv[++i];
+        } else if (argv[i][0] == '-') {
+            free(names);
+            return usage();
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            names[nnames++] = argv[i];
+        }
     }
-    if (argi >= argc || argv[argi][0] == '-') {
-        fprintf(stderr, "usage: nist_fit [-v] DATA_DIR [DATASET...]\n"
-                        "  fits the NIST StRD nonlinear regression datasets "
-                        "(DATA_DIR/NAME.dat; all 25 if none named)\n");
-        return 2;
+    if (!dir) {
+        free(names);
+        return usage();
     }
-    const char *dir = argv[argi++];
+    rs.verbose = verbose;
     print_header();
-    if (argi == argc) {
+    if (nnames == 0) {
         for (size_t i = 0; i < nist_num_models; i++)
-            errors += run_dataset(dir, nist_models[i].name, verbose, &t) != 0;
+            errors += run_dataset(dir, nist_models[i].name, verbose, &t,
+                                  rust_dir ? &rs : NULL) != 0;
     } else {
-        for (; argi < argc; argi++)
-            errors += run_dataset(dir, argv[argi], verbose, &t) != 0;
+        for (size_t i = 0; i < nnames; i++)
+            errors += run_dataset(dir, names[i], verbose, &t, rust_dir ? &rs : NULL) != 0;
     }
+    free(names);
     printf("\nlmder info of each call (the first from the start, then restarts while "
            "the RSS drops):");
     for (int i = 1; i <= 8; i++)
@@ -136,7 +186,11 @@ main(int argc, char **argv)
            "%d reach LRE >= 4, %d stalled below 4, %d failed; %.2f s CPU\n",
            t.fits, t.lre6, t.lre4, t.fits - t.lre4 - t.failed, t.failed,
            (double)(clock() - c0) / CLOCKS_PER_SEC);
+    fflush(stdout);
     if (errors)
         fprintf(stderr, "nist_fit: %d dataset(s) could not be loaded\n", errors);
-    return errors ? 1 : 0;
+    if (rust_dir && rs.n > 0)
+        rc = nist_rust_check(&rs, rust_dir);
+    nist_rust_free(&rs);
+    return errors ? 1 : rc;
 }

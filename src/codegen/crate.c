@@ -360,10 +360,11 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
             tape_sb_printf(sb, "&mut %s, ", k->out[j]);
         tape_sb_printf(sb, "&mut work).unwrap();\n");
         for (uint32_t j = 0; j < t->noutb; j++) {
-            tape_sb_printf(sb, "    let want: [%s; %" PRIu32 "] = [", T, t->outb[j].size);
+            /* locals end in '_': sanitised block names never do */
+            tape_sb_printf(sb, "    let want_: [%s; %" PRIu32 "] = [", T, t->outb[j].size);
             put_array(sb, y + t->outb[j].offset, t->outb[j].size, b->o.f32);
-            tape_sb_printf(sb, "];\n    for i in 0..want.len() {\n        assert!(close(%s[i], want[i]), "
-                           "\"%s[{}] = {} but the C interpreter gave {}\", i, %s[i], want[i]);\n    }\n",
+            tape_sb_printf(sb, "];\n    for k_ in 0..want_.len() {\n        assert!(close(%s[k_], want_[k_]), "
+                           "\"%s[{}] = {} but the C interpreter gave {}\", k_, %s[k_], want_[k_]);\n    }\n",
                            k->out[j], k->out[j], k->out[j]);
         }
         tape_sb_printf(sb, "}\n");
@@ -373,14 +374,14 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
                 tape_sb_printf(sb, "    let %s = [0.5 as %s; %" PRIu32 "];\n", k->in[j], T, t->inb[j].size);
             for (uint32_t j = 0; j < t->noutb; j++)
                 tape_sb_printf(sb, "    let mut %s = [7.0 as %s; %" PRIu32 "];\n", k->out[j], T, t->outb[j].size);
-            tape_sb_printf(sb, "    let mut work = [0.0 as %s; WORK_LEN_%s];\n    let r = %s(", T, k->uname, k->fname);
+            tape_sb_printf(sb, "    let mut work = [0.0 as %s; WORK_LEN_%s];\n    let res_ = %s(", T, k->uname, k->fname);
             for (uint32_t j = 0; j < t->ninb; j++)
                 tape_sb_printf(sb, j == 0 ? "&%s[..%" PRIu32 "], " : "&%s, ", k->in[j], t->inb[j].size - 1);
             for (uint32_t j = 0; j < t->noutb; j++)
                 tape_sb_printf(sb, "&mut %s, ", k->out[j]);
-            tape_sb_printf(sb, "&mut work);\n    assert!(matches!(r, Err(Error::InputTooShort { .. })));\n");
+            tape_sb_printf(sb, "&mut work);\n    assert!(matches!(res_, Err(Error::InputTooShort { .. })));\n");
             for (uint32_t j = 0; j < t->noutb; j++)
-                tape_sb_printf(sb, "    assert!(%s.iter().all(|&v| v == 7.0));\n", k->out[j]);
+                tape_sb_printf(sb, "    assert!(%s.iter().all(|&v_| v_ == 7.0));\n", k->out[j]);
             tape_sb_printf(sb, "}\n");
         }
     }

@@ -45,8 +45,6 @@ typedef struct emit {
     /* the part being emitted */
     tape_sb body;
     uint32_t nstmt, npart;
-    uint8_t *in_used, *out_used;
-    bool work_used;
     tape_sb parts;                  /* finished part functions */
     bool oom;
 } emit;
@@ -227,10 +225,8 @@ put_opnd(emit *e, tape_sb *sb, uint32_t r, enum ctx ctx)
         put_const(e, sb, t->k[t->a[r]], ctx);
     } else if (op == TG_OP_INPUT) {
         uint32_t el, b = block_of(t->inb, t->ninb, t->a[r], &el);
-        e->in_used[b] = 1;
         tape_sb_printf(sb, "%s[%" PRIu32 "]", e->k->in[b], el);
     } else if (e->mat[r]) {
-        e->work_used = true;
         tape_sb_printf(sb, "work[%" PRIu32 "]", e->slot[r]);
     } else {
         bool wrap = ctx != CTX_BARE && !e->atomic[r];
@@ -320,22 +316,20 @@ part_flush(emit *e)
 {
     const tg_tape *t = e->t;
     tape_sb *p = &e->parts;
-    tape_sb_printf(p, "\n#[inline(never)]\nfn %s_part%" PRIu32 "(", e->k->fname, e->npart);
+    /* every part takes every slice: an expression built in one part may be
+     * spliced into a statement of a later one */
+    tape_sb_printf(p, "\n#[inline(never)]\n#[allow(unused_variables)]\nfn %s_part%" PRIu32 "(",
+                   e->k->fname, e->npart);
     for (uint32_t b = 0; b < t->ninb; b++)
-        tape_sb_printf(p, "%s%s: &[%s; %" PRIu32 "], ", e->in_used[b] ? "" : "_", e->k->in[b],
-                       e->T, t->inb[b].size);
+        tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", e->k->in[b], e->T, t->inb[b].size);
     for (uint32_t b = 0; b < t->noutb; b++)
-        tape_sb_printf(p, "%s%s: &mut [%s; %" PRIu32 "], ", e->out_used[b] ? "" : "_",
-                       e->k->out[b], e->T, t->outb[b].size);
-    tape_sb_printf(p, "%swork: &mut [%s; WORK_LEN_%s]) {\n%s}\n", e->work_used ? "" : "_", e->T,
-                   e->k->uname, e->body.buf ? e->body.buf : "");
+        tape_sb_printf(p, "%s: &mut [%s; %" PRIu32 "], ", e->k->out[b], e->T, t->outb[b].size);
+    tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) {\n%s}\n", e->T, e->k->uname,
+                   e->body.buf ? e->body.buf : "");
     if (e->body.failed)
         e->oom = true;
     tg__free(e->body.buf);
     memset(&e->body, 0, sizeof e->body);
-    memset(e->in_used, 0, t->ninb);
-    memset(e->out_used, 0, t->noutb);
-    e->work_used = false;
     e->nstmt = 0;
     e->npart++;
 }
@@ -354,7 +348,6 @@ emit_outputs(emit *e, uint32_t i)
     const tg_tape *t = e->t;
     for (uint32_t j = e->ohead[i]; j != TG_NIL; j = e->onext[j]) {
         uint32_t el, b = block_of(t->outb, t->noutb, j, &el);
-        e->out_used[b] = 1;
         tape_sb_printf(&e->body, "    %s[%" PRIu32 "] = ", e->k->out[b], el);
         put_opnd(e, &e->body, i, CTX_BARE);
         stmt_end(e);
@@ -372,7 +365,6 @@ emit_statements(emit *e)
             char *x = build(e, i, &e->atomic[i]);
             uint32_t s = e->nfree ? e->free_slots[--e->nfree] : e->k->work_len++;
             e->slot[i] = s;
-            e->work_used = true;
             tape_sb_printf(&e->body, "    work[%" PRIu32 "] = %s", s, x ? x : "");
             tg__free(x);
             stmt_end(e);
@@ -479,11 +471,9 @@ emit_alloc(emit *e, const tg_tape *t)
     e->onext = tg__calloc((size_t)t->nout + 1, sizeof *e->onext);
     e->free_slots = tg__calloc(n, sizeof *e->free_slots);
     e->text = tg__calloc(n, sizeof *e->text);
-    e->in_used = tg__calloc((size_t)t->ninb + 1, 1);
-    e->out_used = tg__calloc((size_t)t->noutb + 1, 1);
     return e->live && e->mat && e->atomic && e->uses && e->consumer && e->nodes && e->emitpt
         && e->last && e->slot && e->bucket && e->bnext && e->ohead && e->onext && e->free_slots
-        && e->text && e->in_used && e->out_used ? 0 : -1;
+        && e->text ? 0 : -1;
 }
 
 static void
@@ -494,7 +484,7 @@ emit_free(emit *e)
             tg__free(e->text[i]);
     void *p[] = { e->live, e->mat, e->atomic, e->uses, e->consumer, e->nodes, e->emitpt,
                   e->last, e->slot, e->bucket, e->bnext, e->ohead, e->onext, e->free_slots,
-                  e->text, e->in_used, e->out_used, e->body.buf, e->parts.buf };
+                  e->text, e->body.buf, e->parts.buf };
     for (size_t i = 0; i < sizeof p / sizeof *p; i++)
         tg__free(p[i]);
 }
