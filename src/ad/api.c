@@ -79,13 +79,14 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
             const char *fn)
 {
     size_t n = t->n;
-    CHECK(reserve(w, 4 * n, fn));
+    CHECK(reserve(w, 5 * n, fn));       /* v, bar, pa, pb, and the slots ta|tb */
     double *v = w->buf, *bar = v + n, *pa = bar + n, *pb = pa + n;
-    ad_forward_partials(t, x, v, pa, pb);
+    uint32_t *ta = (uint32_t *)(pb + n), *tb = ta + n;
+    ad_forward_partials(t, x, v, pa, pb, ta, tb);
     zero(bar, n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
-    ad_reverse_stored(t, pa, pb, bar);
+    ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
     for (uint32_t k = 0; k < t->nin; k++)
         wj[k] = bar[t->in_ref[k]];
     return TG_OK;

@@ -8,11 +8,15 @@
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
 
-/* v[i] = value; pa[i], pb[i] = dZ/dA, dZ/dB (for select: dZ/dB, with
- * dZ/dC = 1 - dZ/dB; leaves and unary ops: unused slots 0). */
+/* v[i] = value; (ta[i], pa[i]) and (tb[i], pb[i]) = the adjoint slots the
+ * reverse sweep feeds and their partials: (a, dZ/dA), (b, dZ/dB); select
+ * feeds b and c; an unused pair points at i itself with partial 0, so the
+ * reverse sweep needs no branch and no slot is a shared sink (a sink would
+ * chain every update through one memory location). */
 void
 ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict v,
-                    double *restrict pa, double *restrict pb)
+                    double *restrict pa, double *restrict pb, uint32_t *restrict ta,
+                    uint32_t *restrict tb)
 {
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
@@ -25,10 +29,12 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
     SWEEP_CASE(CONST)
         v[i] = t->k[ca[i]];
         pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
     SWEEP_CASE(INPUT)
         v[i] = x[ca[i]];
         pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
 #define D1(OP, da)                                                      \
     SWEEP_CASE(OP) {                                                    \
@@ -36,6 +42,8 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         v[i] = Z;                                                       \
         pa[i] = (da);                                                   \
         pb[i] = 0.0;                                                    \
+        ta[i] = ca[i];                                                  \
+        tb[i] = i;                                                      \
         SWEEP_NEXT_FWD;                                                 \
     }
 #define D2(OP, da, db)                                                  \
@@ -44,6 +52,8 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         v[i] = Z;                                                       \
         pa[i] = (da);                                                   \
         pb[i] = (db);                                                   \
+        ta[i] = ca[i];                                                  \
+        tb[i] = cb[i];                                                  \
         SWEEP_NEXT_FWD;                                                 \
     }
 #define D3(OP, da, db, dc)                                              \
@@ -52,6 +62,8 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         v[i] = Z;                                                       \
         pa[i] = (db);                                                   \
         pb[i] = (dc);                                                   \
+        ta[i] = cb[i];                                                  \
+        tb[i] = cc[i];                                                  \
         (void)(da);                                                     \
         SWEEP_NEXT_FWD;                                                 \
     }
@@ -62,26 +74,15 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
 #undef C
 }
 
-/* The reverse sweep over stored partials.  Only select, whose adjoint goes
- * to operands b and c, needs to look at the opcode. */
+/* The reverse sweep over stored partials and slots: no dispatch, no
+ * branch.  An exact zero adjoint contributes exact zeros (azmul). */
 void
-ad_reverse_stored(const tg_tape *t, const double *restrict pa, const double *restrict pb,
-                  double *restrict bar)
+ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict pb,
+                  const uint32_t *restrict ta, const uint32_t *restrict tb, double *restrict bar)
 {
-    const uint8_t *op = t->op;
-    const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
-    for (uint32_t i = t->n; i-- > 0;) {
+    for (uint32_t i = n; i-- > 0;) {
         double w = bar[i];
-        uint8_t o = op[i];
-        if (w == 0.0 || o == TG_OP_CONST || o == TG_OP_INPUT)
-            continue;
-        if (o == TG_OP_SELECT) {
-            bar[cb[i]] += tg__azmul(pa[i], w);
-            bar[cc[i]] += tg__azmul(pb[i], w);
-            continue;
-        }
-        bar[ca[i]] += tg__azmul(pa[i], w);
-        if (tape_op_arity[o] == 2)      /* not into slot 0 for unary ops: a false dependency */
-            bar[cb[i]] += tg__azmul(pb[i], w);
+        bar[ta[i]] += tg__azmul(pa[i], w);
+        bar[tb[i]] += tg__azmul(pb[i], w);
     }
 }

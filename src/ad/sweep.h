@@ -58,8 +58,10 @@ void ad_reverseP(const tg_tape *t, const double *v, double *bar);
 /* The gradient fast path (fused.c): values and local partials in one
  * forward sweep, then a reverse sweep over the stored partials; the same
  * results as ad_forward1 + ad_reverse1, bit for bit. */
-void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *pa, double *pb);
-void ad_reverse_stored(const tg_tape *t, const double *pa, const double *pb, double *bar);
+void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *pa, double *pb,
+                         uint32_t *ta, uint32_t *tb);
+void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uint32_t *ta,
+                       const uint32_t *tb, double *bar);
 
 /* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is
  * seed[k*L + l], or, with seed == NULL, 1 if k == j0 + l else 0.
