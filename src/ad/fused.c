@@ -4,6 +4,9 @@
  * instruction dispatch and no partials to recompute (Adept-style storage
  * [Hogan, ACM TOMS 40(4), 2014]).  Results are bit-identical to
  * ad_forward1 + ad_reverse1: same partials, same accumulation order. */
+#include <float.h>
+#include <math.h>
+
 #include "ad/sweep.h"
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
@@ -74,15 +77,25 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
 #undef C
 }
 
-/* The reverse sweep over stored partials and slots: no dispatch, no
- * branch.  An exact zero adjoint contributes exact zeros (azmul). */
+/* The reverse sweep over stored partials and slots: no dispatch.  The
+ * absolute-zero product needs care only when the adjoint w is 0 (nothing
+ * to do) or not finite; for a finite nonzero w, azmul(p, w) and p*w are
+ * equal as values (a zero partial gives a zero, maybe -0), so the common
+ * case is a plain multiply-add (the zero tests cost more than the work). */
 void
 ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict pb,
                   const uint32_t *restrict ta, const uint32_t *restrict tb, double *restrict bar)
 {
     for (uint32_t i = n; i-- > 0;) {
         double w = bar[i];
-        bar[ta[i]] += tg__azmul(pa[i], w);
-        bar[tb[i]] += tg__azmul(pb[i], w);
+        if (w == 0.0)
+            continue;
+        if (fabs(w) <= DBL_MAX) {
+            bar[ta[i]] += pa[i] * w;
+            bar[tb[i]] += pb[i] * w;
+        } else {
+            bar[ta[i]] += tg__azmul(pa[i], w);
+            bar[tb[i]] += tg__azmul(pb[i], w);
+        }
     }
 }

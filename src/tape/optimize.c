@@ -206,18 +206,111 @@ take_content(tg_tape *t, tg_tape *u)
     tg_tape_free(u);
 }
 
-static tg_status
-pass(tg_tape *t, tg_opt_level level)
+/* ------------------------------------------------------------ scheduling
+ * Sweeps are bound by latency: an instruction usually consumes the one
+ * recorded just before it, so each step waits for a store to be forwarded
+ * to a load (and, in the reverse sweep, for a read-modify-write).  Within
+ * windows of SCHED_WINDOW instructions we order by depth in the DAG (stable
+ * by index), so consecutive instructions are mostly independent and the
+ * CPU overlaps them.  Windows keep operands close by (cache locality).  A
+ * permutation within windows: idempotent, deterministic, linear-ish. */
+#define SCHED_WINDOW 256
+
+typedef struct sched_key {
+    uint32_t level, index;
+} sched_key;
+
+static int
+sched_cmp(const void *x, const void *y)
 {
-    tg_tape *u = rebuild(t, level);
-    if (!u)
-        return TG_ERR_NOMEM;
-    tg_status s = u->status;
-    if (s == TG_OK)
-        take_content(t, u);
-    else
-        tg_tape_free(u);
+    const sched_key *p = x, *q = y;
+    if (p->level != q->level)
+        return p->level < q->level ? -1 : 1;
+    return p->index < q->index ? -1 : p->index > q->index;
+}
+
+static tg_status
+schedule(tg_tape *t)
+{
+    uint32_t n = t->n;
+    uint32_t *level = tg__malloc(((size_t)n + 1) * sizeof *level);
+    uint32_t *newid = tg__malloc(((size_t)n + 1) * sizeof *newid);
+    sched_key *key = tg__malloc(((size_t)n + 1) * sizeof *key);
+    tg_tape *u = tg_tape_new_ex(t->name, TG_NO_FOLD | TG_NO_CSE);
+    tg_status s = (level && newid && key && u) ? TG_OK : TG_ERR_NOMEM;
+    for (uint32_t i = 0; i < n && s == TG_OK; i++) {
+        uint32_t lv = 0;
+        const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
+        for (int j = 0; j < tape_op_arity[t->op[i]]; j++)
+            if (level[opnd[j]] + 1 > lv)
+                lv = level[opnd[j]] + 1;
+        level[i] = lv;
+        key[i] = (sched_key){ lv, i };
+    }
+    for (uint32_t w0 = 0; w0 < n && s == TG_OK; w0 += SCHED_WINDOW) {
+        uint32_t len = n - w0 < SCHED_WINDOW ? n - w0 : SCHED_WINDOW;
+        qsort(key + w0, len, sizeof *key, sched_cmp);
+        for (uint32_t j = w0; j < w0 + len; j++)
+            newid[key[j].index] = j;
+    }
+    /* the permuted tape, built in u, then its columns moved into t */
+    if (s == TG_OK && tape_reserve(u, n ? n : 1))
+        s = u->status;
+    for (uint32_t j = 0; j < n && s == TG_OK; j++) {
+        uint32_t i = key[j].index;
+        uint8_t op = t->op[i];
+        bool leaf = op == TG_OP_CONST || op == TG_OP_INPUT;
+        int ar = tape_op_arity[op];
+        u->op[j] = op;
+        u->a[j] = leaf ? t->a[i] : newid[t->a[i]];
+        u->b[j] = ar >= 2 ? newid[t->b[i]] : 0;
+        u->c[j] = ar >= 3 ? newid[t->c[i]] : 0;
+        if ((tape_op_flags[op] & TG_F_COMM) && u->b[j] < u->a[j]) {   /* keep CSE's order */
+            uint32_t x = u->a[j];
+            u->a[j] = u->b[j];
+            u->b[j] = x;
+        }
+    }
+    if (s == TG_OK) {
+        u->n = n;
+        for (uint32_t k = 0; k < t->nin; k++)
+            t->in_ref[k] = newid[t->in_ref[k]];
+        for (uint32_t k = 0; k < t->nout; k++)
+            t->out_ref[k] = newid[t->out_ref[k]];
+        swap_bytes(&t->op, &u->op, sizeof t->op);
+        swap_bytes(&t->a, &u->a, sizeof t->a);
+        swap_bytes(&t->b, &u->b, sizeof t->b);
+        swap_bytes(&t->c, &u->c, sizeof t->c);
+        swap_bytes(&t->cap, &u->cap, sizeof t->cap);
+        if (!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t))
+            s = TG_ERR_NOMEM;
+    }
+    tg_tape_free(u);
+    tg__free(level);
+    tg__free(newid);
+    tg__free(key);
     return s;
+}
+
+/* One round on a tape the caller owns: rebuild at `level`, compact, and
+ * schedule.  Returns a new tape (or NULL: out of memory). */
+static tg_tape *
+round_of(const tg_tape *t, tg_opt_level level)
+{
+    tg_tape *u = level == TG_OPT_NONE ? NULL : rebuild(t, level);
+    if (level != TG_OPT_NONE && (!u || u->status != TG_OK)) {
+        tg_tape_free(u);
+        return NULL;
+    }
+    tg_tape *v = rebuild(u ? u : t, TG_OPT_NONE);
+    tg_tape_free(u);
+    if (v && v->status == TG_OK && level != TG_OPT_NONE && schedule(v) != TG_OK)
+        tape_fail(v, TG_ERR_NOMEM, "out of memory scheduling \"%s\"", t->name);
+    if (v && v->status != TG_OK) {
+        tg_tape_free(v);
+        return NULL;
+    }
+    return v;
 }
 
 tg_status
@@ -227,16 +320,21 @@ tg_tape_optimize(tg_tape *t, tg_opt_level level)
         return tg__api_fail(TG_ERR_ARG, "tg_tape_optimize: %s", t ? "bad level" : "NULL tape");
     if (t->status != TG_OK)
         return tg__api_fail(t->status, "tg_tape_optimize: tape in the error state: %s", t->err);
+    /* work on copies; t changes only at the end, so a failure leaves it as it was */
+    tg_tape *cur = NULL;
     for (int round = 0; round < 64; round++) {
-        uint32_t before = t->n;
-        tg_status s = level == TG_OPT_NONE ? TG_OK
-                    : pass(t, level == TG_OPT_MAX ? TG_OPT_HIGH : level);
-        if (s == TG_OK)
-            s = pass(t, TG_OPT_NONE);
-        if (s != TG_OK)
-            return tg__api_fail(s, "tg_tape_optimize: %s", tg_status_str(s));
-        if (level != TG_OPT_MAX || t->n >= before)
+        const tg_tape *src = cur ? cur : t;
+        tg_tape *next = round_of(src, level == TG_OPT_MAX ? TG_OPT_HIGH : level);
+        if (!next) {
+            tg_tape_free(cur);
+            return tg__api_fail(TG_ERR_NOMEM, "tg_tape_optimize: out of memory");
+        }
+        bool shrank = next->n < src->n;
+        tg_tape_free(cur);
+        cur = next;
+        if (level != TG_OPT_MAX || !shrank)
             break;
     }
+    take_content(t, cur);
     return TG_OK;
 }
