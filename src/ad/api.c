@@ -179,6 +179,20 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     return TG_OK;
 }
 
+/* Values and first-order adjoints of a scalar output at x, by the gradient
+ * fast path: v and w (n each) at the start of buf, scratch after them. */
+static void
+first_order(const tg_tape *t, const double *x, double *buf)
+{
+    size_t n = t->n;
+    double *v = buf, *w = v + n, *pa = w + n, *pb = pa + n;
+    uint32_t *ta = (uint32_t *)(pb + n), *tb = ta + n;
+    ad_forward_partials(t, x, v, pa, pb, ta, tb);
+    zero(w, n);
+    w[t->out_ref[0]] = 1.0;
+    ad_reverse_stored(t->n, pa, pb, ta, tb, w);
+}
+
 tg_status
 tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, double *hv)
 {
@@ -189,12 +203,11 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(v_, t->nin);
     NEED(hv, t->nin);
     size_t n = t->n;
-    CHECK(reserve(w, 4 * n, fn));
-    double *v = w->buf, *vd = v + n, *wb = vd + n, *wd = wb + n;
-    ad_forward1(t, x, v);
+    CHECK(reserve(w, 7 * n, fn));      /* v, w, pa, pb, ta|tb, then vd, wd */
+    double *v = w->buf, *wb = v + n, *vd = wb + 4 * n, *wd = vd + n;
+    first_order(t, x, w->buf);
     ad_tangent1(t, v, v_, vd);
-    zero(wb, 2 * n);
-    wb[t->out_ref[0]] = 1.0;
+    zero(wd, n);
     ad_second1(t, v, vd, wb, wd);
     for (uint32_t k = 0; k < t->nin; k++)
         hv[k] = wd[t->in_ref[k]];
@@ -210,15 +223,13 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     NEED(x, t->nin);
     NEED(H, (size_t)t->nin * t->nin);
     size_t n = t->n, nin = t->nin;
-    CHECK(reserve(w, 2 * n + 2 * L8 * n, fn));
-    double *v = w->buf, *wb = v + n, *vd = wb + n, *wd = vd + L8 * n;
-    ad_forward1(t, x, v);
+    CHECK(reserve(w, 5 * n + 2 * L8 * n, fn));
+    double *v = w->buf, *wb = v + n, *vd = wb + 4 * n, *wd = vd + L8 * n;
+    first_order(t, x, w->buf);
     for (size_t j0 = 0; j0 < nin; j0 += L8) {
         size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
         ad_tangentD(t, v, NULL, j0, vd);
-        zero(wb, n);
         zero(wd, L8 * n);
-        wb[t->out_ref[0]] = 1.0;
         ad_secondD(t, v, vd, wb, wd);
         for (size_t k = 0; k < nin; k++)
             for (size_t l = 0; l < lanes; l++)

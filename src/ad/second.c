@@ -1,8 +1,11 @@
 /* src/ad/second.c -- the second-order sweep: tangent over adjoint
  * [Griewank & Walther, ch. 5].  With values v and tangents vd (direction
- * u) from the forward sweeps, a backwards sweep carries adjoints w and their
- * tangents wd:  w_a += p*w_i,  wd_a += pdot*w_i + p*wd_i,  where p is a local
- * partial and pdot its directional derivative.
+ * u) from the forward sweeps, and the adjoints w from a first-order reverse
+ * sweep, a backwards sweep carries the adjoints' tangents wd:
+ * wd_a += pdot*w_i + p*wd_i,  where p is a local partial and pdot its
+ * directional derivative.  An instruction whose wd lanes and operand
+ * tangents are all exactly zero contributes nothing and is skipped (so a
+ * dense Hessian of a sparse problem costs little more than its nonzeros).
  *
  * pdot = sum_j q_j * (tangent of x_j), x_j in (A, B, C, Z): q is the
  * gradient of the partial expression, computed once per instruction by
@@ -52,24 +55,25 @@ d4_op(tg_opcode op, d4 a, d4 b, d4 c)
 
 AD_INLINE void
 second(const tg_tape *t, const double *restrict v, const double *restrict vd,
-       double *restrict w, double *restrict wd, int L)
+       const double *restrict w, double *restrict wd, int L)
 {
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
     for (uint32_t i = t->n; i-- > 0;) {
         double wi = w[i];
         const double *wdi = wd + (size_t)i * L;
-        if (wi == 0.0 && !ad_any(wdi, L))
-            continue;
         const double *td[4] = { vd + (size_t)ca[i] * L, vd + (size_t)cb[i] * L,
                                 vd + (size_t)cc[i] * L, vd + (size_t)i * L };
+        int ar = tape_op_arity[op[i]];
+        if (!ad_any(wdi, L) && (wi == 0.0 || ar == 0 || (!ad_any(td[0], L)
+            && (ar < 2 || !ad_any(td[1], L)) && (ar < 3 || !ad_any(td[2], L)))))
+            continue;
         d4 A = d4_seed(v[ca[i]], 0), B = d4_seed(v[cb[i]], 1);
         d4 C = d4_seed(v[cc[i]], 2), Z = d4_seed(v[i], 3);
         (void)A; (void)B; (void)C; (void)Z;
 #define HPULL(k, p)                                                             \
         do {                                                                    \
             d4 p_ = (p);                                                        \
-            w[k] += tg__azmul(p_.v, wi);                                        \
             double *dst = wd + (size_t)(k) * L;                                 \
             for (int l = 0; l < L; l++) {                                       \
                 double pd = tg__azmul(p_.d[0], td[0][l]) + tg__azmul(p_.d[1], td[1][l]) \
@@ -92,13 +96,13 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
 }
 
 void
-ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
+ad_second1(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd)
 {
     second(t, v, vd, w, wd, 1);
 }
 
 void
-ad_secondD(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
+ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd)
 {
     second(t, v, vd, w, wd, TG_LANES);
 }

@@ -70,11 +70,11 @@ void ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *
 void ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd);
 
 /* Second order (tangent over adjoint) over one point: given values v,
- * tangents vd (L lanes), and w / wd seeded on the outputs, accumulates
- * adjoints w (1 lane) and their tangents wd (L lanes) into the operands.
- * Then wd at input k, lane l, is (H seed_l)_k for a scalar output seeded
- * with w = 1. */
-void ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
-void ad_secondD(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
+ * tangents vd (L lanes), the first-order adjoints w of every instruction,
+ * and wd seeded on the outputs (zero elsewhere), accumulates the adjoints'
+ * tangents wd (L lanes) into the operands.  Then wd at input k, lane l, is
+ * (H seed_l)_k for a scalar output. */
+void ad_second1(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
+void ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
 
 #endif

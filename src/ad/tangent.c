@@ -26,8 +26,18 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             for (int l = 0; l < L; l++)
                 zd[l] = seed ? seed[(size_t)ca[i] * L + l] : (ca[i] == j0 + (size_t)l ? 1.0 : 0.0);
             break;
+/* all operand tangents exactly zero: so is this one (absolute zero), and
+ * its partials need not be computed -- the common case in the 8-direction
+ * sweeps of a sparse Jacobian or Hessian */
+#define ZERO_IF_INACTIVE(any)                                           \
+            if (!(any)) {                                               \
+                for (int l = 0; l < L; l++)                             \
+                    zd[l] = 0.0;                                        \
+                break;                                                  \
+            }
 #define D1(OP, da)                                                      \
         case TG_OP_##OP: {                                              \
+            ZERO_IF_INACTIVE(ad_any(ad, L))                             \
             double pa = (da);                                           \
             for (int l = 0; l < L; l++)                                 \
                 zd[l] = tg__azmul(pa, ad[l]);                           \
@@ -35,6 +45,7 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
         }
 #define D2(OP, da, db)                                                  \
         case TG_OP_##OP: {                                              \
+            ZERO_IF_INACTIVE(ad_any(ad, L) || ad_any(bd, L))            \
             double pa = (da), pb = (db);                                \
             for (int l = 0; l < L; l++)                                 \
                 zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l]);    \
@@ -42,6 +53,7 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
         }
 #define D3(OP, da, db, dc)                                              \
         case TG_OP_##OP: {                                              \
+            ZERO_IF_INACTIVE(ad_any(ad, L) || ad_any(bd, L) || ad_any(cd, L)) \
             double pa = (da), pb = (db), pc = (dc);                     \
             for (int l = 0; l < L; l++)                                 \
                 zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l])     \

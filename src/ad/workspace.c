@@ -11,6 +11,8 @@
 int
 ad_ws_reserve(tg_workspace *w, size_t doubles)
 {
+    if (doubles == 0)
+        doubles = 1;                /* never a NULL buffer, even for an empty tape */
     if (doubles <= w->cap)
         return 0;
     if (doubles > SIZE_MAX / sizeof(double))
@@ -31,8 +33,8 @@ tg_workspace_new(const tg_tape *t)
     if (!w)
         return NULL;
     /* enough for every call on t, the 8-lane Hessian being the largest
-     * (2 + 2*TG_LANES arrays of n); pages are only touched when used */
-    if (t && ad_ws_reserve(w, (2 + 2 * (size_t)TG_LANES) * t->n)) {
+     * (5 + 2*TG_LANES arrays of n); pages are only touched when used */
+    if (t && ad_ws_reserve(w, (5 + 2 * (size_t)TG_LANES) * t->n)) {
         tg__free(w);
         return NULL;
     }

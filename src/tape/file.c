@@ -31,7 +31,7 @@ typedef struct buf {
 static void
 put(buf *b, const void *src, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0)        /* n == 0: src may be NULL (an empty tape) */
         return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
@@ -276,6 +276,7 @@ rd_name(rd *r, char *out, const char *what)
 
 /* The validated image of a file, pointing into the file's bytes. */
 typedef struct image {
+    uint32_t nops;          /* opcodes the writer knew */
     unsigned flags;
     char name[TAPE_NAME_MAX + 1];
     uint32_t ninb, noutb, nin, nout, n, nk;
@@ -292,6 +293,7 @@ read_meta(rd *r, image *im)
         return -1;
     if (nops > TG_OP_COUNT)
         return bad(r, "file uses %" PRIu32 " opcodes, this build knows %d", nops, TG_OP_COUNT);
+    im->nops = nops;
     if (flags & ~(unsigned)(TG_NO_FOLD | TG_NO_CSE))
         return bad(r, "unknown flags 0x%" PRIx32, flags);
     im->flags = flags;
@@ -382,8 +384,9 @@ check_program(rd *r, const image *im)
         uint32_t a = get_u32(im->cols + 4 * (size_t)i);
         uint32_t o[3] = { a, get_u32(im->cols + 4 * ((size_t)n + i)),
                           get_u32(im->cols + 4 * (2 * (size_t)n + i)) };
-        if (op >= TG_OP_COUNT)
-            return bad(r, "instruction %" PRIu32 ": opcode %u out of range", i, op);
+        if (op >= im->nops)
+            return bad(r, "instruction %" PRIu32 ": opcode %u out of range (the file declares %"
+                       PRIu32 " opcodes)", i, op, im->nops);
         if (op == TG_OP_INPUT && a != inputs++)
             return bad(r, "instruction %" PRIu32 ": input index %" PRIu32 " out of order", i, a);
         if (op == TG_OP_CONST && a >= im->nk)
