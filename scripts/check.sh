@@ -38,18 +38,54 @@ run_build() {
     fi
 
     banner "test $dir ($last_count suites)"
-    env "${envs[@]}" ctest --test-dir "$dir" --output-on-failure
+    env "${envs[@]}" ctest --test-dir "$dir" --output-on-failure $ctest_parallel
 }
 
+# Release: each Criterion suite already runs its tests in parallel workers.
+ctest_parallel=""
 run_build build -- -DCMAKE_BUILD_TYPE=Release -DTG_SANITIZE=OFF
 release_count=$last_count
 
+# Sanitizers: suites run their tests one at a time (see CMakeLists.txt), so
+# ctest runs suites side by side instead.
+ctest_parallel="--parallel $jobs"
 run_build build-asan ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 -- \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTG_SANITIZE=ON
 asan_count=$last_count
 
+# ThreadSanitizer: the library and the threads suite only (tsan_threads, see
+# CMakeLists.txt), without OpenMP (libgomp is not instrumented).  Warnings
+# are not errors here: this build exists to find races.
+banner "configure build-tsan"
+cmake -S "$root" -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTG_TSAN=ON \
+    -DTG_OPENMP=OFF -DTG_BUILD_TESTS=OFF -DTG_BUILD_EXAMPLES=OFF
+banner "build build-tsan (library + tsan_threads)"
+cmake --build build-tsan -j"$jobs" --target tsan_threads
+banner "test build-tsan"
+ctest --test-dir build-tsan -R '^tsan_threads$' --output-on-failure
+tsan_count=1
+
+# Fuzzing: tg_tape_load under libFuzzer + ASan + UBSan for TG_FUZZ_SECONDS
+# (default 60) from seeds written by the tapegen command.  Needs clang.
+fuzz_count=0
+if command -v clang >/dev/null 2>&1; then
+    banner "configure build-fuzz (clang, libFuzzer)"
+    cmake -S "$root" -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DTG_FUZZ=ON -DTG_FUZZ_SECONDS="${TG_FUZZ_SECONDS:-60}" -DTG_OPENMP=OFF \
+        -DTG_BUILD_TESTS=OFF -DTG_BUILD_EXAMPLES=OFF
+    banner "build build-fuzz"
+    cmake --build build-fuzz -j"$jobs" --target fuzz_load tapegen_cli
+    banner "test build-fuzz"
+    ctest --test-dir build-fuzz -R '^fuzz_load$' --output-on-failure
+    fuzz_count=1
+else
+    echo "check: clang not found; fuzz_load skipped (scripts/install-deps.sh installs it)"
+fi
 echo
-echo "check: $((release_count + asan_count)) passed, 0 failed"
+echo "check: ThreadSanitizer suite ok; fuzz_load $([[ $fuzz_count -eq 1 ]] && echo ok || echo skipped)"
+
+echo
+echo "check: $((release_count + asan_count + tsan_count + fuzz_count)) passed, 0 failed"
 if [[ $release_count -eq $asan_count ]]; then
     echo "check: all $release_count test suites passed in both builds"
 else

@@ -5,6 +5,12 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libcriterion-dev libcminpack-dev librust-libm-dev)
+# ADOL-C, the reference the benchmarks compare with (bench/; optional: the
+# harness builds and its smoke test runs without it).
+packages+=(libadolc-dev)
+# Graphviz (the CLI test draws `tapegen dot` output), clang and its runtime
+# (the libFuzzer build in scripts/check.sh).
+packages+=(graphviz clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

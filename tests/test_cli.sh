@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# test_cli: every tapegen subcommand on tapes made with `tapegen example`:
+# happy paths (exact numbers where they are known), exit code 1 with a
+# message naming the file for missing, truncated, corrupted and foreign
+# files, exit code 2 for bad command lines, Graphviz parsing `tapegen dot`
+# (skipped with a message when dot is not installed), and a Rust crate.
+# usage: test_cli.sh TAPEGEN_EXE
+set -uo pipefail
+
+exe=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+passed=0
+failed=0
+out=$work/out.txt
+err=$work/err.txt
+
+ok()   { passed=$((passed + 1)); echo "ok: $*"; }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $*"
+    sed 's/^/  stdout: /' "$out" | head -20
+    sed 's/^/  stderr: /' "$err" | head -20
+}
+
+# t CODE ARGS...: runs tapegen ARGS, expects exit status CODE.
+t() {
+    local code=$1
+    shift
+    local rc=0
+    "$exe" "$@" >"$out" 2>"$err" </dev/null || rc=$?
+    if [[ $rc -ne $code ]]; then
+        fail "tapegen $* exited $rc, expected $code"
+        return 1
+    fi
+    return 0
+}
+
+# expect CODE STREAM REGEX ARGS...: exit status and a line of stdout/stderr.
+expect() {
+    local code=$1 stream=$2 regex=$3
+    shift 3
+    t "$code" "$@" || return
+    local file=$out
+    [[ $stream == err ]] && file=$err
+    if grep -Eq -- "$regex" "$file"; then
+        ok "tapegen $* -> $code, std$stream has /$regex/"
+    else
+        fail "tapegen $*: std$stream does not match /$regex/"
+    fi
+}
+
+# same FILE1 FILE2 WHAT: byte-identical files.
+same() {
+    if cmp -s "$1" "$2"; then ok "$3"; else fail "$3 ($1 and $2 differ)"; fi
+}
+
+# ------------------------------------------------------------ example
+expect 0 out 'r\.tape: tape "rosenbrock", 2 inputs, 1 output, [0-9]+ instructions' \
+    example rosenbrock -o r.tape
+expect 0 out 'r5\.tape: tape "rosen5", 5 inputs, 1 output' \
+    example rosenbrock --n 5 --name rosen5 -o r5.tape
+expect 0 out 'p\.tape: tape "polar", 2 inputs, 2 outputs' example polar -o p.tape
+expect 0 out 'l\.tape: tape "logsumexp", 4 inputs, 1 output' example logsumexp --n 4 -o l.tape
+t 0 example rosenbrock -o r_again.tape && same r.tape r_again.tape "example output is deterministic"
+expect 0 out 'logsumexp' example --help
+expect 2 err "unknown example 'nope'" example nope -o x.tape
+expect 2 err "example 'polar' takes no --n" example polar --n 3 -o x.tape
+expect 2 err "--n: 'x' is not an integer" example rosenbrock --n x -o x.tape
+expect 2 err "--n: '1' is not an integer in 2\.\." example rosenbrock --n 1 -o x.tape
+expect 2 err "option '-o/--output' is required" example rosenbrock
+expect 1 err "cannot write $work/no/such/dir/x\.tape" example rosenbrock -o "$work/no/such/dir/x.tape"
+
+# ------------------------------------------------------------ info
+expect 0 out '^tape: +rosenbrock$' info r.tape
+expect 0 out '^  0: x\[2\] at 0$' info r.tape
+expect 0 out '^  0: f\[1\] at 0$' info r.tape
+expect 0 out '^instructions: +[0-9]+$' info r.tape
+expect 0 out '^  mul +4$' info r.tape
+expect 0 out "^file bytes: +$(stat -c %s r.tape)\$" info r.tape
+expect 0 out '^memory bytes: +[1-9][0-9]*$' info r.tape
+expect 0 out '^  1: theta\[1\] at 1$' info p.tape
+expect 0 out '^  0: xy\[2\] at 0$' info p.tape
+
+# ------------------------------------------------------------ dump
+expect 0 out '^tape "polar": 2 inputs, 2 outputs, 6 instructions$' dump p.tape
+expect 0 out '^%2 = cos %1$' dump p.tape
+expect 0 out '^xy\[1\] = %5$' dump p.tape
+
+# ------------------------------------------------------------ dot
+expect 0 out '^digraph "polar" \{$' dot p.tape
+expect 0 out '^  n1 \[label="theta\[0\]", shape=box' dot p.tape
+expect 0 out '^  n0 -> n3;$' dot p.tape
+expect 0 out '^  n5 -> out1;$' dot p.tape
+t 0 dot r.tape && cp "$out" dot1.txt
+t 0 dot r.tape && cp "$out" dot2.txt
+same dot1.txt dot2.txt "dot output is deterministic"
+expect 0 out '\[label="1"\]' dot r.tape        # operand order of sub is marked
+t 0 derive r5.tape --hess -o r5h.tape
+if command -v dot >/dev/null 2>&1; then
+    for f in r.tape p.tape r5h.tape; do
+        if "$exe" dot "$f" | dot -Tsvg >"$f.svg" 2>"$err" && grep -q '<svg' "$f.svg"; then
+            ok "tapegen dot $f | dot -Tsvg"
+        else
+            fail "tapegen dot $f | dot -Tsvg"
+        fi
+    done
+else
+    echo "skip: graphviz (dot) is not installed; tapegen dot output not parsed"
+fi
+
+# ------------------------------------------------------------ eval
+# Rosenbrock at (-1.2, 1): f = 24.2, grad = (-215.6, -88), H = [[1330, 480], [480, 200]].
+expect 0 out '^f = 24\.19999999999999[0-9]*$' eval r.tape --x -1.2,1
+expect 0 out '^gradient = -215\.59999999999[0-9]* -87\.9999999999999[0-9]*$' eval r.tape --x -1.2,1 --grad
+expect 0 out '^jacobian \(1 x 2\) =$' eval r.tape --x -1.2,1 --jac
+expect 0 out '^hessian \(2 x 2\) =$' eval r.tape --x -1.2,1 --hess
+expect 0 out '^  1330 480$' eval r.tape --x -1.2,1 --hess
+expect 0 out '^  480 200$' eval r.tape --x=-1.2,1 --hess
+expect 0 out '^hvp = 1330 480$' eval r.tape --x -1.2,1 --hvp 1,0
+expect 0 out '^xy = 2 0$' eval p.tape --x 2,0
+expect 0 out '^  0 2$' eval p.tape --x 2,0 --jac
+expect 0 out '^jvp = 1 2$' eval p.tape --x 2,0 --jvp 1,1
+expect 0 out '^vjp = 0 2$' eval p.tape --x 2,0 --vjp 0,1
+expect 0 out '^f = inf$' eval l.tape --x inf,0,0,0
+expect 2 err "option '--x' is required \(tape \"rosenbrock\" has 2 inputs\)" eval r.tape
+expect 2 err '--x has 3 values; tape "rosenbrock" has 2 inputs' eval r.tape --x 1,2,3
+expect 2 err "--x: 'abc' is not a number" eval r.tape --x 1,abc
+expect 2 err "--x: '' is not a number" eval r.tape --x 1,
+expect 2 err '--grad needs a tape with one output; "polar" has 2' eval p.tape --x 1,2 --grad
+[[ ! -s $out ]] && ok "eval prints nothing before a usage error" || fail "eval printed values before a usage error"
+expect 2 err '--hess needs a tape with one output' eval p.tape --x 1,2 --hess
+expect 2 err '--vjp has 1 value; tape "polar" has 2 outputs' eval p.tape --x 1,2 --vjp 1
+expect 2 err "option '--x' given twice" eval r.tape --x 1,2 --x 1,2
+expect 2 err "option '--grad' takes no value" eval r.tape --x 1,2 --grad=1
+expect 2 err "option '--x' needs a value" eval r.tape --x
+
+# ------------------------------------------------------------ check
+expect 0 out '^tolerance 1e-06: ok$' check r.tape --x -1.2,1
+expect 0 out 'worst error .* at output 0 \(f\[0\]\), input [01] \(x\[[01]\]\)' check r.tape --x -1.2,1
+expect 0 out '^tolerance 1e-06: ok$' check p.tape --x 2,0.5
+expect 0 out 'output [01] \(xy\[[01]\]\), input [01] \((r|theta)\[0\]\)' check p.tape --x 2,0.5
+expect 0 out '^tolerance 1e-06: ok$' check l.tape --x 0.1,0.2,-0.3,1
+expect 0 out '^tolerance 1e-06: ok$' check r5.tape --x 0.5,-1,2,1.5,0.25
+expect 1 out '^tolerance 0: FAILED$' check r.tape --x -1.2,1 --tol 0
+expect 2 err "--tol: 'x' is not a number" check r.tape --x 1,1 --tol x
+expect 2 err "--tol: '-1' is not one non-negative number" check r.tape --x 1,1 --tol -1
+expect 2 err '--x has 1 value' check r.tape --x 1
+
+# ------------------------------------------------------------ derive
+expect 0 out 'rg\.tape: tape "rosenbrock_grad", 2 inputs, 2 outputs' derive r.tape --grad -o rg.tape
+expect 0 out '^grad = -215\.59999999999[0-9]* -87\.9999999999999[0-9]*$' eval rg.tape --x -1.2,1
+expect 0 out 'rj\.tape: tape "rosenbrock_jac"' derive r.tape --jac --opt max -o rj.tape
+expect 0 out 'rh\.tape: tape "rosenbrock_hess", 2 inputs, 4 outputs' derive r.tape --hess -o rh.tape
+expect 0 out '^hess = 1330 480 480 200$' eval rh.tape --x -1.2,1
+expect 0 out 'rv\.tape: tape "rosenbrock_hvp", 4 inputs, 2 outputs' derive r.tape --hvp --opt none -o rv.tape
+expect 0 out '^hvp = 1330 480$' eval rv.tape --x -1.2,1,1,0
+expect 0 out 'pjv\.tape: tape "polar_jvp", 4 inputs, 2 outputs' derive p.tape --jvp -o pjv.tape
+expect 0 out '^jvp = 1 2$' eval pjv.tape --x 2,0,1,1
+expect 0 out 'pvj\.tape: tape "polar_vjp", 4 inputs, 2 outputs' derive p.tape --vjp --level high -o pvj.tape
+expect 0 out '^vjp = 0 2$' eval pvj.tape --x 2,0,0,1
+expect 0 out 'pt\.tape: tape "polar_jac", 2 inputs, 2 outputs' derive p.tape --jac --wrt theta -o pt.tape
+expect 0 out '^jac = -?0 2$' eval pt.tape --x 2,0
+expect 0 out 'pr\.tape: tape "polar_jac", 2 inputs, 2 outputs' derive p.tape --jac --wrt 0 -o pr.tape
+expect 0 out '^jac = 1 0$' eval pr.tape --x 2,0
+expect 0 out '^tolerance 1e-06: ok$' check rg.tape --x -1.2,1        # gradient's Jacobian = Hessian
+expect 0 out 'rjv\.tape: tape "rosenbrock_jac_vjp", 4 inputs, 2 outputs' derive rj.tape --vjp -o rjv.tape
+expect 0 out '^vjp = 1330 480$' eval rjv.tape --x -1.2,1,1,0
+expect 2 err 'missing the derivative' derive r.tape -o x.tape
+expect 2 err 'got --grad and --jac' derive r.tape --grad --jac -o x.tape
+expect 2 err "option '-o/--output' is required" derive r.tape --grad
+expect 2 err "--wrt: tape \"polar\" has no input block 'phi' \(blocks: 0 'r', 1 'theta'\)" \
+    derive p.tape --jac --wrt phi -o x.tape
+expect 2 err "--wrt: tape \"polar\" has no input block '2'" derive p.tape --jac --wrt 2 -o x.tape
+expect 2 err "--opt: unknown level 'ultra'" derive r.tape --grad --opt ultra -o x.tape
+expect 2 err 'give --opt or --level, not both' derive r.tape --grad --opt max --level max -o x.tape
+expect 2 err '--grad needs a tape with one output; "polar" has 2' derive p.tape --grad -o x.tape
+expect 1 err "cannot write $work/nodir/x\.tape" derive r.tape --grad -o "$work/nodir/x.tape"
+
+# ------------------------------------------------------------ optimize
+expect 0 out 'rho\.tape: tape "rosenbrock_hess", [0-9]+ -> [0-9]+ instructions' optimize rh.tape -o rho.tape
+expect 0 out '^hess = 1330 480 480 200$' eval rho.tape --x -1.2,1
+for level in none basic medium high max 0 4; do
+    expect 0 out "ro_$level\\.tape" optimize rh.tape --level "$level" -o "ro_$level.tape"
+done
+t 0 optimize rho.tape -o rhoo.tape && same rho.tape rhoo.tape "optimising twice changes nothing"
+expect 2 err "--level: unknown level '9'" optimize rh.tape --level 9 -o x.tape
+
+# ------------------------------------------------------------ rust
+expect 0 out 'crate: crate with 3 kernels \(f64, std\)' rust r.tape rg.tape rh.tape -o crate
+if grep -q 'pub fn rosenbrock_rosenbrock(' crate/src/lib.rs \
+   && grep -q 'pub fn rosenbrock_rosenbrock_grad(' crate/src/lib.rs \
+   && grep -q 'pub fn rosenbrock_rosenbrock_hess(' crate/src/lib.rs \
+   && [[ -f crate/Cargo.toml && -f crate/tests/kernels.rs ]]; then
+    ok "rust: lib.rs holds the three kernels"
+else
+    fail "rust: lib.rs lacks a kernel"
+fi
+expect 0 out 'k32: crate with 2 kernels \(f32, no_std\)' \
+    rust p.tape pt.tape --f32 --no-std --crate-name geo -o k32
+if grep -q 'pub fn geo_polar(' k32/src/lib.rs && grep -q 'pub fn geo_polar_jac(' k32/src/lib.rs \
+   && grep -q '#!\[no_std\]' k32/src/lib.rs && grep -q 'name = "geo"' k32/Cargo.toml; then
+    ok "rust --f32 --no-std --crate-name: kernels geo_polar, geo_polar_jac"
+else
+    fail "rust --f32 --no-std --crate-name"
+fi
+expect 1 err 'two kernels are named `rosenbrock_rosenbrock`' rust r.tape r.tape -o dup
+expect 2 err "--crate-name: '1x' is not a Rust identifier" rust r.tape --crate-name 1x -o x
+expect 1 err 'crate name "fn" is not a valid Rust identifier' rust r.tape --crate-name fn -o x
+expect 2 err "option '-o/--output' is required" rust r.tape
+expect 2 err 'missing argument' rust -o x
+
+# ------------------------------------------------------------ bad files
+head -c 100 r.tape >trunc.tape
+cp r.tape flip.tape
+printf '\xff' | dd of=flip.tape bs=1 seek=60 conv=notrunc status=none
+echo 'not a tape' >text.tape
+: >empty.tape
+for cmd in info dump dot "eval --x 1,2" "check --x 1,2" "derive --grad -o x.tape" \
+           "optimize -o x.tape" "rust -o xcrate"; do
+    set -- $cmd
+    sub=$1
+    shift
+    expect 1 err "^tapegen $sub: cannot open missing\\.tape: No such file or directory\$" \
+        "$sub" missing.tape "$@"
+    expect 1 err "^tapegen $sub: trunc\\.tape: at byte [0-9]+: .*truncated" "$sub" trunc.tape "$@"
+    expect 1 err "^tapegen $sub: flip\\.tape: at byte [0-9]+: .*corrupted" "$sub" flip.tape "$@"
+    expect 1 err "^tapegen $sub: text\\.tape: at byte 0: not a tapegen tape file" "$sub" text.tape "$@"
+    expect 1 err "^tapegen $sub: empty\\.tape: at byte 0: " "$sub" empty.tape "$@"
+done
+expect 1 err "^tapegen rust: flip\\.tape: at byte" rust r.tape flip.tape -o xcrate
+[[ ! -e xcrate ]] && ok "rust writes nothing when a tape file is bad" || fail "rust wrote a crate from a bad file"
+
+# ------------------------------------------------------------ usage and help
+for cmd in info dump dot eval check derive optimize rust example; do
+    expect 0 out "^usage: tapegen $cmd" "$cmd" --help
+    expect 0 out "^usage: tapegen $cmd" help "$cmd"
+    expect 2 err "^tapegen $cmd: unknown option '--bogus'" "$cmd" r.tape --bogus
+    expect 2 err "^usage: tapegen $cmd" "$cmd" r.tape --bogus
+    expect 2 err "^tapegen $cmd: missing argument" "$cmd"
+done
+expect 0 out '^  rust +write a Rust crate' --help
+for cmd in info dump dot eval check derive optimize rust example help version; do
+    expect 0 out "^  $cmd " --help
+done
+expect 2 err "unknown command 'frob'" help frob
+expect 2 err "^tapegen info: unexpected argument 'p\\.tape'" info r.tape p.tape
+expect 2 err "unexpected argument '--x'" eval r.tape -- --x 0,0
+
+# A successful command whose output cannot be written fails with 1.
+if [[ -w /dev/full ]]; then
+    rc=0
+    "$exe" dump r5h.tape >/dev/full 2>"$err" || rc=$?
+    if [[ $rc -eq 1 ]] && grep -q 'cannot write to standard output' "$err"; then
+        ok "tapegen dump >/dev/full -> 1"
+    else
+        fail "tapegen dump >/dev/full exited $rc"
+    fi
+fi
+
+echo
+echo "test_cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

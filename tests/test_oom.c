@@ -1,0 +1,581 @@
+/* tests/test_oom.c -- out of memory everywhere.
+ *
+ * Every library allocation goes through tg__malloc & co. (src/tape/alloc.h);
+ * tg__alloc_fail_after(k) lets k more succeed and fails every one after.
+ * For each operation below the test first counts its allocations (the
+ * hook's counter, read before and after an unarmed run), then runs it once
+ * for every k in 0..count-1, so that the (k+1)-th allocation and all later
+ * ones fail.  Each run must return TG_ERR_NOMEM (or put its tape in the
+ * sticky TG_ERR_NOMEM state, or return NULL where tapegen.h documents it),
+ * or succeed with the right result where a failure is recoverable; never
+ * crash; leak nothing (LeakSanitizer in the ASan build); leave the outputs
+ * untouched on error and everything made before intact (a tape recorded
+ * before a failing optimisation still evaluates to the same bits).
+ *
+ * Each test logs "oom: <case>: <count> k values (<nomem> TG_ERR_NOMEM)";
+ * run `test_oom --verbose` to see them. */
+#define _POSIX_C_SOURCE 200809L
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "tape/alloc.h"
+#include "testutil.h"
+
+#define N 4             /* inputs of f: x[3], p */
+#define NPTS 16         /* batch points */
+
+static const double X0[N] = { 0.7, -0.4, 1.3, 0.55 };
+
+/* f: scalar; g: 3 outputs in two blocks.  Every family of ops. */
+static void
+record_body(tg_tape *t, int vector)
+{
+    tg_var x[3];
+    tg_input_vec(t, "x", 3, x);
+    tg_var p = tg_input(t, "p");
+    tg_var a = tg_add(tg_mul(x[0], tg_sin(x[1])), tg_exp(tg_mul(-0.5, x[2])));
+    tg_var b = tg_div(tg_pow(x[1], 3.0), tg_add(1.0, tg_mul(p, p)));
+    tg_var c = tg_select(tg_lt(x[0], x[1]), tg_atan2(x[0], p), tg_hypot(x[2], p));
+    tg_var d = tg_mul(tg_tanh(a), tg_sqrt(tg_add(tg_mul(b, b), 1.0)));
+    tg_var e = tg_add(tg_norm2(3, x), tg_div(tg_log1p(tg_abs(c)), 4.0));
+    if (vector) {
+        tg_var y[2] = { d, tg_sub(e, a) };
+        tg_output_vec(t, "y", 2, y);
+        tg_output(t, "z", tg_mul(tg_neg(b), tg_neg(c)));
+    } else {
+        tg_output(t, "f", tg_add(tg_add(d, e), tg_mul(tg_cos(b), c)));
+    }
+}
+
+static tg_tape *
+record(int vector)
+{
+    tg_tape *t = tg_tape_new(vector ? "g" : "f");
+    cr_assert(t != NULL);
+    record_body(t, vector);
+    TU_TAPE_OK(t);
+    return t;
+}
+
+/* ------------------------------------------------------------ the sweep */
+
+/* The state of one run: made by prepare (unarmed), used by run (armed),
+ * checked by check (unarmed), freed by release. */
+typedef struct st {
+    int kind;                       /* the variant of the case */
+    long k;                         /* allocations allowed before failing; -1 unarmed */
+    tg_tape *f, *out;
+    tg_workspace *w;
+    char *before, *src;
+    char path[128];
+    double y[4096], ref[4096];
+    size_t ny;
+} st;
+
+typedef struct oom_case {
+    const char *name;
+    void (*prepare)(st *);
+    tg_status (*run)(st *);
+    void (*check)(st *, tg_status);
+} oom_case;
+
+static void
+release(st *s)
+{
+    tg_tape_free(s->f);
+    tg_tape_free(s->out);
+    tg_workspace_free(s->w);
+    free(s->before);
+    free(s->src);
+    if (s->path[0])
+        unlink(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+static tg_status
+one_run(const oom_case *c, st *s, int kind, long k)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->k = k;
+    if (c->prepare)
+        c->prepare(s);
+    tg__alloc_fail_after(k);
+    tg_status r = c->run(s);
+    long made = tg__alloc_fail_after(-1);
+    (void)made;
+    return r;
+}
+
+/* Counts the allocations of case c (variant kind), then fails each one in
+ * turn.  Returns the number of k values swept. */
+static long
+sweep(const oom_case *c, int kind)
+{
+    st *s = calloc(1, sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->k = -1;
+    if (c->prepare)
+        c->prepare(s);
+    tg__alloc_fail_after(-1);               /* resets the counter */
+    tg_status r = c->run(s);
+    long count = tg__alloc_fail_after(-1);
+    cr_assert_eq(r, TG_OK, "%s/%d: unarmed run failed: %s", c->name, kind, tg_last_error());
+    c->check(s, r);
+    release(s);
+    cr_assert_gt(count, 0, "%s/%d allocates nothing", c->name, kind);
+
+    long nomem = 0;
+    for (long k = 0; k < count; k++) {
+        r = one_run(c, s, kind, k);
+        cr_assert(r == TG_OK || r == TG_ERR_NOMEM, "%s/%d, allocation %ld of %ld failing: status %s (%s)",
+                  c->name, kind, k + 1, count, tg_status_str(r), tg_last_error());
+        nomem += r == TG_ERR_NOMEM;
+        c->check(s, r);
+        release(s);
+    }
+    cr_log_info("oom: %s/%d: %ld k values (%ld TG_ERR_NOMEM)\n", c->name, kind, count, nomem);
+    cr_assert_gt(nomem, 0, "%s/%d: no allocation failure was reported", c->name, kind);
+    free(s);
+    return count;
+}
+
+static long
+sweep_kinds(const oom_case *c, int nkinds)
+{
+    long total = 0;
+    for (int kind = 0; kind < nkinds; kind++)
+        total += sweep(c, kind);
+    cr_log_info("oom: %s: %ld k values in all\n", c->name, total);
+    return total;
+}
+
+/* Reference values of f or g at X0, computed unarmed. */
+static void
+reference(const tg_tape *t, double *y)
+{
+    TU_OK(tg_eval(t, X0, y));
+}
+
+static void
+assert_values(const tg_tape *t, const double *want, const char *what)
+{
+    size_t m = tg_num_outputs(t);
+    double *y = calloc(m + 1, sizeof *y);
+    TU_OK(tg_eval(t, X0, y));
+    for (size_t i = 0; i < m; i++)
+        cr_assert(tu_same_bits(y[i], want[i]), "%s: output %zu changed: %s vs %s", what, i,
+                  tu_d(y[i]).s, tu_d(want[i]).s);
+    free(y);
+}
+
+/* ------------------------------------------------------------ recording */
+
+static tg_status
+run_record(st *s)
+{
+    s->out = tg_tape_new_ex("rec", s->kind == 2 ? TG_NO_CSE : 0);
+    if (!s->out)
+        return TG_ERR_NOMEM;                /* documented: NULL only when out of memory */
+    record_body(s->out, s->kind == 1);
+    return tg_tape_status(s->out);
+}
+
+static void
+check_record(st *s, tg_status r)
+{
+    if (r == TG_OK) {
+        tg_tape *want = record(s->kind == 1);
+        double y[8];
+        reference(want, y);
+        assert_values(s->out, y, "recorded tape");
+        tg_tape_free(want);
+    } else if (s->out) {
+        cr_assert_eq(tg_tape_status(s->out), TG_ERR_NOMEM, "sticky status");
+        cr_assert(strlen(tg_tape_error(s->out)) > 0, "no message");
+        double y[8];
+        cr_assert_eq(tg_eval(s->out, X0, y), TG_ERR_NOMEM, "a failed tape evaluates");
+    }
+}
+
+static const oom_case c_record = { "record", NULL, run_record, check_record };
+
+Test(oom, recording)
+{
+    sweep_kinds(&c_record, 3);
+}
+
+/* ------------------------------------------------------ derivative tapes */
+
+static void
+prepare_f(st *s)
+{
+    s->f = record(s->kind >= 6);
+    reference(s->f, s->ref);
+}
+
+/* kinds 0..5 on scalar f: grad, hess, hvp, jvp, vjp, joint(F|GRAD|HESS|HVP);
+ * 6..8 on vector g: jac, jac wrt block 0, joint(F|JAC). */
+static tg_tape *
+derive(const tg_tape *f, int kind)
+{
+    switch (kind) {
+    case 0: return tg_gradient_tape(f, TG_ALL);
+    case 1: return tg_hessian_tape(f, TG_ALL);
+    case 2: return tg_hvp_tape(f, TG_ALL);
+    case 3: return tg_jvp_tape(f, 0);
+    case 4: return tg_vjp_tape(f, TG_ALL);
+    case 5: return tg_joint_tape(f, TG_F | TG_GRAD | TG_HESS | TG_HVP, TG_ALL);
+    case 6: return tg_jacobian_tape(f, TG_ALL);
+    case 7: return tg_jacobian_tape(f, 0);
+    default: return tg_joint_tape(f, TG_F | TG_JAC, 1);
+    }
+}
+
+static tg_status
+run_derive(st *s)
+{
+    s->out = derive(s->f, s->kind);
+    return s->out ? tg_tape_status(s->out) : TG_ERR_NOMEM;
+}
+
+static void
+check_derive(st *s, tg_status r)
+{
+    assert_values(s->f, s->ref, "f after a derivative tape");
+    if (r == TG_OK) {
+        tg_tape *want = derive(s->f, s->kind);
+        TU_TAPE_OK(want);
+        char *a = tg_tape_disasm(want), *b = tg_tape_disasm(s->out);
+        cr_assert(a && b && strcmp(a, b) == 0, "kind %d: derivative tape differs", s->kind);
+        free(a);
+        free(b);
+        tg_tape_free(want);
+    } else if (s->out) {
+        cr_assert_eq(tg_tape_status(s->out), TG_ERR_NOMEM);
+    }
+}
+
+static const oom_case c_derive = { "derivative_tape", prepare_f, run_derive, check_derive };
+
+Test(oom, derivative_tapes, .timeout = 600)
+{
+    sweep_kinds(&c_derive, 9);
+}
+
+/* ------------------------------------------------------------ optimise */
+
+/* The Hessian tape of f (plenty to optimise), at each level. */
+static void
+prepare_opt(st *s)
+{
+    tg_tape *f = record(0);
+    s->f = tg_hessian_tape(f, TG_ALL);
+    tg_tape_free(f);
+    TU_TAPE_OK(s->f);
+    reference(s->f, s->ref);
+    s->before = tg_tape_disasm(s->f);
+    cr_assert(s->before != NULL);
+}
+
+static tg_status
+run_opt(st *s)
+{
+    return tg_tape_optimize(s->f, (tg_opt_level)s->kind);
+}
+
+/* tapegen.h: "On error (out of memory) t is unchanged" -- the same
+ * instructions, not only the same values. */
+static void
+check_opt(st *s, tg_status r)
+{
+    /* Exact rewrites: the same bits either way. */
+    assert_values(s->f, s->ref, "the tape after tg_tape_optimize");
+    if (r != TG_OK) {
+        cr_assert_eq(tg_tape_status(s->f), TG_OK, "a failed optimisation left the tape in error");
+        char *now = tg_tape_disasm(s->f);
+        cr_assert(now != NULL);
+        if (strcmp(now, s->before) != 0)
+            tu_show_diff(now, s->before);
+        cr_assert(strcmp(now, s->before) == 0,
+                  "level %d, allocation %ld failing: a failed optimisation changed the tape",
+                  s->kind, s->k + 1);
+        free(now);
+    }
+}
+
+static const oom_case c_opt = { "optimize", prepare_opt, run_opt, check_opt };
+
+Test(oom, optimize, .timeout = 600)
+{
+    sweep_kinds(&c_opt, 5);
+}
+
+/* ------------------------------------------------------------ evaluation */
+
+/* kinds: 0 eval, 1 gradient, 2 hessian, 3 jacobian, 4 hvp (pool);
+ * 5..9 the same with a workspace made armed; 10 eval_batch, 11
+ * gradient_batch (pool, OpenMP when built with it). */
+static size_t
+eval_len(int kind)
+{
+    switch (kind % 5) {
+    case 0: return 1;
+    case 1: return N;
+    case 2: return N * N;
+    case 3: return N;
+    default: return N;
+    }
+}
+
+static void
+prepare_eval(st *s)
+{
+    s->f = record(0);
+    s->ny = s->kind >= 10 ? (s->kind == 10 ? NPTS : NPTS * N) : eval_len(s->kind);
+    for (size_t i = 0; i < s->ny; i++)
+        s->y[i] = s->ref[i] = -12345.0;         /* sentinels: untouched on error */
+}
+
+static tg_status
+numeric(const tg_tape *t, tg_workspace *w, int kind, const double *x, double *y)
+{
+    static const double v[N] = { 0.3, -1.0, 0.25, 2.0 };
+    switch (kind % 5) {
+    case 0: return w ? tg_eval_ws(t, w, x, y) : tg_eval(t, x, y);
+    case 1: return w ? tg_gradient_ws(t, w, x, y) : tg_gradient(t, x, y);
+    case 2: return w ? tg_hessian_ws(t, w, x, y) : tg_hessian(t, x, y);
+    case 3: return w ? tg_jacobian_ws(t, w, x, y) : tg_jacobian(t, x, y);
+    default: return w ? tg_hvp_ws(t, w, x, v, y) : tg_hvp(t, x, v, y);
+    }
+}
+
+static void
+batch_points(double *X)
+{
+    for (size_t p = 0; p < NPTS; p++)
+        for (size_t j = 0; j < N; j++)
+            X[p * N + j] = X0[j] + 0.01 * (double)p;
+}
+
+static tg_status
+run_eval(st *s)
+{
+    if (s->kind >= 10) {
+        double X[NPTS * N];
+        batch_points(X);
+        return s->kind == 10 ? tg_eval_batch(s->f, NPTS, X, s->y)
+                             : tg_gradient_batch(s->f, NPTS, X, s->y);
+    }
+    if (s->kind >= 5) {
+        s->w = tg_workspace_new(s->kind == 5 ? NULL : s->f);
+        if (!s->w)
+            return TG_ERR_NOMEM;            /* documented: NULL when out of memory */
+    }
+    return numeric(s->f, s->w, s->kind, X0, s->y);
+}
+
+static void
+check_eval(st *s, tg_status r)
+{
+    double want[NPTS * N];
+    if (s->kind >= 10) {
+        double X[NPTS * N];
+        batch_points(X);
+        TU_OK(s->kind == 10 ? tg_eval_batch(s->f, NPTS, X, want) : tg_gradient_batch(s->f, NPTS, X, want));
+    } else {
+        TU_OK(numeric(s->f, NULL, s->kind, X0, want));    /* the pool still works */
+    }
+    for (size_t i = 0; i < s->ny; i++) {
+        double expect = r == TG_OK ? want[i] : s->ref[i];
+        cr_assert(tu_same_bits(s->y[i], expect), "kind %d, %s: y[%zu] = %s, expected %s", s->kind,
+                  r == TG_OK ? "success" : "failure (outputs must be untouched)", i,
+                  tu_d(s->y[i]).s, tu_d(expect).s);
+    }
+}
+
+static const oom_case c_eval = { "evaluate", prepare_eval, run_eval, check_eval };
+
+Test(oom, evaluation, .timeout = 600)
+{
+    sweep_kinds(&c_eval, 12);
+}
+
+/* ------------------------------------------------------------ files */
+
+static void
+prepare_file(st *s)
+{
+    s->f = record(s->kind == 1);
+    reference(s->f, s->ref);
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(s->path, sizeof s->path, "%s/tg-test-oom-%ld.tape", base, (long)getpid());
+    unlink(s->path);
+    if (s->kind >= 2) {                     /* load: the file exists */
+        TU_OK(tg_tape_save(s->f, s->path));
+        s->before = tg_tape_disasm(s->f);
+    }
+}
+
+/* kinds 0, 1: save f, g; 2, 3: load them. */
+static tg_status
+run_file(st *s)
+{
+    if (s->kind < 2)
+        return tg_tape_save(s->f, s->path);
+    s->out = tg_tape_load(s->path);
+    return s->out ? tg_tape_status(s->out) : TG_ERR_NOMEM;
+}
+
+static void
+check_file(st *s, tg_status r)
+{
+    assert_values(s->f, s->ref, "the tape after a save or load");
+    struct stat sb;
+    if (s->kind < 2 && r != TG_OK)
+        cr_assert(stat(s->path, &sb) != 0, "a failed save left a file behind");
+    if (s->kind < 2 && r == TG_OK) {
+        tg_tape *u = tg_tape_load(s->path);
+        TU_TAPE_OK(u);
+        assert_values(u, s->ref, "the saved tape");
+        tg_tape_free(u);
+    }
+    if (s->kind >= 2 && r == TG_OK) {
+        char *now = tg_tape_disasm(s->out);
+        cr_assert(now && strcmp(now, s->before) == 0, "the loaded tape differs");
+        free(now);
+    } else if (s->kind >= 2 && s->out) {
+        cr_assert_eq(tg_tape_status(s->out), TG_ERR_NOMEM, "load: %s", tg_tape_error(s->out));
+    }
+}
+
+static const oom_case c_file = { "save_load", prepare_file, run_file, check_file };
+
+Test(oom, save_and_load)
+{
+    sweep_kinds(&c_file, 4);
+}
+
+/* ------------------------------------------------------- text and Rust */
+
+/* kinds: 0 disasm, 1 Rust f64, 2 Rust f32 no_std (vector tape), 3 Rust of
+ * the Hessian tape. */
+static void
+prepare_text(st *s)
+{
+    tg_tape *f = record(s->kind == 2);
+    if (s->kind == 3) {
+        s->f = tg_hessian_tape(f, TG_ALL);
+        tg_tape_free(f);
+        TU_TAPE_OK(s->f);
+    } else {
+        s->f = f;
+    }
+}
+
+static tg_status
+text(const tg_tape *t, int kind, char **out, size_t *work)
+{
+    if (kind == 0) {
+        *out = tg_tape_disasm(t);
+        return *out ? TG_OK : TG_ERR_NOMEM;     /* documented: NULL when out of memory */
+    }
+    tg_rust_options o = { NULL, NULL, kind == 2, kind == 2 };
+    return tg_rust_source(t, &o, out, work);
+}
+
+static tg_status
+run_text(st *s)
+{
+    size_t work = 0;
+    return text(s->f, s->kind, &s->src, &work);
+}
+
+static void
+check_text(st *s, tg_status r)
+{
+    if (r != TG_OK) {
+        cr_assert(s->src == NULL, "kind %d: output set on failure", s->kind);
+        return;
+    }
+    char *want = NULL;
+    size_t work = 0;
+    TU_OK(text(s->f, s->kind, &want, &work));
+    cr_assert(want && s->src && strcmp(want, s->src) == 0, "kind %d: the text differs", s->kind);
+    free(want);
+}
+
+static const oom_case c_text = { "disasm_rust", prepare_text, run_text, check_text };
+
+Test(oom, disassembly_and_rust_source, .timeout = 600)
+{
+    sweep_kinds(&c_text, 4);
+}
+
+/* ------------------------------------------------------------ crates */
+
+/* kinds: 0 tg_rust_crate; 1 a builder with two kernels; 2 tg_rust_bundle. */
+static void
+prepare_crate(st *s)
+{
+    s->f = record(0);
+    s->out = record(1);
+    reference(s->f, s->ref);
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(s->path, sizeof s->path, "%s/tg-test-oom-crate-XXXXXX", base);
+    cr_assert(mkdtemp(s->path) != NULL);
+}
+
+static tg_status
+run_crate(st *s)
+{
+    if (s->kind == 0)
+        return tg_rust_crate(s->f, NULL, s->path);
+    tg_rust_builder *b = tg_rust_builder_new(NULL);
+    if (!b)
+        return TG_ERR_NOMEM;                /* documented: NULL when out of memory */
+    tg_status r = s->kind == 1 ? tg_rust_builder_add(b, s->f, NULL) : tg_rust_bundle(b, s->f);
+    if (r == TG_OK && s->kind == 1)
+        r = tg_rust_builder_add(b, s->out, NULL);
+    if (r == TG_OK)
+        r = tg_rust_builder_write(b, s->path);
+    tg_rust_builder_free(b);
+    return r;
+}
+
+static void
+remove_crate(const char *dir)
+{
+    static const char *const files[] = { "Cargo.toml", "README.md", "src/lib.rs",
+                                         "tests/kernels.rs", "src", "tests" };
+    char p[256];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        if (unlink(p) != 0)
+            rmdir(p);
+    }
+    rmdir(dir);
+}
+
+static void
+check_crate(st *s, tg_status r)
+{
+    char lib[256];
+    snprintf(lib, sizeof lib, "%s/src/lib.rs", s->path);
+    struct stat sb;
+    if (r == TG_OK)
+        cr_assert(stat(lib, &sb) == 0 && sb.st_size > 0, "no lib.rs after success");
+    assert_values(s->f, s->ref, "f after writing a crate");
+    remove_crate(s->path);
+    s->path[0] = '\0';
+}
+
+static const oom_case c_crate = { "rust_crate", prepare_crate, run_crate, check_crate };
+
+Test(oom, rust_crates, .timeout = 600)
+{
+    sweep_kinds(&c_crate, 3);
+}
