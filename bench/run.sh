@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# bench/run.sh -- builds the benchmark harness and runs every workload.
+#
+#   bash bench/run.sh            full run (a few minutes)
+#   bash bench/run.sh --quick    smallest sizes, short measurements (< 1 minute)
+#   options: --no-rust (skip the generated-Rust comparison), --no-adolc
+#
+# Builds tapegen and tgbench in build-bench/ (Release), runs one tgbench
+# process per workload and size (every system side by side in it), the
+# memory probes, the generated-Rust comparison (when cargo is there), and
+# writes bench/results/results.md, results.csv and results.svg.  Exits
+# non-zero when any system disagrees with the hand-written derivatives or a
+# generated crate does not compile (the report is written all the same).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+quick=0
+rust=1
+extra=()
+for a in "$@"; do
+    case $a in
+        --quick) quick=1 ;;
+        --no-rust) rust=0 ;;
+        --no-adolc) extra+=(--no-adolc) ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown option $a" >&2; exit 2 ;;
+    esac
+done
+
+build=$root/build-bench
+out=$root/bench/results
+work=$build/bench-run          # tgbench's working directory (ADOL-C may write tape files)
+raw=$work/raw
+logs=$work/logs
+jobs=${TG_JOBS:-2}
+t_start=$(date +%s)
+failed=0
+failures=()
+
+banner() { printf '\n==== %s\n' "$*"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# CSV rows written by this script (same columns as tgbench's).
+info_row() {   # KEY VALUE
+    local v=${2//,/;}
+    printf 'info,,,%s,,,,,,,,,,,,,,,,,,,%s\n' "$1" "$v" >> "$raw/info.csv"
+}
+metric_row() { # WORKLOAD SIZE SYSTEM NAME UNIT VALUE NOTE
+    local note=${7//,/;}
+    printf 'metric,%s,%s,%s,%s,%s,,,%s,,,,,,,,,,,,,,%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$note" \
+        >> "$raw/rust.csv"
+}
+
+banner "build ($build, Release)"
+mkdir -p "$build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTG_BUILD_TESTS=OFF \
+    -DTG_BUILD_EXAMPLES=OFF > "$build/configure.log" || { cat "$build/configure.log"; exit 1; }
+grep -E 'tapegen bench:' "$build/configure.log" || true
+cmake --build "$build" -j"$jobs" --target tgbench > "$build/build.log" 2>&1 ||
+    { cat "$build/build.log"; exit 1; }
+tgbench=$build/bench/tgbench
+
+rm -rf "$work"
+mkdir -p "$raw" "$logs" "$out"
+: > "$raw/info.csv"
+mode=()
+if [[ $quick -eq 1 ]]; then
+    mode=(--quick)
+    info_row mode "quick (each measurement >= 0.02 s; 3 rounds; smallest sizes)"
+else
+    info_row mode "full (each measurement >= 0.2 s; 7 rounds)"
+fi
+info_row date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+info_row command "bash bench/run.sh $*"
+info_row cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+info_row cores "$(nproc)"
+info_row compiler "$(cc --version | head -1)"
+info_row tapegen "$(sed -n 's/^#define TG_VERSION_STRING "\(.*\)"/\1/p' include/tapegen.h) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src include 2>/dev/null || echo ', src/include modified'))"
+info_row adolc "$(dpkg-query -W -f='${Version}' libadolc-dev 2>/dev/null || echo 'not installed') $(grep -q 'ADOL-C .* found' "$build/configure.log" && echo '(built in)' || echo '(not built in)')"
+info_row openmp "$(grep -o 'openmp=[A-Z]*' "$build/configure.log" | head -1); OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# run NAME ARGS...: one tgbench process
+run() {
+    local name=$1
+    shift
+    local t0
+    t0=$(now)
+    banner "$name"
+    if (cd "$work" && "$tgbench" "${mode[@]}" "${extra[@]}" "$@" --csv "$raw/$name.csv") \
+        > "$logs/$name.log" 2>&1; then
+        grep -v '^metric' "$logs/$name.log" || true
+    else
+        grep -v '^metric' "$logs/$name.log" || true
+        echo "run.sh: $name FAILED (see $logs/$name.log)"
+        failed=1
+        failures+=("$name")
+    fi
+    echo "($name: $(elapsed "$t0" "$(now)") s)"
+}
+
+if [[ $quick -eq 1 ]]; then
+    w1_sizes=(2 10 100)
+    w4_sizes=(100)
+else
+    w1_sizes=(2 10 100 1000 100000)
+    w4_sizes=(100 1000)
+fi
+for n in "${w1_sizes[@]}"; do
+    run "w1_n$n" --workload w1 --n "$n"
+done
+run w2 --workload w2
+run w3 --workload w3
+for n in "${w4_sizes[@]}"; do
+    run "w4_n$n" --workload w4 --n "$n"
+done
+
+# Peak RSS of W1 n = 100000 with one system per process.
+for sys in hand tapegen adolc; do
+    if [[ $sys == adolc && ( ${#extra[@]} -gt 0 || ! $(grep -c 'ADOL-C .* found' "$build/configure.log") -gt 0 ) ]]; then
+        continue
+    fi
+    banner "memprobe $sys"
+    (cd "$work" && "$tgbench" --memprobe "$sys" --n 100000 --csv "$raw/memprobe_$sys.csv") ||
+        { failed=1; failures+=("memprobe_$sys"); }
+done
+
+# Generated Rust: W1 n = 1000 and W2 gradient kernels vs hand-written Rust.
+: > "$raw/rust.csv"
+cargo=$(command -v cargo || true)
+if [[ -z $cargo && -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
+    cargo=${HOME:-/root}/.cargo/bin/cargo
+fi
+if [[ -z $cargo && -x /root/.cargo/bin/cargo ]]; then
+    cargo=/root/.cargo/bin/cargo
+fi
+if [[ $rust -eq 0 ]]; then
+    info_row rust "Generated Rust: skipped (--no-rust)."
+elif [[ -z $cargo ]]; then
+    echo "run.sh: cargo not found (PATH, ~/.cargo/bin): skipping the generated-Rust comparison"
+    info_row rust "Generated Rust: SKIPPED - cargo not found (PATH or ~/.cargo/bin)."
+else
+    export PATH="$(dirname "$cargo"):$PATH"
+    rdir=$build/rust
+    banner "generated Rust ($("$cargo" --version), $(rustc --version 2>/dev/null || echo 'rustc ?'))"
+    info_row rustc "$(rustc --version 2>/dev/null || echo '?')"
+    rm -rf "$rdir/gen" "$rdir/runner" "$rdir/target"
+    mkdir -p "$rdir/.cargo"
+    cat > "$rdir/.cargo/config.toml" <<'TOML'
+# Offline: crates.io is replaced by Debian's packaged crates.
+[source.crates-io]
+replace-with = "debian"
+
+[source.debian]
+directory = "/usr/share/cargo/registry"
+
+[net]
+offline = true
+TOML
+    export CARGO_TARGET_DIR=$rdir/target
+    if (cd "$work" && "$tgbench" --rust-gen "$rdir/gen" --n 1000 --csv "$raw/rustgen.csv") \
+        > "$logs/rustgen.log" 2>&1; then
+        grep -E 'lines of Rust|gen: total|work_len' "$logs/rustgen.log" || true
+        cp -r "$root/bench/rust/runner" "$rdir/runner"
+        # First `cargo check` each generated crate (type checking only, fast),
+        # so that one that does not compile is reported and left out; then
+        # one clean `cargo build --release` of the runner with the others.
+        features=()
+        declare -A wl_of=([w1]="W1 rosenbrock" [w2]="W2 mlp")
+        declare -A size_of=([w1]="n=1000" [w2]="p=433")
+        for w in w1 w2; do
+            if (cd "$rdir/gen/${w}_grad" && "$cargo" check --release) > "$logs/check_$w.log" 2>&1; then
+                features+=("$w")
+            else
+                err=$(grep -m1 -E '^error' "$logs/check_$w.log" | tr -d '`' | cut -c1-120)
+                loc=$(grep -m1 -E '^ *--> ' "$logs/check_$w.log" | sed 's/^ *--> //; s|.*/gen/|gen/|')
+                nerr=$(grep -c -E '^error\[' "$logs/check_$w.log" || true)
+                echo "run.sh: the generated ${wl_of[$w]} crate does not compile ($nerr errors): $err at $loc"
+                grep -E '^error|-->' "$logs/check_$w.log" | head -6
+                metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" status 0 \
+                    "FAILED: generated crate does not compile ($nerr errors): $err at $loc (log: build-bench/bench-run/logs/check_$w.log)"
+                failed=1
+                failures+=("rust_$w (generated crate does not compile)")
+            fi
+        done
+        if [[ ${#features[@]} -gt 0 ]]; then
+            rm -rf "$rdir/target"
+            t0=$(now)
+            if (cd "$rdir/runner" && "$cargo" build --release --features "$(IFS=,; echo "${features[*]}")") \
+                > "$logs/cargo.log" 2>&1; then
+                tb=$(elapsed "$t0" "$(now)")
+                echo "cargo build --release (clean, features ${features[*]}): $tb s"
+                for w in "${features[@]}"; do
+                    metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" s "$tb" \
+                        "clean build of the runner with generated crate(s) ${features[*]}"
+                done
+            else
+                cat "$logs/cargo.log"
+                for w in "${features[@]}"; do
+                    metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" status 0 \
+                        "FAILED: the runner did not build (log: build-bench/bench-run/logs/cargo.log)"
+                done
+                features=()
+                failed=1
+                failures+=("rust runner build")
+            fi
+        fi
+        if [[ ${#features[@]} -gt 0 ]]; then
+            rargs=()
+            if [[ $quick -eq 1 ]]; then rargs=(--rounds 3 --min-time 0.02); fi
+            if "$rdir/target/release/tgbench_rust" "$rdir/gen/data" "${rargs[@]}" >> "$raw/rust.csv"; then
+                grep -E '^ratio' "$raw/rust.csv" | cut -d, -f2,3,9-11 | sed 's/^/  generated\/hand-written Rust: /'
+            else
+                failed=1
+                failures+=("rust runner")
+            fi
+        fi
+        info_row rust "Generated Rust: tg_gradient_tape -> tg_tape_optimize(TG_OPT_BASIC) -> tg_rust_crate; runner bench/rust/runner (cargo build --release; default profile); $("$cargo" --version)."
+    else
+        cat "$logs/rustgen.log"
+        failed=1
+        failures+=("rust-gen")
+    fi
+fi
+
+info_row load "load average $load_start at the start; $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+info_row duration "$(( $(date +%s) - t_start )) s"
+
+banner "report"
+"$tgbench" --report "$out" "$raw"/*.csv || failed=1
+echo "results: bench/results/results.md, results.csv, results.svg ($(( $(date +%s) - t_start )) s in all)"
+if [[ $failed -ne 0 ]]; then
+    echo "run.sh: FAILED: ${failures[*]:-see above}" >&2
+    exit 1
+fi

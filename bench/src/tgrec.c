@@ -1,0 +1,124 @@
+/* bench/src/tgrec.c -- tapegen recordings of the workloads. */
+#include "tgrec.h"
+
+#include <stdlib.h>
+
+tg_tape *
+tgrec_rosenbrock(size_t n)
+{
+    tg_tape *t = tg_tape_new("rosenbrock");
+    tg_var *x = malloc(n * sizeof *x);
+    if (!t || !x || n < 2) {
+        free(x);
+        tg_tape_free(t);
+        return NULL;
+    }
+    tg_input_vec(t, "x", n, x);
+    tg_var acc = x[0];
+    for (size_t i = 0; i + 1 < n; i++) {
+        tg_var d = tg_sub(x[i + 1], tg_mul(x[i], x[i]));
+        tg_var e = tg_sub(1.0, x[i]);
+        tg_var term = tg_add(tg_mul(tg_mul(100.0, d), d), tg_mul(e, e));
+        acc = i == 0 ? term : tg_add(acc, term);
+    }
+    tg_output(t, "f", acc);
+    free(x);
+    return t;
+}
+
+tg_tape *
+tgrec_mlp(const w2_data_t *d)
+{
+    tg_tape *t = tg_tape_new("mlp");
+    if (!t)
+        return NULL;
+    tg_var th[MLP_NP], h1[MLP_H], h2[MLP_H], loss = { NULL, TG_NIL };
+    tg_input_vec(t, "theta", MLP_NP, th);
+    for (int s = 0; s < MLP_S; s++) {
+        const double *in = d->in[s];
+        for (int i = 0; i < MLP_H; i++) {
+            tg_var a = th[MLP_B1 + i];
+            for (int j = 0; j < MLP_IN; j++)
+                a = tg_add(a, tg_mul(th[MLP_W1 + i * MLP_IN + j], in[j]));
+            h1[i] = tg_tanh(a);
+        }
+        for (int i = 0; i < MLP_H; i++) {
+            tg_var a = th[MLP_B2 + i];
+            for (int j = 0; j < MLP_H; j++)
+                a = tg_add(a, tg_mul(th[MLP_W2 + i * MLP_H + j], h1[j]));
+            h2[i] = tg_tanh(a);
+        }
+        tg_var y = th[MLP_B3];
+        for (int j = 0; j < MLP_H; j++)
+            y = tg_add(y, tg_mul(th[MLP_W3 + j], h2[j]));
+        tg_var e = tg_sub(y, d->t[s]);
+        loss = s == 0 ? tg_mul(e, e) : tg_add(loss, tg_mul(e, e));
+    }
+    tg_output(t, "loss", tg_mul(loss, 1.0 / MLP_S));
+    return t;
+}
+
+tg_tape *
+tgrec_lorenz(void)
+{
+    tg_tape *t = tg_tape_new("lorenz_rk4");
+    if (!t)
+        return NULL;
+    const double dt = LORENZ_DT, h2 = 0.5 * LORENZ_DT, h6 = LORENZ_DT / 6.0;
+    tg_var u[6];
+    tg_input_vec(t, "u", 6, u);
+    tg_var x = u[0], y = u[1], z = u[2], sig = u[3], rho = u[4], beta = u[5];
+    for (int k = 0; k < LORENZ_STEPS; k++) {
+        tg_var k1x = tg_mul(sig, tg_sub(y, x));
+        tg_var k1y = tg_sub(tg_mul(x, tg_sub(rho, z)), y);
+        tg_var k1z = tg_sub(tg_mul(x, y), tg_mul(beta, z));
+        tg_var tx = tg_add(x, tg_mul(h2, k1x));
+        tg_var ty = tg_add(y, tg_mul(h2, k1y));
+        tg_var tz = tg_add(z, tg_mul(h2, k1z));
+        tg_var k2x = tg_mul(sig, tg_sub(ty, tx));
+        tg_var k2y = tg_sub(tg_mul(tx, tg_sub(rho, tz)), ty);
+        tg_var k2z = tg_sub(tg_mul(tx, ty), tg_mul(beta, tz));
+        tx = tg_add(x, tg_mul(h2, k2x));
+        ty = tg_add(y, tg_mul(h2, k2y));
+        tz = tg_add(z, tg_mul(h2, k2z));
+        tg_var k3x = tg_mul(sig, tg_sub(ty, tx));
+        tg_var k3y = tg_sub(tg_mul(tx, tg_sub(rho, tz)), ty);
+        tg_var k3z = tg_sub(tg_mul(tx, ty), tg_mul(beta, tz));
+        tx = tg_add(x, tg_mul(dt, k3x));
+        ty = tg_add(y, tg_mul(dt, k3y));
+        tz = tg_add(z, tg_mul(dt, k3z));
+        tg_var k4x = tg_mul(sig, tg_sub(ty, tx));
+        tg_var k4y = tg_sub(tg_mul(tx, tg_sub(rho, tz)), ty);
+        tg_var k4z = tg_sub(tg_mul(tx, ty), tg_mul(beta, tz));
+        x = tg_add(x, tg_mul(h6, tg_add(tg_add(tg_add(k1x, tg_mul(2.0, k2x)), tg_mul(2.0, k3x)), k4x)));
+        y = tg_add(y, tg_mul(h6, tg_add(tg_add(tg_add(k1y, tg_mul(2.0, k2y)), tg_mul(2.0, k3y)), k4y)));
+        z = tg_add(z, tg_mul(h6, tg_add(tg_add(tg_add(k1z, tg_mul(2.0, k2z)), tg_mul(2.0, k3z)), k4z)));
+    }
+    tg_output(t, "f", tg_add(tg_add(tg_mul(x, x), tg_mul(y, y)), tg_mul(z, z)));
+    return t;
+}
+
+tg_tape *
+tgrec_broyden(size_t n)
+{
+    tg_tape *t = tg_tape_new("broyden_tridiagonal");
+    tg_var *x = malloc(2 * n * sizeof *x);
+    if (!t || !x || n < 1) {
+        free(x);
+        tg_tape_free(t);
+        return NULL;
+    }
+    tg_var *r = x + n;
+    tg_input_vec(t, "x", n, x);
+    for (size_t i = 0; i < n; i++) {
+        tg_var ri = tg_mul(tg_sub(3.0, tg_mul(2.0, x[i])), x[i]);
+        if (i > 0)
+            ri = tg_sub(ri, x[i - 1]);
+        if (i + 1 < n)
+            ri = tg_sub(ri, tg_mul(2.0, x[i + 1]));
+        r[i] = tg_add(ri, 1.0);
+    }
+    tg_output_vec(t, "r", n, r);
+    free(x);
+    return t;
+}

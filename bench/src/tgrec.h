@@ -1,0 +1,16 @@
+/* bench/src/tgrec.h -- the four workloads recorded on tapegen tapes with
+ * the tg_* macros (the same operations as workloads.c).  Recording is
+ * symbolic: no point is needed. */
+#ifndef BENCH_TGREC_H
+#define BENCH_TGREC_H
+
+#include <tapegen.h>
+
+#include "workloads.h"
+
+tg_tape *tgrec_rosenbrock(size_t n);
+tg_tape *tgrec_mlp(const w2_data_t *d);
+tg_tape *tgrec_lorenz(void);
+tg_tape *tgrec_broyden(size_t n);
+
+#endif
