@@ -203,11 +203,12 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(v_, t->nin);
     NEED(hv, t->nin);
     size_t n = t->n;
-    CHECK(reserve(w, 7 * n, fn));      /* v, w, pa, pb, ta|tb, then vd, wd */
-    double *v = w->buf, *wb = v + n, *vd = wb + 4 * n, *wd = vd + n;
-    first_order(t, x, w->buf);
+    CHECK(reserve(w, 4 * n, fn));
+    double *v = w->buf, *vd = v + n, *wb = vd + n, *wd = wb + n;
+    ad_forward1(t, x, v);
     ad_tangent1(t, v, v_, vd);
-    zero(wd, n);
+    zero(wb, 2 * n);
+    wb[t->out_ref[0]] = 1.0;
     ad_second1(t, v, vd, wb, wd);
     for (uint32_t k = 0; k < t->nin; k++)
         hv[k] = wd[t->in_ref[k]];

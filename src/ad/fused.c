@@ -2,8 +2,9 @@
  * instruction's local partials (rules.def, numeric context) next to its
  * value, so the reverse sweep becomes a multiply-accumulate loop with no
  * instruction dispatch and no partials to recompute (Adept-style storage
- * [Hogan, ACM TOMS 40(4), 2014]).  Results are bit-identical to
- * ad_forward1 + ad_reverse1: same partials, same accumulation order. */
+ * [Hogan, ACM TOMS 40(4), 2014]).  Same partials and accumulation order as
+ * the dispatching sweep of reverse.inc, so the same values (up to the sign
+ * of zeros, see ad_reverse_stored). */
 #include <float.h>
 #include <math.h>
 

@@ -2,18 +2,12 @@
  * Derivatives, ch. 3]: a backwards loop over the tape (operands precede
  * results, so no ordering work is needed).  Instructions whose adjoint
  * lanes are all zero are skipped: their contribution would be exactly 0.
- * Instances (reverse.inc): one lane; 8 directions at one point; 8 points. */
+ * Instances (reverse.inc): 8 directions at one point (Jacobian rows); 8
+ * points (batch gradients).  Single gradients take the stored-partials
+ * path of fused.c instead. */
 #include "ad/sweep.h"
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
-
-#define REV_FN ad_reverse1
-#define REV_L  1
-#define REV_VL 1
-#include "ad/reverse.inc"
-#undef REV_FN
-#undef REV_L
-#undef REV_VL
 
 #define REV_FN ad_reverseD
 #define REV_L  TG_LANES

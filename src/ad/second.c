@@ -53,9 +53,13 @@ d4_op(tg_opcode op, d4 a, d4 b, d4 c)
 #define F2(OP, x, y)    d4_op(TG_OP_##OP, (x), (y), d4_k(0))
 #define F3(OP, x, y, z) d4_op(TG_OP_##OP, (x), (y), (z))
 
+/* ACCW: accumulate the first-order adjoints w in the same sweep (one HVP,
+ * w seeded on the output) or take them precomputed (the L-direction
+ * Hessian sweeps, which then skip every instruction whose tangent inputs
+ * are zero). */
 AD_INLINE void
 second(const tg_tape *t, const double *restrict v, const double *restrict vd,
-       const double *restrict w, double *restrict wd, int L)
+       double *restrict w, double *restrict wd, int L, int ACCW)
 {
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
@@ -65,7 +69,7 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
         const double *td[4] = { vd + (size_t)ca[i] * L, vd + (size_t)cb[i] * L,
                                 vd + (size_t)cc[i] * L, vd + (size_t)i * L };
         int ar = tape_op_arity[op[i]];
-        if (!ad_any(wdi, L) && (wi == 0.0 || ar == 0 || (!ad_any(td[0], L)
+        if (!ad_any(wdi, L) && (wi == 0.0 || ar == 0 || (!ACCW && !ad_any(td[0], L)
             && (ar < 2 || !ad_any(td[1], L)) && (ar < 3 || !ad_any(td[2], L)))))
             continue;
         d4 A = d4_seed(v[ca[i]], 0), B = d4_seed(v[cb[i]], 1);
@@ -74,6 +78,8 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
 #define HPULL(k, p)                                                             \
         do {                                                                    \
             d4 p_ = (p);                                                        \
+            if (ACCW)                                                           \
+                w[k] += tg__azmul(p_.v, wi);                                    \
             double *dst = wd + (size_t)(k) * L;                                 \
             for (int l = 0; l < L; l++) {                                       \
                 double pd = tg__azmul(p_.d[0], td[0][l]) + tg__azmul(p_.d[1], td[1][l]) \
@@ -96,13 +102,14 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
 }
 
 void
-ad_second1(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd)
+ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
 {
-    second(t, v, vd, w, wd, 1);
+    second(t, v, vd, w, wd, 1, 1);
 }
 
 void
 ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd)
 {
-    second(t, v, vd, w, wd, TG_LANES);
+    /* w is only read when ACCW == 0 */
+    second(t, v, vd, (double *)(uintptr_t)w, wd, TG_LANES, 0);
 }

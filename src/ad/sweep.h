@@ -49,15 +49,15 @@ void ad_forwardN(const tg_tape *t, const double *x, size_t ldx, double *v);
 
 /* Adjoints: bar holds L lanes per instruction, seeded by the caller on the
  * output instructions (accumulate), zero elsewhere; the sweep accumulates
- * into operands.  rev1: L = 1 over one point; revD: L = TG_LANES directions
- * over one point (v has 1 lane); revP: TG_LANES points (v has TG_LANES). */
-void ad_reverse1(const tg_tape *t, const double *v, double *bar);
+ * into operands.  revD: L = TG_LANES directions over one point (v has 1
+ * lane); revP: TG_LANES points (v has TG_LANES). */
 void ad_reverseD(const tg_tape *t, const double *v, double *bar);
 void ad_reverseP(const tg_tape *t, const double *v, double *bar);
 
 /* The gradient fast path (fused.c): values and local partials in one
  * forward sweep, then a reverse sweep over the stored partials; the same
- * results as ad_forward1 + ad_reverse1, bit for bit. */
+ * values as the dispatching sweep of reverse.inc (up to the sign of
+ * zeros). */
 void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *pa, double *pb,
                          uint32_t *ta, uint32_t *tb);
 void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uint32_t *ta,
@@ -69,12 +69,14 @@ void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uin
 void ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *vd);
 void ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd);
 
-/* Second order (tangent over adjoint) over one point: given values v,
- * tangents vd (L lanes), the first-order adjoints w of every instruction,
- * and wd seeded on the outputs (zero elsewhere), accumulates the adjoints'
- * tangents wd (L lanes) into the operands.  Then wd at input k, lane l, is
- * (H seed_l)_k for a scalar output. */
-void ad_second1(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
+/* Second order (tangent over adjoint) over one point: given values v and
+ * tangents vd (L lanes), accumulates the adjoints' tangents wd (L lanes,
+ * zero on entry) into the operands.  Then wd at input k, lane l, is
+ * (H seed_l)_k for a scalar output.  second1 (one direction) accumulates
+ * the first-order adjoints w as it goes (w seeded with 1 on the output,
+ * zero elsewhere); secondD (8 directions) takes every instruction's w
+ * precomputed and skips instructions whose tangent inputs are all zero. */
+void ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
 void ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
 
 #endif
