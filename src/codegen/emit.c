@@ -183,22 +183,6 @@ place_statements(emit *e)
 
 /* ------------------------------------------------------------- emission */
 
-/* Block and element of flat index k. */
-static uint32_t
-block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem)
-{
-    uint32_t lo = 0, hi = nb;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (b[mid].offset <= k)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    *elem = k - b[lo].offset;
-    return lo;
-}
-
 static void
 put_const(emit *e, tape_sb *sb, double v, enum ctx ctx)
 {
@@ -224,7 +208,7 @@ put_opnd(emit *e, tape_sb *sb, uint32_t r, enum ctx ctx)
     if (op == TG_OP_CONST) {
         put_const(e, sb, t->k[t->a[r]], ctx);
     } else if (op == TG_OP_INPUT) {
-        uint32_t el, b = block_of(t->inb, t->ninb, t->a[r], &el);
+        uint32_t el, b = tape_block_of(t->inb, t->ninb, t->a[r], &el);
         tape_sb_printf(sb, "%s[%" PRIu32 "]", e->k->in[b], el);
     } else if (e->mat[r]) {
         tape_sb_printf(sb, "work[%" PRIu32 "]", e->slot[r]);
@@ -347,7 +331,7 @@ emit_outputs(emit *e, uint32_t i)
 {
     const tg_tape *t = e->t;
     for (uint32_t j = e->ohead[i]; j != TG_NIL; j = e->onext[j]) {
-        uint32_t el, b = block_of(t->outb, t->noutb, j, &el);
+        uint32_t el, b = tape_block_of(t->outb, t->noutb, j, &el);
         tape_sb_printf(&e->body, "    %s[%" PRIu32 "] = ", e->k->out[b], el);
         put_opnd(e, &e->body, i, CTX_BARE);
         stmt_end(e);

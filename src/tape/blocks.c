@@ -132,6 +132,21 @@ tg_output(tg_tape *t, const char *name, tg_var y)
 
 /* --------------------------------------------------------------- queries */
 
+uint32_t
+tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem)
+{
+    uint32_t lo = 0, hi = nb;      /* blocks are sorted by offset */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (b[mid].offset <= k)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *elem = k - b[lo].offset;
+    return lo;
+}
+
 static const tape_block *
 block_at(const tg_tape *t, bool input, size_t i)
 {

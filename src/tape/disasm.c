@@ -70,22 +70,6 @@ tape_sb_printf(tape_sb *sb, const char *fmt, ...)
     }
 }
 
-/* Block and element of flat index k (blocks are sorted by offset). */
-static const tape_block *
-block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem)
-{
-    uint32_t lo = 0, hi = nb;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (b[mid].offset <= k)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    *elem = k - b[lo].offset;
-    return &b[lo];
-}
-
 static void
 print_inst(tape_sb *sb, const tg_tape *t, uint32_t i)
 {
@@ -97,7 +81,7 @@ print_inst(tape_sb *sb, const tg_tape *t, uint32_t i)
         tape_sb_printf(sb, " %s", num);
     } else if (op == TG_OP_INPUT) {
         uint32_t e;
-        const tape_block *b = block_of(t->inb, t->ninb, t->a[i], &e);
+        const tape_block *b = &t->inb[tape_block_of(t->inb, t->ninb, t->a[i], &e)];
         tape_sb_printf(sb, " %s[%" PRIu32 "]", b->name, e);
     } else {
         const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
@@ -120,7 +104,7 @@ tape_disasm_to(tape_sb *sb, const tg_tape *t)
         print_inst(sb, t, i);
     for (uint32_t j = 0; j < t->nout; j++) {
         uint32_t e;
-        const tape_block *b = block_of(t->outb, t->noutb, j, &e);
+        const tape_block *b = &t->outb[tape_block_of(t->outb, t->noutb, j, &e)];
         tape_sb_printf(sb, "%s[%" PRIu32 "] = %%%" PRIu32 "\n", b->name, e, t->out_ref[j]);
     }
 }

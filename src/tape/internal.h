@@ -73,6 +73,9 @@ tape_bits(double d)
     return u;
 }
 
+/* blocks.c: the block (index) holding flat scalar k, and k's element in it */
+uint32_t tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem);
+
 /* tape.c */
 int      tape_fail(tg_tape *t, tg_status s, const char *fmt, ...);
 int      tape_reserve(tg_tape *t, uint64_t need);
