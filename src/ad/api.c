@@ -164,6 +164,11 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     CHECK(check_tape(t, fn));
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
+    if (!w)
+        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+    /* structurally orthogonal columns share a sweep (CPR compression) */
+    if (ad_jacobian_compressed(t, w, x, J) == 0)
+        return TG_OK;
     size_t n = t->n;
     CHECK(reserve(w, n + L8 * n, fn));
     double *v = w->buf, *lanes = v + n;

@@ -63,6 +63,10 @@ void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *p
 void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uint32_t *ta,
                        const uint32_t *tb, double *bar);
 
+/* The Jacobian by seed compression (sparsity.c): 0 when J was written, 1
+ * when compression would not save sweeps (the caller then sweeps densely). */
+int ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
+
 /* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is
  * seed[k*L + l], or, with seed == NULL, 1 if k == j0 + l else 0.
  * tan1: L = 1; tanD: L = TG_LANES. */
