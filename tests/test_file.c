@@ -23,6 +23,7 @@
 
 #include <criterion/criterion.h>
 
+#include "tapefile.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ files */
@@ -110,47 +111,6 @@ same_bytes(bytes a, bytes b)
 }
 
 /* -------------------------------------------------- the format, by hand */
-
-static uint32_t get32(const uint8_t *p)
-{ return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p)
-{ return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void put16(uint8_t *p, uint16_t v)
-{ p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{ for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v)
-{ put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-
-static uint64_t
-fnv1a(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* Recomputes the header's size, the section hashes (where the section
- * lengths allow) and the file hash, like a writer that does not validate. */
-static void
-fixup(uint8_t *p, size_t len)
-{
-    if (len < 32)
-        return;
-    put64(p + 16, len);
-    size_t at = 24, end = len - 8;
-    for (int s = 0; s < 5 && end - at >= 12; s++) {
-        uint64_t slen = get64(p + at + 4);
-        if (slen > end - at - 12 || end - at - 12 - slen < 8)
-            break;
-        put64(p + at + 12 + slen, fnv1a(p + at + 12, (size_t)slen));
-        at += 12 + (size_t)slen + 8;
-    }
-    put64(p + end, fnv1a(p, end));
-}
 
 /* A file taken apart into its five section payloads (copies), to be
  * edited and put together again with correct hashes. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tapegen.h"
+#include "tapefile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,52 +56,6 @@ die(const char *what, const char *detail)
 }
 
 /* ------------------------------------------------------------ bytes */
-
-static uint64_t
-get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t
-fnv1a(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* Recomputes the total size, the section hashes (as far as the section
- * lengths allow) and the file hash (docs/file-format.md). */
-static void
-fixup(uint8_t *p, size_t len)
-{
-    if (len < 32)
-        return;
-    put64(p + 16, len);
-    size_t at = 24, end = len - 8;
-    for (int s = 0; s < 5 && end - at >= 12; s++) {
-        uint64_t slen = get64(p + at + 4);
-        if (slen > end - at - 12 || end - at - 12 - slen < 8)
-            break;
-        put64(p + at + 12 + slen, fnv1a(p + at + 12, (size_t)slen));
-        at += 12 + (size_t)slen + 8;
-    }
-    put64(p + end, fnv1a(p, end));
-}
 
 static void
 write_file(const char *path, const uint8_t *p, size_t n)
