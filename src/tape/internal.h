@@ -77,7 +77,13 @@ tape_bits(double d)
 uint32_t tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem);
 
 /* tape.c */
-int      tape_fail(tg_tape *t, tg_status s, const char *fmt, ...);
+#if defined(__GNUC__)
+#define TAPE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TAPE_PRINTF(f, a)
+#endif
+
+int      tape_fail(tg_tape *t, tg_status s, const char *fmt, ...) TAPE_PRINTF(3, 4);
 int      tape_reserve(tg_tape *t, uint64_t need);
 uint32_t tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c);
 int      tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem);
@@ -112,7 +118,7 @@ bool     tape_fold(tg_tape *t, tg_opcode op, tape_opnd *a, tape_opnd *b, tape_op
 int      tape_verify(const tg_tape *t, char *buf, size_t len);
 
 /* status.c: the thread-local message behind tg_last_error. */
-tg_status tg__api_fail(tg_status s, const char *fmt, ...);
+tg_status tg__api_fail(tg_status s, const char *fmt, ...) TAPE_PRINTF(2, 3);
 
 extern const uint8_t tape_op_arity[TG_OP_COUNT];
 extern const uint8_t tape_op_flags[TG_OP_COUNT];
