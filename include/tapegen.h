@@ -57,7 +57,9 @@ typedef enum tg_status {
     TG_ERR_IO,      /* file could not be read or written */
     TG_ERR_FORMAT,  /* file is not a valid tape (corrupt, truncated, unsupported version) */
     TG_ERR_NAME,    /* invalid or colliding identifier in code generation */
-    TG_ERR_LIMIT    /* a size limit of the tape or file format was exceeded */
+    TG_ERR_LIMIT,   /* a size limit of the tape or file format was exceeded */
+    TG_ERR_BRANCH,  /* a recorded branch decision differs at this point: record again */
+    TG_ERR_UNSUPPORTED /* needs something this build or machine lacks (e.g. a C compiler) */
 } tg_status;
 
 /* "Every input block" for a wrt argument. */

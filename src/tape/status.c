@@ -19,6 +19,8 @@ tg_status_str(tg_status s)
     case TG_ERR_FORMAT:  return "not a valid tape file";
     case TG_ERR_NAME:    return "invalid or colliding identifier";
     case TG_ERR_LIMIT:   return "size limit exceeded";
+    case TG_ERR_BRANCH:  return "a recorded branch goes the other way at this point";
+    case TG_ERR_UNSUPPORTED: return "not supported by this build or machine";
     }
     return "unknown status";
 }
