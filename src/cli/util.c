@@ -1,7 +1,6 @@
 /* src/cli/util.c -- messages, tape files and number printing shared by the
  * subcommands.  Every message names the command, and for files the file
  * and the problem (the library's own message, with the byte offset). */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,38 +69,23 @@ cli_load(const cli_args *a, const char *path, int *rc)
         *rc = cli_fail(a, "%s: out of memory loading the tape", path);
         return NULL;
     }
-    tg_status s = tg_tape_status(t);
-    if (s == TG_OK)
+    if (tg_tape_status(t) == TG_OK)
         return t;
-    if (s == TG_ERR_IO) {
-        /* The library says "cannot open PATH"; add the system's reason. */
-        FILE *f = fopen(path, "rb");
-        int err = errno;
-        if (f)
-            fclose(f);
-        *rc = cli_fail(a, "%s%s%s", tg_tape_error(t), f ? "" : ": ", f ? "" : strerror(err));
-    } else {
-        *rc = cli_fail(a, "%s", tg_tape_error(t));
-    }
+    /* the library's message names the file and the problem (the system's
+     * reason, or the byte offset of a format error) */
+    *rc = cli_fail(a, "%s", tg_tape_error(t));
     tg_tape_free(t);
     return NULL;
 }
 
+/* Saves through the library, which writes atomically: on failure the old
+ * file is intact (the message says why, e.g. "file size limit exceeded"). */
 int
 cli_save(const cli_args *a, const tg_tape *t, const char *path)
 {
-    tg_status s = tg_tape_save(t, path);
-    if (s == TG_OK)
+    if (tg_tape_save(t, path) == TG_OK)
         return CLI_OK;
-    if (s != TG_ERR_IO)
-        return cli_fail(a, "%s", tg_last_error());
-    /* The save could not open or write path (so this does not create it):
-     * add the system's reason. */
-    FILE *f = fopen(path, "ab");
-    int err = errno;
-    if (f)
-        fclose(f);
-    return cli_fail(a, "%s%s%s", tg_last_error(), f ? "" : ": ", f ? "" : strerror(err));
+    return cli_fail(a, "%s", tg_last_error());
 }
 
 void

@@ -1,24 +1,52 @@
 /* src/tape/file.c -- the tape file format (docs/file-format.md): a header,
- * five sections each followed by a 64-bit FNV-1a hash of its payload, and
- * a hash of everything before it at the end.  Little-endian on disk on
- * every platform.  The loader checks every count against the bytes that
- * are really there before allocating, every opcode, operand, input index,
- * output and name, and builds the tape only from a fully validated image:
- * a bad file is an error message with a byte offset, never a crash and
- * never a tape that computes something else. */
+ * sections each followed by a 64-bit FNV-1a hash of its payload, and a hash
+ * of everything before it at the end.  Little-endian on disk on every
+ * platform.
+ *
+ * Format 2 (written) names its operations: an op-name table (section OPNM)
+ * lists the mnemonics the tape uses, and the opcode column holds indices
+ * into it, so files keep their meaning whatever the running library's
+ * numbering.  Format 1 (read only) stored raw opcode numbers; it is read
+ * through the frozen list of format 1 ops below.
+ *
+ * Loading reads the 24-byte header first and checks magic, version and the
+ * declared size against the real size (so a foreign or endless input costs
+ * a few bytes, not its size), then reads exactly that many bytes.  The
+ * loader checks every count against the bytes really there before
+ * allocating, the encoding (names, op table, unused operands), builds the
+ * tape, and checks the tape's invariants with tape_verify: a bad file is an
+ * error message with a byte offset, never a crash and never a tape that
+ * computes something else. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tape/alloc.h"
 #include "internal.h"
 
 #define FILE_MAGIC    "TAPEGEN"         /* 8 bytes with the NUL */
-#define FILE_VERSION  1u
+#define FILE_VERSION  2u                /* written; 1 and 2 are read */
 #define HEADER_BYTES  24u
+#define FILE_MIN      (HEADER_BYTES + 8u)
 #define FILE_MAX      ((uint64_t)1 << 40)
+#define MAX_SECTIONS  6
 
-static const char section_tags[5][5] = { "META", "BLKS", "INST", "KPOO", "OUTS" };
+/* Format 1 numbered ops in this order (the order of ops.def in release
+ * 0.1.0).  Frozen: ops appended or reordered later do not change how a
+ * format 1 file loads. */
+static const char *const format1_ops[] = {
+    "const", "input", "add", "sub", "mul", "div", "pow", "powk", "min", "max", "atan2", "hypot",
+    "azmul", "lt", "le", "gt", "ge", "select", "neg", "sin", "cos", "tan", "asin", "acos", "atan",
+    "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "expm1", "log", "log1p", "sqrt",
+    "cbrt", "erf", "erfc", "abs", "floor", "ceil", "round", "trunc", "fract", "signum",
+};
+#define FORMAT1_NOPS ((uint32_t)(sizeof format1_ops / sizeof *format1_ops))
 
 /* ------------------------------------------------------------ bytes */
 
@@ -94,7 +122,49 @@ fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
+/* The running library's opcode of mnemonic `name` (length len), or -1. */
+static int
+op_by_name(const char *name, size_t len)
+{
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        const char *s = tg_op_name((tg_opcode)op);
+        if (strlen(s) == len && memcmp(s, name, len) == 0)
+            return op;
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------- save */
+
+/* The op-name table of a tape: the mnemonics of the ops it uses, sorted by
+ * their bytes (independent of any numbering, so the file is canonical);
+ * code[op] is op's index in the table. */
+typedef struct optable {
+    uint32_t n;
+    const char *name[TG_OP_COUNT];
+    uint8_t code[TG_OP_COUNT];
+} optable;
+
+static int
+cmp_names(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static void
+make_optable(optable *o, const tg_tape *t)
+{
+    bool used[TG_OP_COUNT] = { false };
+    for (uint32_t i = 0; i < t->n; i++)
+        used[t->op[i]] = true;
+    o->n = 0;
+    for (int op = 0; op < TG_OP_COUNT; op++)
+        if (used[op])
+            o->name[o->n++] = tg_op_name((tg_opcode)op);
+    qsort(o->name, o->n, sizeof *o->name, cmp_names);
+    for (uint32_t k = 0; k < o->n; k++)
+        o->code[op_by_name(o->name[k], strlen(o->name[k]))] = (uint8_t)k;
+}
 
 static void
 put_name(buf *b, const char *s)
@@ -104,18 +174,19 @@ put_name(buf *b, const char *s)
     put(b, s, n);
 }
 
-/* Section payloads, in file order. */
+/* Section payloads, in file order (format 2). */
 static void
-sec_meta(buf *b, const tg_tape *t)
+sec_meta(buf *b, const tg_tape *t, const optable *o)
 {
-    put_u32(b, TG_OP_COUNT);
+    (void)o;
     put_u32(b, t->flags);
     put_name(b, t->name);
 }
 
 static void
-sec_blocks(buf *b, const tg_tape *t)
+sec_blocks(buf *b, const tg_tape *t, const optable *o)
 {
+    (void)o;
     put_u32(b, t->ninb);
     put_u32(b, t->noutb);
     for (uint32_t i = 0; i < t->ninb; i++) {
@@ -129,10 +200,20 @@ sec_blocks(buf *b, const tg_tape *t)
 }
 
 static void
-sec_insts(buf *b, const tg_tape *t)
+sec_opnames(buf *b, const tg_tape *t, const optable *o)
+{
+    (void)t;
+    put_u32(b, o->n);
+    for (uint32_t k = 0; k < o->n; k++)
+        put_name(b, o->name[k]);
+}
+
+static void
+sec_insts(buf *b, const tg_tape *t, const optable *o)
 {
     put_u32(b, t->n);
-    put(b, t->op, t->n);
+    for (uint32_t i = 0; i < t->n; i++)
+        put(b, &o->code[t->op[i]], 1);
     const uint32_t *col[3] = { t->a, t->b, t->c };
     for (int c = 0; c < 3; c++)
         for (uint32_t i = 0; i < t->n; i++)
@@ -140,36 +221,48 @@ sec_insts(buf *b, const tg_tape *t)
 }
 
 static void
-sec_consts(buf *b, const tg_tape *t)
+sec_consts(buf *b, const tg_tape *t, const optable *o)
 {
+    (void)o;
     put_u32(b, t->nk);
     for (uint32_t i = 0; i < t->nk; i++)
         put_u64(b, tape_bits(t->k[i]));
 }
 
 static void
-sec_outputs(buf *b, const tg_tape *t)
+sec_outputs(buf *b, const tg_tape *t, const optable *o)
 {
+    (void)o;
     put_u32(b, t->nout);
     for (uint32_t j = 0; j < t->nout; j++)
         put_u32(b, t->out_ref[j]);
 }
 
+typedef void (*sec_writer)(buf *, const tg_tape *, const optable *);
+
+static const struct {
+    char tag[5];
+    sec_writer write;
+} writers[MAX_SECTIONS] = {
+    { "META", sec_meta }, { "BLKS", sec_blocks }, { "OPNM", sec_opnames },
+    { "INST", sec_insts }, { "KPOO", sec_consts }, { "OUTS", sec_outputs },
+};
+
 static void
 serialize(buf *b, const tg_tape *t)
 {
-    void (*const sec[5])(buf *, const tg_tape *) = { sec_meta, sec_blocks, sec_insts, sec_consts,
-                                                      sec_outputs };
+    optable o;
+    make_optable(&o, t);
     put(b, FILE_MAGIC, 8);
     put_u32(b, FILE_VERSION);
-    put_u32(b, 5);
+    put_u32(b, MAX_SECTIONS);
     put_u64(b, 0);                      /* total size, patched below */
-    for (int s = 0; s < 5; s++) {
-        put(b, section_tags[s], 4);
+    for (int s = 0; s < MAX_SECTIONS; s++) {
+        put(b, writers[s].tag, 4);
         size_t at = b->len;
         put_u64(b, 0);                  /* payload length, patched */
         size_t start = b->len;
-        sec[s](b, t);
+        writers[s].write(b, t, &o);
         if (b->failed)
             return;
         uint64_t len = b->len - start;
@@ -199,14 +292,10 @@ tg_tape_save(const tg_tape *t, const char *path)
         tg__free(b.p);
         return tg__api_fail(TG_ERR_NOMEM, "tg_tape_save: out of memory");
     }
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(b.p, 1, b.len, f) == b.len;
-    if (f)
-        ok &= fclose(f) == 0;
+    char err[512];
+    tg_status s = tape_write_file(path, b.p, b.len, err, sizeof err);
     tg__free(b.p);
-    if (!ok)
-        return tg__api_fail(TG_ERR_IO, "tg_tape_save: cannot write %s", path);
-    return TG_OK;
+    return s == TG_OK ? TG_OK : tg__api_fail(s, "tg_tape_save: %s", err);
 }
 
 /* ------------------------------------------------------------- load */
@@ -219,17 +308,12 @@ typedef struct rd {
     size_t errlen;
 } rd;
 
-static int
-bad(rd *r, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+static int bad(rd *r, const char *fmt, ...) TAPE_PRINTF(2, 3);
 
 static int
 bad(rd *r, const char *fmt, ...)
 {
-    char msg[200];
+    char msg[240];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -276,28 +360,86 @@ rd_name(rd *r, char *out, const char *what)
 
 /* The validated image of a file, pointing into the file's bytes. */
 typedef struct image {
-    uint32_t nops;          /* opcodes the writer knew */
+    const uint8_t *file;    /* byte 0 of the file, for offsets */
+    uint32_t version;
+    size_t opnames_at;      /* file offset of the op-name table */
+    uint32_t nops;          /* entries of the file's op numbering */
+    int16_t opmap[256];     /* file opcode -> running opcode; -1 unknown here */
+    char opname[256][TAPE_NAME_MAX + 1];
     unsigned flags;
     char name[TAPE_NAME_MAX + 1];
     uint32_t ninb, noutb, nin, nout, n, nk;
     char (*bname)[TAPE_NAME_MAX + 1];   /* ninb + noutb names */
     uint32_t *bsize;
     const uint8_t *ops, *cols, *kbits, *outs;
+    bool nomem;             /* the failure was an allocation */
 } image;
 
 static int
-read_meta(rd *r, image *im)
+read_flags(rd *r, image *im)
 {
-    uint32_t nops, flags;
-    if (rd_u32(r, &nops, "opcode count") || rd_u32(r, &flags, "flags"))
+    uint32_t flags;
+    if (rd_u32(r, &flags, "flags"))
         return -1;
-    if (nops > TG_OP_COUNT)
-        return bad(r, "file uses %" PRIu32 " opcodes, this build knows %d", nops, TG_OP_COUNT);
-    im->nops = nops;
     if (flags & ~(unsigned)(TG_NO_FOLD | TG_NO_CSE))
         return bad(r, "unknown flags 0x%" PRIx32, flags);
     im->flags = flags;
     return rd_name(r, im->name, "tape name");
+}
+
+/* Format 1 META: the writer's opcode count (numbers follow format1_ops),
+ * flags, name. */
+static int
+read_meta1(rd *r, image *im)
+{
+    uint32_t nops;
+    if (rd_u32(r, &nops, "opcode count"))
+        return -1;
+    if (nops > FORMAT1_NOPS)
+        return bad(r, "file uses %" PRIu32 " opcodes, format 1 has %" PRIu32, nops, FORMAT1_NOPS);
+    im->nops = nops;
+    for (uint32_t k = 0; k < nops; k++) {
+        snprintf(im->opname[k], sizeof im->opname[k], "%s", format1_ops[k]);
+        im->opmap[k] = (int16_t)op_by_name(format1_ops[k], strlen(format1_ops[k]));
+    }
+    return read_flags(r, im);
+}
+
+/* Format 2 META: flags, name. */
+static int
+read_meta2(rd *r, image *im)
+{
+    return read_flags(r, im);
+}
+
+/* Format 2 OPNM: the op-name table, sorted, each name known here. */
+static int
+read_opnames(rd *r, image *im)
+{
+    uint32_t n;
+    im->opnames_at = r->base;
+    if (rd_u32(r, &n, "op name count"))
+        return -1;
+    if (n > 256)
+        return bad(r, "%" PRIu32 " op names (at most 256: opcodes are one byte)", n);
+    for (uint32_t k = 0; k < n; k++) {
+        size_t at = r->at;
+        if (rd_name(r, im->opname[k], "op name"))
+            return -1;
+        if (k > 0 && strcmp(im->opname[k - 1], im->opname[k]) >= 0) {
+            r->at = at;
+            return bad(r, "op name table not in order at \"%s\"", im->opname[k]);
+        }
+        int op = op_by_name(im->opname[k], strlen(im->opname[k]));
+        if (op < 0) {
+            r->at = at;
+            return bad(r, "unknown operation \"%s\" (the file was written by a newer tapegen?)",
+                       im->opname[k]);
+        }
+        im->opmap[k] = (int16_t)op;
+    }
+    im->nops = n;
+    return 0;
 }
 
 static int
@@ -306,20 +448,20 @@ read_blocks(rd *r, image *im)
     if (rd_u32(r, &im->ninb, "input block count") || rd_u32(r, &im->noutb, "output block count"))
         return -1;
     uint64_t nb = (uint64_t)im->ninb + im->noutb;
-    if (nb * 6 > r->len - r->at)        /* each block takes >= 6 bytes */
+    if (nb * 7 > r->len - r->at)        /* each block takes >= 7 bytes */
         return bad(r, "%" PRIu64 " blocks cannot fit in the section", nb);
     im->bname = tg__calloc((size_t)nb + 1, sizeof *im->bname);
     im->bsize = tg__calloc((size_t)nb + 1, sizeof *im->bsize);
-    if (!im->bname || !im->bsize)
-        return bad(r, "out of memory");
+    if (!im->bname || !im->bsize) {
+        im->nomem = true;
+        return bad(r, "out of memory for %" PRIu64 " blocks", nb);
+    }
     uint64_t tot[2] = { 0, 0 };
     for (uint32_t i = 0; i < nb; i++) {
         bool in = i < im->ninb;
         if (rd_name(r, im->bname[i], in ? "input block name" : "output block name")
             || rd_u32(r, &im->bsize[i], "block size"))
             return -1;
-        if (im->bsize[i] == 0)
-            return bad(r, "block \"%s\" is empty", im->bname[i]);
         uint32_t first = in ? 0 : im->ninb;
         for (uint32_t j = first; j < i; j++)
             if (strcmp(im->bname[j], im->bname[i]) == 0)
@@ -374,37 +516,80 @@ read_outputs(rd *r, image *im)
     return 0;
 }
 
-/* Every instruction and output, against the invariants of internal.h. */
-static int
-check_program(rd *r, const image *im)
+typedef int (*sec_reader)(rd *, image *);
+
+/* The sections of each format, in file order. */
+static const struct layout {
+    uint32_t version, nsec;
+    char tag[MAX_SECTIONS][5];
+    sec_reader read[MAX_SECTIONS];
+} layouts[] = {
+    { 1, 5, { "META", "BLKS", "INST", "KPOO", "OUTS" },
+      { read_meta1, read_blocks, read_insts, read_consts, read_outputs } },
+    { 2, 6, { "META", "BLKS", "OPNM", "INST", "KPOO", "OUTS" },
+      { read_meta2, read_blocks, read_opnames, read_insts, read_consts, read_outputs } },
+};
+
+static const struct layout *
+layout_of(uint32_t version)
 {
-    uint32_t inputs = 0, n = im->n;
+    for (size_t i = 0; i < sizeof layouts / sizeof *layouts; i++)
+        if (layouts[i].version == version)
+            return &layouts[i];
+    return NULL;
+}
+
+/* Header checks that need only its 24 bytes; len is the real size. */
+static int
+check_header(rd *r, const uint8_t *h, size_t have, uint64_t len)
+{
+    if (have < 8 || memcmp(h, FILE_MAGIC, 8) != 0)
+        return bad(r, "not a tapegen tape file (bad magic)");
+    if (have < HEADER_BYTES || len < FILE_MIN)
+        return bad(r, "truncated header (%" PRIu64 " bytes)", len);
+    const struct layout *l = layout_of(get_u32(h + 8));
+    if (!l)
+        return bad(r, "unsupported format version %" PRIu32 " (this build reads 1 and %u)",
+                   get_u32(h + 8), FILE_VERSION);
+    if (get_u32(h + 12) != l->nsec)
+        return bad(r, "format %" PRIu32 " has %" PRIu32 " sections, the header says %" PRIu32,
+                   l->version, l->nsec, get_u32(h + 12));
+    if (get_u64(h + 16) != len)
+        return bad(r, "header says %" PRIu64 " bytes, the file has %" PRIu64
+                   " (truncated or extended)", get_u64(h + 16), len);
+    return 0;
+}
+
+/* The encoding of the instructions: opcodes in the file's op table and
+ * known here, unused operand columns 0.  The rest is tape_verify's. */
+static int
+check_encoding(rd *r, image *im)
+{
+    uint32_t n = im->n;
+    bool used[256] = { false };
     for (uint32_t i = 0; i < n; i++) {
         uint8_t op = im->ops[i];
-        uint32_t a = get_u32(im->cols + 4 * (size_t)i);
-        uint32_t o[3] = { a, get_u32(im->cols + 4 * ((size_t)n + i)),
-                          get_u32(im->cols + 4 * (2 * (size_t)n + i)) };
+        r->at = (size_t)(im->ops + i - im->file);
         if (op >= im->nops)
-            return bad(r, "instruction %" PRIu32 ": opcode %u out of range (the file declares %"
-                       PRIu32 " opcodes)", i, op, im->nops);
-        if (op == TG_OP_INPUT && a != inputs++)
-            return bad(r, "instruction %" PRIu32 ": input index %" PRIu32 " out of order", i, a);
-        if (op == TG_OP_CONST && a >= im->nk)
-            return bad(r, "instruction %" PRIu32 ": constant %" PRIu32 " of %" PRIu32, i, a, im->nk);
-        int ar = tape_op_arity[op];
-        for (int j = 0; j < 3; j++) {
-            if (j < ar && o[j] >= i)
-                return bad(r, "instruction %" PRIu32 ": operand %d (%" PRIu32 ") is not earlier",
-                           i, j + 1, o[j]);
-            if (j >= (ar ? ar : 1) && o[j] != 0)
+            return bad(r, "instruction %" PRIu32 ": opcode %u out of range (the file names %"
+                       PRIu32 " operations)", i, op, im->nops);
+        if (im->opmap[op] < 0)
+            return bad(r, "instruction %" PRIu32 ": operation \"%s\" is unknown to this build",
+                       i, im->opname[op]);
+        used[op] = true;
+        int ar = tape_op_arity[im->opmap[op]];
+        for (int j = ar ? ar : 1; j < 3; j++) {
+            const uint8_t *at = im->cols + 4 * ((size_t)j * n + i);
+            r->at = (size_t)(at - im->file);
+            if (get_u32(at) != 0)
                 return bad(r, "instruction %" PRIu32 ": unused operand %d is not 0", i, j + 1);
         }
     }
-    if (inputs != im->nin)
-        return bad(r, "%" PRIu32 " input instructions, the input blocks hold %" PRIu32, inputs, im->nin);
-    for (uint32_t j = 0; j < im->nout; j++)
-        if (get_u32(im->outs + 4 * (size_t)j) >= n)
-            return bad(r, "output %" PRIu32 " refers to a missing instruction", j);
+    for (uint32_t k = 0; im->version >= 2 && k < im->nops; k++)
+        if (!used[k]) {         /* format 2 names exactly the ops it uses */
+            r->at = im->opnames_at;
+            return bad(r, "op name \"%s\" is used by no instruction", im->opname[k]);
+        }
     return 0;
 }
 
@@ -412,48 +597,62 @@ static int
 parse(const uint8_t *p, size_t len, image *im, char *err, size_t errlen)
 {
     rd r = { p, len, 0, 0, err, errlen };
-    int (*const sec[5])(rd *, image *) = { read_meta, read_blocks, read_insts, read_consts,
-                                           read_outputs };
-    if (len < HEADER_BYTES + 8 || memcmp(p, FILE_MAGIC, 8) != 0)
-        return bad(&r, "not a tapegen tape file (bad magic)");
-    if (get_u32(p + 8) != FILE_VERSION)
-        return bad(&r, "unsupported format version %" PRIu32 " (this build reads %u)",
-                   get_u32(p + 8), FILE_VERSION);
-    if (get_u32(p + 12) != 5 || get_u64(p + 16) != len)
-        return bad(&r, "header says %" PRIu64 " bytes, the file has %zu (truncated or extended)",
-                   get_u64(p + 16), len);
+    if (check_header(&r, p, len, len))
+        return -1;
+    const struct layout *l = layout_of(get_u32(p + 8));
     if (fnv1a(p, len - 8) != get_u64(p + len - 8)) {
         r.at = len - 8;
         return bad(&r, "file checksum mismatch (corrupted)");
     }
+    im->file = p;
+    im->version = l->version;
     size_t at = HEADER_BYTES, end = len - 8;
-    for (int s = 0; s < 5; s++) {
+    for (uint32_t s = 0; s < l->nsec; s++) {
         r.at = at;
-        if (end - at < 12 || memcmp(p + at, section_tags[s], 4) != 0)
-            return bad(&r, "expected section %s", section_tags[s]);
+        if (end - at < 12 || memcmp(p + at, l->tag[s], 4) != 0)
+            return bad(&r, "expected section %s", l->tag[s]);
         uint64_t slen = get_u64(p + at + 4);
         if (slen > end - at - 12 || end - at - 12 - slen < 8)
-            return bad(&r, "section %s is longer than the file", section_tags[s]);
+            return bad(&r, "section %s is longer than the file", l->tag[s]);
         size_t start = at + 12;
         if (fnv1a(p + start, (size_t)slen) != get_u64(p + start + slen)) {
             r.at = start;
-            return bad(&r, "section %s checksum mismatch (corrupted)", section_tags[s]);
+            return bad(&r, "section %s checksum mismatch (corrupted)", l->tag[s]);
         }
         rd sr = { p + start, (size_t)slen, 0, start, err, errlen };
-        if (sec[s](&sr, im))
+        if (l->read[s](&sr, im))
             return -1;
         if (sr.at != sr.len)
             return bad(&sr, "%zu unexpected bytes at the end of section %s", sr.len - sr.at,
-                       section_tags[s]);
+                       l->tag[s]);
         at = start + (size_t)slen + 8;
     }
     r.at = at;
     if (at != end)
         return bad(&r, "unexpected data after the last section");
-    return check_program(&r, im);
+    return check_encoding(&r, im);
 }
 
-/* Builds the tape from a validated image. */
+/* File offset of the fault tape_verify found in a tape built from im. */
+static size_t
+fault_offset(const image *im, const tape_fault *f)
+{
+    size_t n = im->n, inst = (size_t)(im->ops - im->file);
+    switch (f->kind) {
+    case TAPE_AT_INST:
+        return f->field == 0 ? inst + f->index
+                             : (size_t)(im->cols - im->file) + 4 * ((size_t)(f->field - 1) * n + f->index);
+    case TAPE_AT_OUTPUT:
+        return (size_t)(im->outs - im->file) + 4 * (size_t)f->index;
+    case TAPE_AT_INPUTS:
+        return f->index < n ? inst + f->index : inst - 4;
+    default:
+        return inst - 4;
+    }
+}
+
+/* Builds t from a parsed image (opcodes mapped to this build's numbers);
+ * the invariants are checked afterwards by tape_verify. */
 static void
 build(tg_tape *t, const image *im)
 {
@@ -486,12 +685,14 @@ build(tg_tape *t, const image *im)
         else
             t->noutb++;
     }
+    for (uint32_t k = 0; k < im->nin; k++)
+        t->in_ref[k] = TG_NIL;
     for (uint32_t i = 0; i < im->n; i++) {
-        t->op[i] = im->ops[i];
+        t->op[i] = (uint8_t)im->opmap[im->ops[i]];    /* check_encoding: known */
         t->a[i] = get_u32(im->cols + 4 * (size_t)i);
         t->b[i] = get_u32(im->cols + 4 * ((size_t)im->n + i));
         t->c[i] = get_u32(im->cols + 4 * (2 * (size_t)im->n + i));
-        if (t->op[i] == TG_OP_INPUT)
+        if (t->op[i] == TG_OP_INPUT && t->a[i] < im->nin && t->in_ref[t->a[i]] == TG_NIL)
             t->in_ref[t->a[i]] = i;
     }
     for (uint32_t i = 0; i < im->nk; i++) {
@@ -504,33 +705,124 @@ build(tg_tape *t, const image *im)
     t->nk = im->nk;
     t->nin = im->nin;
     t->nout = im->nout;
-    if (!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t))
-        tape_fail(t, TG_ERR_NOMEM, "out of memory building the CSE table");
 }
 
-/* Reads the whole file, refusing anything larger than FILE_MAX. */
-static uint8_t *
-slurp(const char *path, size_t *len, char *err, size_t errlen)
+/* ------------------------------------------------------ reading bytes */
+
+static tg_status
+io_fail(char *err, size_t errlen, const char *what, const char *path, int e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s", path);
-        return NULL;
+    char why[128];
+    snprintf(err, errlen, "%s %s: %s", what, path, tape_errno_str(e, why, sizeof why));
+    return TG_ERR_IO;
+}
+
+/* Reads up to n bytes (fewer only at the end of the input). */
+static int
+read_upto(int fd, uint8_t *p, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        size_t want = n - *got > ((size_t)1 << 30) ? (size_t)1 << 30 : n - *got;
+        ssize_t r = read(fd, p + *got, want);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        *got += (size_t)r;
     }
-    buf b = { 0 };
-    uint8_t chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && !b.failed && b.len <= FILE_MAX)
-        put(&b, chunk, got);
-    bool rerr = ferror(f);
-    fclose(f);
-    if (rerr || b.failed || b.len > FILE_MAX) {
-        snprintf(err, errlen, "%s: %s", path, b.failed ? "out of memory" : rerr ? "read error" : "file too large");
-        tg__free(b.p);
-        return NULL;
+    return 0;
+}
+
+/* The rest of a file of `size` bytes whose header h is read: a regular
+ * file is read in one allocation of its size; a stream (pipe, device)
+ * grows its buffer only as bytes arrive, up to the declared size, and must
+ * end there. */
+static tg_status
+read_body(int fd, const char *path, const uint8_t *h, uint64_t size, bool regular, uint8_t **out,
+          char *err, size_t errlen)
+{
+    size_t cap = regular || size < ((size_t)1 << 20) ? (size_t)size : (size_t)1 << 20;
+    size_t len = HEADER_BYTES;
+    uint8_t *p = tg__malloc(cap);
+    if (!p) {
+        snprintf(err, errlen, "%s: out of memory for %" PRIu64 " bytes", path, size);
+        return TG_ERR_NOMEM;
     }
-    *len = b.len;
-    return b.p ? b.p : tg__malloc(1);
+    memcpy(p, h, HEADER_BYTES);
+    for (;;) {
+        size_t got;
+        if (read_upto(fd, p + len, cap - len, &got) != 0) {
+            tg__free(p);
+            return io_fail(err, errlen, "cannot read", path, errno);
+        }
+        len += got;
+        if (len < cap || cap == size)
+            break;
+        size_t ncap = cap > size / 2 ? (size_t)size : 2 * cap;
+        uint8_t *q = tg__realloc(p, ncap);
+        if (!q) {
+            tg__free(p);
+            snprintf(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
+            return TG_ERR_NOMEM;
+        }
+        p = q;
+        cap = ncap;
+    }
+    uint8_t extra;
+    size_t more = 0;
+    if (len == size && !regular && read_upto(fd, &extra, 1, &more) != 0)
+        more = 0;
+    if (len != size || more) {
+        tg__free(p);
+        snprintf(err, errlen, "%s: at byte %zu: header says %" PRIu64 " bytes, the %s has %s%zu"
+                 " (truncated or extended)", path, len, size, regular ? "file" : "stream",
+                 more ? "more than " : "", len);
+        return TG_ERR_FORMAT;
+    }
+    *out = p;
+    return TG_OK;
+}
+
+/* The bytes of a tape file, read only after its header says they are
+ * one: foreign files and endless devices cost a header's worth. */
+static tg_status
+read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return io_fail(err, errlen, "cannot open", path, errno);
+    struct stat st;
+    uint8_t h[HEADER_BYTES];
+    size_t have = 0;
+    tg_status s = TG_OK;
+    if (fstat(fd, &st) != 0 || (!S_ISDIR(st.st_mode) && read_upto(fd, h, sizeof h, &have) != 0))
+        s = io_fail(err, errlen, "cannot read", path, errno);
+    else if (S_ISDIR(st.st_mode))
+        s = io_fail(err, errlen, "cannot read", path, EISDIR);
+    bool regular = S_ISREG(st.st_mode);
+    if (s == TG_OK) {
+        char msg[300] = "";
+        rd r = { h, have, 0, 0, msg, sizeof msg };
+        /* a stream's real size is known only at its end: read_body checks it */
+        uint64_t size = regular ? (uint64_t)st.st_size : have < HEADER_BYTES ? have : get_u64(h + 16);
+        if (check_header(&r, h, have, size) != 0
+            || (size > FILE_MAX && bad(&r, "the header declares %" PRIu64 " bytes, more than a "
+                                       "tape file may have", size) != 0)) {
+            snprintf(err, errlen, "%s: %s", path, msg);
+            s = TG_ERR_FORMAT;
+        } else {
+            s = read_body(fd, path, h, size, regular, out, err, errlen);
+            *len = (size_t)size;
+        }
+    }
+    close(fd);
+    return s;
 }
 
 tg_tape *
@@ -543,30 +835,42 @@ tg_tape_load(const char *path)
         tape_fail(t, TG_ERR_ARG, "tg_tape_load: NULL path");
         return t;
     }
-    char err[320];
+    char err[512];
     size_t len = 0;
-    uint8_t *p = slurp(path, &len, err, sizeof err);
-    if (!p) {
-        tape_fail(t, strstr(err, "out of memory") ? TG_ERR_NOMEM : TG_ERR_IO, "%s", err);
+    uint8_t *p = NULL;
+    tg_status s = read_file(path, &p, &len, err, sizeof err);
+    if (s != TG_OK) {
+        tape_fail(t, s, "%s", err);
         return t;
     }
-    image im;
-    memset(&im, 0, sizeof im);
-    if (parse(p, len, &im, err, sizeof err) == 0) {
-        char *name = tg__malloc(strlen(im.name) + 1);
-        if (name) {
-            strcpy(name, im.name);
-            tg__free(t->name);
-            t->name = name;
-            build(t, &im);
-        } else {
-            tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
-        }
+    image *im = tg__calloc(1, sizeof *im);
+    char *name = NULL;
+    tape_fault f;
+    if (!im) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
+    } else if (parse(p, len, im, err, sizeof err) != 0) {
+        tape_fail(t, im->nomem ? TG_ERR_NOMEM : TG_ERR_FORMAT, "%s: %s", path, err);
+    } else if (!(name = tg__malloc(strlen(im->name) + 1))) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
     } else {
-        tape_fail(t, strstr(err, "out of memory") ? TG_ERR_NOMEM : TG_ERR_FORMAT, "%s: %s", path, err);
+        tg__free(t->name);
+        t->name = strcpy(name, im->name);
+        build(t, im);
+        if (t->status == TG_OK && tape_verify_at(t, &f) != 0) {
+            /* an invalid tape is never handed out: an empty one in error */
+            tg_tape_free(t);
+            t = tg_tape_new("loading");
+            if (t)
+                tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: %s", path, fault_offset(im, &f), f.msg);
+        } else if (t->status == TG_OK && !(t->flags & TG_NO_CSE) && tape_cse_rebuild(t)) {
+            tape_fail(t, TG_ERR_NOMEM, "out of memory building the CSE table");
+        }
     }
-    tg__free(im.bname);
-    tg__free(im.bsize);
+    if (im) {
+        tg__free(im->bname);
+        tg__free(im->bsize);
+    }
+    tg__free(im);
     tg__free(p);
     return t;
 }

@@ -5,7 +5,12 @@
  *  - instruction i defines value i; every operand of i is < i, so the tape
  *    is topologically ordered and sweeps are plain loops;
  *  - CONST: a = index into the constant pool k; INPUT: a = global input
- *    index (0..nin); unused operand columns hold 0;
+ *    index (0..nin), the INPUT instructions appear in index order and
+ *    in_ref[a] is the INPUT instruction of input a; unused operand columns
+ *    hold 0 (checked for files, where the bytes are canonical);
+ *  - input and output blocks tile the flat arrays in declaration order
+ *    (sizes may be 0) and sum to nin and nout; outputs refer to
+ *    instructions;
  *  - columns op/a/b/c live in one allocation (growth is all-or-nothing). */
 #ifndef TG_TAPE_INTERNAL_H
 #define TG_TAPE_INTERNAL_H
@@ -116,6 +121,40 @@ bool     tape_fold(tg_tape *t, tg_opcode op, tape_opnd *a, tape_opnd *b, tape_op
 
 /* verify.c: 0 if the invariants hold, else -1 with a message in buf. */
 int      tape_verify(const tg_tape *t, char *buf, size_t len);
+/* The same, saying where the first broken invariant is (the loader turns
+ * it into a byte offset of the file). */
+enum { TAPE_AT_NONE, TAPE_AT_INST, TAPE_AT_OUTPUT, TAPE_AT_BLOCK, TAPE_AT_INPUTS,
+       TAPE_AT_OUTPUTS };
+typedef struct tape_fault {
+    int kind;               /* TAPE_AT_* */
+    uint32_t index;         /* the instruction, output scalar or block */
+    int field;              /* instruction: 0 opcode, 1..3 operand; block: 1 input, 0 output */
+    char msg[200];
+} tape_fault;
+int      tape_verify_at(const tg_tape *t, tape_fault *f);
+/* After a pass that rebuilt t (replay, optimise, derivative tapes): in
+ * TG_VERIFY builds (Debug, TG_SANITIZE) a broken invariant puts t in the
+ * error state (TG_ERR_ARG, "internal error: ...") and returns -1; a no-op
+ * returning 0 otherwise. */
+int      tape_check_pass(tg_tape *t, const char *pass);
+
+/* atomic.c: files written so that nothing is lost -- a temporary file in
+ * the target's directory, fsync, rename over the target, fsync of the
+ * directory.  tape_write_files stages every file before the first rename:
+ * on failure (TG_ERR_IO, TG_ERR_NOMEM, message in err) every old file is
+ * intact and no temporary is left.  A replaced file keeps its mode, a new
+ * one gets 0666 & ~umask; a symbolic link stays a link to the new file. */
+typedef struct tape_wfile {
+    const char *path;
+    const void *data;
+    size_t len;
+} tape_wfile;
+tg_status   tape_write_files(const tape_wfile *f, size_t n, char *err, size_t errlen);
+tg_status   tape_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
+/* mkdir -p; 0 or -1 with a message. */
+int         tape_mkdirs(const char *path, char *err, size_t errlen);
+/* errno as words (thread-safe; "file size limit exceeded" for EFBIG). */
+const char *tape_errno_str(int err, char *buf, size_t len);
 
 /* status.c: the thread-local message behind tg_last_error. */
 tg_status tg__api_fail(tg_status s, const char *fmt, ...) TAPE_PRINTF(2, 3);

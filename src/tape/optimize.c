@@ -335,6 +335,11 @@ tg_tape_optimize(tg_tape *t, tg_opt_level level)
         if (level != TG_OPT_MAX || !shrank)
             break;
     }
+    if (tape_check_pass(cur, "optimisation") != 0) {     /* t stays as it was */
+        tg_status s = tg__api_fail(cur->status, "tg_tape_optimize: %s", cur->err);
+        tg_tape_free(cur);
+        return s;
+    }
     take_content(t, cur);
     return TG_OK;
 }

@@ -26,6 +26,7 @@ tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t *map)
             map[i] = tape_rec(t, (tg_opcode)op, a, b, c);
         }
     }
+    tape_check_pass(t, "a replay");
     return t->status == TG_OK ? 0 : -1;
 }
 
