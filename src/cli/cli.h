@@ -110,7 +110,9 @@ typedef struct cli_prog {
     uint32_t *out;              /* the instruction of each output scalar */
     const char **out_label;     /* "block[k]" */
 } cli_prog;
-/* 0, or -1 (out of memory or unexpected text; p is then empty). */
+/* 0, CLI_PROG_NOMEM (out of memory) or -1 (unexpected text); p is empty
+ * on failure. */
+#define CLI_PROG_NOMEM (-2)
 int  cli_prog_read(cli_prog *p, const tg_tape *t);
 void cli_prog_free(cli_prog *p);
 /* The flags column of ops.def (TG_F_COMM, ...) for op. */

@@ -76,9 +76,12 @@ run(const cli_args *a)
     if (!t)
         return rc;
     cli_prog p;
-    if (cli_prog_read(&p, t) != 0) {
+    int got = cli_prog_read(&p, t);
+    if (got != 0) {
         tg_tape_free(t);
-        return cli_fail(a, "%s: cannot read the tape's disassembly", a->pos[0]);
+        return cli_fail(a, "%s: %s", a->pos[0], got == CLI_PROG_NOMEM
+                        ? "out of memory reading the tape's instructions"
+                        : "cannot read the tape's disassembly");
     }
     graph(t, &p);
     cli_prog_free(&p);

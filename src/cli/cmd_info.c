@@ -28,9 +28,12 @@ run(const cli_args *a)
     if (!t)
         return rc;
     cli_prog p;
-    if (cli_prog_read(&p, t) != 0) {
+    int got = cli_prog_read(&p, t);
+    if (got != 0) {
         tg_tape_free(t);
-        return cli_fail(a, "%s: cannot read the tape's disassembly", path);
+        return cli_fail(a, "%s: %s", path, got == CLI_PROG_NOMEM
+                        ? "out of memory reading the tape's instructions"
+                        : "cannot read the tape's disassembly");
     }
     size_t hist[TG_OP_COUNT] = { 0 };
     for (size_t i = 0; i < p.n; i++)

@@ -119,7 +119,7 @@ cli_prog_read(cli_prog *p, const tg_tape *t)
     memset(p, 0, sizeof *p);
     p->text = tg_tape_disasm(t);
     if (!p->text)
-        return -1;
+        return CLI_PROG_NOMEM;
     p->n = tg_tape_size(t);
     p->nout = tg_num_outputs(t);
     p->op = cli_alloc(p->n, sizeof *p->op);

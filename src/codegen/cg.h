@@ -1,5 +1,5 @@
 /* src/codegen/cg.h -- the Rust code generator's internals: names, one
- * kernel's analysis and emission, and crate assembly. */
+ * kernel's analysis and emission, and the crate pipeline. */
 #ifndef TG_CODEGEN_CG_H
 #define TG_CODEGEN_CG_H
 
@@ -43,5 +43,28 @@ tg_status cg_kernel_names(cg_kernel *k, const tg_tape *t, const char *fname, cha
 void      cg_kernel_free(cg_kernel *k);
 tg_status cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o);
 void      cg_fmt_const(char *buf, size_t len, double v, bool f32);
+
+/* The crate pipeline: builder.c collects kernels (tg_rust_builder_*, the
+ * single-kernel API), lib_rs.c prints src/lib.rs (prelude + kernels),
+ * tests_rs.c the generated tests, crate.c writes the crate's files,
+ * bundle.c adds a function's derivative kernels. */
+struct tg_rust_builder {
+    char crate[CG_IDENT_MAX];
+    bool crate_explicit;
+    cg_opts o;
+    cg_kernel *k;
+    tg_tape **owned;        /* derivative tapes made by the bundle */
+    uint32_t nk, cap, nowned;
+    tg_status status;
+    char err[256];
+};
+
+/* builder.c: the builder's sticky error funnel; the first error wins. */
+tg_status cg_fail(tg_rust_builder *b, tg_status s, const char *fmt, ...) TAPE_PRINTF(3, 4);
+/* lib_rs.c: the text of src/lib.rs (malloc'd) for b's kernels; sets each
+ * kernel's needs to the crate's (they decide the libm dependency). */
+tg_status cg_lib_rs(tg_rust_builder *b, char **src);
+/* tests_rs.c: tests/kernels.rs, every kernel against the C interpreter. */
+tg_status cg_tests_rs(tape_sb *sb, tg_rust_builder *b);
 
 #endif
