@@ -112,16 +112,19 @@ same_bytes(bytes a, bytes b)
 
 /* -------------------------------------------------- the format, by hand */
 
-/* A file taken apart into its five section payloads (copies), to be
- * edited and put together again with correct hashes. */
-enum { META, BLKS, INST, KPOO, OUTS };
-static const char tags[5][5] = { "META", "BLKS", "INST", "KPOO", "OUTS" };
+/* A file taken apart into its section payloads (copies), to be edited and
+ * put together again with correct hashes.  Section indices are those of
+ * format 2 (the writer's); a format 1 file has no OPNM (nsec 5, and its
+ * sections shift down by one from INST on: use f.sec[s - 1]). */
+enum { META, BLKS, OPNM, INST, KPOO, OUTS, NSEC_MAX };
+static const char tags[NSEC_MAX][5] = { "META", "BLKS", "OPNM", "INST", "KPOO", "OUTS" };
 
 typedef struct tfile {
     uint8_t head[24];
-    uint8_t *sec[5];
-    size_t len[5];
-    char tag[5][4];
+    int nsec;
+    uint8_t *sec[NSEC_MAX];
+    size_t len[NSEC_MAX];
+    char tag[NSEC_MAX][4];
 } tfile;
 
 static tfile
@@ -131,10 +134,13 @@ tf_parse(bytes b)
     memset(&f, 0, sizeof f);
     cr_assert(b.n >= 32 && memcmp(b.p, "TAPEGEN", 8) == 0, "not a tape file");
     memcpy(f.head, b.p, 24);
+    f.nsec = (int)get32(b.p + 12);
+    cr_assert(f.nsec == 5 || f.nsec == 6, "%d sections", f.nsec);
     size_t at = 24;
-    for (int s = 0; s < 5; s++) {
-        cr_assert(memcmp(b.p + at, tags[s], 4) == 0, "section %s not where expected", tags[s]);
-        memcpy(f.tag[s], tags[s], 4);
+    for (int s = 0; s < f.nsec; s++) {
+        const char *want = tags[f.nsec == 5 && s >= OPNM ? s + 1 : s];
+        cr_assert(memcmp(b.p + at, want, 4) == 0, "section %s not where expected", want);
+        memcpy(f.tag[s], want, 4);
         f.len[s] = (size_t)get64(b.p + at + 4);
         f.sec[s] = malloc(f.len[s] + 64);
         memcpy(f.sec[s], b.p + at + 12, f.len[s]);
@@ -149,12 +155,12 @@ static bytes
 tf_build(const tfile *f, size_t extra)
 {
     size_t n = 24 + 8 + extra;
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < f->nsec; s++)
         n += 20 + f->len[s];
     bytes b = { calloc(n, 1), n };
     memcpy(b.p, f->head, 24);
     size_t at = 24;
-    for (int s = 0; s < 5; s++) {
+    for (int s = 0; s < f->nsec; s++) {
         memcpy(b.p + at, f->tag[s], 4);
         put64(b.p + at + 4, f->len[s]);
         memcpy(b.p + at + 12, f->sec[s], f->len[s]);
@@ -169,8 +175,23 @@ tf_build(const tfile *f, size_t extra)
 static void
 tf_free(tfile *f)
 {
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < f->nsec; s++)
         free(f->sec[s]);
+}
+
+/* Offset of the bytes of op name `name` in the OPNM section. */
+static size_t
+opnm_at(const tfile *f, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t at = 4; at + 2 <= f->len[OPNM];) {
+        size_t len = f->sec[OPNM][at] | (size_t)f->sec[OPNM][at + 1] << 8;
+        if (len == n && memcmp(f->sec[OPNM] + at + 2, name, n) == 0)
+            return at + 2;
+        at += 2 + len;
+    }
+    cr_assert_fail("op name %s not in the table", name);
+    return 0;
 }
 
 /* Inserts k bytes of v at offset off of section s. */
@@ -658,15 +679,11 @@ check_corrupt(const uint8_t *p, size_t n, int fixed, flip_stats *st, int trial)
     if (s == TG_OK) {
         cr_assert(fixed, "trial %d: a corrupted file with bad checksums loaded", trial);
         st->valid++;
-        /* Canonical: saving gives the same bytes, except that a writer
-         * records its own opcode count (a reader accepts smaller ones). */
-        bytes again = save_bytes(t, "d.tape"), orig = { malloc(n), n };
-        memcpy(orig.p, p, n);
-        put32(orig.p + 36, TG_OP_COUNT);
-        fixup(orig.p, n);
+        /* Canonical: saving gives the same bytes (the op-name table is
+         * sorted by name and lists exactly the ops used). */
+        bytes again = save_bytes(t, "d.tape"), orig = { (uint8_t *)p, n };
         cr_assert(same_bytes(again, orig), "trial %d: accepted file is not canonical", trial);
         free(again.p);
-        free(orig.p);
         size_t ni = tg_num_inputs(t), m = tg_num_outputs(t);
         double *x = calloc(ni + 1, sizeof *x), *y = calloc(m + 1, sizeof *y);
         cr_assert_eq(tg_eval(t, x, y), TG_OK, "trial %d: %s", trial, tg_last_error());
@@ -754,7 +771,7 @@ typedef struct craft {
 
 /* Offsets in BLKS of the crafted tape: counts (8), "a1" block at 8
  * (name 2+2, size 4), "a2" at 16, "y1" at 24, "a1" (output) at 32. */
-static void e_opcode_count(tfile *f, uint32_t n) { f->sec[INST][inst_op(n, 5)] = TG_OP_COUNT; }
+static void e_opcode_count(tfile *f, uint32_t n) { f->sec[INST][inst_op(n, 5)] = (uint8_t)get32(f->sec[OPNM]); }
 static void e_opcode_255(tfile *f, uint32_t n) { f->sec[INST][inst_op(n, 6)] = 255; }
 static void e_operand_self(tfile *f, uint32_t n) { put32(f->sec[INST] + inst_col(n, 0, 5), 5); }
 static void e_operand_later(tfile *f, uint32_t n) { put32(f->sec[INST] + inst_col(n, 1, 6), 7); }
@@ -771,16 +788,16 @@ static void e_input_as_const(tfile *f, uint32_t n) { f->sec[INST][inst_op(n, 2)]
 static void e_const_index(tfile *f, uint32_t n) { put32(f->sec[INST] + inst_col(n, 0, 3), 1); }
 static void e_output_missing(tfile *f, uint32_t n) { put32(f->sec[OUTS] + 4, n); }
 static void e_output_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[OUTS] + 8, UINT32_MAX); }
-static void e_name_overlong(tfile *f, uint32_t n) { (void)n; f->sec[META][10] = 0xc0; f->sec[META][11] = 0xaf; }
-static void e_name_control(tfile *f, uint32_t n) { (void)n; f->sec[META][12] = 0x01; }
-static void e_name_nul(tfile *f, uint32_t n) { (void)n; f->sec[META][13] = 0x00; }
+static void e_name_overlong(tfile *f, uint32_t n) { (void)n; f->sec[META][6] = 0xc0; f->sec[META][7] = 0xaf; }
+static void e_name_control(tfile *f, uint32_t n) { (void)n; f->sec[META][8] = 0x01; }
+static void e_name_nul(tfile *f, uint32_t n) { (void)n; f->sec[META][9] = 0x00; }
 static void e_name_surrogate(tfile *f, uint32_t n)
-{ (void)n; f->sec[META][10] = 0xed; f->sec[META][11] = 0xa0; f->sec[META][12] = 0x80; }
+{ (void)n; f->sec[META][6] = 0xed; f->sec[META][7] = 0xa0; f->sec[META][8] = 0x80; }
 static void e_name_cut_utf8(tfile *f, uint32_t n)
-{ (void)n; f->sec[META][15] = 0xe2; f->sec[META][16] = 0x88; }   /* last 2 of "crafted" */
-static void e_name_len0(tfile *f, uint32_t n) { (void)n; put16(f->sec[META] + 8, 0); }
-static void e_name_len300(tfile *f, uint32_t n) { (void)n; put16(f->sec[META] + 8, 300); }
-static void e_name_len_long(tfile *f, uint32_t n) { (void)n; put16(f->sec[META] + 8, 200); }
+{ (void)n; f->sec[META][11] = 0xe2; f->sec[META][12] = 0x88; }   /* last 2 of "crafted" */
+static void e_name_len0(tfile *f, uint32_t n) { (void)n; put16(f->sec[META] + 4, 0); }
+static void e_name_len300(tfile *f, uint32_t n) { (void)n; put16(f->sec[META] + 4, 300); }
+static void e_name_len_long(tfile *f, uint32_t n) { (void)n; put16(f->sec[META] + 4, 200); }
 static void e_block_bad_utf8(tfile *f, uint32_t n) { (void)n; f->sec[BLKS][18] = 0xff; }
 static void e_dup_input(tfile *f, uint32_t n) { (void)n; f->sec[BLKS][19] = '1'; }
 static void e_dup_output(tfile *f, uint32_t n) { (void)n; memcpy(f->sec[BLKS] + 34, "y1", 2); }
@@ -794,10 +811,18 @@ static void e_insts_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[INST], UI
 static void e_insts_plus1(tfile *f, uint32_t n) { put32(f->sec[INST], n + 1); }
 static void e_consts_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[KPOO], 0x20000000); }
 static void e_outputs_plus1(tfile *f, uint32_t n) { (void)n; put32(f->sec[OUTS], 4); }
-static void e_flags(tfile *f, uint32_t n) { (void)n; put32(f->sec[META] + 4, 4); }
-static void e_nops(tfile *f, uint32_t n) { (void)n; put32(f->sec[META], TG_OP_COUNT + 1); }
-static void e_version(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 2); }
-static void e_nsections(tfile *f, uint32_t n) { (void)n; put32(f->head + 12, 6); }
+static void e_flags(tfile *f, uint32_t n) { (void)n; put32(f->sec[META], 4); }
+static void e_version(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 3); }
+static void e_version1(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 1); }
+/* The op-name table of the crafted tape: add const input mul sin sub. */
+static void e_opname_unknown(tfile *f, uint32_t n) { (void)n; memcpy(f->sec[OPNM] + opnm_at(f, "sin"), "sip", 3); }
+static void e_opname_order(tfile *f, uint32_t n) { (void)n; memcpy(f->sec[OPNM] + opnm_at(f, "input"), "abput", 5); }
+static void e_opname_dup(tfile *f, uint32_t n) { (void)n; memcpy(f->sec[OPNM] + opnm_at(f, "sub"), "sin", 3); }
+static void e_opname_unused(tfile *f, uint32_t n)
+{ f->sec[INST][inst_op(n, 5)] = f->sec[INST][inst_op(n, 4)]; }   /* sin -> mul: "sin" unused */
+static void e_opnames_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[OPNM], 257); }
+static void e_opnames_short(tfile *f, uint32_t n) { (void)n; put32(f->sec[OPNM], 7); }
+static void e_nsections(tfile *f, uint32_t n) { (void)n; put32(f->head + 12, 7); }
 static void e_magic(tfile *f, uint32_t n) { (void)n; f->head[0] = 't'; }
 static void e_tag(tfile *f, uint32_t n) { (void)n; memcpy(f->tag[KPOO], "KPOQ", 4); }
 static void e_order(tfile *f, uint32_t n)
@@ -818,7 +843,7 @@ static void e_inst_short(tfile *f, uint32_t n) { (void)n; f->len[INST] -= 1; }
 static void e_none(tfile *f, uint32_t n) { (void)f; (void)n; }
 
 static const craft crafts[] = {
-    { "opcode TG_OP_COUNT", e_opcode_count, "opcode", 0 },
+    { "opcode = size of the op table", e_opcode_count, "opcode 6 out of range (the file names 6 operations)", 0 },
     { "opcode 255", e_opcode_255, "opcode 255 out of range", 0 },
     { "operand is its own instruction", e_operand_self, "is not earlier", 0 },
     { "operand is a later instruction", e_operand_later, "is not earlier", 0 },
@@ -842,7 +867,7 @@ static const craft crafts[] = {
     { "block name with a byte 0xff", e_block_bad_utf8, "input block name is not valid UTF-8", 0 },
     { "duplicate input block names", e_dup_input, "duplicate block name \"a1\"", 0 },
     { "duplicate output block names", e_dup_output, "duplicate block name \"y1\"", 0 },
-    { "empty block", e_block_empty, "block \"a2\" is empty", 0 },
+    { "empty block, its input left over", e_block_empty, "input instructions or more, the input blocks hold 2", 0 },
     { "input block larger than its inputs", e_block_bigger, "input instructions, the input blocks hold", 0 },
     { "output block larger than the outputs", e_out_block_bigger, "outputs, the output blocks hold", 0 },
     { "2^32-1 input blocks", e_blocks_huge, "blocks cannot fit", 0 },
@@ -852,9 +877,15 @@ static const craft crafts[] = {
     { "2^29 constants", e_consts_huge, "constants do not match", 0 },
     { "one output more than the blocks hold", e_outputs_plus1, "4 outputs, the output blocks hold 3", 0 },
     { "unknown flags", e_flags, "unknown flags 0x4", 0 },
-    { "more opcodes than this build knows", e_nops, "opcodes, this build knows", 0 },
-    { "format version 2", e_version, "unsupported format version 2", 0 },
-    { "6 sections", e_nsections, NULL, 0 },
+    { "format version 3", e_version, "unsupported format version 3", 0 },
+    { "a format 2 file marked format 1", e_version1, "format 1 has 5 sections, the header says 6", 0 },
+    { "unknown op name", e_opname_unknown, "unknown operation \"sip\"", 0 },
+    { "op names out of order", e_opname_order, "op name table not in order at \"abput\"", 0 },
+    { "duplicate op name", e_opname_dup, "op name table not in order at \"sin\"", 0 },
+    { "op name used by no instruction", e_opname_unused, "op name \"sin\" is used by no instruction", 0 },
+    { "257 op names", e_opnames_huge, "257 op names (at most 256", 0 },
+    { "one op name more than present", e_opnames_short, "truncated op name", 0 },
+    { "7 sections", e_nsections, "format 2 has 6 sections, the header says 7", 0 },
     { "bad magic", e_magic, "bad magic", 0 },
     { "misspelt section tag", e_tag, "expected section KPOO", 0 },
     { "sections out of order", e_order, "expected section KPOO", 0 },
