@@ -15,15 +15,27 @@
  *    runs under ASan/UBSan);
  *  - crafted corruptions, one per validator, each with its message;
  *  - tg_tape_set_limit: TG_ERR_LIMIT, no wrap-around, earlier instructions
- *    intact. */
+ *    intact;
+ *  - bounded reading: /dev/zero, /dev/urandom and a 1 GB junk file are
+ *    refused at their header, quickly and in a child whose peak RSS stays
+ *    under 32 MB; a directory says so; a pipe is read up to the size its
+ *    header declares;
+ *  - zero-size blocks survive files; tape_verify finds each broken
+ *    invariant of an in-memory tape. */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <float.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "tapefile.h"
+#include "tape/internal.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ files */
@@ -40,7 +52,7 @@ tpath(const char *name)
     return buf[k];
 }
 
-static const char *const scratch[] = { "a.tape", "b.tape", "c.tape", "d.tape", "sub" };
+static const char *const scratch[] = { "a.tape", "b.tape", "c.tape", "d.tape", "sub", "fifo" };
 
 static void
 setup(void)
@@ -616,6 +628,9 @@ Test(file, unreadable_paths_are_io_errors)
     expect_io("/nonexistent-dir/f.tape");
     cr_assert(mkdir(tpath("sub"), 0700) == 0);
     expect_io(tpath("sub"));                    /* a directory */
+    tg_tape *d = tg_tape_load(tpath("sub"));
+    cr_expect(strstr(tg_tape_error(d), "is a directory") != NULL, "%s", tg_tape_error(d));
+    tg_tape_free(d);
     if (geteuid() != 0) {                       /* root reads anything */
         tg_tape *f = mixed("f", 0, 1);
         TU_OK(tg_tape_save(f, tpath("d.tape")));
@@ -1008,4 +1023,262 @@ Test(file, instruction_limit_is_a_sticky_error_without_wraparound)
     free(dr);
     tg_tape_free(t);
     tg_tape_free(ref);
+}
+
+/* ------------------------------------------------------ bounded reading */
+
+#define RSS_LIMIT_KB (32 * 1024)
+
+/* Loads path in a child (killed after 20 s); its status and message come
+ * back through a pipe.  Returns the child's peak RSS in kB. */
+static long
+load_in_child(const char *path, tg_status *status, char *msg, size_t len, double *seconds)
+{
+    int fd[2];
+    cr_assert(pipe(fd) == 0);
+    fflush(NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        alarm(20);
+        tg_tape *t = tg_tape_load(path);
+        char out[600];
+        int n = snprintf(out, sizeof out, "%d %s", t ? (int)tg_tape_status(t) : -1,
+                         t ? tg_tape_error(t) : "NULL");
+        _exit(write(fd[1], out, (size_t)n) == n ? 0 : 1);
+    }
+    close(fd[1]);
+    char buf[600] = "";
+    ssize_t got = read(fd[0], buf, sizeof buf - 1);
+    close(fd[0]);
+    int st;
+    cr_assert(waitpid(pid, &st, 0) == pid);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "loading %s: the child %s %d", path,
+              WIFEXITED(st) ? "exited with" : "was killed by signal",
+              WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    buf[got > 0 ? got : 0] = '\0';
+    int code = -1, off = 0;
+    cr_assert(sscanf(buf, "%d %n", &code, &off) == 1, "child said \"%s\"", buf);
+    *status = (tg_status)code;
+    snprintf(msg, len, "%s", buf + off);
+    struct rusage ru;
+    cr_assert(getrusage(RUSAGE_CHILDREN, &ru) == 0);
+    return ru.ru_maxrss;    /* the largest child so far: these tests fork only loaders */
+}
+
+static void
+expect_refused_small(const char *path, tg_status want, const char *msg_part)
+{
+    tg_status s;
+    char msg[600];
+    double sec;
+    long rss = load_in_child(path, &s, msg, sizeof msg, &sec);
+    cr_log_info("%s: %s in %.3f s, child peak RSS %ld kB", path, msg, sec, rss);
+    cr_expect_eq(s, want, "%s: status %s (%s)", path, tg_status_str(s), msg);
+    cr_expect(strstr(msg, msg_part) != NULL, "%s: \"%s\" lacks \"%s\"", path, msg, msg_part);
+    cr_expect_lt(rss, RSS_LIMIT_KB, "%s: the loader's peak RSS was %ld kB", path, rss);
+    cr_expect_lt(sec, 10.0, "%s took %.1f s to refuse", path, sec);
+}
+
+Test(file, endless_devices_are_refused_at_their_header)
+{
+    expect_refused_small("/dev/zero", TG_ERR_FORMAT, "at byte 0: not a tapegen tape file (bad magic)");
+    expect_refused_small("/dev/urandom", TG_ERR_FORMAT, "bad magic");
+    expect_refused_small("/dev/null", TG_ERR_FORMAT, "bad magic");
+}
+
+Test(file, a_1GB_junk_file_is_refused_with_little_memory)
+{
+    /* sparse: costs no disk; on a RAM file system no memory either */
+    char big[96];
+    snprintf(big, sizeof big, "/tmp/tg-test-junk-%ld.bin", (long)getpid());
+    int fd = open(big, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0);
+    if (ftruncate(fd, (off_t)1 << 30) != 0) {
+        close(fd);
+        unlink(big);
+        cr_skip_test("cannot make a 1 GB sparse file in /tmp");
+    }
+    expect_refused_small(big, TG_ERR_FORMAT, "bad magic");
+    /* A header claiming another size is refused before the body is read. */
+    tg_tape *t = crafted();
+    bytes b = save_bytes(t, "a.tape");
+    cr_assert(pwrite(fd, b.p, 24, 0) == 24);
+    expect_refused_small(big, TG_ERR_FORMAT, "truncated or extended");
+    /* So is a header with a format this build does not read. */
+    uint8_t v[4];
+    put32(v, 99);
+    cr_assert(pwrite(fd, v, 4, 8) == 4);
+    expect_refused_small(big, TG_ERR_FORMAT, "unsupported format version 99");
+    close(fd);
+    unlink(big);
+    free(b.p);
+    tg_tape_free(t);
+}
+
+/* Writes p[0..n) into the FIFO from a child, then loads it. */
+static tg_tape *
+load_through_fifo(const uint8_t *p, size_t n)
+{
+    unlink(tpath("fifo"));
+    cr_assert(mkfifo(tpath("fifo"), 0600) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_IGN);   /* the reader may stop early */
+        int fd = open(tpath("fifo"), O_WRONLY);
+        size_t done = 0;
+        while (fd >= 0 && done < n) {
+            ssize_t w = write(fd, p + done, n - done);
+            if (w <= 0)
+                break;
+            done += (size_t)w;
+        }
+        _exit(0);
+    }
+    tg_tape *t = tg_tape_load(tpath("fifo"));
+    int st;
+    waitpid(pid, &st, 0);
+    return t;
+}
+
+Test(file, a_stream_is_read_up_to_its_declared_size)
+{
+    tg_tape *t = mixed("stream", 0, 0);
+    bytes b = save_bytes(t, "a.tape");
+    tg_tape *u = load_through_fifo(b.p, b.n);
+    TU_TAPE_OK(u);
+    assert_same_tape(t, u, 9);
+    tg_tape_free(u);
+    uint8_t *more = calloc(b.n + 100, 1);
+    memcpy(more, b.p, b.n);
+    u = load_through_fifo(more, b.n + 100);
+    cr_expect_eq(tg_tape_status(u), TG_ERR_FORMAT, "%s", tg_tape_error(u));
+    cr_expect(strstr(tg_tape_error(u), "the stream has more than") != NULL, "%s", tg_tape_error(u));
+    tg_tape_free(u);
+    u = load_through_fifo(b.p, b.n - 5);
+    cr_expect_eq(tg_tape_status(u), TG_ERR_FORMAT, "%s", tg_tape_error(u));
+    cr_expect(strstr(tg_tape_error(u), "truncated") != NULL, "%s", tg_tape_error(u));
+    tg_tape_free(u);
+    free(more);
+    free(b.p);
+    tg_tape_free(t);
+}
+
+/* ------------------------------------------------------ zero-size blocks */
+
+/* The crafted tape with an empty input block "lambda" after "a2" and an
+ * empty output block "none" first, written by hand (tapefile.h). */
+Test(file, zero_size_blocks_survive_files)
+{
+    tg_tape *t = crafted();
+    bytes b = save_bytes(t, "a.tape");
+    tfile f = tf_parse(b);
+    /* BLKS: counts (8), a1 (8), a2 (8) | y1 (8), a1 (8) */
+    put32(f.sec[BLKS], 3);
+    put32(f.sec[BLKS] + 4, 3);
+    size_t at = 8 + 8 + 8;
+    uint8_t lambda[12] = { 6, 0, 'l', 'a', 'm', 'b', 'd', 'a', 0, 0, 0, 0 };
+    uint8_t none[10] = { 4, 0, 'n', 'o', 'n', 'e', 0, 0, 0, 0 };
+    tf_insert(&f, BLKS, at, sizeof lambda, 0);
+    memcpy(f.sec[BLKS] + at, lambda, sizeof lambda);
+    at += sizeof lambda;
+    tf_insert(&f, BLKS, at, sizeof none, 0);
+    memcpy(f.sec[BLKS] + at, none, sizeof none);
+    bytes z = tf_build(&f, 0);
+    write_bytes(tpath("c.tape"), z.p, z.n);
+    tg_tape *u = tg_tape_load(tpath("c.tape"));
+    TU_TAPE_OK(u);
+    cr_assert_eq(tg_num_input_blocks(u), 3);
+    cr_assert_eq(tg_num_output_blocks(u), 3);
+    cr_assert_str_eq(tg_input_block_name(u, 2), "lambda");
+    cr_assert_eq(tg_input_block_size(u, 2), 0);
+    cr_assert_eq(tg_input_block_offset(u, 2), 3);
+    cr_assert_str_eq(tg_output_block_name(u, 0), "none");
+    cr_assert_eq(tg_output_block_size(u, 0), 0);
+    cr_assert_eq(tg_output_block_offset(u, 1), 0);
+    cr_assert_eq(tg_num_inputs(u), 3);
+    cr_assert_eq(tg_num_outputs(u), 3);
+    double x[3] = { 0.3, -0.7, 1.9 }, y1[3], y2[3];
+    TU_OK(tg_eval(t, x, y1));
+    TU_OK(tg_eval(u, x, y2));
+    for (int j = 0; j < 3; j++)
+        cr_assert(tu_same_bits(y1[j], y2[j]), "output %d", j);
+    /* Saved again, the same bytes. */
+    bytes again = save_bytes(u, "b.tape");
+    cr_assert(same_bytes(z, again), "save(load(file)) != file with empty blocks");
+    /* And with the recorder's own empty blocks, when it has them. */
+    tg_tape *r = tu_tape("recorded", 0);
+    tg_var xr = tg_input(r, "x");
+    tg_input_vec(r, "lambda", 0, NULL);
+    tg_output(r, "f", tg_sin(xr));
+    if (tg_tape_status(r) == TG_OK) {
+        round_trip(r, 77);
+    } else {
+        cr_log_info("the recorder refuses empty blocks (%s): hand-written file only", tg_tape_error(r));
+    }
+    tg_tape_free(r);
+    free(again.p);
+    free(z.p);
+    tf_free(&f);
+    free(b.p);
+    tg_tape_free(u);
+    tg_tape_free(t);
+}
+
+/* ------------------------------------------------------ the verifier */
+
+typedef void (*break_fn)(tg_tape *t);
+
+/* mixed(): inputs x[3] (instructions 0..2), p (3), ... */
+static void b_opcode(tg_tape *t) { t->op[t->n - 1] = TG_OP_COUNT; }
+static void b_operand(tg_tape *t) { t->a[t->n - 1] = t->n - 1; }
+static void b_const(tg_tape *t)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        if (t->op[i] == TG_OP_CONST) {
+            t->a[i] = t->nk;
+            return;
+        }
+}
+static void b_input_order(tg_tape *t) { t->a[0] = 1; t->a[1] = 0; }
+static void b_in_ref(tg_tape *t) { t->in_ref[1] = 0; }
+static void b_output(tg_tape *t) { t->out_ref[0] = t->n; }
+static void b_block(tg_tape *t) { t->inb[0].size = 2; }
+static void b_nin(tg_tape *t) { t->nin = 3; t->inb[1].size = 0; }
+
+Test(file, verifier_finds_each_broken_invariant)
+{
+    static const struct {
+        break_fn brk;
+        const char *want;
+    } cases[] = {
+        { b_opcode, "out of range" }, { b_operand, "is not earlier" }, { b_const, "constant" },
+        { b_input_order, "out of order" }, { b_in_ref, "is recorded at instruction" },
+        { b_output, "refers to a missing instruction" }, { b_block, "is not where the blocks before it end" },
+        { b_nin, "input instructions or more" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        tg_tape *t = mixed("verify", TG_NO_CSE, 0);
+        char msg[256];
+        cr_assert_eq(tape_verify(t, msg, sizeof msg), 0, "a recorded tape: %s", msg);
+        cases[c].brk(t);
+        cr_expect_eq(tape_verify(t, msg, sizeof msg), -1, "case %zu not caught", c);
+        cr_expect(strstr(msg, cases[c].want) != NULL, "case %zu: \"%s\" lacks \"%s\"", c, msg,
+                  cases[c].want);
+        tg_tape_free(t);
+    }
+    /* Tapes made by every pass verify. */
+    tg_tape *f = mixed("f", 0, 1);
+    tg_tape *h = tg_hessian_tape(f, TG_ALL);
+    TU_OK(tg_tape_optimize(h, TG_OPT_MAX));
+    char msg[256];
+    cr_assert_eq(tape_verify(h, msg, sizeof msg), 0, "%s", msg);
+    tg_tape_free(h);
+    tg_tape_free(f);
 }
