@@ -232,6 +232,61 @@ done
 expect 1 err "^tapegen rust: flip\\.tape: at byte" rust r.tape flip.tape -o xcrate
 [[ ! -e xcrate ]] && ok "rust writes nothing when a tape file is bad" || fail "rust wrote a crate from a bad file"
 
+# ------------------------------------------------------------ robustness
+# Foreign inputs are refused at their header: quickly, with little memory.
+mkdir adir
+expect 1 err "^tapegen info: cannot read adir: is a directory\$" info adir
+expect 1 err "^tapegen info: /dev/zero: at byte 0: not a tapegen tape file" info /dev/zero
+expect 1 err "^tapegen info: /dev/urandom: at byte 0: not a tapegen tape file" info /dev/urandom
+# A tape file through a pipe is read up to the size its header declares.
+if "$exe" info <(cat r.tape) >"$out" 2>"$err" && grep -q '^tape: *rosenbrock$' "$out"; then
+    ok "tapegen info <(cat r.tape)"
+else
+    fail "tapegen info <(cat r.tape)"
+fi
+
+# The reproducer: a save that fails under a file size limit leaves
+# the old file as it was, and no temporary file behind.
+"$exe" example polar -o keep.tape >/dev/null
+cp keep.tape keep.orig
+mkdir -p fsz && cp keep.tape fsz/keep.tape
+rc=0
+(ulimit -f 8; trap '' XFSZ; exec "$exe" example rosenbrock --n 400 -o fsz/keep.tape) \
+    >"$out" 2>"$err" || rc=$?
+if [[ $rc -eq 1 ]] && grep -q 'fsz/keep.tape: file size limit exceeded' "$err" \
+   && cmp -s fsz/keep.tape keep.orig && [[ $(ls -A fsz) == keep.tape ]]; then
+    ok "a save over the file size limit exits 1 and keeps the old file"
+else
+    fail "a save over the file size limit (exit $rc, directory: $(ls -A fsz | tr '\n' ' '))"
+fi
+# The same for a crate: the old lib.rs stays.
+"$exe" rust p.tape -o fcrate >/dev/null
+cp fcrate/src/lib.rs lib.orig
+"$exe" example rosenbrock --n 400 -o big400.tape >/dev/null
+rc=0
+(ulimit -f 8; trap '' XFSZ; exec "$exe" rust big400.tape --crate-name polar -o fcrate) \
+    >"$out" 2>"$err" || rc=$?
+if [[ $rc -eq 1 ]] && grep -q 'file size limit exceeded' "$err" && cmp -s fcrate/src/lib.rs lib.orig \
+   && [[ $(ls -A fcrate/src) == lib.rs && $(ls -A fcrate | tr '\n' ' ') == "Cargo.toml README.md src tests " ]]; then
+    ok "a crate over the file size limit exits 1 and keeps the old crate"
+else
+    fail "a crate over the file size limit (exit $rc; $(ls -A fcrate fcrate/src | tr '\n' ' '))"
+fi
+
+# Out of memory is called so (address space limited; not under ASan, which
+# needs its shadow memory).
+if ! ldd "$exe" 2>/dev/null | grep -q 'libasan\|libtsan'; then
+    "$exe" example rosenbrock --n 2000 -o r2k.tape >/dev/null
+    "$exe" derive r2k.tape --hess -o r2kh.tape >/dev/null
+    rc=0
+    (ulimit -v 60000; exec "$exe" info r2kh.tape) >"$out" 2>"$err" || rc=$?
+    if [[ $rc -eq 1 ]] && grep -q 'out of memory' "$err" && ! grep -q 'disassembly' "$err"; then
+        ok "tapegen info out of memory says so"
+    else
+        fail "tapegen info under ulimit -v 60000 (exit $rc)"
+    fi
+fi
+
 # ------------------------------------------------------------ usage and help
 for cmd in info dump dot eval check derive optimize rust example; do
     expect 0 out "^usage: tapegen $cmd" "$cmd" --help
