@@ -397,15 +397,28 @@ tg_status tg_tape_optimize(tg_tape *t, tg_opt_level level);
 
 /* Saves t to path in the versioned, checksummed tape format
  * (docs/file-format.md; little-endian on every platform).  Saving is
- * deterministic: the same tape gives the same bytes.  Errors: TG_ERR_ARG,
- * t's own status if it is in error, TG_ERR_IO, TG_ERR_NOMEM. */
+ * deterministic: the same tape gives the same bytes.  The file is written
+ * atomically: to a temporary file in path's directory, flushed to the disk
+ * (fsync), then renamed over path (and the directory synced); on any
+ * failure the old file at path is intact and no temporary file is left.
+ * A replaced file keeps its permissions, a new one gets 0666 & ~umask; a
+ * symbolic link at path stays a link to the new file.  Errors: TG_ERR_ARG,
+ * t's own status if it is in error, TG_ERR_IO (tg_last_error gives the
+ * reason: "is a directory", "file size limit exceeded", "no space left on
+ * the device", ...), TG_ERR_NOMEM. */
 tg_status tg_tape_save(const tg_tape *t, const char *path);
-/* Loads a tape saved by tg_tape_save (the caller frees it).  Everything is
- * validated before it is trusted; any truncation or corrupted byte gives a
- * tape in the error state (TG_ERR_FORMAT, or TG_ERR_IO when the file cannot
- * be read) whose tg_tape_error names the file, the byte offset and the
- * problem.  NULL only when out of memory.  A loaded tape is identical to
- * the saved one (same disassembly, bitwise-equal results). */
+/* Loads a tape saved by tg_tape_save (the caller frees it); files of every
+ * earlier format version load too (format 1: release 0.1.0).  Everything
+ * is validated before it is trusted: the 24-byte header first (magic,
+ * version, and the size it declares against the file's real size), so a
+ * foreign file, a device or an endless stream costs a header's worth of
+ * reading; then exactly the declared bytes.  A pipe or device is read only
+ * up to the size its header declares.  Any truncation or corrupted byte
+ * gives a tape in the error state (TG_ERR_FORMAT, or TG_ERR_IO when the
+ * file cannot be read, e.g. "is a directory"; TG_ERR_NOMEM) whose
+ * tg_tape_error names the file, the byte offset and the problem.  NULL only
+ * when out of memory.  A loaded tape is identical to the saved one (same
+ * disassembly, bitwise-equal results). */
 tg_tape *tg_tape_load(const char *path);
 
 /* ------------------------------------------------------------------ Rust */
@@ -447,7 +460,11 @@ tg_status tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src,
  * needs it: no_std, or erf/erfc), README.md, src/lib.rs, and tests/
  * kernels.rs, which checks the kernel against values the C interpreter
  * computed at generation time (so `cargo test` proves the translation).
- * Errors as tg_rust_source, plus TG_ERR_IO. */
+ * The four files are generated in memory, then each is written to a
+ * temporary file and all are renamed into place only once every one is
+ * written (as tg_tape_save): a failure leaves the previous crate's files
+ * intact, never a half-written lib.rs.  Errors as tg_rust_source, plus
+ * TG_ERR_IO. */
 tg_status tg_rust_crate(const tg_tape *t, const tg_rust_options *o, const char *dir);
 
 /* Several kernels in one crate, with one shared Error type (gradgen's
@@ -465,6 +482,9 @@ tg_status   tg_rust_builder_add(tg_rust_builder *b, const tg_tape *t, const char
  * (vector f), from derivative tapes optimised at TG_OPT_BASIC (owned by the
  * builder). */
 tg_status   tg_rust_bundle(tg_rust_builder *b, const tg_tape *f);
+/* Writes the crate as tg_rust_crate.  TG_ERR_ARG for a builder without
+ * kernels (nothing is written).  A failure to write (TG_ERR_IO) is not
+ * sticky: the builder can write again. */
 tg_status   tg_rust_builder_write(tg_rust_builder *b, const char *dir);
 const char *tg_rust_builder_error(const tg_rust_builder *b);
 void        tg_rust_builder_free(tg_rust_builder *b);
