@@ -813,6 +813,7 @@ static void e_out_block_bigger(tfile *f, uint32_t n) { (void)n; put32(f->sec[BLK
 static void e_blocks_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[BLKS], UINT32_MAX); }
 static void e_scalars_overflow(tfile *f, uint32_t n)
 { (void)n; put32(f->sec[BLKS] + 12, UINT32_MAX - 1); put32(f->sec[BLKS] + 20, UINT32_MAX - 1); }
+static void e_inputs_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[BLKS] + 12, 1000000000); }
 static void e_insts_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[INST], UINT32_MAX); }
 static void e_insts_plus1(tfile *f, uint32_t n) { put32(f->sec[INST], n + 1); }
 static void e_consts_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[KPOO], 0x20000000); }
@@ -878,6 +879,7 @@ static const craft crafts[] = {
     { "output block larger than the outputs", e_out_block_bigger, "outputs, the output blocks hold", 0 },
     { "2^32-1 input blocks", e_blocks_huge, "blocks cannot fit", 0 },
     { "input scalars overflow 32 bits", e_scalars_overflow, "too many input or output scalars", 0 },
+    { "10^9 input scalars, 8 instructions", e_inputs_huge, "the input blocks hold 1000000001 scalars, more than the 8 instructions", 0 },
     { "2^32-1 instructions", e_insts_huge, "instructions need", 0 },
     { "one instruction more than present", e_insts_plus1, "instructions need", 0 },
     { "2^29 constants", e_consts_huge, "constants do not match", 0 },

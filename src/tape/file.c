@@ -567,6 +567,13 @@ check_encoding(rd *r, image *im)
 {
     uint32_t n = im->n;
     bool used[256] = { false };
+    /* Every count bounds what it allocates by the bytes present, except the
+     * input scalars (in_ref): each needs an instruction. */
+    if (im->nin > n) {
+        r->at = (size_t)(im->ops - im->file) - 4;
+        return bad(r, "the input blocks hold %" PRIu32 " scalars, more than the %" PRIu32
+                   " instructions", im->nin, n);
+    }
     for (uint32_t i = 0; i < n; i++) {
         uint8_t op = im->ops[i];
         r->at = (size_t)(im->ops + i - im->file);
