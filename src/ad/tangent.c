@@ -40,7 +40,7 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             ZERO_IF_INACTIVE(ad_any(ad, L))                             \
             double pa = (da);                                           \
             for (int l = 0; l < L; l++)                                 \
-                zd[l] = tg__azmul(pa, ad[l]);                           \
+                zd[l] = mathx_azmul(pa, ad[l]);                           \
             break;                                                      \
         }
 #define D2(OP, da, db)                                                  \
@@ -48,7 +48,7 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             ZERO_IF_INACTIVE(ad_any(ad, L) || ad_any(bd, L))            \
             double pa = (da), pb = (db);                                \
             for (int l = 0; l < L; l++)                                 \
-                zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l]);    \
+                zd[l] = mathx_azmul(pa, ad[l]) + mathx_azmul(pb, bd[l]);    \
             break;                                                      \
         }
 #define D3(OP, da, db, dc)                                              \
@@ -56,8 +56,8 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             ZERO_IF_INACTIVE(ad_any(ad, L) || ad_any(bd, L) || ad_any(cd, L)) \
             double pa = (da), pb = (db), pc = (dc);                     \
             for (int l = 0; l < L; l++)                                 \
-                zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l])     \
-                      + tg__azmul(pc, cd[l]);                           \
+                zd[l] = mathx_azmul(pa, ad[l]) + mathx_azmul(pb, bd[l])     \
+                      + mathx_azmul(pc, cd[l]);                           \
             break;                                                      \
         }
 #include "ad/rules.def"
@@ -68,13 +68,13 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
 }
 
 void
-ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *vd)
+ad_tangent_one(const tg_tape *t, const double *v, const double *seed, double *vd)
 {
     tangent(t, v, seed, 0, vd, 1);
 }
 
 void
-ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd)
+ad_tangent_lanes(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd)
 {
     tangent(t, v, seed, j0, vd, TG_LANES);
 }

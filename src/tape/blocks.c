@@ -40,9 +40,9 @@ add_block(tg_tape *t, bool input, const char *name, size_t n)
         tape_fail(t, TG_ERR_LIMIT, "too many %s scalars", kind);
         return NULL;
     }
-    char *copy = tg__malloc(strlen(name) + 1);
+    char *copy = mem_malloc(strlen(name) + 1);
     if (!copy || tape_grow((void **)bp, cap, (uint64_t)*nb + 1, sizeof **bp)) {
-        tg__free(copy);
+        mem_free(copy);
         tape_fail(t, TG_ERR_NOMEM, "out of memory declaring %s block \"%s\"", kind, name);
         return NULL;
     }
@@ -80,7 +80,7 @@ tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x)
 undo:
     /* all-or-nothing: forget the half-declared block */
     tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
-    tg__free(t->inb[t->ninb].name);
+    mem_free(t->inb[t->ninb].name);
     t->n = n0;
     t->nin = nin0;
 poison:

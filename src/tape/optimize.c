@@ -133,7 +133,7 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
     uint32_t nb = input ? t->ninb : t->noutb;
     for (uint32_t bi = 0; bi < nb && u->status == TG_OK; bi++) {
         const tape_block *b = input ? &t->inb[bi] : &t->outb[bi];
-        tg_var *v = tg__calloc(b->size, sizeof *v);
+        tg_var *v = mem_calloc(b->size, sizeof *v);
         if (!v) {
             tape_fail(u, TG_ERR_NOMEM, "out of memory optimising \"%s\"", t->name);
             return;
@@ -145,7 +145,7 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
                 v[j] = (tg_var){ u, map[t->out_ref[b->offset + j]] };
             tg_output_vec(u, b->name, b->size, v);
         }
-        tg__free(v);
+        mem_free(v);
     }
 }
 
@@ -155,8 +155,8 @@ rebuild(const tg_tape *t, tg_opt_level level)
 {
     /* NONE copies verbatim: no folding or CSE may change what it keeps */
     tg_tape *u = tg_tape_new_ex(t->name, level == TG_OPT_NONE ? TG_NO_FOLD | TG_NO_CSE : 0);
-    uint8_t *live = tg__malloc((size_t)t->n + 1);
-    uint32_t *map = tg__malloc(((size_t)t->n + 1) * sizeof *map);
+    uint8_t *live = mem_malloc((size_t)t->n + 1);
+    uint32_t *map = mem_malloc(((size_t)t->n + 1) * sizeof *map);
     if (!u || !live || !map) {
         tg_tape_free(u);
         u = NULL;
@@ -175,8 +175,8 @@ rebuild(const tg_tape *t, tg_opt_level level)
     if (u->status == TG_OK && !(u->flags & TG_NO_CSE))
         tape_cse_rebuild(u);    /* so that recording can go on sharing */
 out:
-    tg__free(live);
-    tg__free(map);
+    mem_free(live);
+    mem_free(map);
     return u;
 }
 
@@ -191,7 +191,7 @@ swap_bytes(void *x, void *y, size_t n)
     }
 }
 
-/* Moves u's content into t (t keeps its name, status and workspace pool);
+/* Moves u's content into t (t keeps its name, status and attachments);
  * frees u. */
 static void
 take_content(tg_tape *t, tg_tape *u)
@@ -233,9 +233,9 @@ static tg_status
 schedule(tg_tape *t)
 {
     uint32_t n = t->n;
-    uint32_t *level = tg__malloc(((size_t)n + 1) * sizeof *level);
-    uint32_t *newid = tg__malloc(((size_t)n + 1) * sizeof *newid);
-    sched_key *key = tg__malloc(((size_t)n + 1) * sizeof *key);
+    uint32_t *level = mem_malloc(((size_t)n + 1) * sizeof *level);
+    uint32_t *newid = mem_malloc(((size_t)n + 1) * sizeof *newid);
+    sched_key *key = mem_malloc(((size_t)n + 1) * sizeof *key);
     tg_tape *u = tg_tape_new_ex(t->name, TG_NO_FOLD | TG_NO_CSE);
     tg_status s = (level && newid && key && u) ? TG_OK : TG_ERR_NOMEM;
     for (uint32_t i = 0; i < n && s == TG_OK; i++) {
@@ -286,9 +286,9 @@ schedule(tg_tape *t)
             s = TG_ERR_NOMEM;
     }
     tg_tape_free(u);
-    tg__free(level);
-    tg__free(newid);
-    tg__free(key);
+    mem_free(level);
+    mem_free(newid);
+    mem_free(key);
     return s;
 }
 
@@ -317,9 +317,9 @@ tg_status
 tg_tape_optimize(tg_tape *t, tg_opt_level level)
 {
     if (!t || (unsigned)level > TG_OPT_MAX)
-        return tg__api_fail(TG_ERR_ARG, "tg_tape_optimize: %s", t ? "bad level" : "NULL tape");
+        return tape_fail_call(TG_ERR_ARG, "tg_tape_optimize: %s", t ? "bad level" : "NULL tape");
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "tg_tape_optimize: tape in the error state: %s", t->err);
+        return tape_fail_call(t->status, "tg_tape_optimize: tape in the error state: %s", t->err);
     /* work on copies; t changes only at the end, so a failure leaves it as it was */
     tg_tape *cur = NULL;
     for (int round = 0; round < 64; round++) {
@@ -327,7 +327,7 @@ tg_tape_optimize(tg_tape *t, tg_opt_level level)
         tg_tape *next = round_of(src, level == TG_OPT_MAX ? TG_OPT_HIGH : level);
         if (!next) {
             tg_tape_free(cur);
-            return tg__api_fail(TG_ERR_NOMEM, "tg_tape_optimize: out of memory");
+            return tape_fail_call(TG_ERR_NOMEM, "tg_tape_optimize: out of memory");
         }
         bool shrank = next->n < src->n;
         tg_tape_free(cur);
