@@ -94,22 +94,13 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
     if (f->nout == 0 || D->nw == 0)
         return tape_fail(t, TG_ERR_SHAPE, "tape \"%s\" has no %s to differentiate", f->name,
                          f->nout == 0 ? "outputs" : "inputs");
-    for (uint32_t b = 0; b < f->ninb; b++) {
-        tg_var *tmp = zalloc(t, f->inb[b].size, sizeof *tmp);
-        if (!tmp)
-            return -1;
-        tg_input_vec(t, f->inb[b].name, f->inb[b].size, tmp);
-        mem_free(tmp);
-    }
+    for (uint32_t b = 0; b < f->ninb; b++)
+        tape_input_block(t, f->inb[b].name, f->inb[b].size);
     if (extra_size && t->status == TG_OK) {
         char bn[TAPE_NAME_MAX + 16];
         extra_name(f, extra_base, bn, sizeof bn);
         D->extra = t->nin;
-        tg_var *tmp = zalloc(t, extra_size, sizeof *tmp);
-        if (!tmp)
-            return -1;
-        tg_input_vec(t, bn, extra_size, tmp);
-        mem_free(tmp);
+        tape_input_block(t, bn, extra_size);
     }
     D->map = zalloc(t, f->n, sizeof *D->map);
     D->fout = zalloc(t, f->nout, sizeof *D->fout);
@@ -130,12 +121,6 @@ derive_arrays(derive *D, uint32_t n)
         return -1;
     memset(D->d, 0xff, (size_t)n * sizeof *D->d);
     return 0;
-}
-
-static uint32_t
-ref_or_zero(tg_tape *t, uint32_t r)
-{
-    return r != TG_NIL ? r : tape_const(t, 0.0);
 }
 
 /* Records the gradient of the scalar output into g[nw] (t refs). */
@@ -228,13 +213,13 @@ record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *
 static void
 output_refs(tg_tape *t, const char *name, const uint32_t *r, size_t count)
 {
-    tg_var *v = zalloc(t, count, sizeof *v);
-    if (!v)
-        return;
-    for (size_t j = 0; j < count && t->status == TG_OK; j++)
-        v[j] = (tg_var){ t, ref_or_zero(t, r[j]) };
-    tg_output_vec(t, name, count, v);
-    mem_free(v);
+    uint32_t zero = TG_NIL;
+    for (size_t j = 0; j < count && zero == TG_NIL; j++)
+        if (r[j] == TG_NIL)
+            zero = tape_const(t, 0.0);
+    uint32_t *slots = tape_output_block(t, name, count);
+    for (size_t j = 0; slots && j < count; j++)
+        slots[j] = r[j] != TG_NIL ? r[j] : zero;
 }
 
 /* Finishes: frees scratch, returns the tape (in error or not). */

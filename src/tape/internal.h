@@ -83,6 +83,14 @@ typedef struct tape_key {
 void *tape_attachment(const tg_tape *t, const tape_key *key);
 void  tape_detach_all(tg_tape *t);
 
+/* blocks.c: the recorder's block entry points (the public tg_input_vec and
+ * tg_output_vec check their arguments and call these).  tape_input_block
+ * appends n INPUT instructions (t->in_ref[nin0 ..]); 0, or -1 with t
+ * failed.  tape_output_block returns the n slots of a new output block for
+ * the caller to fill with instructions of t, or NULL with t failed. */
+int       tape_input_block(tg_tape *t, const char *name, size_t n);
+uint32_t *tape_output_block(tg_tape *t, const char *name, size_t n);
+
 /* blocks.c: the block (index) holding flat scalar k, and k's element in it */
 uint32_t tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem);
 
