@@ -268,7 +268,7 @@ helper_need(const char *tpl)
 /* The expression of instruction i; *atomic tells whether it can be used
  * as an operand without parentheses. */
 static char *
-build(emit *e, uint32_t i, uint8_t *atomic)
+expr_text(emit *e, uint32_t i, uint8_t *atomic)
 {
     const tg_tape *t = e->t;
     uint8_t op = t->op[i];
@@ -346,14 +346,14 @@ emit_statements(emit *e)
         if (!e->live[i])
             continue;
         if (!is_leaf(t->op[i]) && e->mat[i]) {
-            char *x = build(e, i, &e->atomic[i]);
+            char *x = expr_text(e, i, &e->atomic[i]);
             uint32_t s = e->nfree ? e->free_slots[--e->nfree] : e->k->work_len++;
             e->slot[i] = s;
             tape_sb_printf(&e->body, "    work[%" PRIu32 "] = %s", s, x ? x : "");
             mem_free(x);
             stmt_end(e);
         } else if (!is_leaf(t->op[i])) {
-            e->text[i] = build(e, i, &e->atomic[i]);
+            e->text[i] = expr_text(e, i, &e->atomic[i]);
         }
         emit_outputs(e, i);
         for (uint32_t v = e->bucket[i]; v != TG_NIL; v = e->bnext[v])

@@ -453,9 +453,9 @@ parse(const uint8_t *p, size_t len, image *im, char *err, size_t errlen)
     return check_program(&r, im);
 }
 
-/* Builds the tape from a validated image. */
+/* Fills t from a validated image. */
 static void
-build(tg_tape *t, const image *im)
+tape_from_image(tg_tape *t, const image *im)
 {
     t->flags = im->flags;
     size_t nb = (size_t)im->ninb + im->noutb;
@@ -558,7 +558,7 @@ tg_tape_load(const char *path)
             strcpy(name, im.name);
             mem_free(t->name);
             t->name = name;
-            build(t, &im);
+            tape_from_image(t, &im);
         } else {
             tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
         }

@@ -1,9 +1,7 @@
-/* src/tape/opt_rewrite.c -- optimisation pass: exact algebraic rewrites
- * (levels MEDIUM and HIGH), applied to each instruction as opt_dce.c
- * re-records it.  Only rewrites that hold for every double, NaN, inf and
- * signed zeros included: a negation cancelled into an add/sub, paired
- * negations of a product or quotient dropped, and (HIGH) a division by a
- * power of two turned into the exact multiplication. */
+/* src/tape/opt_rewrite.c -- optimisation pass: the exact algebraic
+ * rewrites of levels MEDIUM and HIGH (listed with tg_opt_level in
+ * include/tapegen.h), applied to each instruction as opt_dce.c re-records
+ * it.  Each holds for every double, NaN, Inf and signed zeros included. */
 #include <math.h>
 
 #include "tape/opt.h"
