@@ -59,7 +59,7 @@ d4_op(tg_opcode op, d4 a, d4 b, d4 c)
  * are zero). */
 AD_INLINE void
 second(const tg_tape *t, const double *restrict v, const double *restrict vd,
-       double *restrict w, double *restrict wd, int L, int ACCW)
+       double *restrict w, double *restrict wd, size_t L, int ACCW)
 {
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
@@ -81,7 +81,7 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
             if (ACCW)                                                           \
                 w[k] += mathx_azmul(p_.v, wi);                                    \
             double *dst = wd + (size_t)(k) * L;                                 \
-            for (int l = 0; l < L; l++) {                                       \
+            for (size_t l = 0; l < L; l++) {                                       \
                 double pd = mathx_azmul(p_.d[0], td[0][l]) + mathx_azmul(p_.d[1], td[1][l]) \
                           + mathx_azmul(p_.d[2], td[2][l]) + mathx_azmul(p_.d[3], td[3][l]); \
                 dst[l] += mathx_azmul(pd, wi) + mathx_azmul(p_.v, wdi[l]);          \

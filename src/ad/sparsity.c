@@ -204,8 +204,8 @@ ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, doubl
     memset(J, 0, m * nin * sizeof *J);
     for (uint32_t c0 = 0; c0 < ncolors; c0 += L8) {
         for (size_t k = 0; k < nin; k++)
-            for (int l = 0; l < L8; l++)
-                seed[k * L8 + l] = color[k] == c0 + (uint32_t)l ? 1.0 : 0.0;
+            for (size_t l = 0; l < L8; l++)
+                seed[k * L8 + l] = color[k] == c0 + l ? 1.0 : 0.0;
         ad_tangent_lanes(t, v, seed, 0, lanes);
         for (uint32_t r = 0; r < m; r++)
             for (uint32_t e = rowptr[r]; e < rowptr[r + 1]; e++)

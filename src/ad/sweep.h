@@ -25,10 +25,10 @@
 
 /* True if any of the L lanes at p is nonzero. */
 AD_INLINE int
-ad_any(const double *p, int L)
+ad_any(const double *p, size_t L)
 {
     int nz = 0;
-    for (int l = 0; l < L; l++)
+    for (size_t l = 0; l < L; l++)
         nz |= p[l] != 0.0;
     return nz;
 }

@@ -173,7 +173,7 @@ serialize(buf *b, const tg_tape *t)
         if (b->failed)
             return;
         uint64_t len = b->len - start;
-        for (int i = 0; i < 8; i++)
+        for (size_t i = 0; i < 8; i++)
             b->p[at + i] = (uint8_t)(len >> (8 * i));
         put_u64(b, fnv1a(b->p + start, (size_t)len));
     }
