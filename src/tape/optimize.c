@@ -38,7 +38,7 @@ take_content(tg_tape *t, tg_tape *u)
     tg_tape_free(u);
 }
 
-/* One round on a tape the caller owns: rebuild at `level`, compact, and
+/* One round on a tape the caller owns: re-record at `level`, compact, and
  * schedule.  Returns a new tape (or NULL: out of memory). */
 static tg_tape *
 one_round(const tg_tape *t, tg_opt_level level)
