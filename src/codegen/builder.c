@@ -24,7 +24,7 @@ cg_fail(tg_rust_builder *b, tg_status s, const char *fmt, ...)
 tg_rust_builder *
 tg_rust_builder_new(const tg_rust_options *o)
 {
-    tg_rust_builder *b = tg__calloc(1, sizeof *b);
+    tg_rust_builder *b = mem_calloc(1, sizeof *b);
     if (!b)
         return NULL;
     tg_rust_options z = { 0 };
@@ -50,9 +50,9 @@ tg_rust_builder_free(tg_rust_builder *b)
         cg_kernel_free(&b->k[i]);
     for (uint32_t i = 0; i < b->nowned; i++)
         tg_tape_free(b->owned[i]);
-    tg__free(b->k);
-    tg__free(b->owned);
-    tg__free(b);
+    mem_free(b->k);
+    mem_free(b->owned);
+    mem_free(b);
 }
 
 const char *
@@ -140,10 +140,10 @@ tg_status
 tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *work_len)
 {
     if (!t || !src)
-        return tg__api_fail(TG_ERR_ARG, "tg_rust_source: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_rust_source: NULL argument");
     tg_rust_builder *b = single(t, o);
     if (!b)
-        return tg__api_fail(TG_ERR_NOMEM, "tg_rust_source: out of memory");
+        return tape_fail_call(TG_ERR_NOMEM, "tg_rust_source: out of memory");
     char *s = NULL;
     tg_status st = b->status == TG_OK ? cg_lib_rs(b, &s) : b->status;
     if (st == TG_OK) {
@@ -151,7 +151,7 @@ tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *w
         if (work_len)
             *work_len = b->k[0].work_len;
     } else {
-        tg__api_fail(st, "tg_rust_source: %s", b->err);
+        tape_fail_call(st, "tg_rust_source: %s", b->err);
     }
     tg_rust_builder_free(b);
     return st;
@@ -161,10 +161,10 @@ tg_status
 tg_rust_crate(const tg_tape *t, const tg_rust_options *o, const char *dir)
 {
     if (!t || !dir)
-        return tg__api_fail(TG_ERR_ARG, "tg_rust_crate: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_rust_crate: NULL argument");
     tg_rust_builder *b = single(t, o);
     if (!b)
-        return tg__api_fail(TG_ERR_NOMEM, "tg_rust_crate: out of memory");
+        return tape_fail_call(TG_ERR_NOMEM, "tg_rust_crate: out of memory");
     tg_status st = tg_rust_builder_write(b, dir);
     tg_rust_builder_free(b);
     return st;

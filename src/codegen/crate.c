@@ -51,7 +51,7 @@ write_fail(tg_rust_builder *b, tg_status s, const char *msg)
     size_t n = strlen(msg) < sizeof b->err ? strlen(msg) : sizeof b->err - 1;
     memcpy(b->err, msg, n);     /* a long path may be cut in b->err, not in tg_last_error */
     b->err[n] = '\0';
-    return tg__api_fail(s, "%s", msg);
+    return tape_fail_call(s, "%s", msg);
 }
 
 /* The four files' texts in memory; then the directories; then the files,
@@ -82,9 +82,9 @@ tg_status
 tg_rust_builder_write(tg_rust_builder *b, const char *dir)
 {
     if (!b || !dir)
-        return tg__api_fail(TG_ERR_ARG, "tg_rust_builder_write: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_rust_builder_write: NULL argument");
     if (b->status != TG_OK)
-        return tg__api_fail(b->status, "%s", b->err);
+        return tape_fail_call(b->status, "%s", b->err);
     if (b->nk == 0)
         return write_fail(b, TG_ERR_ARG, "tg_rust_builder_write: the builder has no kernels "
                           "(add a tape with tg_rust_builder_add first)");
@@ -102,11 +102,11 @@ tg_rust_builder_write(tg_rust_builder *b, const char *dir)
         const char *text[4] = { cargo.buf, rd.buf, src, tests.buf };
         s = write_crate(b, dir, text);
     } else {
-        tg__api_fail(s, "%s", b->err);
+        tape_fail_call(s, "%s", b->err);
     }
-    tg__free(src);
-    tg__free(cargo.buf);
-    tg__free(rd.buf);
-    tg__free(tests.buf);
+    mem_free(src);
+    mem_free(cargo.buf);
+    mem_free(rd.buf);
+    mem_free(tests.buf);
     return s;
 }

@@ -54,7 +54,7 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
     if (any_work)
         tape_sb_printf(sb, "\n#[inline(always)]\nfn tg_work<const N: usize>(s: &mut [%s]) -> Result<&mut [%s; N], Error> {\n"
             "    let got = s.len();\n    s.get_mut(..N).and_then(|p| p.try_into().ok()).ok_or(Error::WorkTooShort { needed: N, got })\n}\n", T, T);
-    /* exact semantics of the tg__* helpers of src/tape/mathx.h */
+    /* exact semantics of the mathx_* helpers of src/tape/mathx.h */
     if (needs & CG_NEED_MIN)
         tape_sb_printf(sb, "\n/// min ignoring a NaN operand; the first operand on ties.\n#[inline(always)]\nfn tg_min(a: %s, b: %s) -> %s {\n    if a <= b || b.is_nan() { a } else { b }\n}\n", T, T, T);
     if (needs & CG_NEED_MAX)
@@ -95,11 +95,11 @@ cg_lib_rs(tg_rust_builder *b, char **src)
         prelude(&sb, b, needs, any_in, any_out, any_work);
         tape_sb_printf(&sb, "%s", kernels.buf ? kernels.buf : "");
     }
-    tg__free(kernels.buf);
+    mem_free(kernels.buf);
     if (s == TG_OK && (sb.failed || kernels.failed))
         s = TG_ERR_NOMEM;
     if (s != TG_OK) {
-        tg__free(sb.buf);
+        mem_free(sb.buf);
         return cg_fail(b, s, "Rust generation failed: %s", tg_status_str(s));
     }
     for (uint32_t i = 0; i < b->nk; i++)

@@ -34,10 +34,10 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
 {
     const tg_tape *t = k->t;
     const char *T = b->o.f32 ? "f32" : "f64";
-    double *x = tg__calloc((size_t)t->nin + 1, sizeof *x), *y = tg__calloc((size_t)t->nout + 1, sizeof *y);
+    double *x = mem_calloc((size_t)t->nin + 1, sizeof *x), *y = mem_calloc((size_t)t->nout + 1, sizeof *y);
     if (!x || !y) {
-        tg__free(x);
-        tg__free(y);
+        mem_free(x);
+        mem_free(y);
         return cg_fail(b, TG_ERR_NOMEM, "%s", "out of memory");
     }
     for (uint32_t i = 0; i < t->nin; i++)
@@ -84,8 +84,8 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
             tape_sb_printf(sb, "}\n");
         }
     }
-    tg__free(x);
-    tg__free(y);
+    mem_free(x);
+    mem_free(y);
     return s == TG_OK ? TG_OK : cg_fail(b, s, "evaluating tape \"%s\" for the crate test failed", t->name);
 }
 

@@ -171,7 +171,7 @@ sync_dir(const char *target, char *err, size_t errlen)
 tg_status
 tape_write_files(const tape_wfile *f, size_t n, char *err, size_t errlen)
 {
-    char (*target)[PATH_MAX] = tg__calloc(2 * n + 1, PATH_MAX);
+    char (*target)[PATH_MAX] = mem_calloc(2 * n + 1, PATH_MAX);
     if (!target) {
         snprintf(err, errlen, "out of memory");
         return TG_ERR_NOMEM;
@@ -191,7 +191,7 @@ tape_write_files(const tape_wfile *f, size_t n, char *err, size_t errlen)
         unlink(tmp[i]);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = sync_dir(target[i], err, errlen);
-    tg__free(target);
+    mem_free(target);
     return rc == 0 ? TG_OK : TG_ERR_IO;
 }
 

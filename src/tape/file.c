@@ -65,7 +65,7 @@ put(buf *b, const void *src, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n)
             cap *= 2;
-        uint8_t *q = tg__realloc(b->p, cap);
+        uint8_t *q = mem_realloc(b->p, cap);
         if (!q) {
             b->failed = true;
             return;
@@ -282,20 +282,20 @@ tg_status
 tg_tape_save(const tg_tape *t, const char *path)
 {
     if (!t || !path)
-        return tg__api_fail(TG_ERR_ARG, "tg_tape_save: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_tape_save: NULL argument");
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
+        return tape_fail_call(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
                             t->name, t->err);
     buf b = { 0 };
     serialize(&b, t);
     if (b.failed) {
-        tg__free(b.p);
-        return tg__api_fail(TG_ERR_NOMEM, "tg_tape_save: out of memory");
+        mem_free(b.p);
+        return tape_fail_call(TG_ERR_NOMEM, "tg_tape_save: out of memory");
     }
     char err[512];
     tg_status s = tape_write_file(path, b.p, b.len, err, sizeof err);
-    tg__free(b.p);
-    return s == TG_OK ? TG_OK : tg__api_fail(s, "tg_tape_save: %s", err);
+    mem_free(b.p);
+    return s == TG_OK ? TG_OK : tape_fail_call(s, "tg_tape_save: %s", err);
 }
 
 /* ------------------------------------------------------------- load */
@@ -450,8 +450,8 @@ read_blocks(rd *r, image *im)
     uint64_t nb = (uint64_t)im->ninb + im->noutb;
     if (nb * 7 > r->len - r->at)        /* each block takes >= 7 bytes */
         return bad(r, "%" PRIu64 " blocks cannot fit in the section", nb);
-    im->bname = tg__calloc((size_t)nb + 1, sizeof *im->bname);
-    im->bsize = tg__calloc((size_t)nb + 1, sizeof *im->bsize);
+    im->bname = mem_calloc((size_t)nb + 1, sizeof *im->bname);
+    im->bsize = mem_calloc((size_t)nb + 1, sizeof *im->bsize);
     if (!im->bname || !im->bsize) {
         im->nomem = true;
         return bad(r, "out of memory for %" PRIu64 " blocks", nb);
@@ -658,10 +658,10 @@ fault_offset(const image *im, const tape_fault *f)
     }
 }
 
-/* Builds t from a parsed image (opcodes mapped to this build's numbers);
+/* Fills t from a parsed image (opcodes mapped to this build's numbers);
  * the invariants are checked afterwards by tape_verify. */
 static void
-build(tg_tape *t, const image *im)
+tape_from_image(tg_tape *t, const image *im)
 {
     t->flags = im->flags;
     size_t nb = (size_t)im->ninb + im->noutb;
@@ -678,7 +678,7 @@ build(tg_tape *t, const image *im)
     for (size_t i = 0; i < nb; i++) {
         bool in = i < im->ninb;
         tape_block *b = in ? &t->inb[t->ninb] : &t->outb[t->noutb];
-        b->name = tg__malloc(strlen(im->bname[i]) + 1);
+        b->name = mem_malloc(strlen(im->bname[i]) + 1);
         if (!b->name) {
             tape_fail(t, TG_ERR_NOMEM, "out of memory loading block names");
             return;
@@ -753,7 +753,7 @@ read_body(int fd, const char *path, const uint8_t *h, uint64_t size, bool regula
 {
     size_t cap = regular || size < ((size_t)1 << 20) ? (size_t)size : (size_t)1 << 20;
     size_t len = HEADER_BYTES;
-    uint8_t *p = tg__malloc(cap);
+    uint8_t *p = mem_malloc(cap);
     if (!p) {
         snprintf(err, errlen, "%s: out of memory for %" PRIu64 " bytes", path, size);
         return TG_ERR_NOMEM;
@@ -762,16 +762,16 @@ read_body(int fd, const char *path, const uint8_t *h, uint64_t size, bool regula
     for (;;) {
         size_t got;
         if (read_upto(fd, p + len, cap - len, &got) != 0) {
-            tg__free(p);
+            mem_free(p);
             return io_fail(err, errlen, "cannot read", path, errno);
         }
         len += got;
         if (len < cap || cap == size)
             break;
         size_t ncap = cap > size / 2 ? (size_t)size : 2 * cap;
-        uint8_t *q = tg__realloc(p, ncap);
+        uint8_t *q = mem_realloc(p, ncap);
         if (!q) {
-            tg__free(p);
+            mem_free(p);
             snprintf(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
             return TG_ERR_NOMEM;
         }
@@ -783,7 +783,7 @@ read_body(int fd, const char *path, const uint8_t *h, uint64_t size, bool regula
     if (len == size && !regular && read_upto(fd, &extra, 1, &more) != 0)
         more = 0;
     if (len != size || more) {
-        tg__free(p);
+        mem_free(p);
         snprintf(err, errlen, "%s: at byte %zu: header says %" PRIu64 " bytes, the %s has %s%zu"
                  " (truncated or extended)", path, len, size, regular ? "file" : "stream",
                  more ? "more than " : "", len);
@@ -850,19 +850,19 @@ tg_tape_load(const char *path)
         tape_fail(t, s, "%s", err);
         return t;
     }
-    image *im = tg__calloc(1, sizeof *im);
+    image *im = mem_calloc(1, sizeof *im);
     char *name = NULL;
     tape_fault f;
     if (!im) {
         tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
     } else if (parse(p, len, im, err, sizeof err) != 0) {
         tape_fail(t, im->nomem ? TG_ERR_NOMEM : TG_ERR_FORMAT, "%s: %s", path, err);
-    } else if (!(name = tg__malloc(strlen(im->name) + 1))) {
+    } else if (!(name = mem_malloc(strlen(im->name) + 1))) {
         tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
     } else {
-        tg__free(t->name);
+        mem_free(t->name);
         t->name = strcpy(name, im->name);
-        build(t, im);
+        tape_from_image(t, im);
         if (t->status == TG_OK && tape_verify_at(t, &f) != 0) {
             /* an invalid tape is never handed out: an empty one in error */
             tg_tape_free(t);
@@ -874,10 +874,10 @@ tg_tape_load(const char *path)
         }
     }
     if (im) {
-        tg__free(im->bname);
-        tg__free(im->bsize);
+        mem_free(im->bname);
+        mem_free(im->bsize);
     }
-    tg__free(im);
-    tg__free(p);
+    mem_free(im);
+    mem_free(p);
     return t;
 }
