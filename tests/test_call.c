@@ -143,8 +143,8 @@ Test(call, cse_across_the_boundary)
                  "the call added %zu instructions; sin(a0) and exp(a2) should be shared",
                  tg_tape_size(g) - s0);
     du_prog p = du_parse(g);
-    cr_expect_eq(du_count_op(&p, "sin"), 1, "sin duplicated:\n%s", p.text);
-    cr_expect_eq(du_count_op(&p, "exp"), 1, "exp duplicated:\n%s", p.text);
+    cr_expect_eq(du_count_op(&p, TG_OP_SIN), 1, "sin duplicated:\n%s", p.text);
+    cr_expect_eq(du_count_op(&p, TG_OP_EXP), 1, "exp duplicated:\n%s", p.text);
     du_prog_free(&p);
     (void)s;
     (void)e;
@@ -383,7 +383,7 @@ Test(call, calling_derivative_tapes)
               tu_d(want).s);
     /* G and H share f's replay: the inlined f part is CSE'd between them */
     du_prog p = du_parse(n);
-    cr_expect(du_count_op(&p, "div") == 1, "one div expected:\n%s", p.text);
+    cr_expect(du_count_op(&p, TG_OP_DIV) == 1, "one div expected:\n%s", p.text);
     du_prog_free(&p);
     tg_tape_free(f);
     tg_tape_free(G);

@@ -1561,9 +1561,9 @@ Test(derive_conventions, max_norm_eps_and_underflow)
 /* Instruction r of p is select(c, const 1, const 0) (a select partial). */
 static int is_select_partial(const du_prog *p, uint32_t r)
 {
-    const du_inst *in = &p->inst[r];
-    return strcmp(in->op, "select") == 0 && in->nargs == 3 && du_is_const(p, in->arg[1], 1.0) &&
-           du_is_const(p, in->arg[2], 0.0);
+    const tg_insn *in = &p->inst[r];
+    return in->op == TG_OP_SELECT && in->noperands == 3 && du_is_const(p, in->operand[1], 1.0) &&
+           du_is_const(p, in->operand[2], 0.0);
 }
 
 Test(derive, azmul_for_unbounded_partials_and_select_routing)
@@ -1577,7 +1577,7 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
     tg_tape *G = tg_gradient_tape(f, TG_ALL);
     TU_TAPE_OK(G);
     du_prog p = du_parse(G);
-    cr_expect(du_count_op(&p, "azmul") >= 1, "gradient tape of sqrt(x)*y has no azmul:\n%s",
+    cr_expect(du_count_op(&p, TG_OP_AZMUL) >= 1, "gradient tape of sqrt(x)*y has no azmul:\n%s",
               p.text);
     du_prog_free(&p);
     tg_tape_free(G);
@@ -1599,23 +1599,23 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
         p = du_parse(D);
         size_t routed = 0;
         for (size_t i = 0; i < p.n; i++) {
-            const du_inst *in = &p.inst[i];
+            const tg_insn *in = &p.inst[i];
             /* (in the Hessian tape a unit seed makes select(c, 1, 0) the
              * routed tangent itself, which may then meet a partial) */
-            if (k < 2 && (strcmp(in->op, "azmul") == 0 || strcmp(in->op, "mul") == 0))
+            if (k < 2 && (in->op == TG_OP_AZMUL || in->op == TG_OP_MUL))
                 for (int a = 0; a < 2; a++)
-                    cr_expect(!is_select_partial(&p, in->arg[a]),
+                    cr_expect(!is_select_partial(&p, in->operand[a]),
                               "%s: %%%zu = %s of a select(c, 1, 0) partial: adjoints must be "
-                              "routed by select\n%s", tg_tape_name(D), i, in->op, p.text);
+                              "routed by select\n%s", tg_tape_name(D), i, tg_op_name(in->op), p.text);
             /* select(c, %y, 0) or select(c, 0, %y): y is instruction 1 */
-            if (strcmp(in->op, "select") == 0 && in->nargs == 3 &&
-                ((in->arg[1] == 1 && du_is_const(&p, in->arg[2], 0.0)) ||
-                 (in->arg[2] == 1 && du_is_const(&p, in->arg[1], 0.0))))
+            if (in->op == TG_OP_SELECT && in->noperands == 3 &&
+                ((in->operand[1] == 1 && du_is_const(&p, in->operand[2], 0.0)) ||
+                 (in->operand[2] == 1 && du_is_const(&p, in->operand[1], 0.0))))
                 routed++;
         }
         cr_expect(routed >= 2, "%s: adjoint y not routed to both branches by select "
                   "(%zu found)\n%s", tg_tape_name(D), routed, p.text);
-        cr_expect(du_count_op(&p, "azmul") >= 1, "%s: no azmul for the sqrt/log partials\n%s",
+        cr_expect(du_count_op(&p, TG_OP_AZMUL) >= 1, "%s: no azmul for the sqrt/log partials\n%s",
                   tg_tape_name(D), p.text);
         du_prog_free(&p);
         tg_tape_free(D);
@@ -1642,7 +1642,7 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
     G = tg_gradient_tape(f, TG_ALL);
     TU_TAPE_OK(G);
     p = du_parse(G);
-    cr_expect(du_count_op(&p, "azmul") == 0, "gradient of 3x + 2y needs no azmul:\n%s", p.text);
+    cr_expect(du_count_op(&p, TG_OP_AZMUL) == 0, "gradient of 3x + 2y needs no azmul:\n%s", p.text);
     du_prog_free(&p);
     tg_tape_free(G);
     tg_tape_free(f);
