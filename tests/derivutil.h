@@ -2,8 +2,8 @@
  * tg_call tests (test_derive.c, test_optimize.c, test_call.c), on top of
  * testutil.h: evaluation wrappers that assert TG_OK, the block layout a
  * derivative tape must have (include/tapegen.h, section "derivative
- * tapes"), the instructions a tape holds (through tg_tape_insn), central
- * differences of a tape's own evaluation, and a runner for a function in a
+ * tapes"), the instructions a tape holds (through tg_tape_insn), and a
+ * runner for a function in a
  * thread with a small stack (global rule 4).  Everything is static. */
 #ifndef TAPEGEN_DERIVUTIL_H
 #define TAPEGEN_DERIVUTIL_H
@@ -208,31 +208,6 @@ TU_UNUSED static char *du_disasm(const tg_tape *t)
 {
     char *d = tg_tape_disasm(t);
     cr_assert(d != NULL, "tg_tape_disasm returned NULL");
-    return d;
-}
-
-/* ------------------------------------------------- central differences */
-
-/* Central difference of output i of t with respect to input j at x (all n
- * inputs), step tu_fd_step(x_j), through tg_eval. */
-TU_UNUSED static double du_fd(const tg_tape *t, const double *x, size_t i, size_t j)
-{
-    size_t n = tg_num_inputs(t), m = tg_num_outputs(t);
-    double *xp = malloc((n + 1) * sizeof *xp), *xm = malloc((n + 1) * sizeof *xm);
-    double *yp = malloc((m + 1) * sizeof *yp), *ym = malloc((m + 1) * sizeof *ym);
-    cr_assert(xp && xm && yp && ym, "out of memory");
-    memcpy(xp, x, n * sizeof *x);
-    memcpy(xm, x, n * sizeof *x);
-    double h = tu_fd_step(x[j]);
-    xp[j] = x[j] + h;
-    xm[j] = x[j] - h;
-    du_eval(t, xp, yp);
-    du_eval(t, xm, ym);
-    double d = (yp[i] - ym[i]) / (xp[j] - xm[j]);
-    free(xp);
-    free(xm);
-    free(yp);
-    free(ym);
     return d;
 }
 

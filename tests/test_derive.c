@@ -3,7 +3,8 @@
  *
  * For every opcode of include/tapegen/ops.def (the parameter list is
  * expanded from it, so a new op is tested automatically and an op without
- * a row in the case table fails), f = op(inputs) is recorded in four shapes
+ * a row in the shared table tests/optable.h fails), f = op(inputs) is
+ * recorded in four shapes
  * (scalar; tall, m >= n; wide with a second input block "p"; scalar with
  * blocks "x" and "p") and every derivative tape of it, for wrt = TG_ALL and
  * each block, is evaluated with tg_eval and compared with
@@ -25,119 +26,10 @@
 #include <limits.h>
 
 #include "derivutil.h"
-
-/* ------------------------------------------------------------ the op list */
-
-static const int all_ops[] = {
-#define LEAF(NAME, name) TG_OP_##NAME,
-#define OP(NAME, ...) TG_OP_##NAME,
-#include "tapegen/ops.def"
-};
-#define N_ALL_OPS (sizeof all_ops / sizeof all_ops[0])
-
-/* Distances to the nearest point where the op jumps or kinks. */
-static double d_int(const double *x) { return fabs(x[0] - nearbyint(x[0])); }
-static double d_half(const double *x) { return fabs(x[0] - floor(x[0]) - 0.5); }
-static double d_zero(const double *x) { return fabs(x[0]); }
-static double d_tie(const double *x) { return fabs(x[0] - x[1]); }
-static double d_cond(const double *x) { return x[0] == 0.0 ? 1.0 : fabs(x[0]); }
-
-/* One row per op (several for ops with distinct regimes): the domain of
- * each operand, literal operands, and where the op jumps (points are
- * sampled at least `mind` away), as in tests/test_ops.c. */
-typedef struct op_case {
-    const char *name;    /* tg_op_name of the op under test */
-    int arity;
-    double lo[3], hi[3];
-    int is_k[3];         /* operand is the literal k[j] (not an input) */
-    double k[3];
-    int step;            /* piecewise constant: every derivative is exactly 0 */
-    double (*jump)(const double *x);
-    double mind;
-    int powk;            /* record as tg_pow(x, literal) */
-    double forced[3][3]; /* extra points, used when nforced > 0 */
-    int nforced;
-} op_case;
-
-#define U(lo_, hi_) { lo_ }, { hi_ }
-#define B(lo0, hi0, lo1, hi1) { lo0, lo1 }, { hi0, hi1 }
-#define T3(lo0, hi0, lo1, hi1, lo2, hi2) { lo0, lo1, lo2 }, { hi0, hi1, hi2 }
-
-static const op_case cases[] = {
-    { "add", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sub", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "mul", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "div", 2, B(-3, 3, 0.3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "div", 2, B(-3, 3, -3, -0.3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "pow", 2, B(0.3, 3, -2, 2.5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "powk", 2, B(0.3, 3, 0, 0), {0, 1}, {0, 2.7}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(-3, 3, 0, 0), {0, 1}, {0, 3.0}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(-3, 3, 0, 0), {0, 1}, {0, -2.0}, 0, d_zero, 0.4, 1, {{0}}, 0 },
-    { "powk", 2, B(0.2, 3, 0, 0), {0, 1}, {0, 0.5}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(0.3, 3, 0, 0), {0, 1}, {0, -1.5}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(-1.5, 1.5, 0, 0), {0, 1}, {0, 7.0}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "min", 2, B(-3, 3, -3, 3), {0}, {0}, 0, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "max", 2, B(-3, 3, -3, 3), {0}, {0}, 0, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "atan2", 2, B(-3, 3, 0.3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "atan2", 2, B(0.3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "hypot", 2, B(0.3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "azmul", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "lt", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "le", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "gt", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "ge", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "select", 3, T3(-2, 2, -3, 3, -3, 3), {0}, {0}, 0, d_cond, 1e-2, 0,
-      { { 0.0, 1.25, -0.5 }, { -0.0, 2.0, 0.75 }, { 1.0, -1.5, 2.5 } }, 3 },
-    { "neg", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sin", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "cos", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "tan", 1, U(-1.3, 1.3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "asin", 1, U(-0.9, 0.9), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "acos", 1, U(-0.9, 0.9), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "atan", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sinh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "cosh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "tanh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "asinh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "acosh", 1, U(1.1, 4), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "atanh", 1, U(-0.9, 0.9), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "exp", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "expm1", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "log", 1, U(0.1, 5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "log1p", 1, U(-0.9, 4), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sqrt", 1, U(0.1, 5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "cbrt", 1, U(-3, 3), {0}, {0}, 0, d_zero, 0.2, 0, {{0}}, 0 },
-    { "erf", 1, U(-2.5, 2.5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "erfc", 1, U(-2.5, 2.5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "abs", 1, U(-3, 3), {0}, {0}, 0, d_zero, 1e-2, 0, {{0}}, 0 },
-    { "floor", 1, U(-3.5, 3.5), {0}, {0}, 1, d_int, 1e-2, 0, {{0}}, 0 },
-    { "ceil", 1, U(-3.5, 3.5), {0}, {0}, 1, d_int, 1e-2, 0, {{0}}, 0 },
-    { "round", 1, U(-3.5, 3.5), {0}, {0}, 1, d_half, 1e-2, 0, {{0}}, 0 },
-    { "trunc", 1, U(-3.5, 3.5), {0}, {0}, 1, d_int, 1e-2, 0, {{0}}, 0 },
-    { "fract", 1, U(-3.5, 3.5), {0}, {0}, 0, d_int, 1e-2, 0, {{0}}, 0 },
-    { "signum", 1, U(-3, 3), {0}, {0}, 1, d_zero, 1e-2, 0, {{0}}, 0 },
-};
-#define N_CASES (sizeof cases / sizeof cases[0])
+#include "optable.h"
 
 #define DMAX 160     /* room for every array below (n <= 5, m <= 4) */
 #define NPTS 9       /* points per case: forced ones first, then random */
-
-static size_t case_nin(const op_case *c)
-{
-    size_t n = 0;
-    for (int j = 0; j < c->arity; j++)
-        n += !c->is_k[j];
-    return n;
-}
-
-static void fmt_point(char *buf, size_t len, const char *label, size_t n, const double *x)
-{
-    int k = snprintf(buf, len, "%s at (", label);
-    for (size_t j = 0; j < n && k > 0 && (size_t)k < len; j++)
-        k += snprintf(buf + k, len - (size_t)k, "%s%.17g", j ? ", " : "", x[j]);
-    if (k > 0 && (size_t)k < len)
-        snprintf(buf + k, len - (size_t)k, ")");
-}
 
 /* ---------------------------------------------- the derivative tapes of f */
 
@@ -240,7 +132,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
                           "%s wrt %d: jacobian tape J[%zu][%zu] = %s, tg_jacobian %s (other "
                           "sweep direction)", where, wrt, i, j, tu_d(got).s, tu_d(num).s);
             if (opts & CP_FD) {
-                double fd = du_fd(f, x, i, lo + j);
+                double fd = tu_cdiff_tape(f, x, i, lo + j);
                 cr_expect(tu_close(got, fd, 1e-6, 1e-6),
                           "%s wrt %d: jacobian tape J[%zu][%zu] = %s, central difference %s",
                           where, wrt, i, j, tu_d(got).s, tu_d(fd).s);
@@ -303,7 +195,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
                           "J entry %s", where, wrt, i, j, tu_d(JJ[i * nn + n + j]).s,
                           tu_d(Jn[i * n + lo + j]).s);
             for (size_t k = 0; k < n && (opts & CP_FD); k++) {
-                double fd = du_fd(D->JV, in, i, k);
+                double fd = tu_cdiff_tape(D->JV, in, i, k);
                 cr_expect(tu_close(JJ[i * nn + k], fd, 1e-5, 1e-5),
                           "%s wrt %d: jacobian of the jvp tape, d jv_%zu / d x_%zu = %s, central "
                           "difference of the jvp tape %s", where, wrt, i, k,
@@ -322,7 +214,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
         cr_expect(first_eq(g[j], gn[lo + j], opts), "%s wrt %d: gradient tape [%zu] = %s, "
                   "tg_gradient %s", where, wrt, j, tu_d(g[j]).s, tu_d(gn[lo + j]).s);
         if (opts & CP_FD) {
-            double fd = du_fd(f, x, 0, lo + j);
+            double fd = tu_cdiff_tape(f, x, 0, lo + j);
             cr_expect(tu_close(g[j], fd, 1e-6, 1e-6),
                       "%s wrt %d: gradient tape [%zu] = %s, central difference %s", where, wrt,
                       j, tu_d(g[j]).s, tu_d(fd).s);
@@ -344,7 +236,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
                       "%s wrt %d: hessian tape H[%zu][%zu] = %s, tg_hessian %s", where, wrt, i, j,
                       tu_d(got).s, tu_d(num).s);
             if (opts & CP_FD) {
-                double fd = du_fd(D->G, x, i, lo + j);
+                double fd = tu_cdiff_tape(D->G, x, i, lo + j);
                 cr_expect(tu_close(got, fd, 1e-5, 1e-5),
                           "%s wrt %d: hessian tape H[%zu][%zu] = %s, central difference of the "
                           "gradient tape %s", where, wrt, i, j, tu_d(got).s, tu_d(fd).s);
@@ -460,49 +352,13 @@ static void check_all(const tg_tape *f, int wrt, const double *pts, size_t npts,
     size_t n = tg_num_inputs(f);
     char where[300];
     for (size_t p = 0; p < npts; p++) {
-        fmt_point(where, sizeof where, label, n, pts + p * n);
+        ot_fmt_point(where, sizeof where, label, n, pts + p * n);
         check_point(f, wrt, &D, pts + p * n, where, opts[p], rng);
     }
     free_dtapes(&D);
 }
 
 /* ------------------------------------------------------- one op, 4 shapes */
-
-static void sample_points(const op_case *c, size_t nin, tu_rng *rng, double *pts)
-{
-    for (size_t p = 0; p < NPTS; p++) {
-        double *x = pts + p * nin;
-        if ((int)p < c->nforced) {
-            memcpy(x, c->forced[p], nin * sizeof *x);
-            continue;
-        }
-        for (int tries = 0;; tries++) {
-            size_t i = 0;
-            for (int j = 0; j < c->arity; j++)
-                if (!c->is_k[j])
-                    x[i++] = tu_rng_range(rng, c->lo[j], c->hi[j]);
-            if (!c->jump || c->jump(x) >= c->mind)
-                break;
-            cr_assert(tries < 1000, "cannot sample a point for %s", c->name);
-        }
-    }
-}
-
-/* op applied to the inputs x (literals filled in). */
-static tg_var apply_case(const op_case *c, tg_opcode op, const tg_var *x)
-{
-    tg_operand o[3];
-    size_t i = 0;
-    for (int j = 0; j < c->arity; j++)
-        o[j] = c->is_k[j] ? TG_OPND(c->k[j]) : TG_OPND(x[i++]);
-    if (c->powk)
-        return tg_pow(x[0], c->k[1]);
-    if (c->arity == 1)
-        return tg_op1(op, o[0]);
-    if (c->arity == 2)
-        return tg_op2(op, o[0], o[1]);
-    return tg_op3(op, o[0], o[1], o[2]);
-}
 
 enum { SHAPE_SCALAR, SHAPE_TALL, SHAPE_WIDE, SHAPE_SCALAR2 };
 
@@ -511,16 +367,16 @@ enum { SHAPE_SCALAR, SHAPE_TALL, SHAPE_WIDE, SHAPE_SCALAR2 };
  *   tall   : x(nin)        -> y(4) = [op, op*x0, op + x_last, sin(x0)*op]   (m >= n)
  *   wide   : x(nin), p(2)  -> y(2) = [op*p0 + p1, exp(p1)*op - p0]          (m < n)
  *   scalar2: x(nin), p(2)  -> s = op*(p0 + p1*p1) + p1 */
-static tg_tape *record_shape(const op_case *c, tg_opcode op, int shape)
+static tg_tape *record_shape(const ot_case *c, int shape)
 {
     static const char *names[] = { "f", "ft", "fw", "fs" };
     tg_tape *t = tu_tape(names[shape], 0);
-    size_t nin = case_nin(c);
+    size_t nin = ot_nin(c);
     tg_var x[3], p[2];
     tg_input_vec(t, "x", nin, x);
     if (shape == SHAPE_WIDE || shape == SHAPE_SCALAR2)
         tg_input_vec(t, "p", 2, p);
-    tg_var y = apply_case(c, op, x);
+    tg_var y = ot_apply(c, x);
     if (shape == SHAPE_SCALAR) {
         tg_output(t, "y", y);
     } else if (shape == SHAPE_TALL) {
@@ -533,22 +389,18 @@ static tg_tape *record_shape(const op_case *c, tg_opcode op, int shape)
         tg_output(t, "s", tg_add(tg_mul(y, tg_add(p[0], tg_mul(p[1], p[1]))), p[1]));
     }
     TU_TAPE_OK(t);
-    char *d = du_disasm(t), pat[64];
-    snprintf(pat, sizeof pat, " = %s %%", c->name);
-    cr_expect(strstr(d, pat) != NULL, "recording %s did not put a \"%s\" instruction on the "
-              "tape:\n%s", c->name, c->name, d);
-    free(d);
+    ot_expect_on_tape(t, c, y, x);   /* the op under test must really be on the tape */
     return t;
 }
 
-static void run_case(const op_case *c, tg_opcode op, size_t row)
+static void run_case(const ot_case *c, size_t row)
 {
-    size_t nin = case_nin(c);
-    tu_rng rng = { 0xde71e000u + (uint64_t)op * 131u + row };
+    size_t nin = ot_nin(c);
+    tu_rng rng = { 0xde71e000u + (uint64_t)c->op * 131u + row };
     double pts[NPTS * 3], pts2[NPTS * 5];
     unsigned opts[NPTS], opts1[NPTS];
-    sample_points(c, nin, &rng, pts);
-    int is_select = strcmp(c->name, "select") == 0;
+    ot_sample(c, &rng, pts, NPTS);
+    int is_select = c->op == TG_OP_SELECT;
     for (size_t p = 0; p < NPTS; p++) {
         const double *x = pts + p * nin;
         /* select(c, a, b) at c = 0 exactly: the convention's derivative is
@@ -560,14 +412,11 @@ static void run_case(const op_case *c, tg_opcode op, size_t row)
         pts2[p * (nin + 2) + nin + 1] = tu_rng_range(&rng, -1.5, 1.5);
     }
     char label[96];
-    if (c->powk)
-        snprintf(label, sizeof label, "%s(x, %g) [row %zu]", c->name, c->k[1], row);
-    else
-        snprintf(label, sizeof label, "%s [row %zu]", c->name, row);
+    ot_label(label, sizeof label, c, row);
 
     char lab[160];
     for (int shape = SHAPE_SCALAR; shape <= SHAPE_SCALAR2; shape++) {
-        tg_tape *f = record_shape(c, op, shape);
+        tg_tape *f = record_shape(c, shape);
         int two = shape == SHAPE_WIDE || shape == SHAPE_SCALAR2;
         const double *P = two ? pts2 : pts;
         const unsigned *O = shape == SHAPE_SCALAR ? opts1 : opts;
@@ -582,27 +431,12 @@ static void run_case(const op_case *c, tg_opcode op, size_t row)
 
 Test(derive, case_table_is_complete)
 {
-    cr_assert_eq(N_ALL_OPS, (size_t)TG_OP_COUNT);
-    for (size_t i = 0; i < N_ALL_OPS; i++) {
-        const char *name = tg_op_name((tg_opcode)i);
-        int ar = tg_op_arity((tg_opcode)i);
-        cr_assert(name != NULL);
-        if (ar <= 0)
-            continue;
-        size_t rows = 0;
-        for (size_t k = 0; k < N_CASES; k++)
-            if (strcmp(cases[k].name, name) == 0) {
-                rows++;
-                cr_expect_eq(cases[k].arity, ar, "op %s: table arity %d, tg_op_arity %d", name,
-                             cases[k].arity, ar);
-            }
-        cr_expect(rows > 0, "op %s has no row in test_derive's case table", name);
-    }
+    ot_check_rows("test_derive");
 }
 
 ParameterizedTestParameters(derive, every_op)
 {
-    return cr_make_param_array(int, (int *)all_ops, N_ALL_OPS);
+    return cr_make_param_array(int, (int *)ot_all_ops, OT_NOPS);
 }
 
 ParameterizedTest(int *opp, derive, every_op)
@@ -617,10 +451,10 @@ ParameterizedTest(int *opp, derive, every_op)
         return;
     }
     size_t rows = 0;
-    for (size_t k = 0; k < N_CASES; k++) {
-        if (strcmp(cases[k].name, name) != 0)
+    for (size_t k = 0; k < OT_NCASES; k++) {
+        if (ot_cases[k].op != op)
             continue;
-        run_case(&cases[k], op, k);
+        run_case(&ot_cases[k], k);
         rows++;
     }
     cr_assert(rows > 0, "op %s (opcode %d) has no row in the case table: add one", name, (int)op);
