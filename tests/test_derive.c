@@ -25,6 +25,7 @@
 #include <criterion/parameterized.h>
 #include <limits.h>
 
+#include "convrows.h"
 #include "derivutil.h"
 #include "optable.h"
 
@@ -1007,18 +1008,6 @@ Test(derive, joint_vector_f_and_jacobian)
 
 #define NMAX 4
 
-typedef tg_var (*rec_fn)(tg_tape *t, const tg_var *x);
-
-/* NaN matches NaN, an infinity the same infinity, 0 matches +-0, anything
- * else within 1e-12 relative. */
-static int want_match(double got, double want)
-{
-    if (isnan(want))
-        return isnan(got);
-    if (isinf(want) || want == 0.0)
-        return got == want;
-    return tu_close(got, want, 1e-12, 0.0);
-}
 
 /* One row of the table at one point, on a default and on a TG_NO_FOLD |
  * TG_NO_CSE f: the gradient, Jacobian, JVP (unit tangents), VJP (w = 1)
@@ -1026,7 +1015,7 @@ static int want_match(double got, double want)
  * the Hessian tape, the HVP tape (unit tangents), the Jacobian of the
  * gradient tape and the joint HESS|HVP give the second derivatives.  Each
  * also equals the numeric sweep as a value. */
-static void row(const char *label, size_t n, rec_fn rec, const double *x, double value,
+static void row(const char *label, size_t n, cv_rec rec, const double *x, double value,
                 const double *grad, const double *hess)
 {
     static const unsigned flags[2] = { 0, TG_NO_FOLD | TG_NO_CSE };
@@ -1051,7 +1040,7 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
         du_check_layout(G, f, "grad", NULL, 0, "grad", n);
         du_eval(G, x, out);
         for (size_t j = 0; j < n; j++) {
-            cr_expect(want_match(out[j], grad[j]), "%s: gradient tape d/dx%zu = %s, expected %s",
+            cr_expect(cv_match(out[j], grad[j]), "%s: gradient tape d/dx%zu = %s, expected %s",
                       where, j, tu_d(out[j]).s, tu_d(grad[j]).s);
             cr_expect(tu_same_value(out[j], gn[j]), "%s: gradient tape d/dx%zu = %s, "
                       "tg_gradient %s", where, j, tu_d(out[j]).s, tu_d(gn[j]).s);
@@ -1060,7 +1049,7 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
         du_check_layout(J, f, "jac", NULL, 0, "jac", n);
         du_eval(J, x, out);
         for (size_t j = 0; j < n; j++)
-            cr_expect(want_match(out[j], grad[j]), "%s: jacobian tape d/dx%zu = %s, expected %s",
+            cr_expect(cv_match(out[j], grad[j]), "%s: jacobian tape d/dx%zu = %s, expected %s",
                       where, j, tu_d(out[j]).s, tu_d(grad[j]).s);
         tg_tape *JV = tg_jvp_tape(f, TG_ALL);
         du_check_layout(JV, f, "jvp", "v", n, "jvp", 1);
@@ -1069,7 +1058,7 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             e[d] = 1.0;
             du_concat(in, x, n, e, n);
             du_eval(JV, in, out);
-            cr_expect(want_match(out[0], grad[d]), "%s: jvp tape along e%zu = %s, expected %s",
+            cr_expect(cv_match(out[0], grad[d]), "%s: jvp tape along e%zu = %s, expected %s",
                       where, d, tu_d(out[0]).s, tu_d(grad[d]).s);
         }
         tg_tape *VJ = tg_vjp_tape(f, TG_ALL);
@@ -1079,16 +1068,16 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             du_concat(in, x, n, &one, 1);
             du_eval(VJ, in, out);
             for (size_t j = 0; j < n; j++)
-                cr_expect(want_match(out[j], grad[j]), "%s: vjp tape (w = 1) d/dx%zu = %s, "
+                cr_expect(cv_match(out[j], grad[j]), "%s: vjp tape (w = 1) d/dx%zu = %s, "
                           "expected %s", where, j, tu_d(out[j]).s, tu_d(grad[j]).s);
         }
         tg_tape *JF = tg_joint_tape(f, TG_F | TG_GRAD, TG_ALL);
         TU_TAPE_OK(JF);
         du_eval(JF, x, out);
-        cr_expect(want_match(out[0], value), "%s: joint tape f = %s, expected %s", where,
+        cr_expect(cv_match(out[0], value), "%s: joint tape f = %s, expected %s", where,
                   tu_d(out[0]).s, tu_d(value).s);
         for (size_t j = 0; j < n; j++)
-            cr_expect(want_match(out[1 + j], grad[j]), "%s: joint tape grad[%zu] = %s, expected %s",
+            cr_expect(cv_match(out[1 + j], grad[j]), "%s: joint tape grad[%zu] = %s, expected %s",
                       where, j, tu_d(out[1 + j]).s, tu_d(grad[j]).s);
 
         if (hess) {
@@ -1098,9 +1087,9 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             du_check_layout(H, f, "hess", NULL, 0, "hess", n * n);
             du_eval(H, x, out);
             for (size_t k = 0; k < n * n; k++) {
-                cr_expect(want_match(out[k], hess[k]), "%s: hessian tape [%zu][%zu] = %s, "
+                cr_expect(cv_match(out[k], hess[k]), "%s: hessian tape [%zu][%zu] = %s, "
                           "expected %s", where, k / n, k % n, tu_d(out[k]).s, tu_d(hess[k]).s);
-                cr_expect(want_match(out[k], Hn[k]) || (isinf(Hn[k]) && out[k] == Hn[k]),
+                cr_expect(cv_match(out[k], Hn[k]) || (isinf(Hn[k]) && out[k] == Hn[k]),
                           "%s: hessian tape [%zu][%zu] = %s, tg_hessian %s", where, k / n, k % n,
                           tu_d(out[k]).s, tu_d(Hn[k]).s);
             }
@@ -1108,14 +1097,14 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             du_check_layout(JG, G, "jac", NULL, 0, "jac", n * n);
             du_eval(JG, x, out);
             for (size_t k = 0; k < n * n; k++)
-                cr_expect(want_match(out[k], hess[k]), "%s: jacobian of the gradient tape "
+                cr_expect(cv_match(out[k], hess[k]), "%s: jacobian of the gradient tape "
                           "[%zu][%zu] = %s, expected %s", where, k / n, k % n, tu_d(out[k]).s,
                           tu_d(hess[k]).s);
             if (n == 1) {
                 tg_tape *GG = tg_gradient_tape(G, TG_ALL);
                 du_check_layout(GG, G, "grad", NULL, 0, "grad", 1);
                 du_eval(GG, x, out);
-                cr_expect(want_match(out[0], hess[0]), "%s: gradient of the gradient tape = %s, "
+                cr_expect(cv_match(out[0], hess[0]), "%s: gradient of the gradient tape = %s, "
                           "expected %s", where, tu_d(out[0]).s, tu_d(hess[0]).s);
                 tg_tape_free(GG);
             }
@@ -1129,17 +1118,17 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
                 du_concat(in, x, n, e, n);
                 du_eval(HV, in, out);
                 for (size_t i = 0; i < n; i++)
-                    cr_expect(want_match(out[i], hess[i * n + d]), "%s: hvp tape along e%zu: "
+                    cr_expect(cv_match(out[i], hess[i * n + d]), "%s: hvp tape along e%zu: "
                               "[%zu] = %s, expected %s", where, d, i, tu_d(out[i]).s,
                               tu_d(hess[i * n + d]).s);
                 du_eval(JH, in, out);
                 /* f | grad (n) | hess (n*n) | hvp (n) */
                 for (size_t i = 0; i < n; i++)
-                    cr_expect(want_match(out[1 + n + n * n + i], hess[i * n + d]),
+                    cr_expect(cv_match(out[1 + n + n * n + i], hess[i * n + d]),
                               "%s: joint hvp along e%zu: [%zu] = %s, expected %s", where, d, i,
                               tu_d(out[1 + n + n * n + i]).s, tu_d(hess[i * n + d]).s);
                 for (size_t k = 0; k < n * n; k++)
-                    cr_expect(want_match(out[1 + n + k], hess[k]), "%s: joint hess [%zu] = %s, "
+                    cr_expect(cv_match(out[1 + n + k], hess[k]), "%s: joint hess [%zu] = %s, "
                               "expected %s", where, k, tu_d(out[1 + n + k]).s, tu_d(hess[k]).s);
             }
             tg_tape_free(H);
@@ -1156,238 +1145,27 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
     }
 }
 
-static void row1(const char *label, rec_fn rec, double x, double value, double d)
+/* Every point of every expression of the shared table (tests/convrows.h),
+ * one test per expression. */
+ParameterizedTestParameters(derive_conventions, every_row)
 {
-    row(label, 1, rec, &x, value, &d, NULL);
-}
-static void row1h(const char *label, rec_fn rec, double x, double value, double d, double dd)
-{
-    row(label, 1, rec, &x, value, &d, &dd);
+    return cr_make_param_array(int, (int *)cv_expr_ids, CV_NEXPR);
 }
 
-#define REC(NAME, EXPR) \
-    static tg_var NAME(tg_tape *t, const tg_var *x) { (void)t; return (EXPR); }
-
-REC(r_sqrt, tg_sqrt(x[0]))
-REC(r_sqrt_xx, tg_sqrt(tg_mul(x[0], x[0])))
-REC(r_sqrt_sumsq, tg_sqrt(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1]))))
-REC(r_x_sqrt_x, tg_mul(x[0], tg_sqrt(x[0])))
-REC(r_pow_15, tg_pow(x[0], 1.5))
-REC(r_abs, tg_abs(x[0]))
-REC(r_signum, tg_signum(x[0]))
-REC(r_floor, tg_floor(x[0]))
-REC(r_ceil, tg_ceil(x[0]))
-REC(r_round, tg_round(x[0]))
-REC(r_trunc, tg_trunc(x[0]))
-REC(r_fract, tg_fract(x[0]))
-REC(r_max, tg_max(x[0], x[1]))
-REC(r_min, tg_min(x[0], x[1]))
-REC(r_max_self, tg_max(x[0], x[0]))
-REC(r_pow_0, tg_pow(x[0], 0.0))
-REC(r_pow_1, tg_pow(x[0], 1.0))
-REC(r_pow_2, tg_pow(x[0], 2))
-REC(r_xx, tg_mul(x[0], x[0]))
-REC(r_pow_25, tg_pow(x[0], 2.5))
-REC(r_pow_05, tg_pow(x[0], 0.5))
-REC(r_pow_3, tg_pow(x[0], 3.0))
-REC(r_pow_xy, tg_pow(x[0], x[1]))
-REC(r_exp, tg_exp(x[0]))
-REC(r_log, tg_log(x[0]))
-REC(r_log1p, tg_log1p(x[0]))
-REC(r_div, tg_div(x[0], x[1]))
-REC(r_x_over_x, tg_div(x[0], x[0]))
-REC(r_hypot, tg_hypot(x[0], x[1]))
-REC(r_norm2, tg_norm2(3, x))
-REC(r_norm2sq, tg_norm2sq(3, x))
-REC(r_norm2_pow2, tg_pow(tg_norm2(3, x), 2))
-REC(r_atan2, tg_atan2(x[0], x[1]))
-REC(r_asin, tg_asin(x[0]))
-REC(r_acos, tg_acos(x[0]))
-REC(r_atanh, tg_atanh(x[0]))
-REC(r_acosh, tg_acosh(x[0]))
-REC(r_cbrt, tg_cbrt(x[0]))
-REC(r_sel_sqrt, tg_select(tg_gt(x[0], 0), tg_sqrt(x[0]), 0))
-REC(r_sel_log, tg_select(tg_gt(x[0], 0.0), tg_log(x[0]), 0.0))
-REC(r_max_eps, tg_max(tg_sqrt(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1]))), 1e-12))
-REC(r_sqrt_exp, tg_sqrt(tg_exp(x[0])))
-REC(r_plus_zero, tg_add(x[0], 0.0))
-
-static const double INF = INFINITY;
-
-Test(derive_conventions, sqrt_rows)
+ParameterizedTest(int *ep, derive_conventions, every_row)
 {
-    row1("sqrt(x) @ +0", r_sqrt, 0.0, 0.0, INF);
-    row1("sqrt(x) @ -1", r_sqrt, -1.0, NAN, NAN);
-    row1("sqrt(x*x) @ 0", r_sqrt_xx, 0.0, 0.0, 0.0);
-    row("sqrt(x*x+y*y) @ (0,0)", 2, r_sqrt_sumsq, (double[]){ 0.0, 0.0 }, 0.0,
-        (double[]){ 0.0, 0.0 }, NULL);
-    row1("x*sqrt(x) @ 0", r_x_sqrt_x, 0.0, 0.0, 0.0);
-    row1("pow(x,1.5) @ 0", r_pow_15, 0.0, 0.0, 0.0);
-}
-
-Test(derive_conventions, abs_at_zero)
-{
-    row1h("abs(x) @ +0", r_abs, 0.0, 0.0, 0.0, 0.0);
-    row1h("abs(x) @ -0", r_abs, -0.0, 0.0, 0.0, 0.0);
-    row1h("abs(x) @ -2", r_abs, -2.0, 2.0, -1.0, 0.0);
-}
-
-static double c_signum(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x; }
-
-Test(derive_conventions, steps_derivative_zero_nan_for_nan)
-{
-    struct { const char *name; rec_fn rec; double (*ref)(double); } s[] = {
-        { "signum", r_signum, c_signum }, { "floor", r_floor, floor }, { "ceil", r_ceil, ceil },
-        { "round", r_round, round },      { "trunc", r_trunc, trunc },
-    };
-    const double pts[] = { -2.0, -1.5, -0.5, -0.0, 0.0, 0.5, 1.0, 2.5, 3.7, 1e-300, INF, -INF };
-    for (size_t k = 0; k < sizeof s / sizeof s[0]; k++) {
-        char label[64];
-        snprintf(label, sizeof label, "%s(x)", s[k].name);
-        for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++)
-            row1h(label, s[k].rec, pts[p], s[k].ref(pts[p]), 0.0, 0.0);
-        snprintf(label, sizeof label, "%s(x) @ NaN", s[k].name);
-        row1(label, s[k].rec, NAN, NAN, NAN);
+    const cv_expr *e = &cv_exprs[*ep];
+    size_t np, rows = 0;
+    cv_point *all = cv_all(&np);
+    for (size_t p = 0; p < np; p++) {
+        const cv_point *P = &all[p];
+        if (P->e != *ep)
+            continue;
+        row(P->label, e->n, e->rec, P->x, P->value, P->grad, P->has_hess ? P->hess : NULL);
+        rows++;
     }
-}
-
-Test(derive_conventions, fract_derivative_one)
-{
-    const double pts[] = { -2.5, -1.0, -0.0, 0.0, 0.25, 1.0, 2.0, 3.75 };
-    for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++)
-        row1h("fract(x)", r_fract, pts[p], pts[p] - trunc(pts[p]), 1.0, 0.0);
-}
-
-Test(derive_conventions, max_min_ties_half_each)
-{
-    double g[2] = { 0.5, 0.5 }, h0[4] = { 0, 0, 0, 0 };
-    row("max(a,b) @ a == b", 2, r_max, (double[]){ 1.0, 1.0 }, 1.0, g, h0);
-    row("min(a,b) @ a == b", 2, r_min, (double[]){ 1.0, 1.0 }, 1.0, g, h0);
-    row("max(+0,-0)", 2, r_max, (double[]){ 0.0, -0.0 }, 0.0, g, h0);
-    row("min(-3,-3)", 2, r_min, (double[]){ -3.0, -3.0 }, -3.0, g, h0);
-    row1("max(x,x)", r_max_self, 1.5, 1.5, 1.0);
-    row("max(a,b) @ (1,2)", 2, r_max, (double[]){ 1.0, 2.0 }, 2.0, (double[]){ 0.0, 1.0 }, h0);
-    row("min(a,b) @ (1,2)", 2, r_min, (double[]){ 1.0, 2.0 }, 1.0, (double[]){ 1.0, 0.0 }, h0);
-}
-
-Test(derive_conventions, pow_constant_exponent_rows)
-{
-    row1h("pow(x,0) @ 0", r_pow_0, 0.0, 1.0, 0.0, 0.0);
-    row1h("pow(x,1) @ 0", r_pow_1, 0.0, 0.0, 1.0, 0.0);
-    row1h("pow(x,2) @ 0", r_pow_2, 0.0, 0.0, 0.0, 2.0);
-    row1h("x*x @ 0", r_xx, 0.0, 0.0, 0.0, 2.0);
-    row1h("pow(x,2) @ -3", r_pow_2, -3.0, 9.0, -6.0, 2.0);
-    row1("pow(x,1.5) @ 0", r_pow_15, 0.0, 0.0, 0.0);
-    row1("pow(x,2.5) @ 0", r_pow_25, 0.0, 0.0, 0.0);
-    row1("pow(x,0.5) @ 0", r_pow_05, 0.0, 0.0, INF);
-    row1h("pow(x,3) @ -2", r_pow_3, -2.0, -8.0, 12.0, -12.0);
-    row1h("pow(x,3) @ -0.5", r_pow_3, -0.5, -0.125, 0.75, -3.0);
-}
-
-Test(derive_conventions, pow_both_inputs)
-{
-    struct { double y, dx; } r[] = { { 2.5, 0.0 }, { 1.0, 1.0 }, { 2.0, 0.0 }, { 3.0, 0.0 },
-                                     { 0.5, INF } };
-    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++) {
-        char label[64];
-        snprintf(label, sizeof label, "pow(x,y) @ (0, %g)", r[k].y);
-        row(label, 2, r_pow_xy, (double[]){ 0.0, r[k].y }, 0.0, (double[]){ r[k].dx, 0.0 }, NULL);
-    }
-    row("pow(x,y) @ (-2,3)", 2, r_pow_xy, (double[]){ -2.0, 3.0 }, -8.0, (double[]){ 12.0, NAN },
-        NULL);
-    row("pow(x,y) @ (-2,2)", 2, r_pow_xy, (double[]){ -2.0, 2.0 }, 4.0, (double[]){ -4.0, NAN },
-        NULL);
-    row("pow(x,y) @ (-2,0.5)", 2, r_pow_xy, (double[]){ -2.0, 0.5 }, NAN, (double[]){ NAN, NAN },
-        NULL);
-}
-
-Test(derive_conventions, exp_log_rows)
-{
-    row1h("exp(x) @ 710", r_exp, 710.0, INF, INF, INF);
-    row1("log(x) @ +0", r_log, 0.0, -INF, INF);
-    row1("log(x) @ -1", r_log, -1.0, NAN, NAN);
-    row1("log1p(x) @ -1", r_log1p, -1.0, -INF, INF);
-}
-
-Test(derive_conventions, division_rows)
-{
-    double a = 1e-200, b = 1e-200;
-    double g[2] = { 1.0 / b, -(a / b) / b };
-    cr_assert(isfinite(g[1]) && !isfinite(a / (b * b)), "premise: a/b^2 overflows");
-    row("a/b @ (1e-200, 1e-200)", 2, r_div, (double[]){ a, b }, 1.0, g, NULL);
-    row1("x/x @ 0", r_x_over_x, 0.0, NAN, NAN);
-    row1("x/x @ 3", r_x_over_x, 3.0, 1.0, 0.0);
-}
-
-Test(derive_conventions, hypot_atan2_rows)
-{
-    row("hypot @ (0,0)", 2, r_hypot, (double[]){ 0.0, 0.0 }, 0.0, (double[]){ 0.0, 0.0 }, NULL);
-    row("hypot @ (1e200,1e200)", 2, r_hypot, (double[]){ 1e200, 1e200 }, hypot(1e200, 1e200),
-        (double[]){ 0.70710678118654752, 0.70710678118654752 }, NULL);
-    row("atan2(y,x) @ (0,1)", 2, r_atan2, (double[]){ 0.0, 1.0 }, 0.0, (double[]){ 1.0, 0.0 },
-        NULL);
-    row("atan2(y,x) @ (0,0)", 2, r_atan2, (double[]){ 0.0, 0.0 }, 0.0, (double[]){ 0.0, 0.0 },
-        NULL);
-    double h = hypot(1e200, 1e200);
-    double g[2] = { (1e200 / h) / h, (-1e200 / h) / h };
-    cr_assert(tu_close(g[0], 5e-201, 1e-12, 0) && isfinite(g[0]));
-    row("atan2(y,x) @ (1e200,1e200)", 2, r_atan2, (double[]){ 1e200, 1e200 }, atan2(1e200, 1e200),
-        g, NULL);
-}
-
-Test(derive_conventions, norm2_at_zero)
-{
-    double z[3] = { 0.0, 0.0, 0.0 }, g0[3] = { 0.0, 0.0, 0.0 };
-    row("norm2(x) @ 0", 3, r_norm2, z, 0.0, g0, NULL);
-    row("norm2sq(x) @ 0", 3, r_norm2sq, z, 0.0, g0, NULL);
-    row("pow(norm2(x),2) @ 0", 3, r_norm2_pow2, z, 0.0, g0, NULL);
-    double I2[9] = { 2, 0, 0, 0, 2, 0, 0, 0, 2 };
-    row("norm2sq(x) @ 0 (Hessian 2I)", 3, r_norm2sq, z, 0.0, g0, I2);
-}
-
-Test(derive_conventions, inverse_trig_hyperbolic_edges)
-{
-    row1("asin(x) @ 1", r_asin, 1.0, asin(1.0), INF);
-    row1("asin(x) @ -1", r_asin, -1.0, asin(-1.0), INF);
-    row1("asin(x) @ 1.5", r_asin, 1.5, NAN, NAN);
-    row1("acos(x) @ 1", r_acos, 1.0, 0.0, -INF);
-    row1("acos(x) @ -1", r_acos, -1.0, acos(-1.0), -INF);
-    row1("acos(x) @ -1.5", r_acos, -1.5, NAN, NAN);
-    row1("atanh(x) @ 1", r_atanh, 1.0, INF, INF);
-    row1("atanh(x) @ -1", r_atanh, -1.0, -INF, INF);
-    row1("atanh(x) @ 2", r_atanh, 2.0, NAN, NAN);
-    row1("acosh(x) @ 1", r_acosh, 1.0, 0.0, INF);
-    row1("acosh(x) @ 0.5", r_acosh, 0.5, NAN, NAN);
-}
-
-Test(derive_conventions, cbrt_rows)
-{
-    row1("cbrt(x) @ 0", r_cbrt, 0.0, 0.0, INF);
-    const double pts[] = { 8.0, -8.0, 0.001, -27.0, 2.0 };
-    for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++) {
-        double r = cbrt(pts[p]);
-        row1h("cbrt(x) elsewhere", r_cbrt, pts[p], r, 1.0 / (3.0 * r * r),
-              -2.0 / (9.0 * r * r * r * r * r));
-    }
-}
-
-Test(derive_conventions, select_untaken_branch)
-{
-    row1h("select(x>0, sqrt(x), 0) @ -1", r_sel_sqrt, -1.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, sqrt(x), 0) @ 0", r_sel_sqrt, 0.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, sqrt(x), 0) @ -0", r_sel_sqrt, -0.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, sqrt(x), 0) @ 4", r_sel_sqrt, 4.0, 2.0, 0.25, -1.0 / 32.0);
-    row1h("select(x>0, log(x), 0) @ 0", r_sel_log, 0.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, log(x), 0) @ -1", r_sel_log, -1.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, log(x), 0) @ -inf", r_sel_log, -INF, 0.0, 0.0, 0.0);
-}
-
-Test(derive_conventions, max_norm_eps_and_underflow)
-{
-    row("max(sqrt(x^2+y^2), eps) @ (0,0)", 2, r_max_eps, (double[]){ 0.0, 0.0 }, 1e-12,
-        (double[]){ 0.0, 0.0 }, NULL);
-    row1("sqrt(exp(x)) @ -800", r_sqrt_exp, -800.0, 0.0, 0.0);
-    row1("x + 0.0 @ -0.0", r_plus_zero, -0.0, 0.0, 1.0);
+    free(all);
+    cr_expect(rows > 0, "expression %s has no point in the table", e->id);
 }
 
 /* ------------------------------------------------ structure of the code */
@@ -1463,7 +1241,7 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
     cr_expect(g[0] == 0.5 && g[1] == 2.0, "gradient at (4, 2): (%g, %g), expected (0.5, 2)", g[0],
               g[1]);
     du_eval(G2, ((double[]){ 0.0, 2.0 }), g);
-    cr_expect(g[0] == INF && g[1] == -INF, "gradient at (0, 2): (%g, %g): the log branch is taken: "
+    cr_expect(g[0] == INFINITY && g[1] == -INFINITY, "gradient at (0, 2): (%g, %g): the log branch is taken: "
               "(2/0, log 0) = (inf, -inf)", g[0], g[1]);
     tg_tape_free(G2);
     tg_tape_free(f);

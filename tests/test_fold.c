@@ -91,9 +91,9 @@ static void build_random(tg_tape *t, uint64_t seed)
         tg_var v;
         if (strcmp(tg_op_name(op), "powk") == 0) {
             /* the constant-exponent op is reached through tg_pow(x, literal) */
-            double k = pick_literal(&r);
+            double lit = pick_literal(&r);
             tg_var base = o[0].tape ? (tg_var){ o[0].tape, o[0].id } : pool[np - 1];
-            v = tg_pow(base, k);
+            v = tg_pow(base, lit);
         } else if (ar == 1) {
             v = tg_op1(op, o[0]);
         } else if (ar == 2) {
