@@ -452,7 +452,7 @@ typedef struct kern {
     tg_tape *t;
     int cls, pts;
     int op;                     /* opcode of a per-op kernel, else -1 */
-    int expr;                   /* table expression (CV_<id>), else -1 */
+    bool rows[CV_NEXPR];        /* table expressions whose points it is evaluated at */
     int deriv;                  /* 0 value, 1 gradient, 2 Hessian */
     bool single;                /* every output is one operation on inputs/literals */
     size_t n, m, nib, nob;
@@ -489,7 +489,6 @@ static kern *kadd(kset *s, const char *crate, const char *fn, tg_tape *t, int cl
     k->cls = cls;
     k->pts = pts;
     k->op = -1;
-    k->expr = -1;
     k->n = tg_num_inputs(t);
     k->m = tg_num_outputs(t);
     k->nib = tg_num_input_blocks(t);
@@ -616,8 +615,28 @@ static void add_nan_literal_kernels(kset *s, const char *crate)
     op_kernels(s, crate, 1);
 }
 
+/* The kernel serving expression e of the table on a default (nf = 0) or
+ * TG_NO_FOLD | TG_NO_CSE (nf = 1) tape: its value (d = 0), gradient (1) and
+ * Hessian (2) tape.  Tapes with the same instructions share one kernel
+ * (sqrt(x) is the same tape with and without folding, pow(x,3L) the same as
+ * pow(x,3.0)): the same Rust code would only be compiled twice. */
+static char row_kernel[CV_NEXPR][2][3][96];
+
+/* The disassembly without its header line (which names the tape). */
+static char *body_of(const tg_tape *t)
+{
+    char *d = tg_tape_disasm(t);
+    cr_assert(d != NULL);
+    char *nl = strchr(d, '\n');
+    memmove(d, nl ? nl + 1 : d, strlen(nl ? nl + 1 : d) + 1);
+    return d;
+}
+
 static void add_row_kernels(kset *s, const char *crate)
 {
+    char *bodies[CV_NEXPR * 6] = { 0 };
+    size_t owners[CV_NEXPR * 6];   /* indices into s->k (which kadd reallocates) */
+    size_t nb = 0;
     for (int e = 0; e < CV_NEXPR; e++) {
         const cv_expr *E = &cv_exprs[e];
         if (!expr_has_points(e))
@@ -638,15 +657,30 @@ static void add_row_kernels(kset *s, const char *crate)
             tg_tape *tt[3] = { f, g, h };
             static const char *suffix[3] = { "", "_grad", "_hess" };
             for (int d = 0; d < 3; d++) {
-                char kfn[96];
-                fmtp(kfn, sizeof kfn, "%s%s", fn, suffix[d]);
-                kern *k = kadd(s, crate, kfn, tt[d], tape_is_exact(tt[d]) ? K_EXACT : K_COMPOSITE,
-                               PTS_ROW);
-                k->expr = e;
-                k->deriv = d;
+                char *body = body_of(tt[d]);
+                kern *k = NULL;
+                for (size_t b = 0; b < nb && !k; b++)
+                    if (strcmp(bodies[b], body) == 0)
+                        k = &s->k[owners[b]];
+                if (k) {
+                    free(body);
+                    tg_tape_free(tt[d]);
+                } else {
+                    char kfn[96];
+                    fmtp(kfn, sizeof kfn, "%s%s", fn, suffix[d]);
+                    k = kadd(s, crate, kfn, tt[d],
+                             tape_is_exact(tt[d]) ? K_EXACT : K_COMPOSITE, PTS_ROW);
+                    k->deriv = d;
+                    bodies[nb] = body;
+                    owners[nb++] = (size_t)(k - s->k);
+                }
+                k->rows[e] = true;
+                fmtp(row_kernel[e][nf][d], sizeof row_kernel[e][nf][d], "%s", k->fn);
             }
         }
     }
+    for (size_t b = 0; b < nb; b++)
+        free(bodies[b]);
 }
 
 static const double CONSTS[] = { 0.1, 1.0 / 3.0, -0.0, 1e-310, 1e300, NAN, INF, -INF, 5e-324,
@@ -863,7 +897,7 @@ static void make_points(kern *k, const cfg *c, uint64_t seed)
         size_t ntp;
         const cv_point *T = table_points(&ntp);
         for (size_t i = 0; i < ntp; i++)
-            if (T[i].e == k->expr)
+            if (k->rows[T[i].e])
                 pt_add(&p, T[i].x, f32, false);     /* the table's points, always */
         if (n == 1) {
             for (size_t i = 0; i < sizeof ROWSPECIAL / sizeof *ROWSPECIAL; i++) {
@@ -1500,7 +1534,6 @@ static void check_table(const cfg *c, const kset *s, size_t *nfail)
         const cv_point *P = &T[r];
         const cv_expr *E = &cv_exprs[P->e];
         for (int nf = 0; nf < 2; nf++) {
-            char fn[96];
             double x[3];
             bool skip = false;
             for (size_t j = 0; j < E->n; j++) {
@@ -1515,13 +1548,10 @@ static void check_table(const cfg *c, const kset *s, size_t *nfail)
             fmt_point(pt, sizeof pt, x, E->n);
             fmtt(where, sizeof where, "[%s] %s (%s tape) at %s", c->crate, P->label,
                  nf ? "no-fold" : "default", pt);
-            fmtp(fn, sizeof fn, "%srow_%s", nf ? "nf_" : "", E->id);
-            const kern *kf = kfind(s, fn);
-            fmtp(fn, sizeof fn, "%srow_%s_grad", nf ? "nf_" : "", E->id);
-            const kern *kg = kfind(s, fn);
-            fmtp(fn, sizeof fn, "%srow_%s_hess", nf ? "nf_" : "", E->id);
-            const kern *kh = kfind(s, fn);
-            cr_assert(kf && kg && kh);
+            const kern *kf = kfind(s, row_kernel[P->e][nf][0]);
+            const kern *kg = kfind(s, row_kernel[P->e][nf][1]);
+            const kern *kh = kfind(s, row_kernel[P->e][nf][2]);
+            cr_assert(kf && kg && kh, "%s: no kernel", where);
             const double *y = rust_at(kf, x), *g = rust_at(kg, x), *h = rust_at(kh, x);
             cr_assert(y && g && h, "%s: point not evaluated", where);
             nchk++;
