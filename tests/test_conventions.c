@@ -1,14 +1,15 @@
 /* tests/test_conventions.c -- every row of the table in docs/conventions.md
- * "Derivatives at special points", and global rules 1 (absolute zero) and 3
+ * "Derivatives at special points" (the shared table tests/convrows.h, one
+ * test per expression), and global rules 1 (absolute zero) and 3
  * (record-time values never decide structure), through every numeric path:
  * tg_eval, tg_gradient, tg_jacobian, tg_jvp, tg_vjp, their _ws variants,
  * tg_eval_batch / tg_gradient_batch, and tg_hvp / tg_hessian where the row
  * states a second derivative; and through the derivative tapes
  * (tg_gradient_tape, tg_jacobian_tape, tg_jvp_tape, tg_vjp_tape,
- * tg_hessian_tape, tg_hvp_tape) evaluated by the interpreter.  Each row is recorded twice: on a default tape
- * (folding + CSE) and on a TG_NO_FOLD | TG_NO_CSE tape; both must obey it. */
+ * tg_hessian_tape, tg_hvp_tape) evaluated by the interpreter.  Each row is
+ * recorded twice: on a default tape (folding + CSE) and on a TG_NO_FOLD |
+ * TG_NO_CSE tape; both must obey it. */
 #include <criterion/criterion.h>
-
 #include <criterion/parameterized.h>
 
 #include "convrows.h"
@@ -17,11 +18,9 @@
 
 static const double INF = INFINITY;
 
-typedef tg_var (*rec_fn)(tg_tape *t, const tg_var *x);
-
 enum { SIGN = 1 /* also check the sign bit of the value */ };
 
-static tg_tape *record(const char *label, unsigned flags, size_t n, rec_fn rec)
+static tg_tape *record(const char *label, unsigned flags, size_t n, cv_rec rec)
 {
     tg_tape *t = tu_tape("row", flags);
     tg_var x[NMAX];
@@ -230,7 +229,7 @@ static void check_tape(const tg_tape *t, const char *label, const char *tk, size
 }
 
 /* One row at one point: on a default tape and on an unoptimised one. */
-static void row(const char *label, size_t n, rec_fn rec, const double *x, double value,
+static void row(const char *label, size_t n, cv_rec rec, const double *x, double value,
                 const double *grad, const double *hess, unsigned opts)
 {
     static const unsigned flags[2] = { 0, TG_NO_FOLD | TG_NO_CSE };
@@ -243,11 +242,11 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
 }
 
 /* Shorthands for 1-input rows. */
-static void row1(const char *label, rec_fn rec, double x, double value, double d)
+static void row1(const char *label, cv_rec rec, double x, double value, double d)
 {
     row(label, 1, rec, &x, value, &d, NULL, 0);
 }
-static void row1h(const char *label, rec_fn rec, double x, double value, double d, double dd)
+static void row1h(const char *label, cv_rec rec, double x, double value, double d, double dd)
 {
     row(label, 1, rec, &x, value, &d, &dd, 0);
 }

@@ -18,9 +18,9 @@
  *     of the JVP tape, the JVP and VJP of the gradient tape.
  * The block layout and names of every tape are checked against include/tapegen.h.
  * Then: a composite multi-output f, errors, joint tapes, docs/conventions.md's
- * table through derivative tapes, the azmul/select structure of the
- * generated code, determinism, a 10^6-deep chain in a 1 MiB stack, and the
- * size of Rosenbrock's gradient and HVP tapes. */
+ * table (tests/convrows.h) through derivative tapes, the azmul/select
+ * structure of the generated code, determinism, a 10^6-deep chain in a
+ * 1 MiB stack, and the size of Rosenbrock's gradient and HVP tapes. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <limits.h>
@@ -1007,7 +1007,6 @@ Test(derive, joint_vector_f_and_jacobian)
 /* ------------------------------------ docs/conventions.md through derivative tapes */
 
 #define NMAX 4
-
 
 /* One row of the table at one point, on a default and on a TG_NO_FOLD |
  * TG_NO_CSE f: the gradient, Jacobian, JVP (unit tangents), VJP (w = 1)
