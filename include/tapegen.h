@@ -196,12 +196,13 @@ char *tg_tape_disasm(const tg_tape *t);
  *   input       INPUT: the flat input index (0 .. tg_num_inputs(t)-1; see
  *               the tg_input_block_* queries for its block); TG_NIL else;
  *   body        TG_NIL for every op of this release.
- * Room to grow: an instruction that later releases add with more operands
- * than three (a loop over a body tape) reports all of them in noperands
- * and its body in `body`; code that handles only the ops it knows should
- * skip an unknown op (op >= the TG_OP_COUNT it was compiled with).  Fields
- * may be appended at the end of the struct; read it only through
- * tg_tape_insn.
+ * Room to grow: an instruction that a later release adds with more than
+ * three operands (a loop over a body tape) gives their number in noperands
+ * and the first three in operand[] (the rest through an accessor added
+ * with it), and its body tape's index in `body`.  Code that handles only
+ * the ops it knows should skip an unknown op (op >= the TG_OP_COUNT it was
+ * compiled with).  Fields may be appended at the end of the struct: fill
+ * it only through tg_tape_insn.
  *
  * tg_tape_insn fills *out with instruction i (0 <= i < tg_tape_size(t)).
  * It reads a tape in the error state too (the instructions recorded before
