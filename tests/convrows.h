@@ -1,4 +1,4 @@
-/* tests/convrows.h -- CONVENTIONS.md's table "Derivatives at special
+/* tests/convrows.h -- docs/conventions.md's table "Derivatives at special
  * points", once, for every test that checks it: test_conventions.c (every
  * numeric path), test_derive.c (every derivative tape) and test_rust.c (the
  * generated Rust kernels).

@@ -406,7 +406,7 @@ static bool tape_is_exact(const tg_tape *t)
 
 /* ================================================== the table's rows */
 
-/* CONVENTIONS.md's special-points table (tests/convrows.h), expanded once
+/* docs/conventions.md's special-points table (tests/convrows.h), expanded once
  * for the whole run (kernels are made and checked per expression). */
 static const cv_point *table_points(size_t *n)
 {
