@@ -557,7 +557,8 @@ void        tg_rust_builder_free(tg_rust_builder *b);
  * call at a given size it never allocates again.  One workspace serves one
  * thread at a time; it can be used with any tape (it grows on demand).
  * tg_workspace_new returns NULL when out of memory; t may be NULL (then it
- * starts empty), otherwise it is pre-sized for every call on t. */
+ * starts empty), otherwise it is pre-sized for every call on t: no _ws call
+ * on t allocates afterwards. */
 typedef struct tg_workspace tg_workspace;
 tg_workspace *tg_workspace_new(const tg_tape *t);
 void          tg_workspace_free(tg_workspace *w);   /* NULL is allowed */
