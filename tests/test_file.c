@@ -16,9 +16,9 @@
  *  - crafted corruptions, one per validator, each with its message;
  *  - tg_tape_set_limit: TG_ERR_LIMIT, no wrap-around, earlier instructions
  *    intact;
- *  - bounded reading: /dev/zero, /dev/urandom and a 1 GB junk file are
- *    refused at their header, quickly and in a child whose peak RSS stays
- *    under 32 MB; a directory says so; a pipe is read up to the size its
+ *  - bounded reading: /dev/zero, /dev/urandom, a 1 GB junk file and 64 MB
+ *    of junk behind a valid header are refused quickly, in a child whose peak RSS
+ *    stays under 32 MB; a directory says so; a pipe is read up to the size its
  *    header declares;
  *  - zero-size blocks survive files; tape_verify finds each broken
  *    invariant of an in-memory tape. */
@@ -1102,6 +1102,14 @@ Test(file, a_1GB_junk_file_is_refused_with_little_memory)
     bytes b = save_bytes(t, "a.tape");
     cr_assert(pwrite(fd, b.p, 24, 0) == 24);
     expect_refused_small(big, TG_ERR_FORMAT, "truncated or extended");
+    /* A valid header declaring the real size, junk behind it: the file's
+     * hash is checked by streaming, before anything of its size is
+     * allocated (64 MB here: hashing a gigabyte takes seconds). */
+    uint8_t size[8];
+    cr_assert(ftruncate(fd, (off_t)64 << 20) == 0);
+    put64(size, (uint64_t)64 << 20);
+    cr_assert(pwrite(fd, size, 8, 16) == 8);
+    expect_refused_small(big, TG_ERR_FORMAT, "at byte 67108856: file checksum mismatch");
     /* So is a header with a format this build does not read. */
     uint8_t v[4];
     put32(v, 99);

@@ -110,16 +110,24 @@ get_u64(const uint8_t *p)
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-/* FNV-1a, 64 bits: every single changed byte changes the hash. */
+/* FNV-1a, 64 bits: every single changed byte changes the hash.  fnv1a_more
+ * continues a hash over more bytes. */
+#define FNV_BASIS 0xcbf29ce484222325ULL
+
 static uint64_t
-fnv1a(const uint8_t *p, size_t n)
+fnv1a_more(uint64_t h, const uint8_t *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+static uint64_t
+fnv1a(const uint8_t *p, size_t n)
+{
+    return fnv1a_more(FNV_BASIS, p, n);
 }
 
 /* The running library's opcode of mnemonic `name` (length len), or -1. */
@@ -793,6 +801,39 @@ read_body(int fd, const char *path, const uint8_t *h, uint64_t size, bool regula
     return TG_OK;
 }
 
+/* A regular file's whole-file hash, checked by streaming it through a
+ * small buffer before anything of its size is allocated: a file corrupted
+ * anywhere (or junk behind a valid header) costs 64 kB, not its size.
+ * Leaves the offset just after the header. */
+static tg_status
+prehash(int fd, const char *path, uint64_t size, char *err, size_t errlen)
+{
+    uint8_t chunk[65536], tail[8];
+    uint64_t h = FNV_BASIS, left = size - 8;
+    size_t got;
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return io_fail(err, errlen, "cannot read", path, errno);
+    while (left > 0) {
+        size_t want = left < sizeof chunk ? (size_t)left : sizeof chunk;
+        if (read_upto(fd, chunk, want, &got) != 0)
+            return io_fail(err, errlen, "cannot read", path, errno);
+        if (got < want)
+            break;              /* shrank meanwhile: read_body says so */
+        h = fnv1a_more(h, chunk, got);
+        left -= got;
+    }
+    if (left == 0 && read_upto(fd, tail, 8, &got) != 0)
+        return io_fail(err, errlen, "cannot read", path, errno);
+    if (left == 0 && got == 8 && h != get_u64(tail)) {
+        snprintf(err, errlen, "%s: at byte %" PRIu64 ": file checksum mismatch (corrupted)", path,
+                 size - 8);
+        return TG_ERR_FORMAT;
+    }
+    if (lseek(fd, HEADER_BYTES, SEEK_SET) != (off_t)HEADER_BYTES)
+        return io_fail(err, errlen, "cannot read", path, errno);
+    return TG_OK;
+}
+
 /* The bytes of a tape file, read only after its header says they are
  * one: foreign files and endless devices cost a header's worth. */
 static tg_status
@@ -824,7 +865,9 @@ read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen
             snprintf(err, errlen, "%s: %s", path, msg);
             s = TG_ERR_FORMAT;
         } else {
-            s = read_body(fd, path, h, size, regular, out, err, errlen);
+            s = regular ? prehash(fd, path, size, err, errlen) : TG_OK;
+            if (s == TG_OK)
+                s = read_body(fd, path, h, size, regular, out, err, errlen);
             *len = (size_t)size;
         }
     }
