@@ -565,7 +565,7 @@ typedef struct tg_c_options {
  * o->part_size statements (those live in work slots reused by liveness), so
  * compile time grows linearly with the tape.  The op semantics are the
  * interpreter's source text: each op's C expression from the opcode table
- * and the tg__* helpers of the library, copied verbatim, the same libm
+ * and the mathx_* helpers of the library, copied verbatim, the same libm
  * calls, constants as exact literals.  Compiled without floating-point
  * contraction (-ffp-contract=off; the file header says so) and without
  * -ffast-math, against the same libm, the f64 code agrees with tg_eval bit
