@@ -491,7 +491,7 @@ typedef struct tg_rust_options {
  * allocating or `unsafe`.  Constants WORK_LEN_NAME, INPUTS_NAME and
  * OUTPUTS_NAME describe it.  The code is the lowering tg_c_source
  * describes: values in depth-first order from the outputs as `let` locals,
- * #[inline(never)] parts of at most 200 statements (rustc's time stays
+ * #[inline(never)] parts of at most 1000 statements (rustc's time stays
  * linear), `work` slots (reused by liveness) only for values read in a
  * later part, absolute-zero products spelt as plain ones where provably
  * equal; constants print so that they read back to the same bits.
