@@ -283,6 +283,16 @@ if [[ $rc -eq 1 ]] && grep -q 'fsz/keep.tape: file size limit exceeded' "$err" \
 else
     fail "a save over the file size limit (exit $rc, directory: $(ls -A fsz | tr '\n' ' '))"
 fi
+# Without the trap: the tool itself ignores SIGXFSZ, so it is not killed
+# half-way (which would leave its temporary file).
+rc=0
+(ulimit -f 8; exec "$exe" example rosenbrock --n 400 -o fsz/keep.tape) >"$out" 2>"$err" || rc=$?
+if [[ $rc -eq 1 ]] && grep -q 'file size limit exceeded' "$err" && cmp -s fsz/keep.tape keep.orig \
+   && [[ $(ls -A fsz) == keep.tape ]]; then
+    ok "tapegen under ulimit -f without a trap exits 1 and keeps the old file"
+else
+    fail "tapegen under ulimit -f without a trap (exit $rc, directory: $(ls -A fsz | tr '\n' ' '))"
+fi
 # The same for a crate: the old lib.rs stays.
 "$exe" rust p.tape -o fcrate >/dev/null
 cp fcrate/src/lib.rs lib.orig

@@ -7,6 +7,8 @@
  * Exit codes: 0 success, 1 failure while running a command (bad file,
  * library error, failed check, stdout not writable), 2 usage error.  Usage
  * errors and failures are reported on stderr. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +116,10 @@ main(int argc, char **argv)
 {
     if (argc < 2)
         return usage_error("missing command", NULL);
+    /* Past a file size limit (ulimit -f) a write fails with EFBIG instead of
+     * killing the process: the library then removes its temporary file,
+     * keeps the old one and says "file size limit exceeded". */
+    signal(SIGXFSZ, SIG_IGN);
 
     const char *cmd = argv[1];
     int rc;
