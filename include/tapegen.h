@@ -474,8 +474,10 @@ void        tg_rust_builder_free(tg_rust_builder *b);
 /* A caller-owned scratch area for the numeric functions: after the first
  * call at a given size it never allocates again.  One workspace serves one
  * thread at a time; it can be used with any tape (it grows on demand).
- * tg_workspace_new returns NULL when out of memory; t may be NULL (then it
- * starts empty), otherwise it is pre-sized for every call on t. */
+ * tg_workspace_new returns NULL when out of memory (TG_ERR_NOMEM) or when
+ * the size t needs cannot be addressed (TG_ERR_LIMIT, checked before any
+ * allocation); tg_last_error() says which.  t may be NULL (then it starts
+ * empty), otherwise it is pre-sized for every call on t. */
 typedef struct tg_workspace tg_workspace;
 tg_workspace *tg_workspace_new(const tg_tape *t);
 void          tg_workspace_free(tg_workspace *w);   /* NULL is allowed */

@@ -3,6 +3,7 @@
  * is a fixed array of atomic slots: taking is an exchange with NULL, giving
  * back a compare-and-swap into an empty slot, so concurrent callers never
  * share a workspace and no lock is needed. */
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "tape/alloc.h"
@@ -29,13 +30,20 @@ ad_ws_reserve(tg_workspace *w, size_t doubles)
 tg_workspace *
 tg_workspace_new(const tg_tape *t)
 {
-    tg_workspace *w = tg__calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
     /* enough for every call on t, the 8-lane Hessian being the largest
-     * (5 + 2*TG_LANES arrays of n); pages are only touched when used */
-    if (t && ad_ws_reserve(w, (5 + 2 * (size_t)TG_LANES) * t->n)) {
+     * (5 + 2*TG_LANES arrays of n); pages are only touched when used.  The
+     * size is checked before anything is allocated. */
+    const size_t arrays = 5 + 2 * (size_t)TG_LANES;
+    if (t && t->n > SIZE_MAX / sizeof(double) / arrays) {
+        tg__api_fail(TG_ERR_LIMIT, "tg_workspace_new: a workspace for tape \"%s\" (%" PRIu32
+                     " instructions) needs more memory than this machine can address",
+                     t->name, t->n);
+        return NULL;
+    }
+    tg_workspace *w = tg__calloc(1, sizeof *w);
+    if (!w || (t && ad_ws_reserve(w, arrays * t->n))) {
         tg__free(w);
+        tg__api_fail(TG_ERR_NOMEM, "tg_workspace_new: out of memory");
         return NULL;
     }
     return w;
