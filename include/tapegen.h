@@ -68,6 +68,18 @@ typedef enum tg_status {
 /* The instruction id of no value (returned in tg_var.id after an error). */
 #define TG_NIL UINT32_MAX
 
+/* The id of the tapeless zero: {NULL, TG_ZERO} is the constant +0.0 before
+ * it is on any tape.  It is what tg_sum, tg_dot and every norm return for
+ * n == 0 (they have no tape to record on), so a sum over an empty block
+ * needs no special case.  Every operation, tg_output, tg_output_vec,
+ * tg_call and the vector helpers accept it (also as {t, TG_ZERO}) wherever
+ * they accept a value, as the literal 0.0; it becomes tg_const(t, 0.0) when
+ * it has to be on t (as an output).  An operation none of whose operands is
+ * on a tape is computed: a result of +0.0 is the tapeless zero again,
+ * anything else {NULL, TG_NIL} (e.g. tg_exp of it: use tg_const). */
+#define TG_ZERO (UINT32_MAX - 1)
+#define TG_ZERO_VAR ((tg_var){ NULL, TG_ZERO })
+
 /* Static, never NULL.  Thread-safe. */
 const char *tg_status_str(tg_status s);
 
@@ -118,7 +130,8 @@ const char *tg_tape_error(const tg_tape *t);
 /* The tape's name.  Owned by the tape. */
 const char *tg_tape_name(const tg_tape *t);
 
-/* Caps the number of instructions of t (at most and by default 2^32 - 1).
+/* Caps the number of instructions of t (at most and by default 2^32 - 2;
+ * ids TG_ZERO and TG_NIL are reserved).
  * Growing past the cap puts the tape in the TG_ERR_LIMIT state; the
  * instructions already recorded stay intact.  Returns TG_ERR_ARG if the cap
  * is below the current size or t is NULL. */
@@ -127,13 +140,25 @@ tg_status tg_tape_set_limit(tg_tape *t, uint64_t max_instructions);
 /* Declares a scalar input block named `name` and returns its value.
  * Block names are 1..255 bytes of UTF-8 and unique among the inputs. */
 tg_var tg_input(tg_tape *t, const char *name);
-/* Declares an input block of n >= 1 scalars; fills x[0..n) with its values. */
+/* Declares an input block of n scalars; fills x[0..n) with its values.  n
+ * may be 0 (x may then be NULL): an empty block occupies no scalars but is
+ * a block like any other (block lists, files, derivative tapes, a
+ * zero-length slice in Rust).  Errors (sticky on t): a bad or duplicate
+ * name, x NULL with n > 0 (TG_ERR_ARG), more than 2^32 - 2 input scalars
+ * (TG_ERR_LIMIT), out of memory.  On any error x[0..n) receives the
+ * placeholder {t, TG_NIL}, which every later operation accepts and ignores
+ * -- except when n alone exceeds the limit (no array can be that long and
+ * x is not written).  All arguments are checked before x is written. */
 void tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x);
 /* The literal constant c (hash-consed by bit pattern: 0.0 and -0.0 differ). */
 tg_var tg_const(tg_tape *t, double c);
 /* Declares a scalar output block named `name` holding y. */
 void tg_output(tg_tape *t, const char *name, tg_var y);
-/* Declares an output block of n >= 1 scalars holding y[0..n). */
+/* Declares an output block of n scalars holding y[0..n) (values of t or the
+ * tapeless zero).  n may be 0 (y may then be NULL): an empty block.  The
+ * name, the size and every element are checked before the tape changes;
+ * errors as tg_input_vec, plus TG_ERR_ARG for an element that is not a
+ * value of t. */
 void tg_output_vec(tg_tape *t, const char *name, size_t n, const tg_var *y);
 
 /* Total input scalars n and output scalars m (0 for NULL). */
@@ -182,7 +207,8 @@ static inline tg_operand tg__opnd_num(double k)
  * the tg_var operands belong to; they must all belong to the same tape (an
  * operand of another tape is a sticky TG_ERR_ARG on the first operand's
  * tape).  With no tg_var operand there is no tape to record on and the
- * result is {NULL, TG_NIL}, which poisons whatever tape it is later used on.
+ * result is {NULL, TG_NIL}, which poisons whatever tape it is later used on
+ * (but see TG_ZERO: the tapeless zero is an operand on any tape).
  * op must have the arity of the function (1, 2 or 3). */
 tg_var tg_op1(tg_opcode op, tg_operand a);
 tg_var tg_op2(tg_opcode op, tg_operand a, tg_operand b);
@@ -252,8 +278,10 @@ tg_var tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c);
  *   tg_norm2 = sqrt(sum x_i^2) tg_norm2sq = sum x_i^2
  *   tg_norm1 = sum |x_i|       tg_norm_inf = max |x_i|
  *   tg_norm_p = (sum |x_i|^p)^(1/p)   tg_norm_p_to_p = sum |x_i|^p
- * n == 0 or a NULL array gives {NULL, TG_NIL} (there is no tape to record
- * on), which poisons the tape it is later used on. */
+ * n == 0 gives the constant 0 whatever the function (the tapeless zero,
+ * TG_ZERO_VAR: there may be no tape to record on); elements may be the
+ * tapeless zero.  A NULL array with n > 0, or an element of another tape,
+ * gives {t or NULL, TG_NIL} and puts the tape in TG_ERR_ARG. */
 tg_var tg_sum(size_t n, const tg_var *x);
 tg_var tg_dot(size_t n, const tg_var *x, const tg_var *y);
 tg_var tg_norm2(size_t n, const tg_var *x);

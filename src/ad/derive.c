@@ -94,7 +94,8 @@ derive_check_size(tg_tape *t, const tg_tape *f, unsigned parts, uint32_t nw)
 }
 
 /* New tape "<f>_<suffix>" with f's input blocks, an extra block of
- * extra_size scalars (0: none), and f replayed onto it.  `parts` says
+ * extra_size scalars named after extra_base (NULL: none; it is declared
+ * even when empty), and f replayed onto it.  `parts` says
  * which outputs the tape will have (derive_out_count); their number is
  * checked first.  Returns -1 if the tape is in the error state (D->t may
  * still be NULL when out of memory). */
@@ -127,9 +128,8 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, unsigned parts, in
         return tape_fail(t, TG_ERR_ARG, "wrt %d is not an input block of \"%s\" (it has %u)",
                          wrt, f->name, f->ninb);
     }
-    if (f->nout == 0 || D->nw == 0)
-        return tape_fail(t, TG_ERR_SHAPE, "tape \"%s\" has no %s to differentiate", f->name,
-                         f->nout == 0 ? "outputs" : "inputs");
+    /* n_w == 0 (an empty block) or m == 0 is allowed: the derivative
+     * blocks are then empty too (CONTRACT.md, zero-size blocks) */
     if (parts == 0 || (parts & ~DERIVE_PARTS))
         return tape_fail(t, TG_ERR_ARG, "tg_joint_tape: parts must be a nonempty set of TG_F, "
                          "TG_GRAD, TG_JAC, TG_HESS, TG_HVP");
@@ -142,7 +142,7 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, unsigned parts, in
         tg_input_vec(t, f->inb[b].name, f->inb[b].size, tmp);
         tg__free(tmp);
     }
-    if (extra_size && t->status == TG_OK) {
+    if (extra_base && t->status == TG_OK) {
         char bn[TAPE_NAME_MAX + 16];
         extra_name(f, extra_base, bn, sizeof bn);
         D->extra = t->nin;
@@ -399,7 +399,8 @@ tg_joint_tape(const tg_tape *f, unsigned parts, int wrt)
     uint32_t *buf = NULL;
     bool second = parts & (TG_HESS | TG_HVP);
     uint32_t nw = wrt_size(f, wrt), m = f ? f->nout : 0;
-    if (derive_begin(&D, f, "joint", parts, wrt, (parts & TG_HVP) ? nw : 0, "v"))
+    if (derive_begin(&D, f, "joint", parts, wrt, (parts & TG_HVP) ? nw : 0,
+                     (parts & TG_HVP) ? "v" : NULL))
         return derive_end(&D, buf);
     tg_tape *t = D.t;
     /* g[nw] | J[m*nw] | H[nw*nw] | hv[nw], each only if asked for */

@@ -16,30 +16,32 @@ find_block(const tape_block *b, uint32_t nb, const char *name)
     return -1;
 }
 
-/* Validates and appends a block record; returns it or NULL (tape failed). */
+/* Validates a block of n scalars named `name` before anything is read,
+ * written or allocated: 0, or -1 with t failed. */
+static int
+check_block(tg_tape *t, bool input, const char *name, size_t n)
+{
+    const char *kind = input ? "input" : "output";
+    uint64_t have = input ? t->nin : t->nout;
+    if (!tape_name_ok(name))
+        return tape_fail(t, TG_ERR_ARG, "%s block name must be 1..%d bytes of UTF-8", kind,
+                         TAPE_NAME_MAX);
+    if (n >= UINT32_MAX || have + n >= UINT32_MAX)
+        return tape_fail(t, TG_ERR_LIMIT, "%s block \"%s\" of %zu scalars: a tape holds at "
+                         "most %u %s scalars", kind, name, n, UINT32_MAX - 1, kind);
+    if (find_block(input ? t->inb : t->outb, input ? t->ninb : t->noutb, name) >= 0)
+        return tape_fail(t, TG_ERR_ARG, "duplicate %s block name \"%s\"", kind, name);
+    return 0;
+}
+
+/* Appends the record of a block checked by check_block; returns it, or
+ * NULL with t failed (out of memory). */
 static tape_block *
 add_block(tg_tape *t, bool input, const char *name, size_t n)
 {
     const char *kind = input ? "input" : "output";
     tape_block **bp = input ? &t->inb : &t->outb;
     uint32_t *nb = input ? &t->ninb : &t->noutb, *cap = input ? &t->inbcap : &t->outbcap;
-    uint64_t total = (uint64_t)(input ? t->nin : t->nout) + n;
-    if (!tape_name_ok(name)) {
-        tape_fail(t, TG_ERR_ARG, "%s block name must be 1..%d bytes of UTF-8", kind, TAPE_NAME_MAX);
-        return NULL;
-    }
-    if (n == 0) {
-        tape_fail(t, TG_ERR_ARG, "%s block \"%s\" has no elements", kind, name);
-        return NULL;
-    }
-    if (find_block(*bp, *nb, name) >= 0) {
-        tape_fail(t, TG_ERR_ARG, "duplicate %s block name \"%s\"", kind, name);
-        return NULL;
-    }
-    if (total >= UINT32_MAX) {
-        tape_fail(t, TG_ERR_LIMIT, "too many %s scalars", kind);
-        return NULL;
-    }
     char *copy = tg__malloc(strlen(name) + 1);
     if (!copy || tape_grow((void **)bp, cap, (uint64_t)*nb + 1, sizeof **bp)) {
         tg__free(copy);
@@ -54,18 +56,37 @@ add_block(tg_tape *t, bool input, const char *name, size_t n)
     return b;
 }
 
+/* The x array on failure: placeholders {t, TG_NIL}, which every operation
+ * accepts and ignores, so code that goes on recording after an error
+ * never reads garbage -- unless n itself is impossible (no tape holds that
+ * many scalars), where x cannot be such an array and is left alone. */
+static void
+poison(tg_tape *t, size_t n, tg_var *x)
+{
+    if (!x || n >= UINT32_MAX)
+        return;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (tg_var){ t, TG_NIL };
+}
+
 void
 tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x)
 {
-    if (!t || t->status != TG_OK)
-        goto poison;
-    if (!x) {
-        tape_fail(t, TG_ERR_ARG, "tg_input_vec: NULL array");
+    if (!t || t->status != TG_OK) {
+        poison(t, n, x);
+        return;
+    }
+    if (!x && n > 0) {
+        tape_fail(t, TG_ERR_ARG, "tg_input_vec: NULL array for %zu scalars", n);
+        return;
+    }
+    if (check_block(t, true, name, n)) {
+        poison(t, n, x);
         return;
     }
     uint32_t n0 = t->n, nin0 = t->nin;
     if (!add_block(t, true, name, n))
-        goto poison;
+        goto fail;
     if (tape_reserve(t, (uint64_t)t->n + n)
         || tape_grow((void **)&t->in_ref, &t->nincap, (uint64_t)t->nin + n, sizeof *t->in_ref))
         goto undo;
@@ -79,14 +100,13 @@ tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x)
     return;
 undo:
     /* all-or-nothing: forget the half-declared block */
-    tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
+    if (t->status == TG_OK)
+        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
     tg__free(t->inb[t->ninb].name);
     t->n = n0;
     t->nin = nin0;
-poison:
-    if (x)
-        for (size_t i = 0; i < n; i++)
-            x[i] = (tg_var){ t, TG_NIL };
+fail:
+    poison(t, n, x);
 }
 
 tg_var
@@ -102,25 +122,35 @@ tg_output_vec(tg_tape *t, const char *name, size_t n, const tg_var *y)
 {
     if (!t || t->status != TG_OK)
         return;
-    if (!y) {
-        tape_fail(t, TG_ERR_ARG, "tg_output_vec: NULL array");
+    if (!y && n > 0) {
+        tape_fail(t, TG_ERR_ARG, "tg_output_vec: NULL array for %zu scalars", n);
         return;
     }
+    /* name and size first: y is read only for a block that can exist */
+    if (check_block(t, false, name, n))
+        return;
+    bool zero = false;
     for (size_t i = 0; i < n; i++) {
-        if (y[i].tape != t || y[i].id >= t->n) {
+        if (!tape_var_ok(t, y[i])) {
             tape_fail(t, TG_ERR_ARG, "element %zu of output \"%s\" is not a value of tape \"%s\"",
-                      i, name ? name : "(null)", t->name);
+                      i, name, t->name);
             return;
         }
+        zero |= y[i].id == TG_ZERO;
     }
+    /* the tapeless zero becomes a constant; all else is checked: no change
+     * to t below can fail halfway except by running out of memory */
+    uint32_t k0 = zero ? tape_const(t, 0.0) : TG_NIL;
+    if (t->status != TG_OK)
+        return;
     if (tape_grow((void **)&t->out_ref, &t->noutcap, (uint64_t)t->nout + n, sizeof *t->out_ref)) {
-        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring output \"%s\"", name ? name : "");
+        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring output \"%s\"", name);
         return;
     }
     if (!add_block(t, false, name, n))
         return;
     for (size_t i = 0; i < n; i++)
-        t->out_ref[t->nout++] = y[i].id;
+        t->out_ref[t->nout++] = y[i].id == TG_ZERO ? k0 : y[i].id;
     t->noutb++;
 }
 

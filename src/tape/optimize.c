@@ -133,7 +133,7 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
     uint32_t nb = input ? t->ninb : t->noutb;
     for (uint32_t bi = 0; bi < nb && u->status == TG_OK; bi++) {
         const tape_block *b = input ? &t->inb[bi] : &t->outb[bi];
-        tg_var *v = tg__calloc(b->size, sizeof *v);
+        tg_var *v = tg__calloc(b->size ? b->size : 1, sizeof *v);   /* empty blocks too */
         if (!v) {
             tape_fail(u, TG_ERR_NOMEM, "out of memory optimising \"%s\"", t->name);
             return;
