@@ -48,6 +48,11 @@ static double r_max(double a, double b, double c)
 static double r_atan2(double a, double b, double c) { (void)c; return atan2(a, b); }
 static double r_hypot(double a, double b, double c) { (void)c; return hypot(a, b); }
 static double r_azmul(double a, double b, double c) { (void)c; return tu_azmul(a, b); }
+/* the partial-derivative ops (issue 9, defect 4), as their textbook formulas */
+static double r_powdx(double a, double b, double c) { (void)c; return b * pow(a, b - 1.0); }
+static double r_powdy(double a, double b, double c) { (void)c; return pow(a, b) * log(a); }
+static double r_atan2dx(double a, double b, double c) { (void)c; return b / (a * a + b * b); }
+static double r_hypotdx(double a, double b, double c) { (void)c; return a / hypot(a, b); }
 static double r_lt(double a, double b, double c) { (void)c; return a < b ? 1.0 : 0.0; }
 static double r_le(double a, double b, double c) { (void)c; return a <= b ? 1.0 : 0.0; }
 static double r_gt(double a, double b, double c) { (void)c; return a > b ? 1.0 : 0.0; }
@@ -134,6 +139,10 @@ static const op_case cases[] = {
     { "atan2", 2, B(0.3, 3, -3, 3), {0}, {0}, r_atan2, 0, NULL, 0, 0, 0, {{0}}, 0 },
     { "hypot", 2, B(0.3, 3, -3, 3), {0}, {0}, r_hypot, 0, NULL, 0, 0, 0, {{0}}, 0 },
     { "azmul", 2, B(-3, 3, -3, 3), {0}, {0}, r_azmul, 0, NULL, 0, 0, 0, {{0}}, 0 },
+    { "powdx", 2, B(0.3, 3, -2, 2.5), {0}, {0}, r_powdx, 0, NULL, 0, 0, 0, {{0}}, 0 },
+    { "powdy", 2, B(0.3, 3, -2, 2.5), {0}, {0}, r_powdy, 0, NULL, 0, 0, 0, {{0}}, 0 },
+    { "atan2dx", 2, B(-3, 3, 0.3, 3), {0}, {0}, r_atan2dx, 0, NULL, 0, 4, 0, {{0}}, 0 },
+    { "hypotdx", 2, B(0.3, 3, -3, 3), {0}, {0}, r_hypotdx, 0, NULL, 0, 0, 0, {{0}}, 0 },
     { "lt", 2, B(-3, 3, -3, 3), {0}, {0}, r_lt, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },
     { "le", 2, B(-3, 3, -3, 3), {0}, {0}, r_le, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },
     { "gt", 2, B(-3, 3, -3, 3), {0}, {0}, r_gt, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },

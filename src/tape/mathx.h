@@ -57,6 +57,45 @@ tg__signum(double x)
     return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x == 0.0 ? 0.0 : x;
 }
 
+/* d pow(x, y) / dx = y x^(y-1), an absolute zero at y = 0. */
+static inline double
+tg__powdx(double x, double y)
+{
+    return tg__azmul(y, pow(x, y - 1.0));
+}
+
+/* d pow(x, y) / dy = x^y log x, an absolute zero where x^y = 0. */
+static inline double
+tg__powdy(double x, double y)
+{
+    return tg__azmul(pow(x, y), log(x));
+}
+
+/* d hypot(x, y) / dx = x / hypot(x, y), 0 at the origin (and for a NaN
+ * hypot).  Where the hypot is subnormal it has lost up to 52 bits, and
+ * where it overflows it is Inf: both operands are first scaled by a power
+ * of two (exact) into a range where the quotient is good to an ulp. */
+static inline double
+tg__hypotdx(double x, double y)
+{
+    double h = hypot(x, y);
+    if (!(h > 0.0))
+        return 0.0;
+    double s = h < 0x1p-600 ? 0x1p600 : h > 0x1p600 ? 0x1p-600 : 1.0;
+    double xs = x * s;
+    return xs / hypot(xs, y * s);
+}
+
+/* d atan2(x, y) / dx = y / (x^2 + y^2), through h = hypot(x, y) as
+ * (y/h)/h (CONVENTIONS.md rule 6); 0 where h is 0 or Inf (the limit) and
+ * for a NaN h.  d atan2(x, y) / dy = -atan2dx(y, x). */
+static inline double
+tg__atan2dx(double x, double y)
+{
+    double h = hypot(x, y);
+    return (h > 0.0 && h < INFINITY) ? tg__hypotdx(y, x) / h : 0.0;
+}
+
 /* The value of op on operand values A, B, C (unused ones are ignored).
  * Leaves have no value here; callers handle them. */
 TG_ALWAYS_INLINE double
