@@ -353,7 +353,21 @@ tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, doub
  * the number of scalars it selects.  Invalid arguments give a tape in the
  * error state (check tg_tape_status): TG_ERR_ARG for a NULL f or a bad wrt,
  * TG_ERR_SHAPE for grad/hess/hvp of a tape whose m != 1, f's own status if
- * f is in error.  NULL only when out of memory.
+ * f is in error, TG_ERR_LIMIT when the tape would have more than 2^32 - 2
+ * outputs (or more scratch than the machine can address) -- checked from
+ * the sizes alone, before any work, so an n_w = 70000 Hessian (4.9e9
+ * outputs) fails at once.  NULL only when out of memory.
+ *
+ * Empty blocks: n_w may be 0 (wrt an empty block) and m may be 0; the
+ * derivative blocks are then empty ("grad" of 0 scalars, an empty tangent
+ * block "v", ...), never an error.
+ *
+ * Second derivatives: the partials of pow, atan2 and hypot are ops of
+ * their own (powdx, powdy, atan2dx, hypotdx; src/ad/rules.def) whose
+ * partials are written once, so both mixed partials of these ops are the
+ * same expression: Hessians are symmetric, bit for bit, also where one
+ * side would overflow (pow at a subnormal base, atan2 at infinite or
+ * subnormal arguments).
  *
  * The derivative rules are the ones the numeric sweeps use (one table), so
  * a derivative tape and the numeric call that sweeps in the same direction

@@ -837,3 +837,40 @@ Test(rule3, structure_independent_of_values)
     tg_tape_free(a);
     tg_tape_free(b);
 }
+
+/* Issue 9, defects 4 and 5: the Hessian stays symmetric at extreme
+ * arguments (one formula per mixed partial), and the hypot partials are
+ * accurate where the hypot is subnormal or overflows.  Values are the
+ * analytic ones, rounded as IEEE arithmetic rounds them. */
+Test(conventions, pow_xy_symmetric_hessian_at_extreme_points)
+{
+    const double x0 = 5e-324, L = log(x0);
+    double x[2] = { x0, 1.0 }, g[2] = { 1.0, x0 * L }, h[4] = { 0.0, 1.0 + L, 1.0 + L, x0 * (L * L) };
+    row("pow(x,y) @ (5e-324, 1)", 2, r_pow_xy, x, x0, g, h, 0);
+}
+
+Test(conventions, atan2_symmetric_hessian_at_extreme_points)
+{
+    const double pi2 = 1.5707963267948966;
+    double g0[2] = { 0.0, 0.0 }, h0[4] = { 0.0, 0.0, 0.0, 0.0 };
+    double xi[2] = { INF, 1.0 }, xm[2] = { -INF, 1.0 }, xr[2] = { 2.0, INF };
+    row("atan2(y,x) @ (inf, 1): flat", 2, r_atan2, xi, pi2, g0, h0, 0);
+    row("atan2(y,x) @ (-inf, 1): flat", 2, r_atan2, xm, -pi2, g0, h0, 0);
+    row("atan2(y,x) @ (2, inf): flat", 2, r_atan2, xr, 0.0, g0, h0, 0);
+    /* (0, +-b) with b subnormal: d/dy = 1/b and (y^2 - x^2)... overflow */
+    double xs[2] = { 0.0, 5e-324 }, gs[2] = { INF, 0.0 }, hs[4] = { 0.0, -INF, -INF, 0.0 };
+    row("atan2(y,x) @ (0, 5e-324)", 2, r_atan2, xs, 0.0, gs, hs, 0);
+    double xn[2] = { 0.0, -5e-324 }, gn[2] = { -INF, 0.0 };
+    row("atan2(y,x) @ (0, -5e-324)", 2, r_atan2, xn, 3.141592653589793, gn, hs, 0);
+    double xt[2] = { 5e-324, 0.0 }, gt[2] = { 0.0, -INF }, ht[4] = { 0.0, INF, INF, 0.0 };
+    row("atan2(y,x) @ (5e-324, 0)", 2, r_atan2, xt, pi2, gt, ht, 0);
+}
+
+Test(conventions, hypot_gradient_at_subnormal_and_overflowing_points)
+{
+    const double r = 0x1.6a09e667f3bcdp-1;
+    double xs[2] = { 1e-310, 1e-310 }, g[2] = { r, r }, hs[4] = { INF, -INF, -INF, INF };
+    row("hypot(x,y) @ (1e-310, 1e-310)", 2, r_hypot, xs, hypot(1e-310, 1e-310), g, hs, 0);
+    double xh[2] = { 1.5e308, 1.5e308 };
+    row("hypot(x,y) @ (1.5e308, 1.5e308)", 2, r_hypot, xh, INF, g, NULL, 0);
+}

@@ -480,6 +480,8 @@ typedef struct row {
 #define P1H(X, V, D, DD) { { X }, V, { D }, true, { DD }, false }
 #define P1S(X, V, D) { { X }, V, { D }, false, { 0 }, true }
 #define P2(X0, X1, V, D0, D1) { { X0, X1 }, V, { D0, D1 }, false, { 0 }, false }
+#define P2H(X0, X1, V, D0, D1, H00, H01, H10, H11) \
+    { { X0, X1 }, V, { D0, D1 }, true, { H00, H01, H10, H11 }, false }
 #define P3ZERO { { 0, 0, 0 }, 0.0, { 0, 0, 0 }, false, { 0 }, false }
 
 static const double PI = 3.141592653589793;
@@ -538,6 +540,23 @@ static const row ROWS[] = {
     { "atan2", "atan2(y,x) @ (0,1); (0,0); (1e200,1e200)", 2, r_atan2, 3,
       { P2(0.0, 1.0, 0.0, 1.0, 0.0), P2(0.0, 0.0, 0.0, 0.0, 0.0),
         P2(1e200, 1e200, 0.78539816339744831, 5e-201, -5e-201) } },
+    /* issue 9: symmetric Hessians at extreme arguments, hypot partials
+     * where the hypot is subnormal or overflows (log(5e-324) =
+     * -744.4400719213812) */
+    { "pow_xy_tiny", "pow(x,y) @ (5e-324, 1): symmetric Hessian", 2, r_pow_xy, 1,
+      { P2H(5e-324, 1.0, 5e-324, 1.0, -3.676e-321, 0.0, -743.4400719213812, -743.4400719213812,
+            2.738067e-318) } },
+    { "atan2_flat", "atan2(y,x) @ (+-inf, 1): flat, symmetric Hessian", 2, r_atan2, 2,
+      { P2H(INF, 1.0, 1.5707963267948966, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        P2H(-INF, 1.0, -1.5707963267948966, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) } },
+    { "atan2_sub", "atan2(y,x) @ (0, +-5e-324), (5e-324, 0): symmetric Hessian", 2, r_atan2, 3,
+      { P2H(0.0, 5e-324, 0.0, INF, 0.0, 0.0, -INF, -INF, 0.0),
+        P2H(0.0, -5e-324, PI, -INF, 0.0, 0.0, -INF, -INF, 0.0),
+        P2H(5e-324, 0.0, 1.5707963267948966, 0.0, -INF, 0.0, INF, INF, 0.0) } },
+    { "hypot_sub", "hypot(x,y) @ (1e-310, 1e-310), (1.5e308, 1.5e308)", 2, r_hypot, 2,
+      { P2H(1e-310, 1e-310, 1.4142135623731e-310, 0.7071067811865476, 0.7071067811865476, INF, -INF,
+            -INF, INF),
+        P2(1.5e308, 1.5e308, INF, 0.7071067811865476, 0.7071067811865476) } },
     { "asin", "asin(x) @ +-1; |x| > 1", 1, r_asin, 3,
       { P1(1.0, 1.5707963267948966, INF), P1(-1.0, -1.5707963267948966, INF), P1(1.5, NAN, NAN) } },
     { "acos", "acos(x) @ 1; @ -1; |x| > 1", 1, r_acos, 3,
@@ -1184,6 +1203,13 @@ static const bound LIBM_BOUND[] = {
      * the libm crate) is 0.4 ulp from it, 3 ulp from glibc's */
     { "cbrt", false, false, 3, "glibc cbrt is up to 2.6 ulp off; Rust's is correct" },
     { "cbrt", false, true, 3, "glibc cbrt is up to 2.6 ulp off; libm crate's is correct" },
+    /* the partial-derivative ops are several libm calls each (issue 9):
+     * the libm crate's hypot and pow/log each differ from glibc's by up
+     * to an ulp, and the quotients carry both (measured: 4 and 3 ulp) */
+    { "atan2dx", false, true, 8, "two hypot calls and two divisions (libm crate vs glibc)" },
+    { "powdy", false, true, 4, "pow times log (libm crate vs glibc)" },
+    { "powdx", false, true, 4, "pow times y (libm crate vs glibc)" },
+    { "hypotdx", false, true, 4, "a quotient of two hypot calls (libm crate vs glibc)" },
 };
 
 static uint64_t libm_bound(const cfg *c, int op)
@@ -1696,6 +1722,46 @@ Test(rust, f32_no_std, .timeout = 590) { run_suite(true, true, "", add_all_kerne
 Test(rust, nan_literal_operands, .timeout = 590)
 {
     run_suite(false, false, "_nanlit", add_nan_literal_kernels, false);
+}
+
+/* Zero-size blocks (issue 9, defect 8): empty input and output blocks are
+ * zero-length slices, derivative tapes with respect to an empty block have
+ * empty outputs and an empty tangent block, a tape without input scalars
+ * still evaluates; the crate builds without warnings and its own tests
+ * (which shorten the first non-empty input) pass. */
+static tg_tape *empty_block_tape(void)
+{
+    tg_tape *f = tu_tape("empty", 0);
+    tg_var lam[1], x[2];
+    tg_input_vec(f, "lam", 0, lam);
+    tg_input_vec(f, "x", 2, x);
+    tg_input_vec(f, "mu", 0, NULL);
+    tg_output_vec(f, "g", 0, NULL);
+    tg_output(f, "f", tg_add(tg_mul(x[0], tg_sin(x[1])), tg_dot(0, lam, lam)));
+    tg_output_vec(f, "z", 0, NULL);
+    TU_TAPE_OK(f);
+    return f;
+}
+
+static void add_empty_block_kernels(kset *s, const char *crate)
+{
+    tg_tape *f = empty_block_tape();
+    kadd(s, crate, "f", f, K_COMPOSITE, PTS_RANDOM);
+    kadd(s, crate, "f_grad", tg_gradient_tape(f, TG_ALL), K_COMPOSITE, PTS_RANDOM);
+    kadd(s, crate, "f_jvp_lam", tg_jvp_tape(f, 0), K_EXACT, PTS_RANDOM);
+    kadd(s, crate, "f_hess_mu", tg_hessian_tape(f, 2), K_EXACT, PTS_RANDOM);
+    kadd(s, crate, "f_vjp", tg_vjp_tape(f, TG_ALL), K_COMPOSITE, PTS_RANDOM);
+    kadd(s, crate, "f_jac_x", tg_jacobian_tape(f, 1), K_COMPOSITE, PTS_RANDOM);
+    tg_tape *c = tu_tape("consts", 0);
+    tg_input_vec(c, "none", 0, NULL);
+    tg_output_vec(c, "e", 0, NULL);
+    tg_output(c, "k", tg_add(tg_const(c, 2.5), tg_sum(0, NULL)));
+    kadd(s, crate, "no_inputs", c, K_EXACT, PTS_NONE);
+}
+
+Test(rust, zero_size_blocks, .timeout = 590)
+{
+    run_suite(false, false, "_empty", add_empty_block_kernels, false);
 }
 
 /* ======================================================== determinism */
