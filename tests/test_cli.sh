@@ -172,6 +172,17 @@ expect 2 err '--x has 1 value' check r.tape --x 1
 
 # ------------------------------------------------------------ derive
 expect 0 out 'rg\.tape: tape "rosenbrock_grad", 2 inputs, 2 outputs' derive r.tape --grad -o rg.tape
+# a Hessian tape beyond the output limit is refused at once, before any
+# work (issue 9, defect 3: 70000 inputs, 4.9e9 outputs used to run for
+# minutes and take gigabytes); the test's time limit is the oracle
+t 0 example rosenbrock --n 70000 -o big.tape && \
+expect 1 err 'hess of "rosenbrock": derivative tape "rosenbrock_hess" would have 4900000000 outputs; a tape holds at most 4294967294' \
+    derive big.tape --hess -o big_hess.tape
+if [[ -e big_hess.tape ]]; then fail "a refused derivative left big_hess.tape"; else ok "no file for a refused derivative"; fi
+rc=0
+timeout 20 "$exe" derive big.tape --hess --wrt x -o big_hess.tape >"$out" 2>"$err" </dev/null || rc=$?
+if [[ $rc -eq 1 ]]; then ok "the oversized Hessian is refused within 20 s"; else fail "derive --hess of 70000 inputs: exit $rc (124: still running after 20 s)"; fi
+rm -f big.tape
 expect 0 out '^grad = -215\.59999999999[0-9]* -87\.9999999999999[0-9]*$' eval rg.tape --x -1.2,1
 expect 0 out 'rj\.tape: tape "rosenbrock_jac"' derive r.tape --jac --opt max -o rj.tape
 expect 0 out 'rh\.tape: tape "rosenbrock_hess", 2 inputs, 4 outputs' derive r.tape --hess -o rh.tape
