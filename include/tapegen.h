@@ -404,7 +404,9 @@ tg_tape *tg_joint_tape(const tg_tape *f, unsigned parts, int wrt);
 
 /* Inlines f into the tape dst being recorded (symbolic call, gradgen's
  * f(z)): f's input k takes the value args[k] (tg_num_inputs(f) values of
- * dst), and results[j] receives f's output j (tg_num_outputs(f) values).
+ * dst, or the tapeless zero; args may be NULL when f has no input scalars),
+ * and results[j] receives f's output j (tg_num_outputs(f) values; results
+ * may be NULL when there are none).
  * Every instruction goes through dst's recorder, so folding and CSE work
  * across the boundary.  Errors are sticky on dst (results are then
  * {dst, TG_NIL}).  f may be dst itself. */
