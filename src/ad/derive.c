@@ -24,11 +24,11 @@ typedef struct derive {
 static void
 derive_free(derive *D)
 {
-    tg__free(D->map);
-    tg__free(D->fout);
-    tg__free(D->d);
-    tg__free(D->d2);
-    tg__free(D->active);
+    mem_free(D->map);
+    mem_free(D->fout);
+    mem_free(D->d);
+    mem_free(D->d2);
+    mem_free(D->active);
 }
 
 /* A derived tape that is in the error state from the start. */
@@ -53,7 +53,7 @@ extra_name(const tg_tape *f, const char *base, char *buf, size_t len)
 static void *
 zalloc(tg_tape *t, size_t count, size_t size)
 {
-    void *p = tg__calloc(count ? count : 1, size);
+    void *p = mem_calloc(count ? count : 1, size);
     if (!p)
         tape_fail(t, TG_ERR_NOMEM, "out of memory building derivative tape \"%s\"", t->name);
     return p;
@@ -135,22 +135,13 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, unsigned parts, in
                          "TG_GRAD, TG_JAC, TG_HESS, TG_HVP");
     if (derive_check_size(t, f, parts, D->nw))
         return -1;
-    for (uint32_t b = 0; b < f->ninb; b++) {
-        tg_var *tmp = zalloc(t, f->inb[b].size, sizeof *tmp);
-        if (!tmp)
-            return -1;
-        tg_input_vec(t, f->inb[b].name, f->inb[b].size, tmp);
-        tg__free(tmp);
-    }
+    for (uint32_t b = 0; b < f->ninb; b++)
+        tape_input_block(t, f->inb[b].name, f->inb[b].size);
     if (extra_base && t->status == TG_OK) {
         char bn[TAPE_NAME_MAX + 16];
         extra_name(f, extra_base, bn, sizeof bn);
         D->extra = t->nin;
-        tg_var *tmp = zalloc(t, extra_size, sizeof *tmp);
-        if (!tmp)
-            return -1;
-        tg_input_vec(t, bn, extra_size, tmp);
-        tg__free(tmp);
+        tape_input_block(t, bn, extra_size);
     }
     D->map = zalloc(t, f->n, sizeof *D->map);
     D->fout = zalloc(t, f->nout, sizeof *D->fout);
@@ -165,18 +156,12 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, unsigned parts, in
 static int
 derive_arrays(derive *D, uint32_t n)
 {
-    tg__free(D->d);
+    mem_free(D->d);
     D->d = zalloc(D->t, n, sizeof *D->d);
     if (!D->d)
         return -1;
     memset(D->d, 0xff, (size_t)n * sizeof *D->d);
     return 0;
-}
-
-static uint32_t
-ref_or_zero(tg_tape *t, uint32_t r)
-{
-    return r != TG_NIL ? r : tape_const(t, 0.0);
 }
 
 /* Records the gradient of the scalar output into g[nw] (t refs). */
@@ -258,31 +243,39 @@ record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *
             for (uint32_t k = 0; k < nw && rc == 0; k++)
                 J[(size_t)i * nw + k] = D->d[t->in_ref[D->lo + k]];
         }
-        tg__free(active);
+        mem_free(active);
     }
-    tg__free(seed);
-    tg__free(col);
+    mem_free(seed);
+    mem_free(col);
     return rc;
+}
+
+/* The INPUT refs of the extra block (NULL when the tape has no inputs at
+ * all: every block empty). */
+static const uint32_t *
+extra_refs(const derive *D)
+{
+    return D->t->in_ref ? D->t->in_ref + D->extra : NULL;
 }
 
 /* Declares output block `name` of refs r[0..count) (TG_NIL: 0). */
 static void
 output_refs(tg_tape *t, const char *name, const uint32_t *r, size_t count)
 {
-    tg_var *v = zalloc(t, count, sizeof *v);
-    if (!v)
-        return;
-    for (size_t j = 0; j < count && t->status == TG_OK; j++)
-        v[j] = (tg_var){ t, ref_or_zero(t, r[j]) };
-    tg_output_vec(t, name, count, v);
-    tg__free(v);
+    uint32_t zero = TG_NIL;
+    for (size_t j = 0; j < count && zero == TG_NIL; j++)
+        if (r[j] == TG_NIL)
+            zero = tape_const(t, 0.0);
+    uint32_t *slots = tape_output_block(t, name, count);
+    for (size_t j = 0; slots && j < count; j++)
+        slots[j] = r[j] != TG_NIL ? r[j] : zero;
 }
 
 /* Finishes: frees scratch, returns the tape (in error or not). */
 static tg_tape *
 derive_end(derive *D, uint32_t *buf)
 {
-    tg__free(buf);
+    mem_free(buf);
     derive_free(D);
     return D->t;
 }
@@ -328,7 +321,7 @@ tg_jvp_tape(const tg_tape *f, int wrt)
     uint32_t *out = NULL;
     if (derive_begin(&D, f, "jvp", TG_F, wrt, wrt_size(f, wrt), "v") == 0
         && (out = zalloc(D.t, f->nout, sizeof *out))
-        && record_tangent(&D, D.t->n, D.t->in_ref + D.extra, D.fout, f->nout, out) == 0)
+        && record_tangent(&D, D.t->n, extra_refs(&D), D.fout, f->nout, out) == 0)
         output_refs(D.t, "jvp", out, f->nout);
     return derive_end(&D, out);
 }
@@ -361,7 +354,7 @@ tg_vjp_tape(const tg_tape *f, int wrt)
     uint32_t *out = NULL;
     if (derive_begin(&D, f, "vjp", TG_GRAD, wrt, f ? f->nout : 0, "w") == 0
         && (out = zalloc(D.t, D.nw, sizeof *out))
-        && record_vjp(&D, D.t->n, D.t->in_ref + D.extra, out) == 0)
+        && record_vjp(&D, D.t->n, extra_refs(&D), out) == 0)
         output_refs(D.t, "vjp", out, D.nw);
     return derive_end(&D, out);
 }
@@ -387,7 +380,7 @@ tg_hvp_tape(const tg_tape *f, int wrt)
     if (derive_begin(&D, f, "hvp", TG_HVP, wrt, wrt_size(f, wrt), "v") == 0
         && (buf = zalloc(D.t, 2 * (size_t)D.nw, sizeof *buf))
         && record_gradient(&D, buf) == 0
-        && record_tangent(&D, D.t->n, D.t->in_ref + D.extra, buf, D.nw, buf + D.nw) == 0)
+        && record_tangent(&D, D.t->n, extra_refs(&D), buf, D.nw, buf + D.nw) == 0)
         output_refs(D.t, "hvp", buf + D.nw, D.nw);
     return derive_end(&D, buf);
 }
@@ -415,7 +408,7 @@ tg_joint_tape(const tg_tape *f, unsigned parts, int wrt)
         return derive_end(&D, buf);
     if ((parts & TG_HESS) && record_jacobian(&D, n1, g, nw, H))
         return derive_end(&D, buf);
-    if ((parts & TG_HVP) && record_tangent(&D, n1, t->in_ref + D.extra, g, nw, hv))
+    if ((parts & TG_HVP) && record_tangent(&D, n1, extra_refs(&D), g, nw, hv))
         return derive_end(&D, buf);
     if (parts & TG_F)
         output_refs(t, "f", D.fout, m);

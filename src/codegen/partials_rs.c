@@ -1,5 +1,5 @@
 /* src/codegen/partials_rs.c -- the Rust versions of the partial-derivative
- * ops (tg__powdx, tg__powdy, tg__hypotdx, tg__atan2dx in src/tape/mathx.h),
+ * ops (mathx_powdx, mathx_powdy, mathx_hypotdx, mathx_atan2dx in src/tape/mathx.h),
  * which derivative tapes record and generated kernels must compute the same
  * way.  Each helper is emitted once per crate, when a kernel uses it.  The
  * helpers compute in f64 also in an f32 crate (arguments widened, the
