@@ -55,7 +55,8 @@ tg_workspace_new(const tg_tape *t)
 {
     /* the size is checked before anything is allocated (issue 9): a tape
      * whose workspace cannot be addressed fails at once */
-    if (t && t->n > SIZE_MAX / sizeof(double) / WS_MAX_ARRAYS) {
+    uint64_t doubles = t ? (uint64_t)t->n * WS_MAX_ARRAYS : 0;
+    if (doubles > SIZE_MAX / sizeof(double)) {
         tape_fail_call(TG_ERR_LIMIT, "tg_workspace_new: a workspace for tape \"%s\" needs more "
                        "memory than this machine can address", t->name);
         return NULL;
