@@ -583,7 +583,8 @@ void        tg_rust_builder_free(tg_rust_builder *b);
  * tg_workspace_new returns NULL when out of memory (TG_ERR_NOMEM) or when
  * the size t needs cannot be addressed (TG_ERR_LIMIT, checked before any
  * allocation); tg_last_error() says which.  t may be NULL (then it starts
- * empty), otherwise it is pre-sized for every call on t. */
+ * empty), otherwise it is pre-sized for every call on t: no _ws call on t
+ * allocates afterwards. */
 typedef struct tg_workspace tg_workspace;
 tg_workspace *tg_workspace_new(const tg_tape *t);
 void          tg_workspace_free(tg_workspace *w);   /* NULL is allowed */
