@@ -2,6 +2,7 @@
  * layout, seeding and read-out around the sweeps in forward.c, reverse.c,
  * tangent.c and second.c.  Outputs are written only after every check has
  * passed and the workspace is in place, so an error leaves them untouched. */
+#include "ad/native.h"
 #include "ad/sweep.h"
 
 enum { L8 = TG_LANES };
@@ -29,6 +30,14 @@ check_tape(const tg_tape *t, const char *fn)
         tg_status s_ = (expr);                                                  \
         if (s_ != TG_OK)                                                        \
             return s_;                                                          \
+    } while (0)
+
+/* Compiled by tg_tape_compile: the kernel instead of the sweeps. */
+#define ROUTE(part, v, out)                                                     \
+    do {                                                                        \
+        const ad_route *r_ = ad_route_of(t, part);                              \
+        if (r_)                                                                 \
+            return ad_route_call(t, r_, w, x, v, out, fn);                      \
     } while (0)
 
 static tg_status
@@ -64,6 +73,7 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
     CHECK(check_tape(t, fn));
     NEED(x, t->nin);
     NEED(y, t->nout);
+    ROUTE(AD_ROUTE_F, NULL, y);
     CHECK(reserve(w, t->n, fn));
     double *v = w->buf;
     ad_forward1(t, x, v);
@@ -100,6 +110,7 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(g, t->nin);
+    ROUTE(AD_ROUTE_GRAD, NULL, g);
     return reverse_one(t, w, x, NULL, g, fn);
 }
 
@@ -164,6 +175,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     CHECK(check_tape(t, fn));
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
+    ROUTE(AD_ROUTE_JAC, NULL, J);
     if (!w)
         return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
     /* structurally orthogonal columns share a sweep (CPR compression) */
@@ -207,6 +219,7 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(hv, t->nin);
+    ROUTE(AD_ROUTE_HVP, v_, hv);
     size_t n = t->n;
     CHECK(reserve(w, 4 * n, fn));
     double *v = w->buf, *vd = v + n, *wb = vd + n, *wd = wb + n;

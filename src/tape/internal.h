@@ -52,6 +52,12 @@ struct tg_tape {
     uint32_t hcap, hcount;      /* hcap is 0 or a power of two */
 
     _Atomic(struct tg_workspace *) pool[TAPE_POOL];
+
+    /* Something a layer above attached to the tape (src/ad/native.c: the
+     * compiled kernels of tg_tape_compile); opaque here, released with the
+     * tape through its own function. */
+    void *attach;
+    void (*attach_free)(void *attach);
 };
 
 /* An operand while recording: an instruction or a literal not yet on the

@@ -176,6 +176,8 @@ tg_tape_free(tg_tape *t)
     if (!t)
         return;
     tape_pool_drain(t);
+    if (t->attach_free)
+        t->attach_free(t->attach);
     for (uint32_t i = 0; i < t->ninb; i++)
         tg__free(t->inb[i].name);
     for (uint32_t i = 0; i < t->noutb; i++)
