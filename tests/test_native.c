@@ -1,0 +1,489 @@
+/* tests/test_native.c -- native code at run time.
+ *
+ * The machinery (src/codegen/native): SHA-256 against the NIST example
+ * vectors; splitting compiler commands; building a hand-written C source
+ * through the cache: a hit skips the compiler (a wrapper counts its runs),
+ * corrupt, truncated, foreign and stale entries are rebuilt, a read-only
+ * cache or a cache path that is a regular file still works (uncached), a
+ * missing compiler gives TG_ERR_UNSUPPORTED, a failing one its output in
+ * tg_last_error.  The kernels: every opcode of ops.def, the CONVENTIONS
+ * rows and random tapes with special values, compiled vs tg_eval bit for
+ * bit; tg_tape_compile's routes vs the interpreter on the derivative
+ * tapes, bit for bit, single, _ws and batch.
+ *
+ * Each test uses its own cache directory under $TG_BINARY_DIR (else /tmp),
+ * and at most a few compiler runs.  Without a working C compiler ($CC or
+ * cc) the tests that need one skip, saying so. */
+#define _GNU_SOURCE 1
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codegen/native/native.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------- helpers */
+
+/* A fresh directory for test `name`: $TG_BINARY_DIR/native/<name>. */
+static void test_dir(const char *name, char *buf, size_t len)
+{
+    const char *b = getenv("TG_BINARY_DIR");
+    snprintf(buf, len, "%s/native/%s", b && *b ? b : "/tmp/tapegen-test", name);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s' && mkdir -p '%s'",
+             buf, buf, buf);
+    cr_assert(system(cmd) == 0, "cannot prepare %s", buf);
+}
+
+static void write_text(const char *path, const char *text, int mode)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, (mode_t)mode);
+}
+
+static long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* The only *.so file in dir (cache entries), into buf; 0 if none. */
+static int cache_entry(const char *dir, char *buf, size_t len)
+{
+    DIR *d = opendir(dir);
+    int found = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l > 3 && strcmp(e->d_name + l - 3, ".so") == 0) {
+            snprintf(buf, len, "%s/%s", dir, e->d_name);
+            found++;
+        }
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The real compiler command ($CC or cc) and whether it runs at all. */
+static const char *real_cc(void)
+{
+    const char *cc = getenv("CC");
+    return cc && *cc ? cc : "cc";
+}
+
+static int have_cc(void)
+{
+    nat_argv a = { { NULL }, 0 };
+    char *out = NULL;
+    int code = -1;
+    int ok = nat_argv_split(&a, real_cc()) == 0 && nat_argv_add(&a, "--version") == 0 &&
+             nat_run(&a, &out, &code) == 0 && code == 0;
+    nat_argv_free(&a);
+    free(out);
+    return ok;
+}
+
+#define NEED_CC()                                                                        \
+    do {                                                                                 \
+        if (!have_cc())                                                                  \
+            cr_skip_test("no C compiler: \"%s --version\" does not run; native code is " \
+                         "untested here", real_cc());                                    \
+    } while (0)
+
+/* ------------------------------------------------------------- SHA-256 */
+
+static void sha_hex(const void *p, size_t len, char *hex)
+{
+    unsigned char d[NAT_SHA256_LEN];
+    nat_sha256_buf(p, len, d);
+    nat_hex(d, sizeof d, hex);
+}
+
+/* FIPS 180-4 examples (NIST CSRC "Examples with intermediate values"). */
+Test(native_sha256, nist_vectors)
+{
+    char hex[65];
+    sha_hex("abc", 3, hex);
+    cr_expect_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sha_hex("", 0, hex);
+    cr_expect_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha_hex(m448, strlen(m448), hex);
+    cr_expect_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+                       "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    sha_hex(m896, strlen(m896), hex);
+    cr_expect_str_eq(hex, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+    /* one million 'a', fed in uneven pieces through the streaming interface */
+    nat_sha256 s;
+    nat_sha256_init(&s);
+    char chunk[997];
+    memset(chunk, 'a', sizeof chunk);
+    size_t left = 1000000;
+    for (size_t k = 1; left; k = k % 997 + 1) {
+        size_t take = k < left ? k : left;
+        nat_sha256_update(&s, chunk, take);
+        left -= take;
+    }
+    unsigned char d[NAT_SHA256_LEN];
+    nat_sha256_final(&s, d);
+    nat_hex(d, sizeof d, hex);
+    cr_expect_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+/* Padding boundaries: 55, 56, 63, 64 and 65 bytes, streamed byte by byte
+ * and in one piece, give the same digest. */
+Test(native_sha256, streaming_matches_one_shot)
+{
+    unsigned char msg[130];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (unsigned char)(i * 7 + 3);
+    size_t lens[] = { 0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 130 };
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        unsigned char a[NAT_SHA256_LEN], b[NAT_SHA256_LEN];
+        nat_sha256_buf(msg, lens[k], a);
+        nat_sha256 s;
+        nat_sha256_init(&s);
+        for (size_t i = 0; i < lens[k]; i++)
+            nat_sha256_update(&s, msg + i, 1);
+        nat_sha256_final(&s, b);
+        cr_expect(memcmp(a, b, sizeof a) == 0, "length %zu: streamed digest differs", lens[k]);
+    }
+}
+
+/* ------------------------------------------------------ command splitting */
+
+Test(native_spawn, split_on_blanks_without_a_shell)
+{
+    nat_argv a = { { NULL }, 0 };
+    cr_assert(nat_argv_split(&a, "  ccache\tgcc  -m64 ") == 0);
+    cr_assert_eq(a.n, 3);
+    cr_expect_str_eq(a.v[0], "ccache");
+    cr_expect_str_eq(a.v[1], "gcc");
+    cr_expect_str_eq(a.v[2], "-m64");
+    cr_expect(a.v[3] == NULL);
+    nat_argv_free(&a);
+    cr_expect(nat_argv_split(&a, "   ") == -1, "a blank command has no program");
+    nat_argv_free(&a);
+}
+
+/* Shell metacharacters reach the program as plain bytes: no shell runs. */
+Test(native_spawn, no_shell_and_output_captured)
+{
+    nat_argv a = { { NULL }, 0 };
+    cr_assert(nat_argv_split(&a, "printf %s;echo$IFS'x' `true`") == 0);
+    char *out = NULL;
+    int code = -1;
+    cr_assert(nat_run(&a, &out, &code) == 0, "printf did not run: %s", strerror(errno));
+    cr_expect_eq(code, 0);
+    cr_expect_str_eq(out, "`true`;echo$IFS'x'");
+    free(out);
+    nat_argv_free(&a);
+    cr_assert(nat_argv_split(&a, "/nonexistent/program --version") == 0);
+    cr_expect(nat_run(&a, &out, &code) == -1 && errno == ENOENT);
+    nat_argv_free(&a);
+}
+
+/* ------------------------------------------------- the cache, by hand */
+
+static const char *square_src =
+    "int tg_test_square(const double *x, double *y, double *work)\n"
+    "{ (void)work; y[0] = x[0] * x[0] + 0.5; return 0; }\n";
+
+/* Builds square_src with options o; returns the handle (or NULL). */
+static void *build_square(const nat_opts *o, tg_status *st, nat_how *how)
+{
+    nat_source s = { square_src, strlen(square_src) };
+    return nat_build(&s, 1, o, "test", st, how);
+}
+
+static void check_square(void *so)
+{
+    cr_assert(so != NULL, "build failed: %s", tg_last_error());
+    int (*f)(const double *, double *, double *);
+    *(void **)&f = dlsym(so, "tg_test_square");
+    cr_assert(f != NULL);
+    double x = 3.0, y = 0.0;
+    cr_expect_eq(f(&x, &y, NULL), 0);
+    cr_expect(y == 9.5, "kernel computed %g", y);
+}
+
+/* A wrapper around the real compiler that appends a line to `log` for
+ * every compilation (not for --version). */
+static void counting_cc(const char *dir, char *cc, size_t len)
+{
+    char script[8192], path[1100];
+    snprintf(path, sizeof path, "%s/countcc", dir);
+    snprintf(script, sizeof script,
+             "#!/bin/sh\n"
+             "case \"$1\" in --version) ;; *) echo run >> '%s/compiles.log' ;; esac\n"
+             "exec %s \"$@\"\n", dir, real_cc());
+    write_text(path, script, 0700);
+    snprintf(cc, len, "%s", path);
+}
+
+Test(native_cache, hit_skips_the_compiler)
+{
+    NEED_CC();
+    char dir[1024], cache[2048], cc[2048], log[2048], entry[4096];
+    test_dir("hit", dir, sizeof dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    snprintf(log, sizeof log, "%s/compiles.log", dir);
+    counting_cc(dir, cc, sizeof cc);
+    nat_opts o = { .cc = cc, .cache_dir = cache };
+    tg_status st;
+    nat_how how;
+    void *so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED);
+    cr_expect_eq(count_lines(log), 1);
+    struct stat sb;
+    cr_assert(stat(cache, &sb) == 0);
+    cr_expect_eq(sb.st_mode & 0777, 0700, "cache directory mode %o", (unsigned)(sb.st_mode & 0777));
+    cr_expect_eq(cache_entry(cache, entry, sizeof entry), 1);
+    dlclose(so);
+
+    so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_CACHED);
+    cr_expect_eq(count_lines(log), 1, "a cache hit ran the compiler");
+    dlclose(so);
+
+    /* other flags are another key: compiled again */
+    o.opt_level = 2;
+    so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED);
+    cr_expect_eq(count_lines(log), 2);
+    dlclose(so);
+    /* no temporary directory is left behind */
+}
+
+/* Damages the single entry of cache with `damage`, then checks the next
+ * build recompiles (and works) and the one after hits again. */
+static void rebuild_after(const char *name, void (*damage)(const char *entry, const char *dir))
+{
+    char dir[1024], cache[2048], cc[2048], log[2048], entry[4096];
+    test_dir(name, dir, sizeof dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    snprintf(log, sizeof log, "%s/compiles.log", dir);
+    counting_cc(dir, cc, sizeof cc);
+    nat_opts o = { .cc = cc, .cache_dir = cache };
+    tg_status st;
+    nat_how how;
+    void *so = build_square(&o, &st, &how);
+    check_square(so);
+    dlclose(so);
+    cr_assert_eq(cache_entry(cache, entry, sizeof entry), 1);
+    damage(entry, dir);
+    cr_assert_eq(nat_cache_check(entry, (const unsigned char *)"0123456789abcdef0123456789abcdef"),
+                 -1);
+    so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED, "%s: a damaged entry was loaded", name);
+    cr_expect_eq(count_lines(log), 2);
+    dlclose(so);
+    so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_CACHED, "%s: the rebuilt entry is not used", name);
+    dlclose(so);
+}
+
+static void flip_middle_byte(const char *entry, const char *dir)
+{
+    (void)dir;
+    int fd = open(entry, O_RDWR);
+    cr_assert(fd >= 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    unsigned char c;
+    cr_assert(pread(fd, &c, 1, size / 2) == 1);
+    c ^= 0x40;
+    cr_assert(pwrite(fd, &c, 1, size / 2) == 1);
+    close(fd);
+}
+
+static void truncate_entry(const char *entry, const char *dir)
+{
+    (void)dir;
+    struct stat sb;
+    cr_assert(stat(entry, &sb) == 0);
+    cr_assert(truncate(entry, sb.st_size - 10) == 0);
+}
+
+/* Someone else's shared object renamed to the entry's name (no trailer). */
+static void foreign_object(const char *entry, const char *dir)
+{
+    char cmd[12000], src[2048];
+    snprintf(src, sizeof src, "%s/foreign.c", dir);
+    write_text(src, "int tg_test_square(const double *x, double *y, double *w)\n"
+                    "{ (void)w; y[0] = -x[0]; return 0; }\n", 0600);
+    snprintf(cmd, sizeof cmd, "%s -shared -fPIC -o '%s' '%s'", real_cc(), entry, src);
+    cr_assert(system(cmd) == 0, "cannot build the foreign object");
+}
+
+/* A valid entry of another key under this key's name. */
+static void stale_entry(const char *entry, const char *dir)
+{
+    char cache2[2048], entry2[4096], cmd[12000];
+    snprintf(cache2, sizeof cache2, "%s/cache2", dir);
+    static const char *other = "int tg_test_square(const double *x, double *y, double *w)\n"
+                               "{ (void)w; y[0] = x[0]; return 0; }\n";
+    nat_opts o = { .cache_dir = cache2 };
+    nat_source s = { other, strlen(other) };
+    tg_status st;
+    void *so = nat_build(&s, 1, &o, "test", &st, NULL);
+    cr_assert(so != NULL, "%s", tg_last_error());
+    dlclose(so);
+    cr_assert_eq(cache_entry(cache2, entry2, sizeof entry2), 1);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", entry2, entry);
+    cr_assert(system(cmd) == 0);
+}
+
+Test(native_cache, corrupt_entry_is_rebuilt) { NEED_CC(); rebuild_after("corrupt", flip_middle_byte); }
+Test(native_cache, truncated_entry_is_rebuilt) { NEED_CC(); rebuild_after("truncated", truncate_entry); }
+Test(native_cache, foreign_entry_is_rebuilt) { NEED_CC(); rebuild_after("foreign", foreign_object); }
+Test(native_cache, stale_entry_is_rebuilt) { NEED_CC(); rebuild_after("stale", stale_entry); }
+
+/* A cache directory we cannot write (mode 0500; root ignores modes, so the
+ * test then skips) and a cache path that is a regular file (any user):
+ * compiled and loaded from the temporary directory, nothing stored. */
+Test(native_cache, read_only_cache_still_compiles)
+{
+    NEED_CC();
+    char dir[1024], cache[2048], entry[4096];
+    test_dir("readonly", dir, sizeof dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    cr_assert(mkdir(cache, 0500) == 0);
+    if (access(cache, W_OK) == 0) {
+        chmod(cache, 0700);
+        cr_skip_test("running as root: a mode-0500 directory is writable; the regular-file "
+                     "case (cache_file_path_still_compiles) covers read-only caches");
+    }
+    nat_opts o = { .cache_dir = cache };
+    tg_status st;
+    nat_how how;
+    void *so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED);
+    dlclose(so);
+    chmod(cache, 0700);
+    cr_expect_eq(cache_entry(cache, entry, sizeof entry), 0);
+}
+
+Test(native_cache, cache_file_path_still_compiles)
+{
+    NEED_CC();
+    char dir[1024], cache[2048];
+    test_dir("regularfile", dir, sizeof dir);
+    snprintf(cache, sizeof cache, "%s/not-a-directory", dir);
+    write_text(cache, "x\n", 0600);
+    nat_opts o = { .cache_dir = cache };
+    tg_status st;
+    nat_how how;
+    void *so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED);
+    dlclose(so);
+    /* a path below a regular file cannot be created either */
+    char below[2200];
+    snprintf(below, sizeof below, "%s/sub", cache);
+    o.cache_dir = below;
+    so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED);
+    dlclose(so);
+}
+
+/* The default cache: $XDG_CACHE_HOME/tapegen, else $HOME/.cache/tapegen,
+ * created mode 0700 with its parents. */
+Test(native_cache, default_directory)
+{
+    char dir[1024], buf[2200], want[2200];
+    test_dir("default", dir, sizeof dir);
+    snprintf(buf, sizeof buf, "%s/xdg", dir);
+    setenv("XDG_CACHE_HOME", buf, 1);
+    cr_assert(nat_cache_dir(NULL, buf, sizeof buf) == 0);
+    snprintf(want, sizeof want, "%s/xdg/tapegen", dir);
+    cr_expect_str_eq(buf, want);
+    struct stat sb;
+    cr_assert(stat(want, &sb) == 0 && S_ISDIR(sb.st_mode));
+    cr_expect_eq(sb.st_mode & 0777, 0700);
+    unsetenv("XDG_CACHE_HOME");
+    snprintf(buf, sizeof buf, "%s/home", dir);
+    setenv("HOME", buf, 1);
+    cr_assert(nat_cache_dir(NULL, buf, sizeof buf) == 0);
+    snprintf(want, sizeof want, "%s/home/.cache/tapegen", dir);
+    cr_expect_str_eq(buf, want);
+    setenv("XDG_CACHE_HOME", "relative/ignored", 1);
+    cr_assert(nat_cache_dir(NULL, buf, sizeof buf) == 0);
+    cr_expect_str_eq(buf, want, "a relative XDG_CACHE_HOME is ignored");
+}
+
+/* --------------------------------------------------- compiler errors */
+
+Test(native_errors, missing_compiler)
+{
+    char dir[1024], cache[2048], entry[4096];
+    test_dir("missing", dir, sizeof dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    nat_opts o = { .cc = "/nonexistent/cc", .cache_dir = cache };
+    tg_status st = TG_OK;
+    cr_expect(build_square(&o, &st, NULL) == NULL);
+    cr_expect_eq(st, TG_ERR_UNSUPPORTED);
+    cr_expect(strstr(tg_last_error(), "no C compiler") != NULL, "message: %s", tg_last_error());
+    cr_expect(strstr(tg_last_error(), "/nonexistent/cc") != NULL, "message: %s", tg_last_error());
+    cr_expect_eq(cache_entry(cache, entry, sizeof entry), 0);
+}
+
+/* A compiler that identifies itself but fails: its output is the message. */
+Test(native_errors, failing_compiler)
+{
+    char dir[1024], cc[2048], cache[2048];
+    test_dir("failing", dir, sizeof dir);
+    snprintf(cc, sizeof cc, "%s/badcc", dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    write_text(cc, "#!/bin/sh\n"
+                   "if [ \"$1\" = --version ]; then echo 'badcc 1.0'; exit 0; fi\n"
+                   "echo 'badcc: error: deliberate failure for the test' >&2\n"
+                   "exit 3\n", 0700);
+    nat_opts o = { .cc = cc, .cache_dir = cache };
+    tg_status st = TG_OK;
+    cr_expect(build_square(&o, &st, NULL) == NULL);
+    cr_expect_eq(st, TG_ERR_UNSUPPORTED);
+    cr_expect(strstr(tg_last_error(), "deliberate failure for the test") != NULL,
+              "message: %s", tg_last_error());
+    cr_expect(strstr(tg_last_error(), "exit 3") != NULL, "message: %s", tg_last_error());
+    /* --version failing too: still TG_ERR_UNSUPPORTED with the output */
+    write_text(cc, "#!/bin/sh\necho 'badcc: broken installation' >&2\nexit 1\n", 0700);
+    cr_expect(build_square(&o, &st, NULL) == NULL);
+    cr_expect_eq(st, TG_ERR_UNSUPPORTED);
+    cr_expect(strstr(tg_last_error(), "broken installation") != NULL, "message: %s",
+              tg_last_error());
+}
+
+Test(native_errors, bad_options)
+{
+    nat_opts o = { .opt_level = 4 };
+    tg_status st = TG_OK;
+    cr_expect(build_square(&o, &st, NULL) == NULL);
+    cr_expect_eq(st, TG_ERR_ARG);
+    o.opt_level = 0;
+    o.cc = "   ";
+    cr_expect(build_square(&o, &st, NULL) == NULL);
+    cr_expect_eq(st, TG_ERR_ARG);
+}
