@@ -487,3 +487,175 @@ Test(native_errors, bad_options)
     cr_expect(build_square(&o, &st, NULL) == NULL);
     cr_expect_eq(st, TG_ERR_ARG);
 }
+
+/* ============================================================ kernels */
+
+#include "ad/native.h"
+
+/* Special and ordinary values every kernel test evaluates at. */
+static const double specials[] = {
+    0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 2.0, 0.7, -0.3,
+    1e-310, -4.9e-324, 2.2250738585072014e-308, 1e308, -1e308, 1e-200,
+    INFINITY, -INFINITY, NAN, 710.0, -800.0, 1.5707963267948966, 100.25, -7.5,
+};
+#define NSPEC (sizeof specials / sizeof specials[0])
+
+/* A per-test cache directory (kept between runs: a rerun hits the cache). */
+static tg_compile_options test_opts(const char *name, char *buf, size_t len)
+{
+    const char *b = getenv("TG_BINARY_DIR");
+    snprintf(buf, len, "%s/native-cache/%s", b && *b ? b : "/tmp/tapegen-test", name);
+    tg_compile_options o = { .cache_dir = buf };
+    return o;
+}
+
+static tg_kernel *compile_or_fail(const tg_tape *t, const tg_compile_options *o)
+{
+    tg_kernel *k = tg_compile(t, o);
+    cr_assert(k != NULL, "tg_compile(\"%s\"): %s", tg_tape_name(t), tg_last_error());
+    return k;
+}
+
+/* Kernel vs tg_eval at npts points (X: npts*n), single calls and one batch;
+ * bit for bit (any NaN matches any NaN). */
+static void compare_kernel(const tg_tape *t, const tg_kernel *k, size_t npts, const double *X,
+                           const char *what)
+{
+    size_t n = tg_num_inputs(t), m = tg_num_outputs(t);
+    cr_assert_eq(tg_kernel_num_inputs(k), n);
+    cr_assert_eq(tg_kernel_num_outputs(k), m);
+    double *y = malloc(m * sizeof *y), *yk = malloc(m * sizeof *yk);
+    double *Y = malloc(npts * m * sizeof *Y);
+    cr_assert(y && yk && Y);
+    int bad = 0;
+    for (size_t p = 0; p < npts && bad < 5; p++) {
+        TU_OK(tg_eval(t, X + p * n, y));
+        TU_OK(tg_kernel_eval(k, X + p * n, yk));
+        for (size_t j = 0; j < m && bad < 5; j++)
+            if (!tu_same_bits_nan(yk[j], y[j])) {
+                bad++;
+                char buf[400];
+                int off = 0;
+                for (size_t i = 0; i < n && i < 6; i++)
+                    off += snprintf(buf + off, sizeof buf - (size_t)off, "%s%a", i ? ", " : "",
+                                    X[p * n + i]);
+                cr_expect_fail("%s: point %zu (%s): output %zu: kernel %a, tg_eval %a", what, p,
+                               buf, j, yk[j], y[j]);
+            }
+    }
+    TU_OK(tg_kernel_eval_batch(k, npts, X, Y));
+    for (size_t p = 0; p < npts && bad < 10; p++) {
+        TU_OK(tg_eval(t, X + p * n, y));
+        for (size_t j = 0; j < m && bad < 10; j++)
+            if (!tu_same_bits_nan(Y[p * m + j], y[j])) {
+                bad++;
+                cr_expect_fail("%s: batch point %zu output %zu: kernel %a, tg_eval %a", what, p,
+                               j, Y[p * m + j], y[j]);
+            }
+    }
+    free(y);
+    free(yk);
+    free(Y);
+}
+
+/* Constants used as operands: exact printing of every kind of double. */
+static const double op_consts[] = { 2.0, 3.0, 0.5, -1.0, 0.0, -0.0, 1.5, -2.0, 1e-310, INFINITY,
+                                    NAN, 0.1, 1e300 };
+#define NOPK (sizeof op_consts / sizeof op_consts[0])
+
+/* Every operation of ops.def on three inputs (a, b, c), on constant
+ * operands in either place, and (TG_NO_FOLD) on two constants. */
+static tg_tape *all_ops_tape(unsigned flags)
+{
+    tg_tape *t = tu_tape(flags ? "ops_nofold" : "ops", flags);
+    tg_var x[3];
+    tg_input_vec(t, "x", 3, x);
+    tg_var out[4096];
+    size_t no = 0;
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        int ar = tg_op_arity((tg_opcode)op);
+        if (ar == 1) {
+            out[no++] = tg_op1((tg_opcode)op, tg__opnd_var(x[0]));
+            if (flags)
+                for (size_t k = 0; k < NOPK; k++)
+                    out[no++] = tg_op1((tg_opcode)op, tg__opnd_var(tg_const(t, op_consts[k])));
+        } else if (ar == 2) {
+            out[no++] = tg_op2((tg_opcode)op, tg__opnd_var(x[0]), tg__opnd_var(x[1]));
+            for (size_t k = 0; k < NOPK; k++) {
+                out[no++] = tg_op2((tg_opcode)op, tg__opnd_var(x[0]), tg__opnd_num(op_consts[k]));
+                out[no++] = tg_op2((tg_opcode)op, tg__opnd_num(op_consts[k]), tg__opnd_var(x[1]));
+                if (flags)
+                    out[no++] = tg_op2((tg_opcode)op, tg__opnd_var(tg_const(t, op_consts[k])),
+                                       tg__opnd_var(tg_const(t, op_consts[(k + 3) % NOPK])));
+            }
+        } else if (ar == 3) {
+            out[no++] = tg_op3((tg_opcode)op, tg__opnd_var(x[0]), tg__opnd_var(x[1]),
+                               tg__opnd_var(x[2]));
+            out[no++] = tg_op3((tg_opcode)op, tg__opnd_var(x[0]), tg__opnd_num(-0.0),
+                               tg__opnd_num(NAN));
+        }
+    }
+    tg_output_vec(t, "y", no, out);
+    TU_TAPE_OK(t);
+    return t;
+}
+
+/* Points: every pair (a, b) of specials, c cycling through them. */
+static double *special_points(size_t *npts)
+{
+    *npts = NSPEC * NSPEC;
+    double *X = malloc(*npts * 3 * sizeof *X);
+    cr_assert(X);
+    for (size_t i = 0; i < NSPEC; i++)
+        for (size_t j = 0; j < NSPEC; j++) {
+            double *p = X + (i * NSPEC + j) * 3;
+            p[0] = specials[i];
+            p[1] = specials[j];
+            p[2] = specials[(i + 2 * j) % NSPEC];
+        }
+    return X;
+}
+
+Test(native_kernel, every_opcode_bit_for_bit, .timeout = 120)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("ops", cdir, sizeof cdir);
+    size_t npts;
+    double *X = special_points(&npts);
+    /* the op list comes from ops.def: a new op is tested automatically */
+    int seen[TG_OP_COUNT] = { 0 };
+    tg_tape *t = all_ops_tape(0);
+    for (size_t i = 0; i < tg_tape_size(t); i++)
+        (void)0;
+    tg_kernel *k = compile_or_fail(t, &o);
+    compare_kernel(t, k, npts, X, "every opcode");
+    char *dis = tg_tape_disasm(t);
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, " = %s ", tg_op_name((tg_opcode)op));
+        seen[op] = strstr(dis, pat) != NULL || tg_op_arity((tg_opcode)op) == 0;
+        cr_expect(seen[op], "opcode %s is not on the test tape", tg_op_name((tg_opcode)op));
+    }
+    free(dis);
+    tg_kernel_free(k);
+    tg_tape_free(t);
+    free(X);
+}
+
+/* Constant operands only (no folding by the recorder): the compiler must
+ * not fold them differently from the run-time libm either. */
+Test(native_kernel, constant_operands_unfolded, .timeout = 120)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("ops_nofold", cdir, sizeof cdir);
+    size_t npts;
+    double *X = special_points(&npts);
+    tg_tape *t = all_ops_tape(TG_NO_FOLD | TG_NO_CSE);
+    tg_kernel *k = compile_or_fail(t, &o);
+    compare_kernel(t, k, npts, X, "constant operands");
+    tg_kernel_free(k);
+    tg_tape_free(t);
+    free(X);
+}

@@ -4,6 +4,7 @@
  * -march=native, the CPU the code is tuned for (a cache directory shared
  * between machines then never hands one machine another's instructions). */
 #define _GNU_SOURCE 1
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -165,6 +166,64 @@ hash_cpu(nat_sha256 *s)
 
 /* ---------------------------------------------------------------- flags */
 
+/* The C text of every op and helper, as the generated code spells them. */
+static const char *const sem_text[] = {
+#define OP(NAME, name, ar, fl, expr, rust) #expr,
+#include "tapegen/ops.def"
+#define HELPER(name, ...) #__VA_ARGS__,
+#include "tape/mathx.def"
+};
+
+/* Functions IEEE 754 requires correctly rounded, so that the compiler's
+ * folding (MPFR) and glibc agree; and names that are no libm calls. */
+static bool
+keep_builtin(const char *id, size_t len)
+{
+    static const char *const keep[] = { "sqrt", "fabs", "floor", "ceil", "round", "trunc",
+                                        "isnan", "if", "return", "sizeof", "double" };
+    if (len >= 4 && strncmp(id, "tg__", 4) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (strlen(keep[i]) == len && strncmp(id, keep[i], len) == 0)
+            return true;
+    return false;
+}
+
+/* -fno-builtin-F for every libm function F the op semantics call that is
+ * not correctly rounded (sin, exp, pow, ...): otherwise the compiler
+ * evaluates F on constant operands at compile time with MPFR, correctly
+ * rounded, where tg_eval calls glibc, which may differ in the last bit.
+ * The list is read from the op table's own C text. */
+static int
+add_no_builtins(nat_argv *f)
+{
+    for (size_t i = 0; i < sizeof sem_text / sizeof sem_text[0]; i++) {
+        for (const char *p = sem_text[i]; *p;) {
+            if (!(isalpha((unsigned char)*p) || *p == '_')) {
+                p++;
+                continue;
+            }
+            const char *id = p;
+            while (isalnum((unsigned char)*p) || *p == '_')
+                p++;
+            size_t len = (size_t)(p - id);
+            const char *q = p;
+            while (*q == ' ')
+                q++;
+            if (*q != '(' || keep_builtin(id, len) || len > 32)
+                continue;
+            char flag[64];
+            snprintf(flag, sizeof flag, "-fno-builtin-%.*s", (int)len, id);
+            int dup = 0;
+            for (int k = 0; k < f->n && !dup; k++)
+                dup = strcmp(f->v[k], flag) == 0;
+            if (!dup && nat_argv_add(f, flag))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static int
 add_flags(nat_argv *f, const nat_opts *o)
 {
@@ -180,7 +239,7 @@ add_flags(nat_argv *f, const nat_opts *o)
             return -1;
     if (!(o->flags & TG_COMPILE_PORTABLE) && nat_argv_add(f, "-march=native"))
         return -1;
-    return 0;
+    return add_no_builtins(f);
 }
 
 tg_status

@@ -36,7 +36,7 @@ void nat_sha256_buf(const void *data, size_t len, unsigned char out[NAT_SHA256_L
 void nat_hex(const unsigned char *d, size_t len, char *out);
 
 /* ---------------------------------------------------------------- spawn.c */
-#define NAT_MAX_ARGS 64
+#define NAT_MAX_ARGS 128
 
 /* A growable argv: words owned by the list. */
 typedef struct nat_argv {
