@@ -659,3 +659,125 @@ Test(native_kernel, constant_operands_unfolded, .timeout = 120)
     tg_tape_free(t);
     free(X);
 }
+
+/* A random tape over 6 inputs: `len` operations drawn from the op table,
+ * operands mostly recent values, sometimes literals (specials included);
+ * 64 outputs. */
+static tg_tape *random_tape(tu_rng *r, size_t len, unsigned flags)
+{
+    tg_tape *t = tu_tape("random", flags);
+    enum { NIN = 6, NOUT = 64 };
+    tg_var *v = malloc((len + NIN) * sizeof *v);
+    cr_assert(v);
+    tg_input_vec(t, "x", NIN, v);
+    size_t nv = NIN;
+    for (size_t i = 0; i < len; i++) {
+        tg_opcode op;
+        do
+            op = (tg_opcode)tu_rng_below(r, TG_OP_COUNT);
+        while (tg_op_arity(op) == 0);
+        tg_operand o[3];
+        for (int a = 0; a < 3; a++) {
+            if (tu_rng_below(r, 8) == 0)
+                o[a] = tg__opnd_num(specials[tu_rng_below(r, NSPEC)]);
+            else {
+                size_t back = 1 + tu_rng_below(r, nv < 24 ? nv : 24);
+                o[a] = tg__opnd_var(v[tu_rng_below(r, 4) == 0 ? tu_rng_below(r, nv) : nv - back]);
+            }
+        }
+        int ar = tg_op_arity(op);
+        int any = 0;
+        for (int a = 0; a < ar; a++)
+            any |= (int)o[a].is_var;
+        if (!any)
+            o[0] = tg__opnd_var(v[nv - 1]);
+        tg_var y = ar == 1 ? tg_op1(op, o[0]) : ar == 2 ? tg_op2(op, o[0], o[1])
+                                                        : tg_op3(op, o[0], o[1], o[2]);
+        v[nv++] = y;
+    }
+    tg_var out[NOUT];
+    for (size_t j = 0; j < NOUT; j++)
+        out[j] = j < NOUT / 2 ? v[nv - 1 - j] : v[NIN + tu_rng_below(r, nv - NIN)];
+    tg_output_vec(t, "y", NOUT, out);
+    TU_TAPE_OK(t);
+    free(v);
+    return t;
+}
+
+/* Points with about one special coordinate in three. */
+static double *random_points(tu_rng *r, size_t npts, size_t n)
+{
+    double *X = malloc(npts * n * sizeof *X);
+    cr_assert(X);
+    for (size_t i = 0; i < npts * n; i++)
+        X[i] = tu_rng_below(r, 3) == 0 ? specials[tu_rng_below(r, NSPEC)]
+                                       : tu_rng_range(r, -3.0, 3.0);
+    return X;
+}
+
+Test(native_kernel, random_tapes_with_specials, .timeout = 120)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("random", cdir, sizeof cdir);
+    tu_rng r = { 20261202 };
+    /* one tape recorded with folding and CSE, one without: one compile each */
+    for (int pass = 0; pass < 2; pass++) {
+        tg_tape *t = random_tape(&r, 3000, pass ? TG_NO_FOLD | TG_NO_CSE : 0);
+        double *X = random_points(&r, 300, tg_num_inputs(t));
+        tg_kernel *k = compile_or_fail(t, &o);
+        compare_kernel(t, k, 300, X, pass ? "random tape (no folding)" : "random tape");
+        tg_kernel_free(k);
+        tg_tape_free(t);
+        free(X);
+    }
+}
+
+Test(native_kernel, argument_errors)
+{
+    cr_expect(tg_compile(NULL, NULL) == NULL);
+    cr_expect(strstr(tg_last_error(), "NULL") != NULL, "%s", tg_last_error());
+    tg_tape *t = tu_tape("bad", 0);
+    tg_input_vec(t, "x", 0, NULL);
+    tg_output(t, "y", (tg_var){ NULL, TG_NIL });    /* puts t in the error state */
+    cr_assert(tg_tape_status(t) != TG_OK);
+    cr_expect(tg_compile(t, NULL) == NULL);
+    cr_expect_eq(tg_tape_compile(t, TG_F, NULL), tg_tape_status(t));
+    tg_tape_free(t);
+    double x = 0, y;
+    cr_expect_eq(tg_kernel_eval(NULL, &x, &y), TG_ERR_ARG);
+    cr_expect_eq(tg_kernel_eval_batch(NULL, 1, &x, &y), TG_ERR_ARG);
+    cr_expect_eq(tg_kernel_num_inputs(NULL), 0);
+    tg_kernel_free(NULL);
+    tg_compile_options bad = { .opt_level = 7 };
+    t = tu_tape("ok", 0);
+    tg_output(t, "y", tg_sin(tg_input(t, "x")));
+    cr_expect(tg_compile(t, &bad) == NULL);
+    cr_expect_eq(tg_tape_compile(t, TG_F, &bad), TG_ERR_ARG);
+    cr_expect_eq(tg_tape_compile(t, 0, NULL), TG_ERR_ARG);
+    cr_expect_eq(tg_tape_compile(t, TG_HESS, NULL), TG_ERR_ARG);
+    tg_tape_free(t);
+}
+
+/* No compiler: tg_compile NULL, tg_tape_compile TG_ERR_UNSUPPORTED with the
+ * tape unchanged and still interpreted. */
+Test(native_errors, missing_compiler_public_api)
+{
+    tg_tape *t = tu_tape("f", 0);
+    tg_var x[2];
+    tg_input_vec(t, "x", 2, x);
+    tg_output(t, "y", tg_mul(tg_sin(x[0]), x[1]));
+    tg_compile_options o = { .cc = "/nonexistent/cc" };
+    cr_expect(tg_compile(t, &o) == NULL);
+    cr_expect(strstr(tg_last_error(), "/nonexistent/cc") != NULL, "%s", tg_last_error());
+    size_t size = tg_tape_size(t);
+    cr_expect_eq(tg_tape_compile(t, TG_F | TG_GRAD, &o), TG_ERR_UNSUPPORTED);
+    cr_expect(strstr(tg_last_error(), "no C compiler") != NULL, "%s", tg_last_error());
+    cr_expect_eq(tg_tape_status(t), TG_OK);
+    cr_expect_eq(tg_tape_size(t), size);
+    cr_expect(ad_route_of(t, AD_ROUTE_F) == NULL && ad_route_of(t, AD_ROUTE_GRAD) == NULL);
+    double in[2] = { 0.5, 2.0 }, g[2];
+    TU_OK(tg_gradient(t, in, g));
+    cr_expect(g[0] == cos(0.5) * 2.0 && g[1] == sin(0.5));
+    tg_tape_free(t);
+}
