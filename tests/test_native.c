@@ -781,3 +781,329 @@ Test(native_errors, missing_compiler_public_api)
     cr_expect(g[0] == cos(0.5) * 2.0 && g[1] == sin(0.5));
     tg_tape_free(t);
 }
+
+/* ======================================= CONVENTIONS rows, compiled routes */
+
+/* One row of CONVENTIONS.md's "Derivatives at special points": f of n <= 2
+ * inputs at x, its value, gradient and (hess_given) Hessian. */
+typedef struct conv_row {
+    const char *label;
+    int n;
+    tg_var (*rec)(tg_tape *t, const tg_var *x);
+    double x[2], value, grad[2];
+    int hess_given;
+    double hess[4];
+} conv_row;
+
+#define REC(name, body) static tg_var name(tg_tape *t, const tg_var *x) { (void)t; return (body); }
+REC(r_sqrt, tg_sqrt(x[0]))
+REC(r_sqrt_sq, tg_sqrt(tg_mul(x[0], x[0])))
+REC(r_sqrt_sum, tg_sqrt(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1]))))
+REC(r_x_sqrt, tg_mul(x[0], tg_sqrt(x[0])))
+REC(r_abs, tg_abs(x[0]))
+REC(r_signum, tg_signum(x[0]))
+REC(r_floor, tg_floor(x[0]))
+REC(r_round, tg_round(x[0]))
+REC(r_fract, tg_fract(x[0]))
+REC(r_max, tg_max(x[0], x[1]))
+REC(r_min, tg_min(x[0], x[1]))
+REC(r_pow0, tg_pow(x[0], 0.0))
+REC(r_pow2, tg_pow(x[0], 2.0))
+REC(r_pow25, tg_pow(x[0], 2.5))
+REC(r_pow05, tg_pow(x[0], 0.5))
+REC(r_pow3, tg_pow(x[0], 3.0))
+REC(r_powxy, tg_pow(x[0], x[1]))
+REC(r_exp, tg_exp(x[0]))
+REC(r_log, tg_log(x[0]))
+REC(r_log1p, tg_log1p(x[0]))
+REC(r_div, tg_div(x[0], x[1]))
+REC(r_xx, tg_div(x[0], x[0]))
+REC(r_hypot, tg_hypot(x[0], x[1]))
+REC(r_atan2, tg_atan2(x[0], x[1]))
+REC(r_asin, tg_asin(x[0]))
+REC(r_acos, tg_acos(x[0]))
+REC(r_atanh, tg_atanh(x[0]))
+REC(r_acosh, tg_acosh(x[0]))
+REC(r_cbrt, tg_cbrt(x[0]))
+REC(r_sel_sqrt, tg_select(tg_gt(x[0], 0.0), tg_sqrt(x[0]), 0.0))
+REC(r_sel_log, tg_select(tg_gt(x[0], 0.0), tg_log(x[0]), 0.0))
+REC(r_max_eps, tg_max(tg_sqrt(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1]))), 1e-8))
+REC(r_sqrt_exp, tg_sqrt(tg_exp(x[0])))
+REC(r_plus0, tg_add(x[0], 0.0))
+static tg_var r_norm2(tg_tape *t, const tg_var *x) { (void)t; return tg_norm2(2, x); }
+
+static const double PI_ = 3.141592653589793;
+/* rows without a Hessian leave hess_given and hess zero */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+static const conv_row conv_rows[] = {
+    { "sqrt @ +0", 1, r_sqrt, { 0.0 }, 0.0, { INFINITY } },
+    { "sqrt @ -1", 1, r_sqrt, { -1.0 }, NAN, { NAN } },
+    { "sqrt(x*x) @ 0", 1, r_sqrt_sq, { 0.0 }, 0.0, { 0.0 } },
+    { "sqrt(x^2+y^2) @ 0", 2, r_sqrt_sum, { 0.0, 0.0 }, 0.0, { 0.0, 0.0 } },
+    { "x*sqrt(x) @ 0", 1, r_x_sqrt, { 0.0 }, 0.0, { 0.0 } },
+    { "abs @ +0", 1, r_abs, { 0.0 }, 0.0, { 0.0 } },
+    { "abs @ -0", 1, r_abs, { -0.0 }, 0.0, { 0.0 } },
+    { "signum @ 0", 1, r_signum, { 0.0 }, 0.0, { 0.0 } },
+    { "floor @ 1 (jump)", 1, r_floor, { 1.0 }, 1.0, { 0.0 } },
+    { "floor @ NaN", 1, r_floor, { NAN }, NAN, { NAN } },
+    { "round @ 2.5", 1, r_round, { 2.5 }, 3.0, { 0.0 } },
+    { "fract @ 2.5", 1, r_fract, { 2.5 }, 0.5, { 1.0 } },
+    { "max tie", 2, r_max, { 1.0, 1.0 }, 1.0, { 0.5, 0.5 } },
+    { "min tie", 2, r_min, { 1.0, 1.0 }, 1.0, { 0.5, 0.5 } },
+    { "pow(x,0) @ 0", 1, r_pow0, { 0.0 }, 1.0, { 0.0 } },
+    { "pow(x,2) @ 0", 1, r_pow2, { 0.0 }, 0.0, { 0.0 }, 1, { 2.0 } },
+    { "pow(x,2.5) @ 0", 1, r_pow25, { 0.0 }, 0.0, { 0.0 } },
+    { "pow(x,0.5) @ 0", 1, r_pow05, { 0.0 }, 0.0, { INFINITY } },
+    { "pow(x,3) @ -2", 1, r_pow3, { -2.0 }, -8.0, { 12.0 }, 1, { -12.0 } },
+    { "pow(x,y) @ (0,2)", 2, r_powxy, { 0.0, 2.0 }, 0.0, { 0.0, 0.0 } },
+    { "pow(x,y) @ (-2,3)", 2, r_powxy, { -2.0, 3.0 }, -8.0, { 12.0, NAN } },
+    { "exp @ 710", 1, r_exp, { 710.0 }, INFINITY, { INFINITY } },
+    { "log @ +0", 1, r_log, { 0.0 }, -INFINITY, { INFINITY } },
+    { "log @ -1", 1, r_log, { -1.0 }, NAN, { NAN } },
+    { "log1p @ -1", 1, r_log1p, { -1.0 }, -INFINITY, { INFINITY } },
+    { "a/b @ b = 1e-200", 2, r_div, { 1e-100, 1e-200 }, 1e100, { 1e200, -1e300 } },
+    { "x/x @ 0", 1, r_xx, { 0.0 }, NAN, { NAN } },
+    { "hypot @ (0,0)", 2, r_hypot, { 0.0, 0.0 }, 0.0, { 0.0, 0.0 } },
+    { "hypot @ (1e200,1e200)", 2, r_hypot, { 1e200, 1e200 }, 1.4142135623730951e200,
+      { 0.7071067811865476, 0.7071067811865476 } },
+    { "norm2 @ 0", 2, r_norm2, { 0.0, 0.0 }, 0.0, { 0.0, 0.0 } },
+    { "atan2 @ (0,1)", 2, r_atan2, { 0.0, 1.0 }, 0.0, { 1.0, 0.0 } },
+    { "atan2 @ (0,0)", 2, r_atan2, { 0.0, 0.0 }, 0.0, { 0.0, 0.0 } },
+    { "atan2 @ (1e200,1e200)", 2, r_atan2, { 1e200, 1e200 }, 0.7853981633974483,
+      { 5e-201, -5e-201 } },
+    { "asin @ 1", 1, r_asin, { 1.0 }, 1.5707963267948966, { INFINITY } },
+    { "acos @ 1", 1, r_acos, { 1.0 }, 0.0, { -INFINITY } },
+    { "acos @ -1", 1, r_acos, { -1.0 }, PI_, { -INFINITY } },
+    { "atanh @ 1", 1, r_atanh, { 1.0 }, INFINITY, { INFINITY } },
+    { "acosh @ 1", 1, r_acosh, { 1.0 }, 0.0, { INFINITY } },
+    { "cbrt @ 0", 1, r_cbrt, { 0.0 }, 0.0, { INFINITY } },
+    { "select sqrt @ -1", 1, r_sel_sqrt, { -1.0 }, 0.0, { 0.0 }, 1, { 0.0 } },
+    { "select sqrt @ 0", 1, r_sel_sqrt, { 0.0 }, 0.0, { 0.0 }, 1, { 0.0 } },
+    { "select log @ 0", 1, r_sel_log, { 0.0 }, 0.0, { 0.0 } },
+    { "max(norm, eps) @ 0", 2, r_max_eps, { 0.0, 0.0 }, 1e-8, { 0.0, 0.0 } },
+    { "sqrt(exp) @ -800", 1, r_sqrt_exp, { -800.0 }, 0.0, { 0.0 } },
+    { "x + 0.0 @ -0", 1, r_plus0, { -0.0 }, 0.0, { 1.0 } },
+};
+#pragma GCC diagnostic pop
+#define NROWS (sizeof conv_rows / sizeof conv_rows[0])
+
+/* NaN matches NaN, infinities and zeros exactly, else 1e-12 relative. */
+static int want_match(double got, double want)
+{
+    if (isnan(want))
+        return isnan(got);
+    if (isinf(want) || want == 0.0)
+        return got == want;
+    return tu_close(got, want, 1e-12, 0.0);
+}
+
+/* All rows side by side: row r reads inputs off[r].., and is output r of
+ * the vector tape; the scalar tape is their sum (rows share no input, so
+ * its gradient and Hessian are the rows' own, blocks side by side). */
+static tg_tape *rows_tape(int scalar, size_t *off, size_t *n)
+{
+    tg_tape *t = tu_tape(scalar ? "rows_sum" : "rows", 0);
+    size_t total = 0;
+    for (size_t r = 0; r < NROWS; r++) {
+        off[r] = total;
+        total += (size_t)conv_rows[r].n;
+    }
+    tg_var *x = malloc(total * sizeof *x), y[NROWS];
+    tg_input_vec(t, "x", total, x);
+    for (size_t r = 0; r < NROWS; r++)
+        y[r] = conv_rows[r].rec(t, x + off[r]);
+    if (scalar)
+        tg_output(t, "y", tg_sum(NROWS, y));
+    else
+        tg_output_vec(t, "y", NROWS, y);
+    free(x);
+    TU_TAPE_OK(t);
+    *n = total;
+    return t;
+}
+
+static void rows_point(const size_t *off, double *x)
+{
+    for (size_t r = 0; r < NROWS; r++)
+        for (int j = 0; j < conv_rows[r].n; j++)
+            x[off[r] + (size_t)j] = conv_rows[r].x[j];
+}
+
+/* out (len values) vs the interpreter on derivative tape d at in. */
+static void same_as_tape(const tg_tape *d, const double *in, const double *out, size_t len,
+                         const char *what)
+{
+    cr_assert_eq(tg_num_outputs(d), len);
+    double *want = malloc(len * sizeof *want);
+    TU_OK(tg_eval(d, in, want));
+    int bad = 0;
+    for (size_t i = 0; i < len && bad < 8; i++)
+        if (!tu_same_bits_nan(out[i], want[i])) {
+            bad++;
+            cr_expect_fail("%s[%zu]: compiled %a, interpreted derivative tape %a", what, i,
+                           out[i], want[i]);
+        }
+    free(want);
+}
+
+Test(native_routes, conventions_vector_tape_f_jac, .timeout = 180)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("rows", cdir, sizeof cdir);
+    size_t off[NROWS], n;
+    tg_tape *t = rows_tape(0, off, &n), *plain = rows_tape(0, off, &n);
+    tg_tape *jt = tg_jacobian_tape(t, TG_ALL);
+    TU_OK(tg_tape_compile(t, TG_F | TG_JAC, &o));
+    cr_assert(ad_route_of(t, AD_ROUTE_F) && ad_route_of(t, AD_ROUTE_JAC),
+              "the routes are not attached");
+    cr_expect(ad_route_of(t, AD_ROUTE_GRAD) == NULL);
+    double *x = malloc(n * sizeof *x), y[NROWS], *J = malloc(NROWS * n * sizeof *J);
+    rows_point(off, x);
+    TU_OK(tg_eval(t, x, y));
+    same_as_tape(plain, x, y, NROWS, "value");
+    TU_OK(tg_jacobian(t, x, J));
+    same_as_tape(jt, x, J, NROWS * n, "jacobian");
+    for (size_t r = 0; r < NROWS; r++) {
+        const conv_row *c = &conv_rows[r];
+        cr_expect(want_match(y[r], c->value), "%s: compiled value %a, expected %a", c->label,
+                  y[r], c->value);
+        for (size_t j = 0; j < n; j++) {
+            size_t local = j - off[r];
+            double want = j >= off[r] && local < (size_t)c->n ? c->grad[local] : 0.0;
+            cr_expect(want_match(J[r * n + j], want), "%s: compiled J[%zu][%zu] = %a, expected %a",
+                      c->label, r, j, J[r * n + j], want);
+        }
+    }
+    /* _ws variants and the batch path give the same bits */
+    tg_workspace *w = tg_workspace_new(t);
+    double y2[NROWS], *J2 = malloc(NROWS * n * sizeof *J2);
+    TU_OK(tg_eval_ws(t, w, x, y2));
+    TU_OK(tg_jacobian_ws(t, w, x, J2));
+    cr_expect(memcmp(y, y2, sizeof y) == 0 && memcmp(J, J2, NROWS * n * sizeof *J) == 0);
+    double *X = malloc(100 * n * sizeof *X), *Y = malloc(100 * NROWS * sizeof *Y);
+    for (size_t p = 0; p < 100; p++)
+        memcpy(X + p * n, x, n * sizeof *x);
+    TU_OK(tg_eval_batch(t, 100, X, Y));
+    for (size_t p = 0; p < 100; p++)
+        cr_expect(memcmp(Y + p * NROWS, y, sizeof y) == 0, "batch point %zu differs", p);
+    tg_workspace_free(w);
+    free(X); free(Y); free(J2); free(x); free(J);
+    tg_tape_free(jt);
+    tg_tape_free(plain);
+    tg_tape_free(t);
+}
+
+Test(native_routes, conventions_scalar_tape_f_grad_hvp, .timeout = 180)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("rows_sum", cdir, sizeof cdir);
+    size_t off[NROWS], n;
+    tg_tape *t = rows_tape(1, off, &n), *plain = rows_tape(1, off, &n);
+    tg_tape *gt = tg_gradient_tape(t, TG_ALL), *ht = tg_hvp_tape(t, TG_ALL);
+    TU_OK(tg_tape_compile(t, TG_GRAD, &o));
+    TU_OK(tg_tape_compile(t, TG_F | TG_HVP, &o));      /* adds parts, keeps GRAD */
+    cr_assert(ad_route_of(t, AD_ROUTE_F) && ad_route_of(t, AD_ROUTE_GRAD) &&
+              ad_route_of(t, AD_ROUTE_HVP), "the routes are not attached");
+    double *x = malloc(2 * n * sizeof *x), *g = malloc(n * sizeof *g), *hv = malloc(n * sizeof *hv);
+    double y;
+    rows_point(off, x);
+    TU_OK(tg_eval(t, x, &y));
+    same_as_tape(plain, x, &y, 1, "value");
+    TU_OK(tg_gradient(t, x, g));
+    same_as_tape(gt, x, g, n, "gradient");
+    for (size_t r = 0; r < NROWS; r++)
+        for (int j = 0; j < conv_rows[r].n; j++)
+            cr_expect(want_match(g[off[r] + (size_t)j], conv_rows[r].grad[j]),
+                      "%s: compiled d/dx%d = %a, expected %a", conv_rows[r].label, j,
+                      g[off[r] + (size_t)j], conv_rows[r].grad[j]);
+    /* HVP along every unit vector: the Hessian's columns */
+    double *v = x + n;
+    for (size_t d = 0; d < n; d++) {
+        for (size_t j = 0; j < n; j++)
+            v[j] = j == d ? 1.0 : 0.0;
+        TU_OK(tg_hvp(t, x, v, hv));
+        char what[64];
+        snprintf(what, sizeof what, "hvp e%zu", d);
+        same_as_tape(ht, x, hv, n, what);
+    }
+    for (size_t r = 0; r < NROWS; r++) {
+        const conv_row *c = &conv_rows[r];
+        if (!c->hess_given)
+            continue;
+        for (int d = 0; d < c->n; d++) {
+            for (size_t j = 0; j < n; j++)
+                v[j] = j == off[r] + (size_t)d ? 1.0 : 0.0;
+            TU_OK(tg_hvp(t, x, v, hv));
+            for (int i = 0; i < c->n; i++)
+                cr_expect(want_match(hv[off[r] + (size_t)i], c->hess[i * c->n + d]),
+                          "%s: compiled H[%d][%d] = %a, expected %a", c->label, i, d,
+                          hv[off[r] + (size_t)i], c->hess[i * c->n + d]);
+        }
+    }
+    /* _ws and batch variants */
+    tg_workspace *w = tg_workspace_new(t);
+    double *g2 = malloc(n * sizeof *g2), *hv2 = malloc(n * sizeof *hv2);
+    TU_OK(tg_gradient_ws(t, w, x, g2));
+    cr_expect(memcmp(g, g2, n * sizeof *g) == 0);
+    TU_OK(tg_hvp_ws(t, w, x, v, hv2));
+    TU_OK(tg_hvp(t, x, v, hv));
+    cr_expect(memcmp(hv, hv2, n * sizeof *hv) == 0);
+    enum { NP = 77 };
+    double *X = malloc(NP * n * sizeof *X), *G = malloc(NP * n * sizeof *G), Y[NP];
+    tu_rng rng = { 7 };
+    for (size_t i = 0; i < NP * n; i++)
+        X[i] = tu_rng_below(&rng, 4) ? tu_rng_range(&rng, -2.0, 2.0) : specials[tu_rng_below(&rng, NSPEC)];
+    memcpy(X, x, n * sizeof *x);
+    TU_OK(tg_eval_batch(t, NP, X, Y));
+    TU_OK(tg_gradient_batch(t, NP, X, G));
+    for (size_t p = 0; p < NP; p++) {
+        same_as_tape(plain, X + p * n, Y + p, 1, "batch value");
+        same_as_tape(gt, X + p * n, G + p * n, n, "batch gradient");
+    }
+    tg_workspace_free(w);
+    free(X); free(G); free(g2); free(hv2); free(x); free(g); free(hv);
+    tg_tape_free(gt);
+    tg_tape_free(ht);
+    tg_tape_free(plain);
+    tg_tape_free(t);
+}
+
+/* Recording into a compiled tape drops its routes: the interpreter sees
+ * the new instructions and outputs. */
+Test(native_routes, recording_afterwards_interprets_again, .timeout = 120)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("rerecord", cdir, sizeof cdir);
+    tg_tape *t = tu_tape("grow", 0);
+    tg_var x = tg_input(t, "x");
+    tg_var s = tg_sin(x);
+    tg_output(t, "y", s);
+    TU_OK(tg_tape_compile(t, TG_F, &o));
+    cr_assert(ad_route_of(t, AD_ROUTE_F) != NULL);
+    double in = 0.25, y[2] = { 0, 0 };
+    TU_OK(tg_eval(t, &in, y));
+    cr_expect(y[0] == sin(0.25));
+    tg_output(t, "z", tg_mul(s, 3.0));
+    cr_expect(ad_route_of(t, AD_ROUTE_F) == NULL, "routes survived a change of the tape");
+    TU_OK(tg_eval(t, &in, y));
+    cr_expect(y[0] == sin(0.25) && y[1] == sin(0.25) * 3.0);
+    tg_tape_free(t);
+}
+
+/* A vector tape cannot have a gradient route; nothing changes on error. */
+Test(native_routes, shape_errors_leave_the_tape_alone)
+{
+    tg_tape *t = tu_tape("vec", 0);
+    tg_var x[2];
+    tg_input_vec(t, "x", 2, x);
+    tg_output_vec(t, "y", 2, x);
+    cr_expect_eq(tg_tape_compile(t, TG_GRAD, NULL), TG_ERR_SHAPE);
+    cr_expect_eq(tg_tape_compile(t, TG_F | TG_HVP, NULL), TG_ERR_SHAPE);
+    cr_expect(ad_route_of(t, AD_ROUTE_F) == NULL);
+    cr_expect_eq(tg_tape_status(t), TG_OK);
+    tg_tape_free(t);
+}
