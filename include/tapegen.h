@@ -540,6 +540,7 @@ typedef struct tg_compile_options {
 /* Flags of tg_compile_options_ex. */
 #define TG_COMPILE_PORTABLE 1u  /* no -march=native: code for any CPU of the architecture */
 #define TG_COMPILE_NO_CACHE 2u  /* neither look in nor write to the cache */
+#define TG_COMPILE_BATCH    4u  /* also the batch variant (see tg_kernel_eval_batch) */
 /* The options plus flags (tg_compile_options is fixed by the contract). */
 typedef struct tg_compile_options_ex {
     tg_compile_options base;

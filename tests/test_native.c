@@ -1003,10 +1003,13 @@ Test(native_routes, conventions_scalar_tape_f_grad_hvp, .timeout = 180)
     size_t off[NROWS], n;
     tg_tape *t = rows_tape(1, off, &n), *plain = rows_tape(1, off, &n);
     tg_tape *gt = tg_gradient_tape(t, TG_ALL), *ht = tg_hvp_tape(t, TG_ALL);
-    TU_OK(tg_tape_compile(t, TG_GRAD, &o));
+    tg_compile_options_ex ex = { o, TG_COMPILE_BATCH };
+    TU_OK(tg_tape_compile_ex(t, TG_GRAD, &ex));        /* with the batch variant */
     TU_OK(tg_tape_compile(t, TG_F | TG_HVP, &o));      /* adds parts, keeps GRAD */
     cr_assert(ad_route_of(t, AD_ROUTE_F) && ad_route_of(t, AD_ROUTE_GRAD) &&
               ad_route_of(t, AD_ROUTE_HVP), "the routes are not attached");
+    cr_expect(ad_route_of(t, AD_ROUTE_GRAD)->batch != NULL, "no batch variant for GRAD");
+    cr_expect(ad_route_of(t, AD_ROUTE_F)->batch == NULL, "a batch variant not asked for");
     double *x = malloc(2 * n * sizeof *x), *g = malloc(n * sizeof *g), *hv = malloc(n * sizeof *hv);
     double y;
     rows_point(off, x);

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,4 +199,37 @@ nat_build(const nat_source *src, size_t nsrc, const nat_opts *o, const char *fn,
         h = compile_and_load(&cc, src, nsrc, key, cached ? cdir : NULL, fn, st, how);
     nat_cc_free(&cc);
     return h;
+}
+
+static void *
+job_main(void *p)
+{
+    nat_job *j = p;
+    j->so = nat_build(&j->src, 1, &j->o, j->fn, &j->st, &j->how);
+    if (!j->so)
+        snprintf(j->msg, sizeof j->msg, "%s", tg_last_error());
+    return NULL;
+}
+
+tg_status
+nat_build_jobs(nat_job *jobs, size_t n)
+{
+    pthread_t tid[8];
+    int started[8] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].so = NULL;
+        jobs[i].msg[0] = '\0';
+        /* the last job (or a failed start) runs on this thread */
+        if (i + 1 < n && i < 8 && pthread_create(&tid[i], NULL, job_main, &jobs[i]) == 0)
+            started[i] = 1;
+        else
+            job_main(&jobs[i]);
+    }
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (started[i])
+            pthread_join(tid[i], NULL);
+    for (size_t i = 0; i < n; i++)
+        if (!jobs[i].so)
+            return tg__api_fail(jobs[i].st, "%s", jobs[i].msg);
+    return TG_OK;
 }

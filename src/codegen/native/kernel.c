@@ -24,20 +24,86 @@ nat_opts_from(nat_opts *n, const tg_compile_options *o, unsigned flags)
     n->flags = flags;
 }
 
-static tg_kernel *
-load_kernel(void *so, const tg_tape *t, size_t work, const char *fn, tg_status *st)
+/* The C source of t (with its batch variant when batch) into one job. */
+static tg_status
+source_job(const tg_tape *t, const nat_opts *o, int batch, const char *fn, nat_job *j,
+           size_t *work)
+{
+    tg_c_options co = { 0 };
+    co.function_name = NAT_SYM;
+    co.batch = batch;
+    char *src = NULL;
+    tg_status st = tg_c_source(t, &co, &src, work);
+    if (st != TG_OK)
+        return st;              /* message already in tg_last_error */
+    memset(j, 0, sizeof *j);
+    j->src.text = src;
+    j->src.len = strlen(src);
+    j->o = *o;
+    j->fn = fn;
+    j->o.vectorize = batch;     /* its loops over the points of a block */
+    return TG_OK;
+}
+
+size_t
+nat_kernel_jobs(const tg_tape *t, const nat_opts *o, int batch, const char *fn, nat_job *jobs,
+                size_t *work, tg_status *st)
+{
+    if (!t) {
+        *st = tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+        return 0;
+    }
+    if (t->status != TG_OK) {
+        *st = tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+                           t->err);
+        return 0;
+    }
+    if (o->opt_level < 0 || o->opt_level > 3) {
+        *st = tg__api_fail(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
+        return 0;
+    }
+    size_t bwork;
+    if ((*st = source_job(t, o, 0, fn, &jobs[0], work)) != TG_OK)
+        return 0;
+    if (batch && (*st = source_job(t, o, 1, fn, &jobs[1], &bwork)) != TG_OK) {
+        nat_kernel_jobs_free(jobs, 1);
+        return 0;
+    }
+    return batch ? 2 : 1;
+}
+
+void
+nat_kernel_jobs_free(nat_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)(uintptr_t)jobs[i].src.text);     /* tg_c_source's malloc */
+        jobs[i].src.text = NULL;
+        if (jobs[i].so)
+            dlclose(jobs[i].so);
+        jobs[i].so = NULL;
+    }
+}
+
+tg_kernel *
+nat_kernel_make(const tg_tape *t, nat_job *jobs, size_t n, size_t work, const char *fn,
+                tg_status *st)
 {
     tg_kernel *k = tg__calloc(1, sizeof *k);
     if (!k) {
-        dlclose(so);
         *st = tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
         return NULL;
     }
-    k->so = so;
+    k->so = jobs[0].so;
+    jobs[0].so = NULL;
+    k->how = jobs[0].how;
     /* POSIX: a function pointer converts from dlsym's void * */
-    *(void **)&k->fn = dlsym(so, NAT_SYM);
-    *(void **)&k->batch = dlsym(so, NAT_SYM "_batch");
-    if (!k->fn || !k->batch) {
+    *(void **)&k->fn = dlsym(k->so, NAT_SYM);
+    if (n > 1) {
+        k->so_batch = jobs[1].so;
+        jobs[1].so = NULL;
+        *(void **)&k->batch = dlsym(k->so_batch, NAT_SYM "_batch");
+    }
+    if (!k->fn || (n > 1 && !k->batch)) {
         tg_kernel_free(k);
         *st = tg__api_fail(TG_ERR_UNSUPPORTED, "%s: the compiled object lacks %s", fn, NAT_SYM);
         return NULL;
@@ -45,39 +111,26 @@ load_kernel(void *so, const tg_tape *t, size_t work, const char *fn, tg_status *
     k->nin = t->nin;
     k->nout = t->nout;
     k->work = work;
-    k->batch_work = TG_C_BATCH_BLOCK * (work + t->nin + t->nout);
+    k->batch_work = n > 1 ? TG_C_BATCH_BLOCK * (work + t->nin + t->nout) : 0;
     k->ninst = t->n;
+    *st = TG_OK;
     return k;
 }
 
-tg_kernel *
-nat_compile(const tg_tape *t, const nat_opts *o, const char *fn, tg_status *st)
+/* Both steps for one tape. */
+static tg_kernel *
+compile_one(const tg_tape *t, const nat_opts *o, int batch, const char *fn)
 {
-    if (!t) {
-        *st = tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
-        return NULL;
-    }
-    if (t->status != TG_OK) {
-        *st = tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
-                           t->err);
-        return NULL;
-    }
-    tg_c_options co = { 0 };
-    co.function_name = NAT_SYM;
-    co.batch = 1;
-    char *src = NULL;
+    nat_job jobs[2];
     size_t work = 0;
-    if ((*st = tg_c_source(t, &co, &src, &work)) != TG_OK)
-        return NULL;            /* message already in tg_last_error */
-    nat_source s = { src, strlen(src) };
-    nat_how how = 0;
-    void *so = nat_build(&s, 1, o, fn, st, &how);
-    free(src);
-    if (!so)
+    tg_status st;
+    size_t n = nat_kernel_jobs(t, o, batch, fn, jobs, &work, &st);
+    if (n == 0)
         return NULL;
-    tg_kernel *k = load_kernel(so, t, work, fn, st);
-    if (k)
-        k->how = how;
+    tg_kernel *k = NULL;
+    if (nat_build_jobs(jobs, n) == TG_OK)
+        k = nat_kernel_make(t, jobs, n, work, fn, &st);
+    nat_kernel_jobs_free(jobs, n);
     return k;
 }
 
@@ -86,17 +139,15 @@ tg_compile_ex(const tg_tape *t, const tg_compile_options_ex *o)
 {
     nat_opts n;
     nat_opts_from(&n, o ? &o->base : NULL, o ? o->flags : 0);
-    tg_status st;
-    return nat_compile(t, &n, "tg_compile", &st);
+    return compile_one(t, &n, (n.flags & TG_COMPILE_BATCH) != 0, "tg_compile");
 }
 
 tg_kernel *
 tg_compile(const tg_tape *t, const tg_compile_options *o)
 {
     nat_opts n;
-    nat_opts_from(&n, o, 0);
-    tg_status st;
-    return nat_compile(t, &n, "tg_compile", &st);
+    nat_opts_from(&n, o, TG_COMPILE_BATCH);
+    return compile_one(t, &n, 1, "tg_compile");
 }
 
 void
@@ -106,6 +157,8 @@ tg_kernel_free(tg_kernel *k)
         return;
     if (k->so)
         dlclose(k->so);
+    if (k->so_batch)
+        dlclose(k->so_batch);
     tg__free(k);
 }
 
@@ -161,8 +214,9 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
 #pragma omp parallel if (parallel)
 #endif
     {
-        double *w = tg__malloc((k->batch_work ? k->batch_work : 1) * sizeof *w);
-        tg_status s = w ? TG_OK : tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+        size_t need = k->batch ? k->batch_work : k->work;
+        double *w = tg__malloc((need ? need : 1) * sizeof *w);
+        tg_status s = w ? TG_OK : TG_ERR_NOMEM;
 #if defined(TG_HAVE_OPENMP)
 #pragma omp for schedule(static)
 #endif
@@ -170,8 +224,16 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
             if (s != TG_OK)
                 continue;
             size_t p0 = c * CHUNK, np = npts - p0 < CHUNK ? npts - p0 : CHUNK;
-            if (k->batch(np, X + p0 * k->nin, Y + p0 * k->nout, w))
-                s = branch_error(fn);
+            const double *Xc = X + p0 * k->nin;
+            double *Yc = Y + p0 * k->nout;
+            int bad = 0;
+            if (k->batch)
+                bad = k->batch(np, Xc, Yc, w);
+            else
+                for (size_t p = 0; p < np && !bad; p++)
+                    bad = k->fn(Xc + p * k->nin, Yc + p * k->nout, w);
+            if (bad)
+                s = TG_ERR_BRANCH;
         }
         tg__free(w);
         if (s != TG_OK) {
@@ -181,5 +243,8 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
             status = s;
         }
     }
-    return status;
+    /* the message on the calling thread (workers have their own) */
+    if (status == TG_ERR_NOMEM)
+        return tg__api_fail(status, "%s: out of memory for a work array", fn);
+    return status == TG_OK ? TG_OK : branch_error(fn);
 }

@@ -68,23 +68,37 @@ check(const tg_tape *t, unsigned parts, const char *fn)
     return TG_OK;
 }
 
+/* The parts' tapes translated to C, compiled all at once (the compilers
+ * run in parallel), loaded as kernels into nr. */
 static tg_status
 compile_parts(tg_tape *t, unsigned parts, const nat_opts *o, nat_routes *nr, const char *fn)
 {
-    for (int p = 0; p < AD_NROUTES; p++) {
+    tg_tape *d[AD_NROUTES] = { NULL };
+    nat_job jobs[2 * AD_NROUTES];
+    size_t first[AD_NROUTES], count[AD_NROUTES] = { 0 }, work[AD_NROUTES], nj = 0;
+    tg_status st = TG_OK;
+    for (int p = 0; p < AD_NROUTES && st == TG_OK; p++) {
         if (!(parts & part_bit[p]))
             continue;
-        tg_status st;
-        tg_tape *d = part_tape(t, p, &st, fn);
+        d[p] = part_tape(t, p, &st, fn);
         if (st != TG_OK)
-            return st;
-        const tg_tape *src = d ? d : t;
-        nr->k[p] = nat_compile(src, o, fn, &st);
-        tg_tape_free(d);
-        if (!nr->k[p])
-            return st;
+            break;
+        /* batch variants serve tg_eval_batch and tg_gradient_batch */
+        int batch = (o->flags & TG_COMPILE_BATCH) && (p == AD_ROUTE_F || p == AD_ROUTE_GRAD);
+        first[p] = nj;
+        count[p] = nat_kernel_jobs(d[p] ? d[p] : t, o, batch, fn, jobs + nj, &work[p], &st);
+        nj += count[p];
     }
-    return TG_OK;
+    if (st == TG_OK)
+        st = nat_build_jobs(jobs, nj);
+    for (int p = 0; p < AD_NROUTES && st == TG_OK; p++)
+        if (count[p])
+            nr->k[p] = nat_kernel_make(d[p] ? d[p] : t, jobs + first[p], count[p], work[p], fn,
+                                       &st);
+    nat_kernel_jobs_free(jobs, nj);
+    for (int p = 0; p < AD_NROUTES; p++)
+        tg_tape_free(d[p]);
+    return st;
 }
 
 tg_status
