@@ -9,10 +9,11 @@
  *
  * Two variants of one lowering:
  *  - NAME(x, y, work): one point; locals `const T vN = ...;`;
- *  - NAME_batch(npts, X, Y, work): blocks of CG_B points; every value is a
- *    small array `T vN[CG_B]` and every statement a loop over the block's
- *    points (inner, vectorisable); inputs and outputs are transposed
- *    through work so that every loop has the constant trip count CG_B. */
+ *  - NAME_batch(npts, X, Y, work): blocks of CG_B points; each part is one
+ *    loop over the block's points (inner, vectorisable) around the same
+ *    statements; values crossing parts are small arrays work[slot*CG_B + p];
+ *    inputs and outputs are transposed through work so that every loop has
+ *    the constant trip count CG_B. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
@@ -78,8 +79,8 @@ is_math_name(const char *s)
     for (int op = 0; op < TG_OP_COUNT; op++) {
         const char *e = op_c[op];
         for (const char *p = e ? e : ""; *p; p++) {
-            size_t m = n && s[n - 1] == 'f' ? n - 1 : n;   /* sinf -> sin */
-            for (size_t k = m; k <= n; k++)
+            size_t m = n > 1 && s[n - 1] == 'f' ? n - 1 : n;   /* sinf -> sin */
+            for (size_t k = m; k <= n && n; k++)
                 if (strncmp(p, s, k) == 0 && p[k] == '(' && (p == e || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')))
                     return true;
         }
@@ -149,7 +150,7 @@ put_opnd(cgen *g, uint32_t r)
     switch (g->L->where[r]) {
     case CG_AT_CONST: {
         char num[64];
-        c_const(num, sizeof num, t->k[t->a[r]], g->f32);
+        c_const(num, sizeof num, g->L->kval[r], g->f32);
         tape_sb_printf(g->sb, "%s", num);
         break;
     }
@@ -160,7 +161,7 @@ put_opnd(cgen *g, uint32_t r)
         tape_sb_printf(g->sb, "work[%" PRIu64 "%s", (uint64_t)g->L->slot[r] * (g->batch ? CG_B : 1), pt);
         break;
     default:
-        tape_sb_printf(g->sb, g->batch ? "v%" PRIu32 "[p]" : "v%" PRIu32, r);
+        tape_sb_printf(g->sb, "v%" PRIu32, r);
         break;
     }
 }
@@ -175,7 +176,7 @@ put_expr(cgen *g, uint32_t i)
     uint8_t op = t->op[i];
     const char *e = op_c[op];
     if (op == TG_OP_AZMUL && g->L->mul[i] != CG_AZ_GUARD)
-        e = g->L->mul[i] == CG_AZ_PLAIN ? "A * B" : g->f32 ? "A * B + 0.0f" : "A * B + 0.0";
+        e = g->L->mul[i] == CG_AZ_PLAIN ? "A * B" : "A * B + 0.0";   /* "0.0f" in f32 */
     uint32_t opnd[3];
     cg_operands(t, i, opnd);
     for (const char *p = e; *p;) {
@@ -212,29 +213,27 @@ static void
 put_stmt(cgen *g, const cg_stmt *s)
 {
     const cg_lowered *L = g->L;
-    char loop[48] = "";
-    if (g->batch)
-        snprintf(loop, sizeof loop, "for (int p = 0; p < %d; p++) ", CG_B);
+    const char *ind = g->batch ? "        " : "    ";
     if (s->out != TG_NIL) {
-        tape_sb_printf(g->sb, "    %sy[%" PRIu64 "%s = ", loop, (uint64_t)s->out * (g->batch ? CG_B : 1),
+        tape_sb_printf(g->sb, "%sy[%" PRIu64 "%s = ", ind, (uint64_t)s->out * (g->batch ? CG_B : 1),
                        g->batch ? " + p]" : "]");
         put_opnd(g, s->ref);
     } else if (L->where[s->ref] == CG_AT_WORK) {
-        tape_sb_printf(g->sb, "    %s", loop);
+        tape_sb_printf(g->sb, "%s", ind);
         put_opnd(g, s->ref);
         tape_sb_printf(g->sb, " = ");
         put_expr(g, s->ref);
-    } else if (g->batch) {
-        tape_sb_printf(g->sb, "    %s v%" PRIu32 "[%d];\n    %sv%" PRIu32 "[p] = ", g->T, s->ref, CG_B, loop,
-                       s->ref);
-        put_expr(g, s->ref);
     } else {
-        tape_sb_printf(g->sb, "    const %s v%" PRIu32 " = ", g->T, s->ref);
+        tape_sb_printf(g->sb, "%sconst %s v%" PRIu32 " = ", ind, g->T, s->ref);
         put_expr(g, s->ref);
     }
     tape_sb_printf(g->sb, ";\n");
 }
 
+/* One function per part.  In the batch variant the part's statements are
+ * the body of one loop over the block's points (the innermost loop, with
+ * the constant trip count CG_B): locals stay scalars, so compile time is
+ * that of the single variant; values crossing parts are work arrays. */
 static void
 put_parts(cgen *g)
 {
@@ -243,33 +242,53 @@ put_parts(cgen *g)
         tape_sb_printf(g->sb, "\nTG_NOINLINE static void\n%s_%c%" PRIu32 "(const %s *restrict x, %s *restrict y, "
                        "%s *restrict work)\n{\n    (void)x;\n    (void)y;\n    (void)work;\n",
                        g->name, g->batch ? 'b' : 'p', p, g->T, g->T, g->T);
+        if (g->batch)
+            tape_sb_printf(g->sb, "    for (int p = 0; p < %d; p++) {\n", CG_B);
         for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
             put_stmt(g, &L->stmt[s]);
-        tape_sb_printf(g->sb, "}\n");
+        tape_sb_printf(g->sb, g->batch ? "    }\n}\n" : "}\n");
     }
 }
 
 /* --------------------------------------------------------- the file */
 
+/* A user's name inside a comment: a star-slash would end it, so it is broken up. */
+static const char *
+comment_safe(const char *name, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = name; *p && o + 3 < len; p++) {
+        buf[o++] = *p;
+        if (p[0] == '*' && p[1] == '/')
+            buf[o++] = ' ';
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 static void
 put_blocks(tape_sb *sb, const tape_block *b, uint32_t nb, const char *arr)
 {
+    char buf[2 * TAPE_NAME_MAX + 4];
     for (uint32_t i = 0; i < nb; i++)
         tape_sb_printf(sb, " *   %s[%" PRIu32 " .. %" PRIu64 "): block \"%s\" (%" PRIu32 " values)\n", arr,
-                       b[i].offset, (uint64_t)b[i].offset + b[i].size, b[i].name, b[i].size);
+                       b[i].offset, (uint64_t)b[i].offset + b[i].size, comment_safe(b[i].name, buf, sizeof buf),
+                       b[i].size);
 }
 
 static void
 put_head(cgen *g, tape_sb *sb, bool batch)
 {
     const tg_tape *t = g->t;
+    char buf[2 * TAPE_NAME_MAX + 4];
     const char *T = g->T;
     tape_sb_printf(sb, "/* Generated by tapegen %s from tape \"%s\" (%" PRIu32 " instructions, %s).\n"
                    " * Do not edit: regenerate from the tape.\n *\n"
                    " * int %s(const %s *x, %s *y, %s *work);\n"
                    " *   y = f(x), returns 0.  x: %" PRIu32 " values, y: %" PRIu32 " values, work: %" PRIu32
                    " values\n *   (x, y, work must not overlap).\n",
-                   TG_VERSION_STRING, t->name, t->n, T, g->name, T, T, T, t->nin, t->nout, g->L->work_len);
+                   TG_VERSION_STRING, comment_safe(t->name, buf, sizeof buf), t->n, T, g->name, T, T, T,
+                   t->nin, t->nout, g->L->work_len);
     put_blocks(sb, t->inb, t->ninb, "x");
     put_blocks(sb, t->outb, t->noutb, "y");
     if (batch)
@@ -428,10 +447,12 @@ put_header(tape_sb *sb, const tg_tape *t, const c_job *j, uint32_t work_len)
     for (size_t i = 0; i < sizeof U; i++)
         U[i] = (char)toupper((unsigned char)j->name[i]);
     const char *T = j->f32 ? "float" : "double";
+    char buf[2 * TAPE_NAME_MAX + 4];
     tape_sb_printf(sb, "/* Generated by tapegen %s from tape \"%s\": the interface of %s.c. */\n"
                    "#ifndef %s_TAPEGEN_H\n#define %s_TAPEGEN_H\n\n#include <stddef.h>\n\n"
                    "#define %s_N_IN %" PRIu32 "\n#define %s_N_OUT %" PRIu32 "\n#define %s_WORK_LEN %" PRIu32 "\n",
-                   TG_VERSION_STRING, t->name, j->name, U, U, U, t->nin, U, t->nout, U, work_len);
+                   TG_VERSION_STRING, comment_safe(t->name, buf, sizeof buf), j->name, U, U, U, t->nin, U,
+                   t->nout, U, work_len);
     if (j->batch)
         tape_sb_printf(sb, "#define %s_BATCH_WORK_LEN %" PRIu64 "\n", U,
                        (uint64_t)CG_B * ((uint64_t)work_len + t->nin + t->nout));
