@@ -84,7 +84,7 @@ nat_sha256_final(nat_sha256 *s, unsigned char out[NAT_SHA256_LEN])
     unsigned char pad[72] = { 0x80 };
     size_t padlen = (s->fill < 56 ? 56 : 120) - s->fill;
     for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+        pad[padlen + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
     nat_sha256_update(s, pad, padlen + 8);
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 4; j++)
