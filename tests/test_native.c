@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1109,4 +1110,56 @@ Test(native_routes, shape_errors_leave_the_tape_alone)
     cr_expect(ad_route_of(t, AD_ROUTE_F) == NULL);
     cr_expect_eq(tg_tape_status(t), TG_OK);
     tg_tape_free(t);
+}
+
+/* One kernel, four threads evaluating it at once (scratch per call). */
+typedef struct thr_arg {
+    const tg_tape *t;
+    const tg_kernel *k;
+    const double *X;
+    size_t npts, first;
+    int bad;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+    thr_arg *a = p;
+    size_t n = tg_num_inputs(a->t), m = tg_num_outputs(a->t);
+    double *y = malloc(m * sizeof *y), *yk = malloc(m * sizeof *yk);
+    for (size_t r = 0; r < 3; r++)
+        for (size_t q = 0; q < a->npts; q++) {
+            size_t p0 = (a->first + q) % a->npts;
+            if (tg_kernel_eval(a->k, a->X + p0 * n, yk) != TG_OK ||
+                tg_eval(a->t, a->X + p0 * n, y) != TG_OK)
+                a->bad++;
+            for (size_t j = 0; j < m; j++)
+                a->bad += !tu_same_bits_nan(yk[j], y[j]);
+        }
+    free(y);
+    free(yk);
+    return NULL;
+}
+
+Test(native_kernel, concurrent_evaluation, .timeout = 120)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("ops", cdir, sizeof cdir);   /* the ops test's kernel */
+    size_t npts;
+    double *X = special_points(&npts);
+    tg_tape *t = all_ops_tape(0);
+    tg_kernel *k = compile_or_fail(t, &o);
+    pthread_t tid[4];
+    thr_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thr_arg){ t, k, X, npts, (size_t)i * 97, 0 };
+        cr_assert(pthread_create(&tid[i], NULL, thr_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(tid[i], NULL);
+        cr_expect_eq(args[i].bad, 0, "thread %d: %d mismatches", i, args[i].bad);
+    }
+    tg_kernel_free(k);
+    tg_tape_free(t);
+    free(X);
 }
