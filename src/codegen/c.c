@@ -9,10 +9,11 @@
  *
  * Two variants of one lowering:
  *  - NAME(x, y, work): one point; locals `const T vN = ...;`;
- *  - NAME_batch(npts, X, Y, work): blocks of CG_B points; every value is a
- *    small array `T vN[CG_B]` and every statement a loop over the block's
- *    points (inner, vectorisable); inputs and outputs are transposed
- *    through work so that every loop has the constant trip count CG_B. */
+ *  - NAME_batch(npts, X, Y, work): blocks of CG_B points; each part is one
+ *    loop over the block's points (inner, vectorisable) around the same
+ *    statements; values crossing parts are small arrays work[slot*CG_B + p];
+ *    inputs and outputs are transposed through work so that every loop has
+ *    the constant trip count CG_B. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
@@ -149,7 +150,7 @@ put_opnd(cgen *g, uint32_t r)
     switch (g->L->where[r]) {
     case CG_AT_CONST: {
         char num[64];
-        c_const(num, sizeof num, t->k[t->a[r]], g->f32);
+        c_const(num, sizeof num, g->L->kval[r], g->f32);
         tape_sb_printf(g->sb, "%s", num);
         break;
     }
@@ -160,7 +161,7 @@ put_opnd(cgen *g, uint32_t r)
         tape_sb_printf(g->sb, "work[%" PRIu64 "%s", (uint64_t)g->L->slot[r] * (g->batch ? CG_B : 1), pt);
         break;
     default:
-        tape_sb_printf(g->sb, g->batch ? "v%" PRIu32 "[p]" : "v%" PRIu32, r);
+        tape_sb_printf(g->sb, "v%" PRIu32, r);
         break;
     }
 }
@@ -175,7 +176,7 @@ put_expr(cgen *g, uint32_t i)
     uint8_t op = t->op[i];
     const char *e = op_c[op];
     if (op == TG_OP_AZMUL && g->L->mul[i] != CG_AZ_GUARD)
-        e = g->L->mul[i] == CG_AZ_PLAIN ? "A * B" : g->f32 ? "A * B + 0.0f" : "A * B + 0.0";
+        e = g->L->mul[i] == CG_AZ_PLAIN ? "A * B" : "A * B + 0.0";   /* "0.0f" in f32 */
     uint32_t opnd[3];
     cg_operands(t, i, opnd);
     for (const char *p = e; *p;) {
@@ -212,29 +213,27 @@ static void
 put_stmt(cgen *g, const cg_stmt *s)
 {
     const cg_lowered *L = g->L;
-    char loop[48] = "";
-    if (g->batch)
-        snprintf(loop, sizeof loop, "for (int p = 0; p < %d; p++) ", CG_B);
+    const char *ind = g->batch ? "        " : "    ";
     if (s->out != TG_NIL) {
-        tape_sb_printf(g->sb, "    %sy[%" PRIu64 "%s = ", loop, (uint64_t)s->out * (g->batch ? CG_B : 1),
+        tape_sb_printf(g->sb, "%sy[%" PRIu64 "%s = ", ind, (uint64_t)s->out * (g->batch ? CG_B : 1),
                        g->batch ? " + p]" : "]");
         put_opnd(g, s->ref);
     } else if (L->where[s->ref] == CG_AT_WORK) {
-        tape_sb_printf(g->sb, "    %s", loop);
+        tape_sb_printf(g->sb, "%s", ind);
         put_opnd(g, s->ref);
         tape_sb_printf(g->sb, " = ");
         put_expr(g, s->ref);
-    } else if (g->batch) {
-        tape_sb_printf(g->sb, "    %s v%" PRIu32 "[%d];\n    %sv%" PRIu32 "[p] = ", g->T, s->ref, CG_B, loop,
-                       s->ref);
-        put_expr(g, s->ref);
     } else {
-        tape_sb_printf(g->sb, "    const %s v%" PRIu32 " = ", g->T, s->ref);
+        tape_sb_printf(g->sb, "%sconst %s v%" PRIu32 " = ", ind, g->T, s->ref);
         put_expr(g, s->ref);
     }
     tape_sb_printf(g->sb, ";\n");
 }
 
+/* One function per part.  In the batch variant the part's statements are
+ * the body of one loop over the block's points (the innermost loop, with
+ * the constant trip count CG_B): locals stay scalars, so compile time is
+ * that of the single variant; values crossing parts are work arrays. */
 static void
 put_parts(cgen *g)
 {
@@ -243,9 +242,11 @@ put_parts(cgen *g)
         tape_sb_printf(g->sb, "\nTG_NOINLINE static void\n%s_%c%" PRIu32 "(const %s *restrict x, %s *restrict y, "
                        "%s *restrict work)\n{\n    (void)x;\n    (void)y;\n    (void)work;\n",
                        g->name, g->batch ? 'b' : 'p', p, g->T, g->T, g->T);
+        if (g->batch)
+            tape_sb_printf(g->sb, "    for (int p = 0; p < %d; p++) {\n", CG_B);
         for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
             put_stmt(g, &L->stmt[s]);
-        tape_sb_printf(g->sb, "}\n");
+        tape_sb_printf(g->sb, g->batch ? "    }\n}\n" : "}\n");
     }
 }
 

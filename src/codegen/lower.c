@@ -11,11 +11,44 @@
 
 #include "codegen/lower.h"
 #include "tape/alloc.h"
+#include "tape/mathx.h"
 
+/* No statement: an input, or a constant (of the pool or folded here). */
 static bool
-is_leaf(uint8_t op)
+no_stmt(const cg_lowered *L, uint32_t r)
 {
-    return op == TG_OP_CONST || op == TG_OP_INPUT;
+    return L->where[r] == CG_AT_CONST || L->t->op[r] == TG_OP_INPUT;
+}
+
+/* Instructions whose operands are all constants become constants, computed
+ * here by the interpreter's own tape_eval_op: the C compiler would
+ * otherwise fold such libm calls itself, correctly rounded (MPFR), which
+ * may differ from the libm that tg_eval calls at run time. */
+static void
+fold_constants(cg_lowered *L)
+{
+    const tg_tape *t = L->t;
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint8_t op = t->op[i];
+        if (op == TG_OP_CONST) {
+            L->where[i] = CG_AT_CONST;
+            L->kval[i] = t->k[t->a[i]];
+            continue;
+        }
+        if (op == TG_OP_INPUT)
+            continue;
+        uint32_t o[3];
+        cg_operands(t, i, o);
+        bool all = true;
+        for (int k = 0; k < tape_op_arity[op]; k++)
+            all &= L->where[o[k]] == CG_AT_CONST;
+        if (all) {
+            L->where[i] = CG_AT_CONST;
+            L->kval[i] = tape_eval_op((tg_opcode)op, L->kval[o[0]],
+                                      tape_op_arity[op] > 1 ? L->kval[o[1]] : 0.0,
+                                      tape_op_arity[op] > 2 ? L->kval[o[2]] : 0.0);
+        }
+    }
 }
 
 /* ------------------------------------------------------------- order */
@@ -30,7 +63,7 @@ static void
 visit(cg_lowered *L, uint8_t *done, dfs *stack, uint32_t r)
 {
     const tg_tape *t = L->t;
-    if (done[r] || is_leaf(t->op[r]))
+    if (done[r] || no_stmt(L, r))
         return;
     uint32_t sp = 0;
     stack[sp++] = (dfs){ r, 0 };
@@ -41,7 +74,7 @@ visit(cg_lowered *L, uint8_t *done, dfs *stack, uint32_t r)
         cg_operands(t, i, opnd);
         if (top->next < tape_op_arity[t->op[i]]) {
             uint32_t o = opnd[top->next++];
-            if (!done[o] && !is_leaf(t->op[o])) {
+            if (!done[o] && !no_stmt(L, o)) {
                 done[o] = 1;
                 stack[sp++] = (dfs){ o, 0 };
             }
@@ -114,7 +147,7 @@ places(cg_lowered *L, uint32_t part_size)
         uint32_t r = L->stmt[s].ref;
         if (L->stmt[s].out != TG_NIL)
             continue;
-        bool crosses = last[r] / part_size != s / part_size;
+        bool crosses = last[r] / part_size != s / part_size;    /* >: uses follow the def */
         L->where[r] = crosses ? CG_AT_WORK : CG_AT_LOCAL;
         if (crosses) {
             next[r] = head[last[r]];
@@ -132,8 +165,8 @@ places(cg_lowered *L, uint32_t part_size)
             L->slot[r] = nfree ? freed[--nfree] : L->work_len++;
     }
     for (uint32_t i = 0; i < t->n; i++)
-        if (is_leaf(t->op[i]))
-            L->where[i] = t->op[i] == TG_OP_CONST ? CG_AT_CONST : CG_AT_INPUT;
+        if (t->op[i] == TG_OP_INPUT)
+            L->where[i] = CG_AT_INPUT;
     mem_free(def);
     mem_free(last);
     mem_free(head);
@@ -151,17 +184,18 @@ enum { F_NZ = 1,        /* never +0 or -0 (NaN and Inf allowed) */
  * not listed proves nothing.  Every rule holds for all IEEE inputs in
  * round-to-nearest, underflow and overflow included. */
 static uint8_t
-fact_of(const tg_tape *t, uint32_t i, const uint8_t *f)
+fact_of(const cg_lowered *L, uint32_t i, const uint8_t *f)
 {
+    const tg_tape *t = L->t;
     uint32_t o[3];
     cg_operands(t, i, o);
+    if (L->where[i] == CG_AT_CONST) {   /* nonzero in float too (the f32 kernels) */
+        double v = L->kval[i];
+        return (uint8_t)(((float)v != 0.0f ? F_NZ : 0) | (!(v < 0.0) ? F_NN : 0));
+    }
     uint8_t fa = f[o[0]], fb = f[o[1]], fc = f[o[2]];
     const uint8_t POS = F_NZ | F_NN;
     switch ((tg_opcode)t->op[i]) {
-    case TG_OP_CONST: {     /* nonzero in float too (the f32 kernels) */
-        double v = t->k[t->a[i]];
-        return (uint8_t)(((float)v != 0.0f ? F_NZ : 0) | (!(v < 0.0) ? F_NN : 0));
-    }
     case TG_OP_ADD:     /* x > 0 plus y >= 0 is >= x; NaN stays NaN */
         if (((fa & POS) == POS && (fb & F_NN)) || ((fb & POS) == POS && (fa & F_NN)))
             return POS;
@@ -188,7 +222,7 @@ fact_of(const tg_tape *t, uint32_t i, const uint8_t *f)
     case TG_OP_HYPOT:   /* >= max(|a|, |b|) */
         return ((fa | fb) & F_NZ) ? POS : F_NN;
     case TG_OP_POWK:    /* x*x for 2, pow otherwise (may underflow) */
-        return (t->op[o[1]] == TG_OP_CONST && t->k[t->a[o[1]]] == 2.0) ? F_NN : 0;
+        return (L->where[o[1]] == CG_AT_CONST && L->kval[o[1]] == 2.0) ? F_NN : 0;
     case TG_OP_EXP:
     case TG_OP_ERFC:
     case TG_OP_ACOS:
@@ -207,10 +241,10 @@ fact_of(const tg_tape *t, uint32_t i, const uint8_t *f)
  * never a zero unless b is one, so c*b + 0.0 changes only the zero
  * products, whose sign it makes azmul's +0 (NaN and Inf pass unchanged). */
 static bool
-big_const(const tg_tape *t, uint32_t r)
+big_const(const cg_lowered *L, uint32_t r)
 {
-    double v;
-    return tape_is_const(t, r, &v) && fabs(v) >= 1.0 && fabs(v) <= FLT_MAX;
+    double v = L->kval[r];
+    return L->where[r] == CG_AT_CONST && fabs(v) >= 1.0 && fabs(v) <= FLT_MAX;
 }
 
 static int
@@ -223,13 +257,13 @@ products(cg_lowered *L)
     for (uint32_t i = 0; i < t->n; i++) {
         if (t->op[i] == TG_OP_INPUT)
             continue;
-        f[i] = fact_of(t, i, f);
-        if (t->op[i] != TG_OP_AZMUL)
+        f[i] = fact_of(L, i, f);
+        if (t->op[i] != TG_OP_AZMUL || L->where[i] == CG_AT_CONST)
             continue;
         uint32_t a = t->a[i], b = t->b[i];
         if ((f[a] & f[b] & F_NZ))
             L->mul[i] = CG_AZ_PLAIN;
-        else if (big_const(t, a) || big_const(t, b))
+        else if (big_const(L, a) || big_const(L, b))
             L->mul[i] = CG_AZ_PLUS0;
     }
     mem_free(f);
@@ -250,8 +284,11 @@ cg_lower(cg_lowered *L, const tg_tape *t, uint32_t part_size)
     L->where = mem_calloc(n, 1);
     L->mul = mem_calloc(n, 1);
     L->slot = mem_calloc(n, sizeof *L->slot);
-    if (!L->stmt || !L->where || !L->mul || !L->slot || order(L) || places(L, part_size)
-        || products(L))
+    L->kval = mem_calloc(n, sizeof *L->kval);
+    if (!L->stmt || !L->where || !L->mul || !L->slot || !L->kval)
+        return TG_ERR_NOMEM;
+    fold_constants(L);
+    if (order(L) || places(L, part_size) || products(L))
         return TG_ERR_NOMEM;
     L->npart = L->nstmt ? (L->nstmt + part_size - 1) / part_size : 1;
     L->part = mem_malloc(((size_t)L->npart + 1) * sizeof *L->part);
@@ -271,5 +308,6 @@ cg_lowered_free(cg_lowered *L)
     mem_free(L->where);
     mem_free(L->mul);
     mem_free(L->slot);
+    mem_free(L->kval);
     memset(L, 0, sizeof *L);
 }

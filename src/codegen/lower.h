@@ -13,8 +13,9 @@
  *  - A value used only inside the part that defines it is a local there; a
  *    value read in a later part lives in a work slot, slots being reused
  *    once their value is dead (liveness, LIFO).
- *  - Leaves (constants, inputs) are no statements: backends spell them
- *    where they are used. */
+ *  - Inputs and constants are no statements: backends spell them where
+ *    they are used.  Ops of constants only are evaluated here, by the
+ *    interpreter's code. */
 #ifndef TG_CODEGEN_LOWER_H
 #define TG_CODEGEN_LOWER_H
 
@@ -22,7 +23,8 @@
 
 /* Where a value lives. */
 enum {
-    CG_AT_CONST = 1,    /* a constant of the pool, spelt as a literal */
+    CG_AT_CONST = 1,    /* a constant (of the pool, or an op of constants folded
+                           by the lowering), spelt as a literal: kval */
     CG_AT_INPUT,        /* x[...], an input read where used */
     CG_AT_LOCAL,        /* a local of the part that defines it */
     CG_AT_WORK          /* work[slot] */
@@ -51,6 +53,7 @@ typedef struct cg_lowered {
     uint8_t *where;     /* per instruction: CG_AT_*, 0 for dead instructions */
     uint8_t *mul;       /* per instruction: CG_AZ_* for AZMUL instructions */
     uint32_t *slot;     /* per instruction: the work slot when CG_AT_WORK */
+    double *kval;       /* per instruction: the value when CG_AT_CONST */
     uint32_t work_len;  /* work slots used */
 } cg_lowered;
 
