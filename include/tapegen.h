@@ -489,10 +489,12 @@ typedef struct tg_rust_options {
  * every slice length once at entry (Error::InputTooShort, OutputTooShort,
  * WorkTooShort; nothing is written then), then runs without panicking,
  * allocating or `unsafe`.  Constants WORK_LEN_NAME, INPUTS_NAME and
- * OUTPUTS_NAME describe it.  Values used once are inlined into expressions;
- * values used more than once live in `work` slots reused by liveness;
- * constants print so that they read back to the same bits; long tapes are
- * split into #[inline(never)] parts so that rustc's time stays linear.
+ * OUTPUTS_NAME describe it.  The code is the lowering tg_c_source
+ * describes: values in depth-first order from the outputs as `let` locals,
+ * #[inline(never)] parts of at most 200 statements (rustc's time stays
+ * linear), `work` slots (reused by liveness) only for values read in a
+ * later part, absolute-zero products spelt as plain ones where provably
+ * equal; constants print so that they read back to the same bits.
  * Output is deterministic.  Semantics are the interpreter's (docs/
  * conventions.md): + - * / sqrt and comparisons agree bit for bit; libm
  * functions may differ by an ulp or two (glibc vs Rust std / the libm crate).
