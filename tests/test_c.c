@@ -536,6 +536,12 @@ Test(c, errors_names_and_determinism)
     cr_expect_neq(tg_c_source(broken, NULL, &src, &w), TG_OK);
     tg_tape_free(broken);
     /* deterministic */
+    static const char *good[] = { "f", "A", "_k", "erf_grad", "sinh2", "Kernel9" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        tg_c_options o = { good[i], 0, 0, 0 };
+        cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_OK, "name \"%s\": %s", good[i], tg_last_error());
+        free(src);
+    }
     cr_assert_eq(tg_c_source(t, NULL, &src, &w), TG_OK);
     cr_assert_eq(tg_c_source(t, NULL, &src2, NULL), TG_OK);
     cr_expect_str_eq(src, src2);

@@ -79,8 +79,8 @@ is_math_name(const char *s)
     for (int op = 0; op < TG_OP_COUNT; op++) {
         const char *e = op_c[op];
         for (const char *p = e ? e : ""; *p; p++) {
-            size_t m = n && s[n - 1] == 'f' ? n - 1 : n;   /* sinf -> sin */
-            for (size_t k = m; k <= n; k++)
+            size_t m = n > 1 && s[n - 1] == 'f' ? n - 1 : n;   /* sinf -> sin */
+            for (size_t k = m; k <= n && n; k++)
                 if (strncmp(p, s, k) == 0 && p[k] == '(' && (p == e || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')))
                     return true;
         }

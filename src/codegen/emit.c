@@ -16,7 +16,7 @@
 #include "codegen/lower.h"
 #include "tape/alloc.h"
 
-#define CG_PART_STMTS   200
+#define CG_PART_STMTS   1000
 
 static const char *const op_rust[TG_OP_COUNT] = {
 #define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = rs,
