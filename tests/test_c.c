@@ -525,6 +525,14 @@ Test(c, errors_names_and_determinism)
         cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_ERR_NAME, "name \"%s\" accepted", bad[i]);
         cr_expect(strstr(tg_last_error(), bad[i]) != NULL, "message: %s", tg_last_error());
     }
+    tg_tape *odd = tu_tape("a */ b", 0);    /* names inside comments */
+    tg_var xo = tg_input(odd, "in */ put");
+    tg_output(odd, "y */", tg_mul(xo, xo));
+    tg_c_options oo = { "odd", 0, 1, 0 };
+    cr_assert_eq(tg_c_source(odd, &oo, &src, &w), TG_OK);
+    cr_expect(strstr(src, "*/ b") == NULL && strstr(src, "a * / b") != NULL, "%.400s", src);
+    free(src);
+    tg_tape_free(odd);
     tg_tape *kw = tu_tape("double", 0);     /* a keyword from the tape name */
     tg_output(kw, "y", tg_input(kw, "x"));
     cr_expect_eq(tg_c_source(kw, NULL, &src, &w), TG_ERR_NAME);
