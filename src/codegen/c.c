@@ -65,6 +65,7 @@ static const char *const c_keywords[] = {
     /* C23 and the generated code's own parameters */
     "alignas", "alignof", "bool", "constexpr", "false", "nullptr", "static_assert",
     "thread_local", "true", "typeof", "typeof_unqual", "x", "y", "work", "npts", "X", "Y",
+    "p", "k", "j", "i0", "nb", "xt", "yt",
 };
 
 /* Whether s is called as a function in an op's expression or a helper
