@@ -63,7 +63,7 @@ const cli_cmd cli_cmd_c = {
     "c", "c TAPE_FILE... -o DIR [--f32] [--batch] [--part-size N] [--name NAME]",
     "write a C11 function and header per tape file",
     "Translates each tape file to DIR/NAME.c and DIR/NAME.h (DIR is created if\n"
-    "needed), NAME being the tape's name as a C identifier:\n"
+    "needed, not its parents), NAME being the tape's name as a C identifier:\n"
     "  int NAME(const double *x, double *y, double *work);\n"
     "which computes what `tapegen eval` computes, bit for bit, when compiled\n"
     "with -ffp-contract=off and without -ffast-math.\n"

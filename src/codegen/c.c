@@ -65,16 +65,17 @@ static const char *const c_keywords[] = {
     /* C23 and the generated code's own parameters */
     "alignas", "alignof", "bool", "constexpr", "false", "nullptr", "static_assert",
     "thread_local", "true", "typeof", "typeof_unqual", "x", "y", "work", "npts", "X", "Y",
+    "p", "k", "j", "i0", "nb", "xt", "yt",
 };
 
 /* Whether s is called as a function in an op's expression or a helper
- * (sin, fabs, tg__min...) or is such a function's float variant: a kernel
+ * (sin, fabs, mathx_min...) or is such a function's float variant: a kernel
  * of that name would collide with <math.h> or the helpers. */
 static bool
 is_math_name(const char *s)
 {
     size_t n = strlen(s);
-    if (strncmp(s, "tg__", 4) == 0 || strcmp(s, "isnan") == 0)
+    if (strncmp(s, "mathx_", 6) == 0 || strcmp(s, "isnan") == 0)
         return true;
     for (int op = 0; op < TG_OP_COUNT; op++) {
         const char *e = op_c[op];
@@ -168,7 +169,7 @@ put_opnd(cgen *g, uint32_t r)
 
 /* The expression of instruction i: its op's C text with A, B, C replaced
  * by the operands; for f32, libm calls get their float names (sin ->
- * sinf); the tg__* helpers stay (double, exact for float operands). */
+ * sinf); the mathx_* helpers stay (double, exact for float operands). */
 static void
 put_expr(cgen *g, uint32_t i)
 {
@@ -191,7 +192,7 @@ put_expr(cgen *g, uint32_t i)
                 for (size_t h = 0; h < C_NHELPERS; h++)
                     if (strlen(c_helper_names[h]) == (size_t)(q - p) && !strncmp(p, c_helper_names[h], (size_t)(q - p)))
                         g->needs |= 1u << h;
-                if (g->f32 && *q == '(' && strncmp(p, "tg__", 4) != 0)
+                if (g->f32 && *q == '(' && strncmp(p, "mathx_", 6) != 0)
                     tape_sb_printf(g->sb, "f");
             }
             p = q;
@@ -312,9 +313,9 @@ put_helpers(tape_sb *sb, unsigned needs)
     tape_sb_printf(sb, "\n#include <math.h>\n#include <stddef.h>\n\n"
                    "#ifndef TAPEGEN_C_MACROS\n#define TAPEGEN_C_MACROS\n"
                    "#if defined(__GNUC__)\n"
-                   "#define TG_ALWAYS_INLINE static inline __attribute__((always_inline))\n"
+                   "#define MATHX_INLINE static inline __attribute__((always_inline))\n"
                    "#define TG_NOINLINE __attribute__((noinline))\n"
-                   "#else\n#define TG_ALWAYS_INLINE static inline\n#define TG_NOINLINE\n#endif\n#endif\n");
+                   "#else\n#define MATHX_INLINE static inline\n#define TG_NOINLINE\n#endif\n#endif\n");
     if (needs)
         tape_sb_printf(sb, "\n/* tapegen's op helpers (src/tape/mathx.def), verbatim. */\n");
     for (size_t h = 0; h < C_NHELPERS; h++)
@@ -386,10 +387,10 @@ c_emit(const tg_tape *t, const char *name, bool f32, bool batch, uint32_t part, 
         if (sb.failed || body.failed)
             s = TG_ERR_NOMEM;
     }
-    tg__free(body.buf);
+    mem_free(body.buf);
     cg_lowered_free(&L);
     if (s != TG_OK)
-        tg__free(sb.buf);
+        mem_free(sb.buf);
     else
         *src = sb.buf;
     return s;
@@ -410,14 +411,14 @@ c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
     if (!o)
         o = &z;
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name, t->err);
+        return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name, t->err);
     if (o->function_name)
         snprintf(j->name, sizeof j->name, "%s", o->function_name);
     else
         cg_sanitize(t->name, j->name, sizeof j->name);
     char err[256];
     if (c_check_name(o->function_name ? o->function_name : j->name, err, sizeof err) != TG_OK)
-        return tg__api_fail(TG_ERR_NAME, "%s: %s%s", fn, err,
+        return tape_fail_call(TG_ERR_NAME, "%s: %s%s", fn, err,
                             o->function_name ? "" : " (from the tape name; give function_name)");
     j->f32 = o->f32 != 0;
     j->batch = o->batch != 0;
@@ -429,12 +430,12 @@ tg_status
 tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len)
 {
     if (!t || !src)
-        return tg__api_fail(TG_ERR_ARG, "tg_c_source: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_c_source: NULL argument");
     c_job j;
     tg_status s = c_prepare("tg_c_source", t, o, &j);
     uint32_t w = 0;
     if (s == TG_OK && (s = c_emit(t, j.name, j.f32, j.batch, j.part, src, &w)) != TG_OK)
-        return tg__api_fail(s, "tg_c_source: out of memory");
+        return tape_fail_call(s, "tg_c_source: out of memory");
     if (s == TG_OK && work_len)
         *work_len = w;
     return s;
@@ -471,17 +472,17 @@ write_atomic(const char *dir, const char *file, const char *text)
 {
     char path[4096], tmp[4200];
     if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
-        return tg__api_fail(TG_ERR_IO, "tg_c_files: path too long: %s/%s", dir, file);
+        return tape_fail_call(TG_ERR_IO, "tg_c_files: path too long: %s/%s", dir, file);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return tg__api_fail(TG_ERR_IO, "tg_c_files: cannot write %s", tmp);
+        return tape_fail_call(TG_ERR_IO, "tg_c_files: cannot write %s", tmp);
     size_t len = strlen(text);
     bool ok = fwrite(text, 1, len, f) == len;
     ok &= fclose(f) == 0;
     if (!ok || rename(tmp, path) != 0) {
         remove(tmp);
-        return tg__api_fail(TG_ERR_IO, "tg_c_files: cannot write %s", path);
+        return tape_fail_call(TG_ERR_IO, "tg_c_files: cannot write %s", path);
     }
     return TG_OK;
 }
@@ -490,7 +491,7 @@ tg_status
 tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir)
 {
     if (!t || !dir)
-        return tg__api_fail(TG_ERR_ARG, "tg_c_files: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_c_files: NULL argument");
     c_job j;
     tg_status s = c_prepare("tg_c_files", t, o, &j);
     if (s != TG_OK)
@@ -504,16 +505,16 @@ tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir)
         s = h.failed ? TG_ERR_NOMEM : TG_OK;
     }
     if (s != TG_OK) {
-        tg__free(src);
-        tg__free(h.buf);
-        return tg__api_fail(s, "tg_c_files: out of memory");
+        mem_free(src);
+        mem_free(h.buf);
+        return tape_fail_call(s, "tg_c_files: out of memory");
     }
     snprintf(file, sizeof file, "%s.h", j.name);
     s = write_atomic(dir, file, h.buf);
     snprintf(file, sizeof file, "%s.c", j.name);
     if (s == TG_OK)
         s = write_atomic(dir, file, src);
-    tg__free(src);
-    tg__free(h.buf);
+    mem_free(src);
+    mem_free(h.buf);
     return s;
 }

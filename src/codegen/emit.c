@@ -178,7 +178,7 @@ helper_need(const char *tpl)
 /* The expression of instruction i into sb.  An AZMUL the lowering proved
  * equal to a plain product is spelt as one. */
 static void
-build(emit *e, tape_sb *sb, uint32_t i)
+expr_text(emit *e, tape_sb *sb, uint32_t i)
 {
     const tg_tape *t = e->t;
     uint8_t op = t->op[i];
@@ -219,7 +219,7 @@ part_flush(emit *e)
                    e->body.buf ? e->body.buf : "");
     if (e->body.failed)
         e->oom = true;
-    tg__free(e->body.buf);
+    mem_free(e->body.buf);
     memset(&e->body, 0, sizeof e->body);
     e->npart++;
 }
@@ -235,10 +235,10 @@ emit_stmt(emit *e, const cg_stmt *st)
         put_opnd(e, sb, st->ref, CTX_BARE);
     } else if (e->L->where[st->ref] == CG_AT_WORK) {
         tape_sb_printf(sb, "    work[%" PRIu32 "] = ", e->L->slot[st->ref]);
-        build(e, sb, st->ref);
+        expr_text(e, sb, st->ref);
     } else {
         tape_sb_printf(sb, "    let v%" PRIu32 ": %s = ", st->ref, e->T);
-        build(e, sb, st->ref);
+        expr_text(e, sb, st->ref);
     }
     tape_sb_printf(sb, ";\n");
 }
@@ -350,7 +350,7 @@ cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o)
     if (s == TG_OK && (e.oom || sb->failed))
         s = TG_ERR_NOMEM;
     cg_lowered_free(&L);
-    tg__free(e.body.buf);
-    tg__free(e.parts.buf);
+    mem_free(e.body.buf);
+    mem_free(e.parts.buf);
     return s;
 }

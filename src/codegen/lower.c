@@ -89,19 +89,19 @@ static int
 order(cg_lowered *L)
 {
     const tg_tape *t = L->t;
-    uint8_t *done = tg__calloc((size_t)t->n + 1, 1);
-    dfs *stack = tg__malloc(((size_t)t->n + 1) * sizeof *stack);
+    uint8_t *done = mem_calloc((size_t)t->n + 1, 1);
+    dfs *stack = mem_malloc(((size_t)t->n + 1) * sizeof *stack);
     if (!done || !stack) {
-        tg__free(done);
-        tg__free(stack);
+        mem_free(done);
+        mem_free(stack);
         return -1;
     }
     for (uint32_t j = 0; j < t->nout; j++) {
         visit(L, done, stack, t->out_ref[j]);
         L->stmt[L->nstmt++] = (cg_stmt){ t->out_ref[j], j };
     }
-    tg__free(done);
-    tg__free(stack);
+    mem_free(done);
+    mem_free(stack);
     return 0;
 }
 
@@ -131,13 +131,13 @@ places(cg_lowered *L, uint32_t part_size)
 {
     const tg_tape *t = L->t;
     size_t n = (size_t)t->n + 1;
-    uint32_t *def = tg__malloc(n * sizeof *def), *last = tg__malloc(n * sizeof *last);
-    uint32_t *head = tg__malloc(((size_t)L->nstmt + 1) * sizeof *head);
-    uint32_t *next = tg__malloc(n * sizeof *next), *freed = tg__malloc(n * sizeof *freed);
+    uint32_t *def = mem_malloc(n * sizeof *def), *last = mem_malloc(n * sizeof *last);
+    uint32_t *head = mem_malloc(((size_t)L->nstmt + 1) * sizeof *head);
+    uint32_t *next = mem_malloc(n * sizeof *next), *freed = mem_malloc(n * sizeof *freed);
     if (!def || !last || !head || !next || !freed) {
         void *p[] = { def, last, head, next, freed };
         for (size_t i = 0; i < sizeof p / sizeof *p; i++)
-            tg__free(p[i]);
+            mem_free(p[i]);
         return -1;
     }
     def_and_last(L, def, last);
@@ -167,11 +167,11 @@ places(cg_lowered *L, uint32_t part_size)
     for (uint32_t i = 0; i < t->n; i++)
         if (t->op[i] == TG_OP_INPUT)
             L->where[i] = CG_AT_INPUT;
-    tg__free(def);
-    tg__free(last);
-    tg__free(head);
-    tg__free(next);
-    tg__free(freed);
+    mem_free(def);
+    mem_free(last);
+    mem_free(head);
+    mem_free(next);
+    mem_free(freed);
     return 0;
 }
 
@@ -251,7 +251,7 @@ static int
 products(cg_lowered *L)
 {
     const tg_tape *t = L->t;
-    uint8_t *f = tg__calloc((size_t)t->n + 1, 1);
+    uint8_t *f = mem_calloc((size_t)t->n + 1, 1);
     if (!f)
         return -1;
     for (uint32_t i = 0; i < t->n; i++) {
@@ -266,7 +266,7 @@ products(cg_lowered *L)
         else if (big_const(L, a) || big_const(L, b))
             L->mul[i] = CG_AZ_PLUS0;
     }
-    tg__free(f);
+    mem_free(f);
     return 0;
 }
 
@@ -280,18 +280,18 @@ cg_lower(cg_lowered *L, const tg_tape *t, uint32_t part_size)
     if (part_size == 0)
         part_size = 1;
     size_t n = (size_t)t->n + 1, ns = (size_t)t->n + t->nout + 1;
-    L->stmt = tg__malloc(ns * sizeof *L->stmt);
-    L->where = tg__calloc(n, 1);
-    L->mul = tg__calloc(n, 1);
-    L->slot = tg__calloc(n, sizeof *L->slot);
-    L->kval = tg__calloc(n, sizeof *L->kval);
+    L->stmt = mem_malloc(ns * sizeof *L->stmt);
+    L->where = mem_calloc(n, 1);
+    L->mul = mem_calloc(n, 1);
+    L->slot = mem_calloc(n, sizeof *L->slot);
+    L->kval = mem_calloc(n, sizeof *L->kval);
     if (!L->stmt || !L->where || !L->mul || !L->slot || !L->kval)
         return TG_ERR_NOMEM;
     fold_constants(L);
     if (order(L) || places(L, part_size) || products(L))
         return TG_ERR_NOMEM;
     L->npart = L->nstmt ? (L->nstmt + part_size - 1) / part_size : 1;
-    L->part = tg__malloc(((size_t)L->npart + 1) * sizeof *L->part);
+    L->part = mem_malloc(((size_t)L->npart + 1) * sizeof *L->part);
     if (!L->part)
         return TG_ERR_NOMEM;
     for (uint32_t p = 0; p < L->npart; p++)
@@ -303,11 +303,11 @@ cg_lower(cg_lowered *L, const tg_tape *t, uint32_t part_size)
 void
 cg_lowered_free(cg_lowered *L)
 {
-    tg__free(L->stmt);
-    tg__free(L->part);
-    tg__free(L->where);
-    tg__free(L->mul);
-    tg__free(L->slot);
-    tg__free(L->kval);
+    mem_free(L->stmt);
+    mem_free(L->part);
+    mem_free(L->where);
+    mem_free(L->mul);
+    mem_free(L->slot);
+    mem_free(L->kval);
     memset(L, 0, sizeof *L);
 }

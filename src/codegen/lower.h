@@ -32,7 +32,7 @@ enum {
 
 /* How an AZMUL instruction may be spelt (cg_lowered.mul). */
 enum {
-    CG_AZ_GUARD = 0,    /* the tg__azmul helper */
+    CG_AZ_GUARD = 0,    /* the mathx_azmul helper */
     CG_AZ_PLAIN,        /* a * b: both factors are never +-0 */
     CG_AZ_PLUS0         /* a * b + 0.0: one factor is a constant with 1 <= |c| < Inf */
 };

@@ -1,7 +1,7 @@
 /* src/tape/mathx.h -- the exact semantics of every opcode as one inline
  * function, expanded from the opcode table.  The interpreter, the constant
  * folder and the derivative rules all call tape_eval_op, so folding can
- * never disagree with evaluation.  The tg__* helpers live in mathx.def,
+ * never disagree with evaluation.  The mathx_* helpers live in mathx.def,
  * whose text generated C copies verbatim; generated Rust reproduces them
  * literally. */
 #ifndef TG_TAPE_MATHX_H
@@ -16,19 +16,19 @@
 /* Inlined into every sweep handler so that a rule such as F2(DIV, K(1), B)
  * compiles to one division, not a call through the op switch. */
 #if defined(__GNUC__)
-#define TG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define MATHX_INLINE static inline __attribute__((always_inline))
 #else
-#define TG_ALWAYS_INLINE static inline
+#define MATHX_INLINE static inline
 #endif
 
-/* The helpers (tg__powk, tg__min, tg__max, tg__azmul, tg__signum), shared
- * verbatim with generated C. */
+/* The helpers (mathx_powk, mathx_min, mathx_max, mathx_azmul, mathx_signum),
+ * shared verbatim with generated C. */
 #define HELPER(name, ...) __VA_ARGS__
 #include "tape/mathx.def"
 
 /* The value of op on operand values A, B, C (unused ones are ignored).
  * Leaves have no value here; callers handle them. */
-TG_ALWAYS_INLINE double
+MATHX_INLINE double
 tape_eval_op(tg_opcode op, double A, double B, double C)
 {
     (void)B;
