@@ -4,19 +4,35 @@
  * allocates no more than an interpreted one. */
 #include "ad/native.h"
 #include "ad/sweep.h"
+#include "tape/alloc.h"
+
+/* The tape's attachment: the routes compiled for it (or none yet). */
+typedef struct route_slot {
+    ad_routes *r;
+} route_slot;
+
+static void *
+slot_make(void)
+{
+    return mem_calloc(1, sizeof(route_slot));
+}
 
 static void
-routes_free(void *p)
+slot_destroy(void *p)
 {
-    ad_routes *r = p;
-    if (r && r->release)
-        r->release(r);
+    route_slot *s = p;
+    if (s->r && s->r->release)
+        s->r->release(s->r);
+    mem_free(s);
 }
+
+static const tape_key route_key = { slot_make, slot_destroy };
 
 ad_routes *
 ad_routes_get(const tg_tape *t)
 {
-    ad_routes *r = t->attach_free == routes_free ? t->attach : NULL;
+    route_slot *s = tape_attachment_find(t, &route_key);   /* no allocation per call */
+    ad_routes *r = s ? s->r : NULL;
     if (r && (r->n != t->n || r->nin != t->nin || r->nout != t->nout))
         return NULL;            /* recorded into since: interpret again */
     return r;
@@ -29,13 +45,16 @@ ad_route_of(const tg_tape *t, int p)
     return r && r->r[p].fn ? &r->r[p] : NULL;
 }
 
-void
+int
 ad_routes_set(tg_tape *t, ad_routes *r)
 {
-    if (t->attach_free)
-        t->attach_free(t->attach);
-    t->attach = r;
-    t->attach_free = routes_free;
+    route_slot *s = tape_attachment(t, &route_key);
+    if (!s)
+        return -1;
+    if (s->r && s->r->release)
+        s->r->release(s->r);
+    s->r = r;
+    return 0;
 }
 
 tg_status
@@ -44,9 +63,9 @@ ad_route_call(const tg_tape *t, const ad_route *r, tg_workspace *w, const double
 {
     size_t nin = t->nin, extra = v ? 2 * nin : 0;
     if (!w)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     if (ad_ws_reserve(w, r->work + extra))
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
                             r->work + extra);
     const double *in = x;
     if (v) {                    /* the HVP kernel's inputs are (x, v) */
@@ -56,7 +75,7 @@ ad_route_call(const tg_tape *t, const ad_route *r, tg_workspace *w, const double
         in = xv;
     }
     if (r->fn(in, out, w->buf) != 0)
-        return tg__api_fail(TG_ERR_BRANCH, "%s: tape \"%s\": a recorded branch goes the other "
+        return tape_fail_call(TG_ERR_BRANCH, "%s: tape \"%s\": a recorded branch goes the other "
                             "way at this point", fn, t->name);
     return TG_OK;
 }
@@ -80,7 +99,7 @@ ad_route_batch(const tg_tape *t, const ad_route *r, size_t npts, const double *X
         size_t need = r->batch ? r->batch_work : r->work;
         tg_status s = TG_OK;
         if (!w || ad_ws_reserve(w, need))
-            s = tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn);
+            s = tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn);
 #if defined(TG_HAVE_OPENMP)
 #pragma omp for schedule(static)
 #endif
@@ -97,14 +116,14 @@ ad_route_batch(const tg_tape *t, const ad_route *r, size_t npts, const double *X
                 for (size_t p = 0; p < np && !bad; p++)
                     bad = r->fn(Xc + p * t->nin, Oc + p * out_per_point, w->buf);
             if (bad)
-                s = tg__api_fail(TG_ERR_BRANCH, "%s: tape \"%s\": a recorded branch goes the "
+                s = tape_fail_call(TG_ERR_BRANCH, "%s: tape \"%s\": a recorded branch goes the "
                                  "other way at a point of the batch", fn, t->name);
         }
         if (w)
             ad_ws_return(t, w);
         if (s != TG_OK) {
 #if defined(TG_HAVE_OPENMP)
-#pragma omp critical(tg_route_status)
+#pragma omp critical
 #endif
             status = s;
         }

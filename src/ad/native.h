@@ -35,8 +35,9 @@ typedef struct ad_routes {
 const ad_route *ad_route_of(const tg_tape *t, int p);
 /* The routes attached to t and still valid, or NULL. */
 ad_routes *ad_routes_get(const tg_tape *t);
-/* Attaches r to t (ownership passes to t), releasing the previous ones. */
-void ad_routes_set(tg_tape *t, ad_routes *r);
+/* Attaches r to t (ownership passes to t), releasing the previous ones.
+ * 0, or -1 when out of memory (r untouched, still the caller's). */
+int ad_routes_set(tg_tape *t, ad_routes *r);
 
 /* Runs route r on x (and, for HVP, the direction v after x) into out.
  * TG_OK, TG_ERR_NOMEM, or TG_ERR_BRANCH when the kernel reports a guard

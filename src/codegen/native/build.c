@@ -99,7 +99,7 @@ run_cc(const nat_cc *cc, const char *dir, size_t nsrc, const char *so, const cha
     bad |= nat_argv_add(&a, "-lm");
     if (bad) {
         nat_argv_free(&a);
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
     }
     char *out = NULL;
     int code = 0;
@@ -107,18 +107,18 @@ run_cc(const nat_cc *cc, const char *dir, size_t nsrc, const char *so, const cha
     int e = errno;
     nat_argv_free(&a);
     if (r) {
-        tg__free(out);
-        return tg__api_fail(TG_ERR_UNSUPPORTED, "%s: cannot run the C compiler \"%s\": %s", fn,
+        mem_free(out);
+        return tape_fail_call(TG_ERR_UNSUPPORTED, "%s: cannot run the C compiler \"%s\": %s", fn,
                             cc->cmd.v[0], strerror(e));
     }
     /* exit status unknown (SIGCHLD ignored by the program): trust the file */
     if (code > 0 || (code < 0 && access(so, R_OK))) {
-        tg_status s = tg__api_fail(TG_ERR_UNSUPPORTED, "%s: the C compiler \"%s\" failed "
+        tg_status s = tape_fail_call(TG_ERR_UNSUPPORTED, "%s: the C compiler \"%s\" failed "
                                    "(exit %d): %s", fn, cc->cmd.v[0], code, out ? out : "");
-        tg__free(out);
+        mem_free(out);
         return s;
     }
-    tg__free(out);
+    mem_free(out);
     return TG_OK;
 }
 
@@ -128,7 +128,7 @@ load(const char *path, const char *fn, tg_status *st)
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
-        *st = tg__api_fail(TG_ERR_UNSUPPORTED, "%s: cannot load the compiled kernel: %s", fn,
+        *st = tape_fail_call(TG_ERR_UNSUPPORTED, "%s: cannot load the compiled kernel: %s", fn,
                            e ? e : "dlopen failed");
     }
     return h;
@@ -142,7 +142,7 @@ compile_and_load(const nat_cc *cc, const nat_source *src, size_t nsrc,
 {
     char dir[PATHLEN], so[PATHLEN + 80], p[PATHLEN + 32], hex[2 * NAT_SHA256_LEN + 1];
     if (make_tmpdir(dir, sizeof dir)) {
-        *st = tg__api_fail(TG_ERR_IO, "%s: cannot create a temporary directory: %s", fn,
+        *st = tape_fail_call(TG_ERR_IO, "%s: cannot create a temporary directory: %s", fn,
                            strerror(errno));
         return NULL;
     }
@@ -154,7 +154,7 @@ compile_and_load(const nat_cc *cc, const nat_source *src, size_t nsrc,
     for (size_t i = 0; i < nsrc && *st == TG_OK; i++) {
         snprintf(p, sizeof p, "%s/k%zu.c", dir, i);
         if (write_file(p, src[i].text, src[i].len))
-            *st = tg__api_fail(TG_ERR_IO, "%s: cannot write %s: %s", fn, p, strerror(errno));
+            *st = tape_fail_call(TG_ERR_IO, "%s: cannot write %s: %s", fn, p, strerror(errno));
     }
     if (*st == TG_OK)
         *st = run_cc(cc, dir, nsrc, so, fn);
@@ -230,6 +230,6 @@ nat_build_jobs(nat_job *jobs, size_t n)
             pthread_join(tid[i], NULL);
     for (size_t i = 0; i < n; i++)
         if (!jobs[i].so)
-            return tg__api_fail(jobs[i].st, "%s", jobs[i].msg);
+            return tape_fail_call(jobs[i].st, "%s", jobs[i].msg);
     return TG_OK;
 }

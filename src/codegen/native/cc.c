@@ -90,7 +90,7 @@ compiler_identity(const nat_argv *cmd, unsigned char out[NAT_SHA256_LEN], const 
     if (nat_run(&a, &text, &code)) {
         int e = errno;
         nat_argv_free(&a);
-        return tg__api_fail(TG_ERR_UNSUPPORTED,
+        return tape_fail_call(TG_ERR_UNSUPPORTED,
                             "%s: no C compiler: cannot run \"%s\" (%s); set CC or "
                             "tg_compile_options.cc", fn, cmd->v[0], strerror(e));
     }
@@ -98,8 +98,8 @@ compiler_identity(const nat_argv *cmd, unsigned char out[NAT_SHA256_LEN], const 
     if (code != 0 || !text) {
         char msg[600];
         first_lines(text, msg, sizeof msg);
-        tg__free(text);
-        return tg__api_fail(TG_ERR_UNSUPPORTED, "%s: C compiler \"%s --version\" failed "
+        mem_free(text);
+        return tape_fail_call(TG_ERR_UNSUPPORTED, "%s: C compiler \"%s --version\" failed "
                             "(exit %d): %s", fn, joined, code, msg);
     }
     nat_sha256 s;
@@ -107,12 +107,12 @@ compiler_identity(const nat_argv *cmd, unsigned char out[NAT_SHA256_LEN], const 
     nat_sha256_update(&s, joined, strlen(joined) + 1);
     nat_sha256_update(&s, text, strlen(text));
     nat_sha256_final(&s, out);
-    tg__free(text);
+    mem_free(text);
     id_remember(joined, out);
     return TG_OK;
 nomem:
     nat_argv_free(&a);
-    return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+    return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
 }
 
 /* --------------------------------------------------------- CPU identity */
@@ -249,18 +249,18 @@ nat_cc_init(nat_cc *c, const nat_opts *o, const char *fn)
 {
     memset(c, 0, sizeof *c);
     if (o->opt_level < 0 || o->opt_level > 3)
-        return tg__api_fail(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
+        return tape_fail_call(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
     const char *cmd = o->cc;
     if (!cmd || !*cmd)
         cmd = getenv("CC");
     if (!cmd || !*cmd)
         cmd = "cc";
     if (nat_argv_split(&c->cmd, cmd))
-        return tg__api_fail(TG_ERR_ARG, "%s: C compiler command \"%s\" is empty or too long",
+        return tape_fail_call(TG_ERR_ARG, "%s: C compiler command \"%s\" is empty or too long",
                             fn, cmd);
     if (add_flags(&c->flags, o)) {
         nat_cc_free(c);
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
     }
     unsigned char ccid[NAT_SHA256_LEN];
     tg_status st = compiler_identity(&c->cmd, ccid, fn);

@@ -50,16 +50,16 @@ nat_kernel_jobs(const tg_tape *t, const nat_opts *o, int batch, const char *fn, 
                 size_t *work, tg_status *st)
 {
     if (!t) {
-        *st = tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+        *st = tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
         return 0;
     }
     if (t->status != TG_OK) {
-        *st = tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+        *st = tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                            t->err);
         return 0;
     }
     if (o->opt_level < 0 || o->opt_level > 3) {
-        *st = tg__api_fail(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
+        *st = tape_fail_call(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
         return 0;
     }
     size_t bwork;
@@ -88,9 +88,9 @@ tg_kernel *
 nat_kernel_make(const tg_tape *t, nat_job *jobs, size_t n, size_t work, const char *fn,
                 tg_status *st)
 {
-    tg_kernel *k = tg__calloc(1, sizeof *k);
+    tg_kernel *k = mem_calloc(1, sizeof *k);
     if (!k) {
-        *st = tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+        *st = tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
         return NULL;
     }
     k->so = jobs[0].so;
@@ -105,7 +105,7 @@ nat_kernel_make(const tg_tape *t, nat_job *jobs, size_t n, size_t work, const ch
     }
     if (!k->fn || (n > 1 && !k->batch)) {
         tg_kernel_free(k);
-        *st = tg__api_fail(TG_ERR_UNSUPPORTED, "%s: the compiled object lacks %s", fn, NAT_SYM);
+        *st = tape_fail_call(TG_ERR_UNSUPPORTED, "%s: the compiled object lacks %s", fn, NAT_SYM);
         return NULL;
     }
     k->nin = t->nin;
@@ -159,7 +159,7 @@ tg_kernel_free(tg_kernel *k)
         dlclose(k->so);
     if (k->so_batch)
         dlclose(k->so_batch);
-    tg__free(k);
+    mem_free(k);
 }
 
 size_t tg_kernel_num_inputs(const tg_kernel *k)  { return k ? k->nin : 0; }
@@ -171,7 +171,7 @@ enum { STACK_WORK = 1024 };
 static tg_status
 branch_error(const char *fn)
 {
-    return tg__api_fail(TG_ERR_BRANCH, "%s: a recorded branch goes the other way at this point",
+    return tape_fail_call(TG_ERR_BRANCH, "%s: a recorded branch goes the other way at this point",
                         fn);
 }
 
@@ -180,16 +180,16 @@ tg_kernel_eval(const tg_kernel *k, const double *x, double *y)
 {
     const char *fn = "tg_kernel_eval";
     if (!k)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL kernel", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL kernel", fn);
     if ((!x && k->nin) || (!y && k->nout))
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL array", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL array", fn);
     double stack[STACK_WORK];
     double *w = stack;
-    if (k->work > STACK_WORK && !(w = tg__malloc(k->work * sizeof *w)))
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for %zu work values", fn, k->work);
+    if (k->work > STACK_WORK && !(w = mem_malloc(k->work * sizeof *w)))
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for %zu work values", fn, k->work);
     int r = k->fn(x, y, w);
     if (w != stack)
-        tg__free(w);
+        mem_free(w);
     return r ? branch_error(fn) : TG_OK;
 }
 
@@ -201,11 +201,11 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
 {
     const char *fn = "tg_kernel_eval_batch";
     if (!k)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL kernel", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL kernel", fn);
     if (npts == 0)
         return TG_OK;
     if ((!X && k->nin) || (!Y && k->nout))
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL array", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL array", fn);
     size_t nchunks = (npts + CHUNK - 1) / CHUNK;
     tg_status status = TG_OK;
     int parallel = nchunks > 1 && (double)npts * (double)k->ninst >= 65536.0;
@@ -215,7 +215,7 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
 #endif
     {
         size_t need = k->batch ? k->batch_work : k->work;
-        double *w = tg__malloc((need ? need : 1) * sizeof *w);
+        double *w = mem_malloc((need ? need : 1) * sizeof *w);
         tg_status s = w ? TG_OK : TG_ERR_NOMEM;
 #if defined(TG_HAVE_OPENMP)
 #pragma omp for schedule(static)
@@ -235,16 +235,16 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
             if (bad)
                 s = TG_ERR_BRANCH;
         }
-        tg__free(w);
+        mem_free(w);
         if (s != TG_OK) {
 #if defined(TG_HAVE_OPENMP)
-#pragma omp critical(tg_kernel_status)
+#pragma omp critical
 #endif
             status = s;
         }
     }
     /* the message on the calling thread (workers have their own) */
     if (status == TG_ERR_NOMEM)
-        return tg__api_fail(status, "%s: out of memory for a work array", fn);
+        return tape_fail_call(status, "%s: out of memory for a work array", fn);
     return status == TG_OK ? TG_OK : branch_error(fn);
 }

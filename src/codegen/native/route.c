@@ -18,7 +18,7 @@ release(ad_routes *r)
     nat_routes *nr = (nat_routes *)r;
     for (int p = 0; p < AD_NROUTES; p++)
         tg_kernel_free(nr->k[p]);
-    tg__free(nr);
+    mem_free(nr);
 }
 
 static const unsigned part_bit[AD_NROUTES] = { TG_F, TG_GRAD, TG_JAC, TG_HVP };
@@ -36,14 +36,14 @@ part_tape(const tg_tape *t, int p, tg_status *st, const char *fn)
     case AD_ROUTE_HVP:  d = tg_hvp_tape(t, TG_ALL); break;
     }
     if (!d) {
-        *st = tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+        *st = tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
         return NULL;
     }
     *st = tg_tape_status(d);
     if (*st == TG_OK)
         *st = tg_tape_optimize(d, TG_OPT_MAX);
     if (*st != TG_OK) {
-        *st = tg__api_fail(*st, "%s: derivative tape of \"%s\": %s", fn, t->name,
+        *st = tape_fail_call(*st, "%s: derivative tape of \"%s\": %s", fn, t->name,
                            tg_tape_error(d)[0] ? tg_tape_error(d) : tg_status_str(*st));
         tg_tape_free(d);
         return NULL;
@@ -55,15 +55,15 @@ static tg_status
 check(const tg_tape *t, unsigned parts, const char *fn)
 {
     if (!t)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+        return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
     if (parts == 0 || (parts & ~(TG_F | TG_GRAD | TG_JAC | TG_HVP)))
-        return tg__api_fail(TG_ERR_ARG, "%s: parts 0x%x: expected a combination of TG_F, "
+        return tape_fail_call(TG_ERR_ARG, "%s: parts 0x%x: expected a combination of TG_F, "
                             "TG_GRAD, TG_JAC, TG_HVP", fn, parts);
     if ((parts & (TG_GRAD | TG_HVP)) && t->nout != 1)
-        return tg__api_fail(TG_ERR_SHAPE, "%s: gradient or HVP of tape \"%s\" with %u outputs, "
+        return tape_fail_call(TG_ERR_SHAPE, "%s: gradient or HVP of tape \"%s\" with %u outputs, "
                             "not 1", fn, t->name, t->nout);
     return TG_OK;
 }
@@ -110,9 +110,9 @@ tg_tape_compile_ex(tg_tape *t, unsigned parts, const tg_compile_options_ex *o)
         return st;
     nat_opts no;
     nat_opts_from(&no, o ? &o->base : NULL, o ? o->flags : 0);
-    nat_routes *nr = tg__calloc(1, sizeof *nr);
+    nat_routes *nr = mem_calloc(1, sizeof *nr);
     if (!nr)
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory", fn);
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
     nr->base.release = release;
     st = compile_parts(t, parts, &no, nr, fn);
     if (st != TG_OK) {
@@ -140,7 +140,15 @@ tg_tape_compile_ex(tg_tape *t, unsigned parts, const tg_compile_options_ex *o)
         r->batch_work = k->batch_work;
         r->nin = k->nin;
     }
-    ad_routes_set(t, &nr->base);
+    if (ad_routes_set(t, &nr->base)) {
+        for (int p = 0; p < AD_NROUTES && old; p++)     /* give the old kernels back */
+            if (nr->k[p] && !(parts & part_bit[p])) {
+                old->k[p] = nr->k[p];
+                nr->k[p] = NULL;
+            }
+        release(&nr->base);
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
+    }
     return TG_OK;
 }
 

@@ -23,7 +23,7 @@ nat_argv_add(nat_argv *a, const char *s)
     if (a->n >= NAT_MAX_ARGS)
         return -1;
     size_t len = strlen(s);
-    char *w = tg__malloc(len + 1);
+    char *w = mem_malloc(len + 1);
     if (!w)
         return -1;
     memcpy(w, s, len + 1);
@@ -58,7 +58,7 @@ void
 nat_argv_free(nat_argv *a)
 {
     for (int i = 0; i < a->n; i++)
-        tg__free(a->v[i]);
+        mem_free(a->v[i]);
     a->n = 0;
     a->v[0] = NULL;
 }
@@ -67,7 +67,7 @@ nat_argv_free(nat_argv *a)
 static void
 drain(int fd, char **out)
 {
-    char *buf = out ? tg__malloc(NAT_OUT_MAX + 1) : NULL;
+    char *buf = out ? mem_malloc(NAT_OUT_MAX + 1) : NULL;
     size_t len = 0;
     char chunk[4096];
     for (;;) {
