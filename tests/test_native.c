@@ -272,6 +272,21 @@ Test(native_cache, hit_skips_the_compiler)
     cr_expect_eq(how, NAT_BUILT_COMPILED);
     cr_expect_eq(count_lines(log), 2);
     dlclose(so);
+    o.flags = TG_COMPILE_PORTABLE;      /* without -march=native */
+    so = build_square(&o, &st, &how);
+    check_square(so);
+    cr_expect_eq(how, NAT_BUILT_COMPILED);
+    cr_expect_eq(count_lines(log), 3);
+    dlclose(so);
+    /* TG_COMPILE_NO_CACHE: compiled, nothing stored */
+    o.flags = TG_COMPILE_NO_CACHE;
+    for (int r = 0; r < 2; r++) {
+        so = build_square(&o, &st, &how);
+        check_square(so);
+        cr_expect_eq(how, NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED);
+        dlclose(so);
+    }
+    cr_expect_eq(count_lines(log), 5);
     /* no temporary directory is left behind */
 }
 
