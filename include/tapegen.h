@@ -627,10 +627,11 @@ typedef struct tg_compile_options_ex {
  * private mkdtemp directory under $TMPDIR (else /tmp), removed before the
  * call returns; the kernel is loaded with dlopen (RTLD_LOCAL).
  *
- * tg_compile also compiles the batch variant of the kernel (its point
- * loops vectorised: -ftree-vectorize added), as a second object compiled
- * at the same time; tg_compile_ex only with TG_COMPILE_BATCH.  The batch
- * variant takes several times the kernel's compile time.
+ * tg_compile also compiles the batch variant of the kernel, at -O3 so that
+ * its loops over the points of a block vectorise, as a second object
+ * compiled at the same time (in parallel); tg_compile_ex only with
+ * TG_COMPILE_BATCH.  The batch variant costs about 5x the kernel's
+ * compile time (W1 n = 1000 gradient: 3.7 s against 0.7 s of CPU).
  *
  * The cache: o->cache_dir, else $XDG_CACHE_HOME/tapegen (absolute), else
  * $HOME/.cache/tapegen, created with mode 0700.  Each shared object is

@@ -1,6 +1,7 @@
 /* bench/src/native.c -- tgbench_native: native code at run time, measured.
  *
  *   tgbench_native [--quick] [--growth-max N] [--cache DIR]
+ *                  [--sections growth,deriv,cache,batch]
  *
  * Prints a Markdown report on stdout:
  *  1. compiled gradients (tg_tape_compile(t, TG_GRAD) then tg_gradient)
@@ -31,6 +32,7 @@
 #include "workloads.h"
 
 typedef struct nb_opts {
+    const char *sections;       /* comma list of growth,deriv,cache,batch */
     int quick;
     size_t growth_max;
     const char *cache;
@@ -391,7 +393,7 @@ section_batch(const nb_opts *o)
 int
 main(int argc, char **argv)
 {
-    nb_opts o = { 0, 1100000, NULL };
+    nb_opts o = { "growth,deriv,cache,batch", 0, 1100000, NULL };
     char cache[4096];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
@@ -400,8 +402,11 @@ main(int argc, char **argv)
             o.growth_max = (size_t)strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc)
             o.cache = argv[++i];
+        else if (strcmp(argv[i], "--sections") == 0 && i + 1 < argc)
+            o.sections = argv[++i];
         else {
-            fprintf(stderr, "usage: tgbench_native [--quick] [--growth-max N] [--cache DIR]\n");
+            fprintf(stderr, "usage: tgbench_native [--quick] [--growth-max N] [--cache DIR] "
+                            "[--sections growth,deriv,cache,batch]\n");
             return 2;
         }
     }
@@ -413,9 +418,13 @@ main(int argc, char **argv)
         o.growth_max = 20000;
     printf("# Native code at run time (tgbench_native%s)\n\n", o.quick ? " --quick" : "");
     /* growth first: the compiler's peak RSS is a maximum over all children */
-    section_growth(&o);
-    section_derivatives(&o);
-    section_cache(&o);
-    section_batch(&o);
+    if (strstr(o.sections, "growth"))
+        section_growth(&o);
+    if (strstr(o.sections, "deriv"))
+        section_derivatives(&o);
+    if (strstr(o.sections, "cache"))
+        section_cache(&o);
+    if (strstr(o.sections, "batch"))
+        section_batch(&o);
     return 0;
 }

@@ -239,8 +239,6 @@ add_flags(nat_argv *f, const nat_opts *o)
             return -1;
     if (!(o->flags & TG_COMPILE_PORTABLE) && nat_argv_add(f, "-march=native"))
         return -1;
-    if (o->vectorize && nat_argv_add(f, "-ftree-vectorize"))
-        return -1;
     return add_no_builtins(f);
 }
 

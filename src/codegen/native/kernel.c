@@ -41,7 +41,8 @@ source_job(const tg_tape *t, const nat_opts *o, int batch, const char *fn, nat_j
     j->src.len = strlen(src);
     j->o = *o;
     j->fn = fn;
-    j->o.vectorize = batch;     /* its loops over the points of a block */
+    if (batch)                  /* -O3: its loops over the points of a block vectorise */
+        j->o.opt_level = 3;
     return TG_OK;
 }
 
