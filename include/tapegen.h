@@ -491,7 +491,7 @@ typedef struct tg_rust_options {
  * allocating or `unsafe`.  Constants WORK_LEN_NAME, INPUTS_NAME and
  * OUTPUTS_NAME describe it.  The code is the lowering tg_c_source
  * describes: values in depth-first order from the outputs as `let` locals,
- * #[inline(never)] parts of at most 200 statements (rustc's time stays
+ * #[inline(never)] parts of at most 1000 statements (rustc's time stays
  * linear), `work` slots (reused by liveness) only for values read in a
  * later part, absolute-zero products spelt as plain ones where provably
  * equal; constants print so that they read back to the same bits.
@@ -565,7 +565,7 @@ typedef struct tg_c_options {
  * o->part_size statements (those live in work slots reused by liveness), so
  * compile time grows linearly with the tape.  The op semantics are the
  * interpreter's source text: each op's C expression from the opcode table
- * and the tg__* helpers of the library, copied verbatim, the same libm
+ * and the mathx_* helpers of the library, copied verbatim, the same libm
  * calls, constants as exact literals.  Compiled without floating-point
  * contraction (-ffp-contract=off; the file header says so) and without
  * -ffast-math, against the same libm, the f64 code agrees with tg_eval bit
@@ -721,7 +721,8 @@ tg_status tg_tape_compile_ex(tg_tape *t, unsigned parts, const tg_compile_option
  * call at a given size it never allocates again.  One workspace serves one
  * thread at a time; it can be used with any tape (it grows on demand).
  * tg_workspace_new returns NULL when out of memory; t may be NULL (then it
- * starts empty), otherwise it is pre-sized for every call on t. */
+ * starts empty), otherwise it is pre-sized for every call on t: no _ws call
+ * on t allocates afterwards. */
 typedef struct tg_workspace tg_workspace;
 tg_workspace *tg_workspace_new(const tg_tape *t);
 void          tg_workspace_free(tg_workspace *w);   /* NULL is allowed */

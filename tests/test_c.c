@@ -13,7 +13,7 @@
  *    NAME bit for bit;
  * for every opcode (the list is expanded from ops.def: an op added later is
  * tested automatically), with input and constant operands; every recorder of
- * the CONVENTIONS rows (tests/test_conventions.c), on default and no-fold
+ * the CONVENTIONS rows (tests/convrows.h), on default and no-fold
  * tapes, and their gradient and Hessian tapes; random tapes with special
  * constants and their gradient tapes, cut into tiny parts so that values
  * cross parts through work slots; a deep chain.  The f32 option is compiled
@@ -28,6 +28,7 @@
 #include <criterion/criterion.h>
 
 #include "testutil.h"
+#include "convrows.h"
 
 typedef int (*kern_fn)(const double *, double *, double *);
 typedef int (*batch_fn)(size_t, const double *, double *, double *);
@@ -165,11 +166,13 @@ static const double specials[] = {
 #define NSPECIAL (sizeof specials / sizeof *specials)
 
 /* npts points of n inputs: the whole grid of specials for n <= 2, random
- * picks of specials and random numbers otherwise.  Caller frees. */
+ * picks of specials and random numbers otherwise; then the points of the
+ * CONVENTIONS table (tests/convrows.h, first n coordinates).  Caller frees. */
 static double *points(size_t n, size_t *npts, unsigned seed)
 {
     size_t np = n == 0 ? 1 : n == 1 ? NSPECIAL : n == 2 ? NSPECIAL * NSPECIAL : 300;
-    double *X = malloc((np * (n ? n : 1)) * sizeof *X);
+    size_t nt = n && n <= CV_NMAX ? CV_NPOINTS : 0;
+    double *X = malloc(((np + nt) * (n ? n : 1)) * sizeof *X);
     cr_assert(X != NULL);
     tu_rng r = { 0x9e3779b97f4a7c15ull ^ seed };
     for (size_t p = 0; p < np; p++)
@@ -177,7 +180,10 @@ static double *points(size_t n, size_t *npts, unsigned seed)
             size_t idx = n == 1 ? p : n == 2 ? (i == 0 ? p / NSPECIAL : p % NSPECIAL) : tu_rng_below(&r, NSPECIAL + 6);
             X[p * n + i] = idx < NSPECIAL ? specials[idx] : tu_rng_range(&r, -3.0, 3.0);
         }
-    *npts = np;
+    for (size_t q = 0; q < nt; q++)
+        for (size_t i = 0; i < n; i++)
+            X[(np + q) * n + i] = cv_points[q].x[i];
+    *npts = np + nt;
     return X;
 }
 
@@ -312,23 +318,13 @@ Test(c, every_opcode_bit_for_bit)
 
 /* -------------------------------------------------- CONVENTIONS rows */
 
-typedef tg_var (*rec_fn)(const tg_var *x);
-#define REC(NAME, N, EXPR) static tg_var NAME(const tg_var *x) { return (EXPR); }
-#include "conv_recorders.inc"
-#undef REC
-
-static const struct row { const char *name; size_t n; rec_fn rec; } rows[] = {
-#define REC(NAME, N, EXPR) { #NAME, N, NAME },
-#include "conv_recorders.inc"
-#undef REC
-};
-
-static tg_tape *row_tape(const struct row *r, unsigned flags)
+/* A row's expression (tests/convrows.h) on a tape with the given flags. */
+static tg_tape *row_tape(const cv_expr *r, unsigned flags)
 {
-    tg_tape *t = tu_tape(r->name, flags);
-    tg_var x[4];
+    tg_tape *t = tu_tape(r->id, flags);
+    tg_var x[CV_NMAX];
     tg_input_vec(t, "x", r->n, x);
-    tg_output(t, "y", r->rec(x));
+    tg_output(t, "y", r->rec(t, x));
     return t;
 }
 
@@ -336,9 +332,9 @@ Test(c, conventions_rows_values_gradients_hessians)
 {
     kset *s = calloc(1, sizeof *s);
     static const unsigned flags[2] = { 0, TG_NO_FOLD | TG_NO_CSE };
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+    for (size_t i = 0; i < CV_NEXPR; i++)
         for (int f = 0; f < 2; f++) {
-            tg_tape *t = row_tape(&rows[i], flags[f]);
+            tg_tape *t = row_tape(&cv_exprs[i], flags[f]);
             add_b(s, tg_gradient_tape(t, TG_ALL), "grad", 0, f);
             add_b(s, tg_hessian_tape(t, TG_ALL), "hess", 0, f);
             add(s, t, "row", 0);
@@ -463,8 +459,8 @@ Test(c, f32_option_compiles_and_is_close)
     s->f32 = 1;
     for (size_t i = 0; i < N_OPS; i++)
         add(s, op_tape(all_ops[i], 0, 0.0), "op", 0);
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        tg_tape *t = row_tape(&rows[i], 0);
+    for (size_t i = 0; i < CV_NEXPR; i++) {
+        tg_tape *t = row_tape(&cv_exprs[i], 0);
         add(s, tg_gradient_tape(t, TG_ALL), "grad", 3);
         add(s, t, "row", 3);
     }
@@ -519,7 +515,7 @@ Test(c, errors_names_and_determinism)
     cr_expect_eq(tg_c_source(NULL, NULL, &src, &w), TG_ERR_ARG);
     cr_expect_eq(tg_c_source(t, NULL, NULL, &w), TG_ERR_ARG);
     cr_expect_eq(tg_c_files(t, NULL, NULL), TG_ERR_ARG);
-    static const char *bad[] = { "int", "1abc", "a-b", "", "sin", "expm1f", "tg__min", "work", "_Bool" };
+    static const char *bad[] = { "int", "1abc", "a-b", "", "sin", "expm1f", "mathx_min", "work", "_Bool" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         tg_c_options o = { bad[i], 0, 0, 0 };
         cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_ERR_NAME, "name \"%s\" accepted", bad[i]);

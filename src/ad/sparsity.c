@@ -163,19 +163,19 @@ plan(const tg_tape *t, tg_workspace *w, size_t *nnz)
 /* The largest of what tg_jacobian_ws reserves on t: the dense layout,
  * the counting layout (nnz = 0) when plan counts, the full one when it
  * goes on to colour. */
-size_t
-ad_jacobian_need(const tg_tape *t, tg_workspace *w)
+int
+ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need)
 {
-    size_t need = ad_layout_jacobian(t).size, nnz = 0;
-    size_t counting = ad_layout_compressed(t, 0).size;
+    size_t nnz = 0, counting = ad_layout_compressed(t, 0).size;
     int r = plan(t, w, &nnz);
     if (r < 0)
-        return 0;
-    if (sweeps(t) > 1 && counting > need)          /* plan counted the pattern */
-        need = counting;
-    if (r == 0 && ad_layout_compressed(t, nnz).size > need)
-        need = ad_layout_compressed(t, nnz).size;
-    return need;
+        return -1;
+    *need = ad_layout_jacobian(t).size;
+    if (sweeps(t) > 1 && counting > *need)         /* plan counted the pattern */
+        *need = counting;
+    if (r == 0 && ad_layout_compressed(t, nnz).size > *need)
+        *need = ad_layout_compressed(t, nnz).size;
+    return 0;
 }
 
 int

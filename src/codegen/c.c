@@ -167,6 +167,23 @@ put_opnd(cgen *g, uint32_t r)
     }
 }
 
+/* Whether constant operand r of instruction i must be hidden from the C
+ * compiler: it rewrites libm calls with constant arguments (gcc turns
+ * pow(x, -1.0) into 1.0 / x, correctly rounded, where glibc's pow is not),
+ * which would break bit-equality with tg_eval.  Ops of constants only are
+ * folded by the lowering; this covers the binary libm ops with one
+ * constant operand (pow and powk, except powk's exact x*x for 2). */
+static bool
+opaque_const(const cgen *g, uint32_t i, uint32_t r)
+{
+    uint8_t op = g->t->op[i];
+    if (g->L->where[r] != CG_AT_CONST)
+        return false;
+    if (op == TG_OP_POWK)
+        return g->L->kval[r] != 2.0 || r != g->t->b[i];
+    return op == TG_OP_POW || op == TG_OP_ATAN2 || op == TG_OP_HYPOT;
+}
+
 /* The expression of instruction i: its op's C text with A, B, C replaced
  * by the operands; for f32, libm calls get their float names (sin ->
  * sinf); the mathx_* helpers stay (double, exact for float operands). */
@@ -186,7 +203,15 @@ put_expr(cgen *g, uint32_t i)
             while (isalnum((unsigned char)*q) || *q == '_')
                 q++;
             if (q - p == 1 && *p >= 'A' && *p <= 'C') {
-                put_opnd(g, opnd[*p - 'A']);
+                uint32_t r = opnd[*p - 'A'];
+                if (opaque_const(g, i, r)) {
+                    tape_sb_printf(g->sb, "tapegen_opaque(");
+                    put_opnd(g, r);
+                    tape_sb_printf(g->sb, ")");
+                    g->needs |= 1u << C_NHELPERS;
+                } else {
+                    put_opnd(g, r);
+                }
             } else {
                 tape_sb_printf(g->sb, "%.*s", (int)(q - p), p);
                 for (size_t h = 0; h < C_NHELPERS; h++)
@@ -322,6 +347,11 @@ put_helpers(tape_sb *sb, unsigned needs)
         if (needs & (1u << h))
             tape_sb_printf(sb, "#ifndef TAPEGEN_C_%s\n#define TAPEGEN_C_%s\n%s\n#endif\n",
                            c_helper_names[h], c_helper_names[h], c_helpers[h]);
+    if (needs & (1u << C_NHELPERS))     /* see opaque_const */
+        tape_sb_printf(sb, "\n/* A constant the compiler cannot see: it would rewrite pow(x, -1.0) &c. */\n"
+                       "#ifndef TAPEGEN_C_opaque\n#define TAPEGEN_C_opaque\n"
+                       "static inline double tapegen_opaque(double v) { volatile double k = v; return k; }\n"
+                       "#endif\n");
 }
 
 static void

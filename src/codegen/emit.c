@@ -16,6 +16,9 @@
 #include "codegen/lower.h"
 #include "tape/alloc.h"
 
+/* One statement is one op now (no inlined expressions): 1000 of them ran
+ * faster than 200 and cost rustc about the same (W1/W2 gradients: 11.4 s
+ * CPU vs 9.3 s; the former inlined parts of 200 took 18.4 s). */
 #define CG_PART_STMTS   1000
 
 static const char *const op_rust[TG_OP_COUNT] = {
