@@ -703,14 +703,17 @@ void tg_kernel_free(tg_kernel *k);
  * TG_ERR_NOMEM.  Not thread-safe with respect to other calls on t (it
  * changes t); afterwards concurrent evaluation is safe as before.
  *
- * When it pays (gcc 12, -O1, one core; bench/src/native.c): a cold compile
- * costs about 0.07-0.1 s of CPU per 1000 instructions of the compiled
- * tape, linear in its size (the W1 n = 1000 gradient tape, 12k
- * instructions: ~1 s); a compiled gradient then runs 3-14x faster than
- * tg_gradient (W1 n = 1000: 2 us against 28 us).  So a cold compile pays
- * after about (compile time) / (time saved per call) calls: ~40 000
- * gradients for W1 n = 1000.  With the cache (later runs of the program)
- * it costs a few milliseconds and pays after a few hundred calls. */
+ * When it pays (gcc 12, -O1; measured by bench/src/native.c): a cold
+ * compile costs about 0.06-0.1 s of CPU per 1000 instructions of the
+ * compiled tape, linear in its size (the W1 n = 1000 gradient tape, 12k
+ * instructions: 0.8 s; 10^6 instructions: 86 s and 2 GB of compiler
+ * memory), more for tapes with long dependency chains (W2 gradient 6.5 s,
+ * W3 flat 26 s).  A compiled gradient then runs 2-14x faster than
+ * tg_gradient (W1 n = 1000: 2 us against 27 us; W3: 125 us against 231
+ * us).  So a cold compile pays after (compile time) / (time saved per
+ * call) calls: ~30 000 gradients for W1 n = 1000, ~250 000 for W3.  A
+ * cache hit (later runs on the same machine) costs ~6-10 ms of CPU and
+ * pays after a few hundred calls. */
 tg_status tg_tape_compile(tg_tape *t, unsigned parts, const tg_compile_options *o);
 /* As tg_tape_compile, with flags. */
 tg_status tg_tape_compile_ex(tg_tape *t, unsigned parts, const tg_compile_options_ex *o);
