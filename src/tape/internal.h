@@ -89,6 +89,8 @@ typedef struct tape_key {
     void (*destroy)(void *obj);
 } tape_key;
 void *tape_attachment(const tg_tape *t, const tape_key *key);
+/* t's object for key, or NULL when there is none yet (never makes one). */
+void *tape_attachment_find(const tg_tape *t, const tape_key *key);
 void  tape_detach_all(tg_tape *t);
 
 /* blocks.c: the recorder's block entry points (the public tg_input_vec and
