@@ -73,6 +73,7 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
     if (needs & CG_NEED_POWK)
         tape_sb_printf(sb, "\n/// pow with a constant exponent; x*x for 2.\n#[inline(always)]\nfn tg_powk(x: %s, c: %s) -> %s {\n    if c == 2.0 { x * x } else { %s }\n}\n", T, T, T,
                        b->o.no_std ? (b->o.f32 ? "libm::powf(x, c)" : "libm::pow(x, c)") : "x.powf(c)");
+    cg_put_partial_helpers(sb, needs, &b->o);
 }
 
 tg_status
