@@ -47,8 +47,9 @@ struct tg_tape {
     uint32_t *out_ref;          /* output scalar -> instruction */
     uint32_t nout, noutcap;
 
-    uint64_t *ht;               /* CSE hash table: (hash tag << 32) | instruction id */
-    uint32_t hcap, hcount;      /* hcap is 0 or a power of two */
+    uint64_t *ht, *hg;          /* CSE tables, local and global (cse.c): slots */
+    uint32_t hcap;              /* (hash tag << 32) | instruction id; the caps */
+    uint32_t hgcap, hgcount;    /* are 0 or powers of two */
 
     _Atomic(struct tape_attached *) attached;  /* see attach.c */
 };

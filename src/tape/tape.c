@@ -184,6 +184,7 @@ tg_tape_free(tg_tape *t)
     mem_free(t->a);
     mem_free(t->k);
     mem_free(t->ht);
+    mem_free(t->hg);
     mem_free(t->name);
     mem_free(t);
 }
@@ -225,7 +226,7 @@ tg_tape_bytes(const tg_tape *t)
     if (!t)
         return 0;
     size_t s = sizeof *t + (size_t)t->cap * COL_BYTES + (size_t)t->kcap * sizeof(double)
-             + (size_t)t->hcap * sizeof(uint64_t)
+             + ((size_t)t->hcap + t->hgcap) * sizeof(uint64_t)
              + (size_t)(t->nincap + t->noutcap) * sizeof(uint32_t)
              + (size_t)(t->inbcap + t->outbcap) * sizeof(tape_block) + strlen(t->name) + 1;
     for (uint32_t i = 0; i < t->ninb; i++)
