@@ -11,8 +11,8 @@
  * taping at W1 n = 10^5).  But the operands of a new instruction are almost
  * always recent values, so the LOCAL table places a key near twice its
  * anchor, the largest of its operand ids (2 * anchor + 0..WIN-1 by hash):
- * consecutive instructions probe neighbouring cache lines, and growing it
- * re-inserts the instructions in id order, again a sweep.  A value that is
+ * consecutive instructions probe neighbouring cache lines, and as no probe
+ * wraps around, growing it moves nothing (grow_local).  A value that is
  * the anchor of many instructions (a constant used by every term) would
  * make a long cluster there, so a probe looks at WIN slots at most: a key
  * whose window is full goes to the GLOBAL table, an ordinary hashed table
@@ -33,7 +33,7 @@
 
 #define SLOT_EMPTY UINT64_MAX
 #define TAG_MASK   0xffffffff00000000ULL
-#define WIN        16u          /* local probe window (two cache lines) */
+#define WIN        TAPE_CSE_WIN /* local probe window (two cache lines) */
 
 static uint64_t
 mix(uint64_t h)
@@ -80,11 +80,11 @@ win_start(uint32_t a, uint32_t b, uint32_t c, uint64_t hash)
 }
 
 /* A probe sequence: first the window (op != CONST), then, if the window is
- * full, the global table.  Returns the id found, or TG_NIL with *slot the
- * empty slot where the key belongs. */
+ * full, the global table.  Returns the id found, or TG_NIL with the empty
+ * slot where the key belongs in *where (1 local, 2 global) and *idx. */
 static uint32_t
 probe(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k,
-      uint64_t hash, uint64_t **slot)
+      uint64_t hash, uint8_t *where, uint32_t *idx)
 {
     uint64_t tag = hash & TAG_MASK;
     if (op != TG_OP_CONST) {
@@ -92,7 +92,8 @@ probe(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k
         for (uint32_t j = 0; j < WIN; j++) {
             uint64_t *s = &t->ht[(h + j) & mask];
             if (*s == SLOT_EMPTY) {
-                *slot = s;
+                *where = 1;
+                *idx = (h + j) & mask;
                 return TG_NIL;
             }
             if ((*s & TAG_MASK) == tag && inst_eq(t, (uint32_t)*s, op, a, b, c, k))
@@ -103,7 +104,8 @@ probe(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k
     for (uint32_t h = (uint32_t)(hash >> 32) & mask;; h = (h + 1) & mask) {
         uint64_t *s = &t->hg[h];
         if (*s == SLOT_EMPTY) {
-            *slot = s;
+            *where = 2;
+            *idx = h;
             return TG_NIL;
         }
         if ((*s & TAG_MASK) == tag && inst_eq(t, (uint32_t)*s, op, a, b, c, k))
@@ -111,13 +113,22 @@ probe(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k
     }
 }
 
+/* A find that misses remembers where the key would go, so that the
+ * append that follows (record.c: find, then append the same key) inserts
+ * without hashing and probing again.  The memo is checked against the
+ * key and dropped whenever a table is rebuilt or grown. */
 uint32_t
-tape_cse_find(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k)
+tape_cse_find(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k)
 {
     if (t->hcap == 0 || op == TG_OP_INPUT)
         return TG_NIL;
-    uint64_t *slot;
-    return probe(t, op, a, b, c, k, key_hash(op, a, b, c, k), &slot);
+    uint64_t hash = key_hash(op, a, b, c, k);
+    uint8_t where = 0;
+    uint32_t idx = 0;
+    uint32_t r = probe(t, op, a, b, c, k, hash, &where, &idx);
+    if (r == TG_NIL)
+        t->hpend = (struct tape_cse_pending){ tape_bits(k), hash, a, b, c, idx, op, where };
+    return r;
 }
 
 static uint64_t *
@@ -154,6 +165,7 @@ global_room(tg_tape *t)
     mem_free(t->hg);
     t->hg = hg;
     t->hgcap = (uint32_t)cap;
+    t->hpend.where = 0;
     return 0;
 }
 
@@ -165,7 +177,20 @@ insert(tg_tape *t, uint32_t i)
 {
     uint8_t op = t->op[i];
     uint32_t a = t->a[i], b = t->b[i], c = t->c[i];
-    uint64_t hash = key_hash(op, a, b, c, op == TG_OP_CONST ? t->k[a] : 0.0);
+    double k = op == TG_OP_CONST ? t->k[a] : 0.0;
+    struct tape_cse_pending *p = &t->hpend;
+    if (p->where && p->op == op && (op == TG_OP_CONST ? p->kbits == tape_bits(k)
+                                    : p->a == a && p->b == b && p->c == c)) {
+        uint64_t *s = p->where == 1 ? &t->ht[p->idx] : &t->hg[p->idx];
+        bool global = p->where == 2;
+        p->where = 0;
+        if (*s == SLOT_EMPTY) {     /* still the first empty slot of the sequence */
+            *s = (p->hash & TAG_MASK) | i;
+            t->hgcount += global;
+            return;
+        }
+    }
+    uint64_t hash = key_hash(op, a, b, c, k);
     uint64_t slot = (hash & TAG_MASK) | i;
     if (op != TG_OP_CONST) {
         uint32_t mask = t->hcap - 1, h = win_start(a, b, c, hash);
@@ -189,23 +214,41 @@ drop_tables(tg_tape *t)
     mem_free(t->hg);
     t->ht = t->hg = NULL;
     t->hcap = t->hgcap = t->hgcount = 0;
+    t->hpend.where = 0;
 }
 
-/* Sizes the local table for ids below `n` (2 slots per id, rounded up to
- * a power of two) and inserts instructions 0..n-1 in id order: a sweep over
+/* Grows the local table to cover ids below n.  A window starts at
+ * 2 * anchor + (0..WIN-1) and spans WIN slots, so with hcap >= 2 n + 2 WIN
+ * no probe wraps around: every entry keeps its slot in a larger table, and
+ * growing is a realloc and clearing the new part (no rehash), while the
+ * global table and its invariant are untouched. */
+static int
+grow_local(tg_tape *t, uint64_t n)
+{
+    uint64_t cap = t->hcap ? t->hcap : 256;
+    while (cap < 2 * n + 2 * WIN)
+        cap *= 2;
+    if (cap > ((uint64_t)1 << 31) || cap > SIZE_MAX / sizeof(uint64_t))
+        return tape_fail(t, TG_ERR_LIMIT, "CSE table of tape \"%s\" is full", t->name);
+    uint64_t *ht = mem_realloc(t->ht, (size_t)cap * sizeof *ht);
+    if (!ht)
+        return tape_fail(t, TG_ERR_NOMEM, "out of memory growing the CSE table of \"%s\"", t->name);
+    memset(ht + t->hcap, 0xff, (size_t)(cap - t->hcap) * sizeof *ht);
+    t->ht = ht;
+    t->hcap = (uint32_t)cap;
+    t->hpend.where = 0;
+    return 0;
+}
+
+/* Sizes the local table for ids below `n` and inserts instructions 0..n-1 in id order: a sweep over
  * the columns whose writes follow the ids.  On failure the tables are
  * dropped (the tape is in error then, and finds nothing). */
 static int
-rebuild(tg_tape *t, uint32_t n, uint32_t upto)
+rebuild(tg_tape *t, uint64_t n, uint32_t upto)
 {
-    uint64_t cap = 256;
-    while (cap < 2 * (uint64_t)n + WIN)
-        cap *= 2;
     drop_tables(t);
-    t->ht = new_table(cap);
-    if (!t->ht)
-        return tape_fail(t, TG_ERR_NOMEM, "out of memory growing the CSE table of \"%s\"", t->name);
-    t->hcap = (uint32_t)cap;
+    if (grow_local(t, n))
+        return -1;
     for (uint32_t i = 0; i < upto; i++) {
         if (t->op[i] == TG_OP_INPUT)
             continue;
@@ -219,14 +262,14 @@ rebuild(tg_tape *t, uint32_t n, uint32_t upto)
 }
 
 /* Makes room for one more instruction (id t->n): the local table covers
- * twice the ids plus a window, the global one is at most half full. */
+ * twice the ids plus two windows, the global one is at most half full. */
 int
 tape_cse_reserve(tg_tape *t)
 {
     if (t->flags & TG_NO_CSE)
         return 0;
-    if (2 * (uint64_t)(t->n + 1) + WIN > t->hcap)
-        return rebuild(t, t->n < 64 ? 64 : 2 * t->n, t->n);
+    if (2 * (uint64_t)(t->n + 1) + 2 * WIN > t->hcap && grow_local(t, 2 * (uint64_t)t->n + 64))
+        return -1;
     return global_room(t);
 }
 
@@ -245,5 +288,5 @@ tape_cse_insert(tg_tape *t, uint32_t i)
 int
 tape_cse_rebuild(tg_tape *t)
 {
-    return rebuild(t, t->n, t->n);
+    return rebuild(t, (uint64_t)t->n + 1, t->n);
 }

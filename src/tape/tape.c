@@ -85,7 +85,10 @@ tape_reserve(tg_tape *t, uint64_t need)
 uint32_t
 tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
 {
-    if (tape_reserve(t, (uint64_t)t->n + 1) || tape_cse_reserve(t))
+    uint64_t need = (uint64_t)t->n + 1;
+    if ((need > t->cap || need > t->limit) && tape_reserve(t, need))
+        return TG_NIL;
+    if (!tape_cse_has_room(t) && tape_cse_reserve(t))
         return TG_NIL;
     uint32_t i = t->n++;
     t->op[i] = op;
