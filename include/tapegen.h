@@ -127,7 +127,14 @@ unsigned tg_op_flags(tg_opcode op);
  * IEEE-exact constant folding and identities (x*1 and x/1 -> x, -(-x) -> x,
  * pow(x,2) -> x*x, ...; the full list is rule 2 of docs/conventions.md) and
  * hash-consing CSE; these flags turn them off, e.g. to check that
- * optimisation changes no bit of any result. */
+ * optimisation changes no bit of any result.
+ *
+ * TG_NO_CSE is also the fast recording option, for callers who re-record
+ * often: without the CSE table recording costs about 0.6-0.75x the default
+ * (bench/: "record nocse"); repeated subexpressions and literals then stay
+ * duplicated until tg_tape_optimize (TG_OPT_BASIC and up), which re-records
+ * with CSE: the optimised tape equals the default recording optimised the
+ * same way, instruction for instruction (tests/test_cse.c). */
 #define TG_NO_FOLD 1u
 #define TG_NO_CSE  2u
 
