@@ -14,12 +14,15 @@
  * consecutive instructions probe neighbouring cache lines, and as no probe
  * wraps around, growing it moves nothing (grow_local).  A value that is
  * the anchor of many instructions (a constant used by every term) would
- * make a long cluster there, so a probe looks at WIN slots at most: a key
- * whose window is full goes to the GLOBAL table, an ordinary hashed table
- * kept at most half full (constants always go there: they have no
- * operands).  Invariant: a key is in the global table only if its window
- * was full when it was inserted; nothing is ever removed, so it still is,
- * and a lookup that finds an empty slot in the window may stop.
+ * make a long cluster there, so a probe looks at WIN slots at most; a key
+ * whose window is full tries a second window at its oldest operand (in
+ * W1 every 1 - x[i] has the constant 1 as newest operand, but x[i] is
+ * new to it), and a key whose windows are both full goes to the GLOBAL
+ * table, an ordinary hashed table kept at most half full (constants always
+ * go there: they have no operands).  Invariant: a key is in a later place
+ * of its sequence (second window, global table) only if the earlier
+ * windows were full when it was inserted; nothing is ever removed, so they
+ * still are, and a lookup that finds an empty slot may stop.
  *
  * Results do not depend on the layout: among equal keys (a tape recorded
  * without CSE and rebuilt) the first inserted, i.e. the lowest id, is met
@@ -70,25 +73,37 @@ inst_eq(const tg_tape *t, uint32_t i, uint8_t op, uint32_t a, uint32_t b, uint32
     return t->a[i] == a && t->b[i] == b && t->c[i] == c;
 }
 
-/* The first slot of a key's window (unused operand columns hold 0). */
-static uint32_t
-win_start(uint32_t a, uint32_t b, uint32_t c, uint64_t hash)
+/* The windows of a key: w = 0 at twice its newest operand, w = 1 at twice
+ * its oldest one (binary and ternary ops only: a unary op has one operand,
+ * a constant none), with different hash bits for the offset.  Returns the
+ * number of windows (unused operand columns hold 0). */
+static int
+windows(uint8_t op, uint32_t a, uint32_t b, uint32_t c, uint64_t hash, uint32_t start[2])
 {
-    uint32_t m = a > b ? a : b;
-    m = m > c ? m : c;
-    return 2u * m + (uint32_t)(hash & (WIN - 1));
+    int ar = tape_op_arity[op];
+    if (ar == 0)
+        return 0;
+    uint32_t hi = a > b ? a : b, lo = a < b ? a : b;
+    hi = hi > c ? hi : c;
+    lo = ar == 3 && c < lo ? c : lo;
+    start[0] = 2u * hi + (uint32_t)(hash & (WIN - 1));
+    start[1] = 2u * lo + (uint32_t)((hash >> 8) & (WIN - 1));
+    return ar == 1 || lo == hi ? 1 : 2;
 }
 
-/* A probe sequence: first the window (op != CONST), then, if the window is
- * full, the global table.  Returns the id found, or TG_NIL with the empty
- * slot where the key belongs in *where (1 local, 2 global) and *idx. */
+/* A probe sequence: each window of the key in turn, the next one only if
+ * this one is full, then the global table.  Returns the id found, or
+ * TG_NIL with the empty slot where the key belongs in *where (1 local, 2
+ * global) and *idx. */
 static uint32_t
 probe(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k,
       uint64_t hash, uint8_t *where, uint32_t *idx)
 {
     uint64_t tag = hash & TAG_MASK;
-    if (op != TG_OP_CONST) {
-        uint32_t mask = t->hcap - 1, h = win_start(a, b, c, hash);
+    uint32_t start[2];
+    int nw = windows(op, a, b, c, hash, start);
+    for (int w = 0; w < nw; w++) {
+        uint32_t mask = t->hcap - 1, h = start[w];
         for (uint32_t j = 0; j < WIN; j++) {
             uint64_t *s = &t->ht[(h + j) & mask];
             if (*s == SLOT_EMPTY) {
@@ -120,7 +135,7 @@ probe(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k
 uint32_t
 tape_cse_find(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k)
 {
-    if (t->hcap == 0 || op == TG_OP_INPUT)
+    if (t->hcap == 0 || t->hgcap == 0 || op == TG_OP_INPUT)
         return TG_NIL;
     uint64_t hash = key_hash(op, a, b, c, k);
     uint8_t where = 0;
@@ -192,8 +207,10 @@ insert(tg_tape *t, uint32_t i)
     }
     uint64_t hash = key_hash(op, a, b, c, k);
     uint64_t slot = (hash & TAG_MASK) | i;
-    if (op != TG_OP_CONST) {
-        uint32_t mask = t->hcap - 1, h = win_start(a, b, c, hash);
+    uint32_t start[2];
+    int nw = windows(op, a, b, c, hash, start);
+    for (int w = 0; w < nw; w++) {
+        uint32_t mask = t->hcap - 1, h = start[w];
         for (uint32_t j = 0; j < WIN; j++)
             if (t->ht[(h + j) & mask] == SLOT_EMPTY) {
                 t->ht[(h + j) & mask] = slot;
@@ -240,8 +257,9 @@ grow_local(tg_tape *t, uint64_t n)
     return 0;
 }
 
-/* Sizes the local table for ids below `n` and inserts instructions 0..n-1 in id order: a sweep over
- * the columns whose writes follow the ids.  On failure the tables are
+/* Sizes the local table for ids below n and inserts instructions
+ * 0..upto-1 in id order: a sweep over the columns whose writes follow the
+ * ids.  On failure the tables are
  * dropped (the tape is in error then, and finds nothing). */
 static int
 rebuild(tg_tape *t, uint64_t n, uint32_t upto)
@@ -262,13 +280,14 @@ rebuild(tg_tape *t, uint64_t n, uint32_t upto)
 }
 
 /* Makes room for one more instruction (id t->n): the local table covers
- * twice the ids plus two windows, the global one is at most half full. */
+ * twice the ids plus two windows (doubling: 16-32 bytes per instruction,
+ * as the single table before), the global one is at most half full. */
 int
 tape_cse_reserve(tg_tape *t)
 {
     if (t->flags & TG_NO_CSE)
         return 0;
-    if (2 * (uint64_t)(t->n + 1) + 2 * WIN > t->hcap && grow_local(t, 2 * (uint64_t)t->n + 64))
+    if (2 * (uint64_t)(t->n + 1) + 2 * WIN > t->hcap && grow_local(t, (uint64_t)t->n + 1))
         return -1;
     return global_room(t);
 }
