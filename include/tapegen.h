@@ -127,7 +127,14 @@ unsigned tg_op_flags(tg_opcode op);
  * IEEE-exact constant folding and identities (x*1 and x/1 -> x, -(-x) -> x,
  * pow(x,2) -> x*x, ...; the full list is rule 2 of docs/conventions.md) and
  * hash-consing CSE; these flags turn them off, e.g. to check that
- * optimisation changes no bit of any result. */
+ * optimisation changes no bit of any result.
+ *
+ * TG_NO_CSE is also the fast recording option, for callers who re-record
+ * often: without the CSE table recording takes about half the default's
+ * time, a third on tapes of 10^6 instructions (bench/: "record nocse"); repeated subexpressions and literals then stay
+ * duplicated until tg_tape_optimize (TG_OPT_BASIC and up), which re-records
+ * with CSE: the optimised tape equals the default recording optimised the
+ * same way, instruction for instruction (tests/test_cse.c). */
 #define TG_NO_FOLD 1u
 #define TG_NO_CSE  2u
 
@@ -276,6 +283,23 @@ tg_var tg_op1(tg_opcode op, tg_operand a);
 tg_var tg_op2(tg_opcode op, tg_operand a, tg_operand b);
 tg_var tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c);
 
+/* The same as tg_op1 and tg_op2 with each operand unpacked into scalars
+ * (tape; id | is_var << 32; k), which travel in registers where a
+ * tg_operand (24 bytes) is copied through the stack: the operation macros
+ * call these through tg__op1/tg__op2, which halves the per-operation cost
+ * of recording.  Same results, errors and thread-safety as tg_op1/tg_op2;
+ * use the macros. */
+tg_var tg_op1_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka);
+tg_var tg_op2_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka,
+                       tg_tape *tb, uint64_t ib, double kb);
+static inline tg_var tg__op1(tg_opcode op, tg_operand a)
+{ return tg_op1_unpacked(op, a.tape, a.id | (uint64_t)a.is_var << 32, a.k); }
+static inline tg_var tg__op2(tg_opcode op, tg_operand a, tg_operand b)
+{
+    return tg_op2_unpacked(op, a.tape, a.id | (uint64_t)a.is_var << 32, a.k,
+                           b.tape, b.id | (uint64_t)b.is_var << 32, b.k);
+}
+
 /* Binary operations; each operand is a tg_var or a number.
  * tg_pow with a literal (or tg_const) exponent records the constant-exponent
  * op: finite for a negative base and an integer exponent, never computed
@@ -283,21 +307,21 @@ tg_var tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c);
  * and return the first operand on ties; their derivatives give 1/2 to each
  * operand on ties.  tg_azmul(a, b) is 0 if either factor is exactly 0, else
  * a*b (CppAD's absolute-zero multiplication). */
-#define tg_add(a, b)   tg_op2(TG_OP_ADD,   TG_OPND(a), TG_OPND(b))
-#define tg_sub(a, b)   tg_op2(TG_OP_SUB,   TG_OPND(a), TG_OPND(b))
-#define tg_mul(a, b)   tg_op2(TG_OP_MUL,   TG_OPND(a), TG_OPND(b))
-#define tg_div(a, b)   tg_op2(TG_OP_DIV,   TG_OPND(a), TG_OPND(b))
-#define tg_pow(a, b)   tg_op2(TG_OP_POW,   TG_OPND(a), TG_OPND(b))
-#define tg_min(a, b)   tg_op2(TG_OP_MIN,   TG_OPND(a), TG_OPND(b))
-#define tg_max(a, b)   tg_op2(TG_OP_MAX,   TG_OPND(a), TG_OPND(b))
-#define tg_atan2(a, b) tg_op2(TG_OP_ATAN2, TG_OPND(a), TG_OPND(b))
-#define tg_hypot(a, b) tg_op2(TG_OP_HYPOT, TG_OPND(a), TG_OPND(b))
-#define tg_azmul(a, b) tg_op2(TG_OP_AZMUL, TG_OPND(a), TG_OPND(b))
+#define tg_add(a, b)   tg__op2(TG_OP_ADD,   TG_OPND(a), TG_OPND(b))
+#define tg_sub(a, b)   tg__op2(TG_OP_SUB,   TG_OPND(a), TG_OPND(b))
+#define tg_mul(a, b)   tg__op2(TG_OP_MUL,   TG_OPND(a), TG_OPND(b))
+#define tg_div(a, b)   tg__op2(TG_OP_DIV,   TG_OPND(a), TG_OPND(b))
+#define tg_pow(a, b)   tg__op2(TG_OP_POW,   TG_OPND(a), TG_OPND(b))
+#define tg_min(a, b)   tg__op2(TG_OP_MIN,   TG_OPND(a), TG_OPND(b))
+#define tg_max(a, b)   tg__op2(TG_OP_MAX,   TG_OPND(a), TG_OPND(b))
+#define tg_atan2(a, b) tg__op2(TG_OP_ATAN2, TG_OPND(a), TG_OPND(b))
+#define tg_hypot(a, b) tg__op2(TG_OP_HYPOT, TG_OPND(a), TG_OPND(b))
+#define tg_azmul(a, b) tg__op2(TG_OP_AZMUL, TG_OPND(a), TG_OPND(b))
 /* Comparisons: 1.0 or 0.0 (0.0 when an operand is NaN); derivative 0. */
-#define tg_lt(a, b)    tg_op2(TG_OP_LT,    TG_OPND(a), TG_OPND(b))
-#define tg_le(a, b)    tg_op2(TG_OP_LE,    TG_OPND(a), TG_OPND(b))
-#define tg_gt(a, b)    tg_op2(TG_OP_GT,    TG_OPND(a), TG_OPND(b))
-#define tg_ge(a, b)    tg_op2(TG_OP_GE,    TG_OPND(a), TG_OPND(b))
+#define tg_lt(a, b)    tg__op2(TG_OP_LT,    TG_OPND(a), TG_OPND(b))
+#define tg_le(a, b)    tg__op2(TG_OP_LE,    TG_OPND(a), TG_OPND(b))
+#define tg_gt(a, b)    tg__op2(TG_OP_GT,    TG_OPND(a), TG_OPND(b))
+#define tg_ge(a, b)    tg__op2(TG_OP_GE,    TG_OPND(a), TG_OPND(b))
 /* a where c != 0, else b.  Derivatives flow only into the taken branch. */
 #define tg_select(c, a, b) tg_op3(TG_OP_SELECT, TG_OPND(c), TG_OPND(a), TG_OPND(b))
 
@@ -305,34 +329,34 @@ tg_var tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c);
  * fract(x) = x - trunc(x), round is half away from zero, signum(+-0) = 0 and
  * signum(NaN) = NaN.  Derivatives of abs at 0, and of floor, ceil, round,
  * trunc and signum everywhere, are 0 (NaN for a NaN argument). */
-#define tg_neg(a)    tg_op1(TG_OP_NEG,    TG_OPND(a))
-#define tg_sin(a)    tg_op1(TG_OP_SIN,    TG_OPND(a))
-#define tg_cos(a)    tg_op1(TG_OP_COS,    TG_OPND(a))
-#define tg_tan(a)    tg_op1(TG_OP_TAN,    TG_OPND(a))
-#define tg_asin(a)   tg_op1(TG_OP_ASIN,   TG_OPND(a))
-#define tg_acos(a)   tg_op1(TG_OP_ACOS,   TG_OPND(a))
-#define tg_atan(a)   tg_op1(TG_OP_ATAN,   TG_OPND(a))
-#define tg_sinh(a)   tg_op1(TG_OP_SINH,   TG_OPND(a))
-#define tg_cosh(a)   tg_op1(TG_OP_COSH,   TG_OPND(a))
-#define tg_tanh(a)   tg_op1(TG_OP_TANH,   TG_OPND(a))
-#define tg_asinh(a)  tg_op1(TG_OP_ASINH,  TG_OPND(a))
-#define tg_acosh(a)  tg_op1(TG_OP_ACOSH,  TG_OPND(a))
-#define tg_atanh(a)  tg_op1(TG_OP_ATANH,  TG_OPND(a))
-#define tg_exp(a)    tg_op1(TG_OP_EXP,    TG_OPND(a))
-#define tg_expm1(a)  tg_op1(TG_OP_EXPM1,  TG_OPND(a))
-#define tg_log(a)    tg_op1(TG_OP_LOG,    TG_OPND(a))
-#define tg_log1p(a)  tg_op1(TG_OP_LOG1P,  TG_OPND(a))
-#define tg_sqrt(a)   tg_op1(TG_OP_SQRT,   TG_OPND(a))
-#define tg_cbrt(a)   tg_op1(TG_OP_CBRT,   TG_OPND(a))
-#define tg_erf(a)    tg_op1(TG_OP_ERF,    TG_OPND(a))
-#define tg_erfc(a)   tg_op1(TG_OP_ERFC,   TG_OPND(a))
-#define tg_abs(a)    tg_op1(TG_OP_ABS,    TG_OPND(a))
-#define tg_floor(a)  tg_op1(TG_OP_FLOOR,  TG_OPND(a))
-#define tg_ceil(a)   tg_op1(TG_OP_CEIL,   TG_OPND(a))
-#define tg_round(a)  tg_op1(TG_OP_ROUND,  TG_OPND(a))
-#define tg_trunc(a)  tg_op1(TG_OP_TRUNC,  TG_OPND(a))
-#define tg_fract(a)  tg_op1(TG_OP_FRACT,  TG_OPND(a))
-#define tg_signum(a) tg_op1(TG_OP_SIGNUM, TG_OPND(a))
+#define tg_neg(a)    tg__op1(TG_OP_NEG,    TG_OPND(a))
+#define tg_sin(a)    tg__op1(TG_OP_SIN,    TG_OPND(a))
+#define tg_cos(a)    tg__op1(TG_OP_COS,    TG_OPND(a))
+#define tg_tan(a)    tg__op1(TG_OP_TAN,    TG_OPND(a))
+#define tg_asin(a)   tg__op1(TG_OP_ASIN,   TG_OPND(a))
+#define tg_acos(a)   tg__op1(TG_OP_ACOS,   TG_OPND(a))
+#define tg_atan(a)   tg__op1(TG_OP_ATAN,   TG_OPND(a))
+#define tg_sinh(a)   tg__op1(TG_OP_SINH,   TG_OPND(a))
+#define tg_cosh(a)   tg__op1(TG_OP_COSH,   TG_OPND(a))
+#define tg_tanh(a)   tg__op1(TG_OP_TANH,   TG_OPND(a))
+#define tg_asinh(a)  tg__op1(TG_OP_ASINH,  TG_OPND(a))
+#define tg_acosh(a)  tg__op1(TG_OP_ACOSH,  TG_OPND(a))
+#define tg_atanh(a)  tg__op1(TG_OP_ATANH,  TG_OPND(a))
+#define tg_exp(a)    tg__op1(TG_OP_EXP,    TG_OPND(a))
+#define tg_expm1(a)  tg__op1(TG_OP_EXPM1,  TG_OPND(a))
+#define tg_log(a)    tg__op1(TG_OP_LOG,    TG_OPND(a))
+#define tg_log1p(a)  tg__op1(TG_OP_LOG1P,  TG_OPND(a))
+#define tg_sqrt(a)   tg__op1(TG_OP_SQRT,   TG_OPND(a))
+#define tg_cbrt(a)   tg__op1(TG_OP_CBRT,   TG_OPND(a))
+#define tg_erf(a)    tg__op1(TG_OP_ERF,    TG_OPND(a))
+#define tg_erfc(a)   tg__op1(TG_OP_ERFC,   TG_OPND(a))
+#define tg_abs(a)    tg__op1(TG_OP_ABS,    TG_OPND(a))
+#define tg_floor(a)  tg__op1(TG_OP_FLOOR,  TG_OPND(a))
+#define tg_ceil(a)   tg__op1(TG_OP_CEIL,   TG_OPND(a))
+#define tg_round(a)  tg__op1(TG_OP_ROUND,  TG_OPND(a))
+#define tg_trunc(a)  tg__op1(TG_OP_TRUNC,  TG_OPND(a))
+#define tg_fract(a)  tg__op1(TG_OP_FRACT,  TG_OPND(a))
+#define tg_signum(a) tg__op1(TG_OP_SIGNUM, TG_OPND(a))
 
 /* Vector helpers over n >= 1 values x[0..n) (and y[0..n)) of one tape,
  * recorded as ordinary instructions (left-to-right sums):

@@ -349,16 +349,26 @@ measure(bench_case *c, double target, double *cpu, double *wall)
     *cpu = (c1 - c0) / (double)calls / c->per_call_div;
 }
 
+/* --only: a case is timed when its op begins with the given prefix. */
+static int
+timed(const bench_case *c, const bench_opts *o)
+{
+    return !o->only || strncmp(c->op, o->only, strlen(o->only)) == 0;
+}
+
 void
 bench_run(bench_set *s, const bench_opts *o)
 {
     int rounds = o->rounds < 1 ? 1 : o->rounds > BENCH_MAX_ROUNDS ? BENCH_MAX_ROUNDS : o->rounds;
     double t0 = bench_wall();
     for (int i = 0; i < s->nc; i++)
-        calibrate(&s->c[i], o->min_time);
+        if (timed(&s->c[i], o))
+            calibrate(&s->c[i], o->min_time);
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < s->nc; k++) {
             bench_case *c = &s->c[(k + r) % s->nc];   /* rotate the order */
+            if (!timed(c, o))
+                continue;
             measure(c, o->min_time, &c->cpu[r], &c->wall[r]);
             c->nr = r + 1;
         }

@@ -24,6 +24,7 @@ typedef struct bench_opts {
     int verbose;
     int threads_max;      /* threads for the batch scaling case */
     int inject_mismatch;  /* --inject-mismatch: spoil tapegen's gradient (tests the checks) */
+    const char *only;     /* --only OP: time only the cases whose op begins with OP */
 } bench_opts;
 
 typedef void (*bench_fn)(void *ctx);

@@ -2,7 +2,7 @@
  *
  *   tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|all] [--n N]...
  *           [--batch-points P] [--rounds R] [--min-time S] [--no-adolc]
- *           [--csv FILE] [-v]
+ *           [--only OP] [--csv FILE] [-v]
  *   tgbench --memprobe tapegen|adolc|hand [--n N] [--csv FILE]
  *   tgbench --rust-gen DIR [--n N] [--csv FILE]
  *   tgbench --report OUTDIR FILE.csv...
@@ -25,7 +25,7 @@ usage(FILE *f)
 {
     fputs("usage: tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|all] [--n N]...\n"
           "               [--batch-points P] [--rounds R] [--min-time S] [--no-adolc]\n"
-          "               [--csv FILE] [-v]\n"
+          "               [--only OP] [--csv FILE] [-v]\n"
           "       tgbench --memprobe tapegen|adolc|hand [--n N] [--csv FILE]\n"
           "       tgbench --rust-gen DIR [--n N] [--csv FILE]\n"
           "       tgbench --report OUTDIR FILE.csv...\n"
@@ -37,6 +37,7 @@ usage(FILE *f)
           "  --rounds     rounds per measurement (default 7)\n"
           "  --min-time   seconds each measurement lasts at least (default 0.2)\n"
           "  --no-adolc   leave ADOL-C out even when it is built in\n"
+          "  --only OP    time only the cases whose op begins with OP (e.g. record)\n"
           "  --csv FILE   append the raw rows to FILE (header when FILE is new)\n"
           "  --inject-mismatch  spoil tapegen's gradient by 1e-7 (relative) before its\n"
           "               check, to test that the harness catches it (exit status 1)\n",
@@ -96,6 +97,8 @@ main(int argc, char **argv)
             time_set = 1;
         } else if (strcmp(a, "--inject-mismatch") == 0) {
             o.inject_mismatch = 1;
+        } else if (strcmp(a, "--only") == 0 && more) {
+            o.only = argv[++i];
         } else if (strcmp(a, "--no-adolc") == 0) {
             o.adolc = 0;
         } else if (strcmp(a, "--csv") == 0 && more) {

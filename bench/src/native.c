@@ -199,7 +199,7 @@ section_derivatives(const nb_opts *o)
     w1_eval_point(n, x);
     for (size_t i = 0; i < n; i++)
         v[i] = 1.0;
-    tg_tape *t = tgrec_rosenbrock(n);
+    tg_tape *t = tgrec_rosenbrock(n, 0);
     gctx hc = { NULL, n, x, v, NULL, NULL, NULL };
     rows[nr++] = derivative_row("W1 n=1000", t, TG_GRAD, call_w1_grad, &hc, o);
     rows[nr++] = derivative_row("W1 n=1000", t, TG_HVP, call_w1_hvp, &hc, o);
@@ -213,7 +213,7 @@ section_derivatives(const nb_opts *o)
     w2_theta(th);
     for (size_t i = 0; i < MLP_NP; i++)
         v2[i] = 1.0;
-    t = tgrec_mlp(&d);
+    t = tgrec_mlp(&d, 0);
     gctx h2 = { NULL, MLP_NP, th, v2, NULL, &d, NULL };
     rows[nr++] = derivative_row("W2", t, TG_GRAD, call_w2_grad, &h2, o);
     rows[nr++] = derivative_row("W2", t, TG_HVP, call_w2_hvp, &h2, o);
@@ -221,7 +221,7 @@ section_derivatives(const nb_opts *o)
     /* W3 flat */
     double u[6], traj[3 * (LORENZ_STEPS + 1)];
     w3_point(u);
-    t = tgrec_lorenz();
+    t = tgrec_lorenz(0);
     gctx h3 = { NULL, 6, u, NULL, NULL, NULL, traj };
     rows[nr++] = derivative_row("W3 flat", t, TG_GRAD, call_w3_grad, &h3, o);
     tg_tape_free(t);
@@ -248,7 +248,7 @@ section_growth(const nb_opts *o)
            "compiler peak RSS | CPU per 1000 instr. |\n|---|---|---|---|---|---|---|---|\n");
     size_t sizes[] = { 80, 800, 8000, 80000 };
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        tg_tape *f = tgrec_rosenbrock(sizes[k]);
+        tg_tape *f = tgrec_rosenbrock(sizes[k], 0);
         tg_tape *g = tg_gradient_tape(f, TG_ALL);
         tg_tape_optimize(g, TG_OPT_MAX);
         size_t ni = tg_tape_size(g);
@@ -305,7 +305,7 @@ hit_times(const tg_tape *g, const tg_compile_options_ex *ex, double *wall, doubl
 static void
 section_cache(const nb_opts *o)
 {
-    tg_tape *f = tgrec_rosenbrock(1000);
+    tg_tape *f = tgrec_rosenbrock(1000, 0);
     tg_tape *g = tg_gradient_tape(f, TG_ALL);
     tg_tape_optimize(g, TG_OPT_MAX);
     tg_compile_options_ex ex = { { NULL, o->cache, 0 }, 0 };
@@ -315,7 +315,7 @@ section_cache(const nb_opts *o)
     hit_times(g, &ex, &w2, &c2);
     double s0, c0, s1, cc1;
     long rss;
-    tg_tape *t = tgrec_rosenbrock(1000);
+    tg_tape *t = tgrec_rosenbrock(1000, 0);
     tg_compile_options co = { NULL, o->cache, 0 };
     cpu_now(&s0, &c0, &rss);
     double w0 = bench_wall();
@@ -380,7 +380,7 @@ section_batch(const nb_opts *o)
 {
     printf("## tg_kernel_eval_batch vs tg_kernel_eval (W1 n = 100, 1024 points, 1 thread)\n\n"
            "| kernel | single call | batch, per point | batch / single |\n|---|---|---|---|\n");
-    tg_tape *f = tgrec_rosenbrock(100);
+    tg_tape *f = tgrec_rosenbrock(100, 0);
     batch_line("f", f, o);
     tg_tape *g = tg_gradient_tape(f, TG_ALL);
     tg_tape_optimize(g, TG_OPT_MAX);

@@ -128,7 +128,7 @@ run_rust_gen(const char *dir, size_t w1_n, FILE *csv)
         snprintf(size, sizeof size, "n=%zu", w1_n);
         bench_set_init(&bs, "W1 rosenbrock", size);
         double *x = calloc(w1_n, sizeof *x), *g = calloc(w1_n, sizeof *g);
-        tg_tape *f = tgrec_rosenbrock(w1_n);
+        tg_tape *f = tgrec_rosenbrock(w1_n, 0);
         if (!x || !g || !f) {
             fprintf(stderr, "rust-gen: out of memory\n");
             return 1;
@@ -158,7 +158,7 @@ run_rust_gen(const char *dir, size_t w1_n, FILE *csv)
         w2_theta(theta);
         w2_data(&d.in[0][0], d.t);
         w2_grad(&d, theta, g);
-        tg_tape *f = tgrec_mlp(&d);
+        tg_tape *f = tgrec_mlp(&d, 0);
         if (!f) {
             fprintf(stderr, "rust-gen: out of memory\n");
             return 1;

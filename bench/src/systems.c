@@ -166,7 +166,7 @@ typedef struct scalar_wl {
     void (*hvp)(const void *ctx, const double *x, const double *v, double *hv);
     void (*hessf)(const void *ctx, const double *x, double *H);
     const void *ctx;
-    tg_tape *(*record)(const void *ctx);
+    tg_tape *(*record)(const void *ctx, unsigned flags);   /* flags of tg_tape_new_ex */
     int (*adolc_tape)(const void *ctx, short tag, const double *x0);
 } scalar_wl;
 
@@ -206,7 +206,12 @@ static void c_dt_hvp(void *p) { sc_state *s = p; tg_eval(s->ht, s->xv, s->hv); }
 static void c_tg_record(void *p)
 {
     sc_state *s = p;
-    tg_tape_free(s->wl->record(s->wl->ctx));
+    tg_tape_free(s->wl->record(s->wl->ctx, 0));
+}
+static void c_tg_record_nocse(void *p)
+{
+    sc_state *s = p;
+    tg_tape_free(s->wl->record(s->wl->ctx, TG_NO_CSE));
 }
 static void c_tg_build_grad(void *p) { sc_state *s = p; tg_tape_free(tg_gradient_tape(s->f, TG_ALL)); }
 static void c_tg_build_hvp(void *p) { sc_state *s = p; tg_tape_free(tg_hvp_tape(s->f, TG_ALL)); }
@@ -436,7 +441,7 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
         bench_add(&bs, SYS_HAND, "hess", c_hand_hess, &s);
 
     /* ---- tapegen */
-    s.f = wl->record(wl->ctx);
+    s.f = wl->record(wl->ctx, 0);
     if (!s.f || tg_tape_status(s.f) != TG_OK) {
         bench_fail(&bs, "tapegen recording failed: %s", s.f ? tg_tape_error(s.f) : "out of memory");
         goto done;
@@ -461,9 +466,18 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
     bench_set_refs(&bs, k, "f", "record");
     bench_note(&bs, k, "tg_tape_new + recording + tg_tape_free");
     {
-        tg_tape *t2 = wl->record(wl->ctx);
+        tg_tape *t2 = wl->record(wl->ctx, 0);
         if (!t2 || tg_tape_size(t2) != tg_tape_size(s.f))
             bench_fail(&bs, "tapegen: a second recording differs in size");
+        tg_tape_free(t2);
+    }
+    k = bench_add(&bs, SYS_TG, "record nocse", c_tg_record_nocse, &s);
+    bench_set_refs(&bs, k, "", "record");
+    bench_note(&bs, k, "as record, with tg_tape_new_ex(TG_NO_CSE): the fast option");
+    {
+        tg_tape *t2 = wl->record(wl->ctx, TG_NO_CSE);
+        if (!t2 || tg_tape_status(t2) != TG_OK || tg_tape_size(t2) < tg_tape_size(s.f))
+            bench_fail(&bs, "tapegen: the TG_NO_CSE recording failed or is smaller");
         tg_tape_free(t2);
     }
     k = bench_add(&bs, SYS_TG, "f", c_tg_f, &s);
@@ -679,7 +693,7 @@ static void w1c_hvp(const void *c, const double *x, const double *v, double *hv)
     w1_hvp(((const w1ctx *)c)->n, x, v, hv);
 }
 static void w1c_hess(const void *c, const double *x, double *H) { w1_hess(((const w1ctx *)c)->n, x, H); }
-static tg_tape *w1c_record(const void *c) { return tgrec_rosenbrock(((const w1ctx *)c)->n); }
+static tg_tape *w1c_record(const void *c, unsigned fl) { return tgrec_rosenbrock(((const w1ctx *)c)->n, fl); }
 static int w1c_adolc(const void *c, short tag, const double *x0)
 {
     return adb_tape_rosenbrock(tag, (int)((const w1ctx *)c)->n, x0);
@@ -710,7 +724,7 @@ run_w1(const bench_opts *o, size_t n, size_t batch_points, FILE *csv)
 static double w2c_f(const void *c, const double *x) { return w2_f(c, x); }
 static void w2c_grad(const void *c, const double *x, double *g) { w2_grad(c, x, g); }
 static void w2c_hvp(const void *c, const double *x, const double *v, double *hv) { w2_hvp(c, x, v, hv); }
-static tg_tape *w2c_record(const void *c) { return tgrec_mlp(c); }
+static tg_tape *w2c_record(const void *c, unsigned fl) { return tgrec_mlp(c, fl); }
 static int w2c_adolc(const void *c, short tag, const double *x0)
 {
     const w2_data_t *d = c;
@@ -739,7 +753,7 @@ run_w2(const bench_opts *o, FILE *csv)
 static double w3c_f(const void *c, const double *u) { (void)c; return w3_f(u); }
 static void w3c_grad(const void *c, const double *u, double *g) { w3_grad(u, g, (double *)(uintptr_t)c); }
 static void w3c_hess(const void *c, const double *u, double *H) { (void)c; w3_hess(u, H); }
-static tg_tape *w3c_record(const void *c) { (void)c; return tgrec_lorenz(); }
+static tg_tape *w3c_record(const void *c, unsigned fl) { (void)c; return tgrec_lorenz(fl); }
 static int w3c_adolc(const void *c, short tag, const double *x0)
 {
     (void)c;
@@ -780,7 +794,7 @@ static void w4v_f(const void *c, const double *x, double *y) { w4_f(*(const size
 static void c4_hand_f(void *p) { w4_state *s = p; w4_f(s->n, s->x, s->r); }
 static void c4_hand_jac(void *p) { w4_state *s = p; w4_jac(s->n, s->x, s->J); }
 static void c4_hand_jvp(void *p) { w4_state *s = p; w4_jvp(s->n, s->x, s->v, s->jv); }
-static void c4_tg_record(void *p) { w4_state *s = p; tg_tape_free(tgrec_broyden(s->n)); }
+static void c4_tg_record(void *p) { w4_state *s = p; tg_tape_free(tgrec_broyden(s->n, 0)); }
 static void c4_tg_f(void *p) { w4_state *s = p; tg_eval(s->f, s->x, s->r); }
 static void c4_tg_jac(void *p) { w4_state *s = p; tg_jacobian(s->f, s->x, s->J); }
 static void c4_tg_jvp(void *p) { w4_state *s = p; tg_jvp(s->f, s->x, s->v, s->jv); }
@@ -864,7 +878,7 @@ run_w4(const bench_opts *o, size_t n, FILE *csv)
     bench_add(&bs, SYS_HAND, "jac", c4_hand_jac, &s);
     bench_add(&bs, SYS_HAND, "jvp", c4_hand_jvp, &s);
 
-    s.f = tgrec_broyden(n);
+    s.f = tgrec_broyden(n, 0);
     if (!s.f || tg_tape_status(s.f) != TG_OK) {
         bench_fail(&bs, "tapegen recording failed");
         goto done;
@@ -1008,7 +1022,7 @@ run_memprobe(const char *system, size_t n, FILE *csv)
     int ok = 1;
     if (strcmp(system, "tapegen") == 0) {
         sys = SYS_TG;
-        tg_tape *f = tgrec_rosenbrock(n);
+        tg_tape *f = tgrec_rosenbrock(n, 0);
         ok = f && tg_tape_status(f) == TG_OK && tg_eval(f, x, &y) == TG_OK &&
              tg_gradient(f, x, g) == TG_OK && tg_hvp(f, x, v, hv) == TG_OK;
         if (f) {

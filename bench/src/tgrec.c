@@ -4,9 +4,9 @@
 #include <stdlib.h>
 
 tg_tape *
-tgrec_rosenbrock(size_t n)
+tgrec_rosenbrock(size_t n, unsigned flags)
 {
-    tg_tape *t = tg_tape_new("rosenbrock");
+    tg_tape *t = tg_tape_new_ex("rosenbrock", flags);
     tg_var *x = malloc(n * sizeof *x);
     if (!t || !x || n < 2) {
         free(x);
@@ -27,9 +27,9 @@ tgrec_rosenbrock(size_t n)
 }
 
 tg_tape *
-tgrec_mlp(const w2_data_t *d)
+tgrec_mlp(const w2_data_t *d, unsigned flags)
 {
-    tg_tape *t = tg_tape_new("mlp");
+    tg_tape *t = tg_tape_new_ex("mlp", flags);
     if (!t)
         return NULL;
     tg_var th[MLP_NP], h1[MLP_H], h2[MLP_H], loss = { NULL, TG_NIL };
@@ -59,9 +59,9 @@ tgrec_mlp(const w2_data_t *d)
 }
 
 tg_tape *
-tgrec_lorenz(void)
+tgrec_lorenz(unsigned flags)
 {
-    tg_tape *t = tg_tape_new("lorenz_rk4");
+    tg_tape *t = tg_tape_new_ex("lorenz_rk4", flags);
     if (!t)
         return NULL;
     const double dt = LORENZ_DT, h2 = 0.5 * LORENZ_DT, h6 = LORENZ_DT / 6.0;
@@ -99,9 +99,9 @@ tgrec_lorenz(void)
 }
 
 tg_tape *
-tgrec_broyden(size_t n)
+tgrec_broyden(size_t n, unsigned flags)
 {
-    tg_tape *t = tg_tape_new("broyden_tridiagonal");
+    tg_tape *t = tg_tape_new_ex("broyden_tridiagonal", flags);
     tg_var *x = malloc(2 * n * sizeof *x);
     if (!t || !x || n < 1) {
         free(x);

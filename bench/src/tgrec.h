@@ -1,6 +1,7 @@
 /* bench/src/tgrec.h -- the four workloads recorded on tapegen tapes with
  * the tg_* macros (the same operations as workloads.c).  Recording is
- * symbolic: no point is needed. */
+ * symbolic: no point is needed.  flags go to tg_tape_new_ex (0: the
+ * defaults; TG_NO_CSE: the fast recording option). */
 #ifndef BENCH_TGREC_H
 #define BENCH_TGREC_H
 
@@ -8,9 +9,9 @@
 
 #include "workloads.h"
 
-tg_tape *tgrec_rosenbrock(size_t n);
-tg_tape *tgrec_mlp(const w2_data_t *d);
-tg_tape *tgrec_lorenz(void);
-tg_tape *tgrec_broyden(size_t n);
+tg_tape *tgrec_rosenbrock(size_t n, unsigned flags);
+tg_tape *tgrec_mlp(const w2_data_t *d, unsigned flags);
+tg_tape *tgrec_lorenz(unsigned flags);
+tg_tape *tgrec_broyden(size_t n, unsigned flags);
 
 #endif

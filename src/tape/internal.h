@@ -52,8 +52,14 @@ struct tg_tape {
     uint32_t *out_ref;          /* output scalar -> instruction */
     uint32_t nout, noutcap;
 
-    uint64_t *ht;               /* CSE hash table: (hash tag << 32) | instruction id */
-    uint32_t hcap, hcount;      /* hcap is 0 or a power of two */
+    uint64_t *ht, *hg;          /* CSE tables, local and global (cse.c): slots */
+    uint32_t hcap;              /* (hash tag << 32) | instruction id; the caps */
+    uint32_t hgcap, hgcount;    /* are 0 or powers of two */
+    struct tape_cse_pending {   /* the empty slot a missed find ended on, */
+        uint64_t kbits, hash;   /* kept for the append that follows (cse.c) */
+        uint32_t a, b, c, idx;
+        uint8_t op, where;      /* where: 0 none, 1 local table, 2 global */
+    } hpend;
 
     _Atomic(struct tape_attached *) attached;  /* see attach.c */
 };
@@ -140,10 +146,20 @@ uint32_t tape_input(tg_tape *t);
 int      tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t *map);
 
 /* cse.c */
-uint32_t tape_cse_find(const tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k);
+uint32_t tape_cse_find(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k);
 int      tape_cse_insert(tg_tape *t, uint32_t i);
 int      tape_cse_reserve(tg_tape *t);
 int      tape_cse_rebuild(tg_tape *t);
+#define TAPE_CSE_WIN 16u        /* probe window of the local table */
+/* true when tape_cse_reserve has nothing to do (the per-instruction test,
+ * inlined into tape_append) */
+static inline bool
+tape_cse_has_room(const tg_tape *t)
+{
+    return (t->flags & TG_NO_CSE)
+        || (2 * (uint64_t)(t->n + 1) + 2 * TAPE_CSE_WIN <= t->hcap
+            && (uint64_t)(t->hgcount + 1) * 2 <= t->hgcap);
+}
 
 /* fold.c: an exact replacement for op(a, b, c), or {TG_NIL, NaN-free} with
  * folded == false. */

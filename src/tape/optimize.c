@@ -33,7 +33,7 @@ take_content(tg_tape *t, tg_tape *u)
     SWAP(k); SWAP(nk); SWAP(kcap);
     SWAP(inb); SWAP(outb); SWAP(ninb); SWAP(inbcap); SWAP(noutb); SWAP(outbcap);
     SWAP(in_ref); SWAP(nin); SWAP(nincap); SWAP(out_ref); SWAP(nout); SWAP(noutcap);
-    SWAP(ht); SWAP(hcap); SWAP(hcount);
+    SWAP(ht); SWAP(hg); SWAP(hcap); SWAP(hgcap); SWAP(hgcount); SWAP(hpend);
 #undef SWAP
     tg_tape_free(u);
 }

@@ -217,6 +217,28 @@ tg_op2(tg_opcode op, tg_operand a, tg_operand b)
     return record(op, 2, o);
 }
 
+static tg_operand
+unpack(tg_tape *t, uint64_t i, double k)
+{
+    tg_operand o = { t, (uint32_t)i, (uint32_t)(i >> 32), k };
+    return o;
+}
+
+tg_var
+tg_op1_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka)
+{
+    tg_operand o[1] = { unpack(ta, ia, ka) };
+    return record(op, 1, o);
+}
+
+tg_var
+tg_op2_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka,
+                tg_tape *tb, uint64_t ib, double kb)
+{
+    tg_operand o[2] = { unpack(ta, ia, ka), unpack(tb, ib, kb) };
+    return record(op, 2, o);
+}
+
 tg_var
 tg_op3(tg_opcode op, tg_operand a, tg_operand b, tg_operand c)
 {

@@ -85,7 +85,10 @@ tape_reserve(tg_tape *t, uint64_t need)
 uint32_t
 tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
 {
-    if (tape_reserve(t, (uint64_t)t->n + 1) || tape_cse_reserve(t))
+    uint64_t need = (uint64_t)t->n + 1;
+    if ((need > t->cap || need > t->limit) && tape_reserve(t, need))
+        return TG_NIL;
+    if (!tape_cse_has_room(t) && tape_cse_reserve(t))
         return TG_NIL;
     uint32_t i = t->n++;
     t->op[i] = op;
@@ -184,6 +187,7 @@ tg_tape_free(tg_tape *t)
     mem_free(t->a);
     mem_free(t->k);
     mem_free(t->ht);
+    mem_free(t->hg);
     mem_free(t->name);
     mem_free(t);
 }
@@ -225,7 +229,7 @@ tg_tape_bytes(const tg_tape *t)
     if (!t)
         return 0;
     size_t s = sizeof *t + (size_t)t->cap * COL_BYTES + (size_t)t->kcap * sizeof(double)
-             + (size_t)t->hcap * sizeof(uint64_t)
+             + ((size_t)t->hcap + t->hgcap) * sizeof(uint64_t)
              + (size_t)(t->nincap + t->noutcap) * sizeof(uint32_t)
              + (size_t)(t->inbcap + t->outbcap) * sizeof(tape_block) + strlen(t->name) + 1;
     for (uint32_t i = 0; i < t->ninb; i++)
