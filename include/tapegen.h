@@ -413,14 +413,17 @@ tg_status tg_hessian(const tg_tape *t, const double *x, double *H);
 tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv);
 
 /* Lazy derivative tapes (tg_gradient, tg_hvp and their _ws variants).  On
- * the 8th simple tg_gradient (tg_hvp) call on a tape, the library builds
+ * the 32nd simple tg_gradient (tg_hvp) call on a tape (about when the
+ * sweeps have cost as much as the build), the library builds
  * tg_gradient_tape(t, TG_ALL) (tg_hvp_tape(t, TG_ALL)) once, optimises it
  * (TG_OPT_BASIC), keeps it on t and from then on evaluates it with the
  * value sweep, which runs faster than the adjoint sweeps (W1 n = 1000:
- * see bench/README or docs/performance.md).  The build runs in the calling
- * thread, costs about as much as a few dozen sweeps, is thread-safe (one
+ * gradient 11 us against 28 us, HVP 22 us against 72 us; tgbench
+ * --no-lazy measures the sweeps).  The build runs in the calling thread,
+ * costs about as much as 25-40 sweeps, is thread-safe (one
  * build per tape) and is skipped silently when out of memory or when the
- * derivative tape would exceed 8x the size of t or 64 MiB; the sweeps then
+ * derivative tape would exceed 8x the instructions of t or 64 MiB
+ * (tg_tape_bytes); the sweeps then
  * keep serving.  _ws calls use the derivative tape once a simple call has
  * built it and the workspace holds it (tg_workspace_new made afterwards
  * does), else they sweep: they never allocate for it.  Recording into t

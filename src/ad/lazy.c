@@ -14,15 +14,13 @@
 #include "ad/layout.h"
 #include "tape/alloc.h"
 
-/* Memory cap: a derivative tape is kept only when it is at most
- * LAZY_RATIO times the size of f (plus a little) and at most
- * LAZY_MAX_BYTES of instructions and constants.  About 13 bytes an
- * instruction: W1 n = 1000 (4k instructions -> 12k) costs ~160 kB. */
+/* Memory cap: a derivative tape is kept only when it has at most
+ * LAZY_RATIO times the instructions of f (plus a few) and occupies at most
+ * LAZY_MAX_BYTES (tg_tape_bytes: ~40 bytes an instruction with the CSE
+ * table; the W1 n = 1000 gradient tape, 13k instructions after
+ * optimisation, ~0.5 MB). */
 #define LAZY_RATIO 8u
 #define LAZY_MAX_BYTES ((size_t)64 << 20)
-#define LAZY_INSN_BYTES (3 * sizeof(uint32_t) + 1)
-
-enum { LAZY_NONE, LAZY_READY, LAZY_DECLINED };
 
 typedef struct lazy_entry {
     uint32_t n, nin, out0;                  /* the shape of f it was built for */
@@ -108,12 +106,6 @@ entry(lazy_slot *s, const tg_tape *t)
     }
 }
 
-static size_t
-tape_bytes(const tg_tape *d)
-{
-    return (size_t)d->n * LAZY_INSN_BYTES + (size_t)d->nk * sizeof(double);
-}
-
 /* The optimised derivative tape of kind k, or NULL when it cannot be had
  * within the cap or the memory. */
 static tg_tape *
@@ -121,11 +113,11 @@ build(const tg_tape *t, int k)
 {
     /* a gradient tape is 3-4x f: refuse before spending anything on one
      * that would surely exceed the cap */
-    if ((size_t)t->n * 3 * LAZY_INSN_BYTES > LAZY_MAX_BYTES)
+    if (tg_tape_bytes(t) > LAZY_MAX_BYTES / 3)
         return NULL;
     tg_tape *d = k == AD_LAZY_GRAD ? tg_gradient_tape(t, TG_ALL) : tg_hvp_tape(t, TG_ALL);
     if (d && d->status == TG_OK && tg_tape_optimize(d, TG_OPT_BASIC) == TG_OK
-        && d->n <= (uint64_t)LAZY_RATIO * t->n + 64 && tape_bytes(d) <= LAZY_MAX_BYTES)
+        && d->n <= (uint64_t)LAZY_RATIO * t->n + 64 && tg_tape_bytes(d) <= LAZY_MAX_BYTES)
         return d;
     tg_tape_free(d);
     return NULL;

@@ -13,10 +13,13 @@
 
 enum { AD_LAZY_GRAD, AD_LAZY_HVP, AD_LAZY_KINDS };
 
-/* Simple calls served by the sweep before the derivative tape is built:
- * building costs about as much as a few dozen sweeps (bench), so a tape
- * used a handful of times never pays for it. */
-enum { AD_LAZY_AFTER = 8 };
+/* Simple calls served by the sweep before the derivative tape is built.
+ * Building and optimising costs about 25-40 sweeps (bench, W1 n = 1000:
+ * 0.7 ms + optimisation for the gradient tape against 28 us a sweep), so,
+ * as in ski rental, building once the sweeps have cost as much as the
+ * build bounds the worst case (a tape used just past the threshold) at
+ * about twice the best, and a tape used a handful of times never pays. */
+enum { AD_LAZY_AFTER = 32 };
 
 /* The derivative tape of kind k for t as it is now, or NULL (none built,
  * lazy evaluation off, or t changed since).  Never allocates. */
