@@ -412,7 +412,8 @@ tg_status tg_hessian(const tg_tape *t, const double *x, double *H);
 /* hv = H(x) v, m == 1.  v, hv: n doubles (tangent-over-adjoint). */
 tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv);
 
-/* Lazy derivative tapes (tg_gradient, tg_hvp and their _ws variants).  On
+/* Lazy derivative tapes (tg_gradient, tg_hvp, their _ws variants and
+ * tg_gradient_batch, where a batch counts as one call).  On
  * the 32nd simple tg_gradient (tg_hvp) call on a tape (about when the
  * sweeps have cost as much as the build), the library builds
  * tg_gradient_tape(t, TG_ALL) (tg_hvp_tape(t, TG_ALL)) once, optimises it

@@ -312,3 +312,27 @@ Test(lazy, recording_invalidates)
     cr_assert(tu_same_value(g[0], g0[0]) && tu_same_value(g[1], g0[1]));
     tg_tape_free(t);
 }
+
+/* tg_gradient_batch through the lazy tape: every row equals the sweep's
+ * gradient at that point (and the single-point lazy call bit for bit). */
+Test(lazy, gradient_batch)
+{
+    tg_tape *t = w1();
+    enum { P = 37 };
+    double X[P * NX], G[P * NX], G0[P * NX], v[NX], g[NX];
+    for (size_t p = 0; p < P; p++)
+        point(NX, X + p * NX, v, 100 + p);
+    cr_assert_eq(tg_tape_set_lazy(t, 0), TG_OK);
+    cr_assert_eq(tg_gradient_batch(t, P, X, G0), TG_OK);
+    cr_assert_eq(tg_tape_set_lazy(t, 1), TG_OK);
+    warm(t, X, v);
+    cr_assert_eq(tg_gradient_batch(t, P, X, G), TG_OK);
+    for (size_t p = 0; p < P; p++) {
+        cr_assert_eq(tg_gradient(t, X + p * NX, g), TG_OK);
+        for (size_t i = 0; i < NX; i++) {
+            cr_assert(tu_same_value(G[p * NX + i], G0[p * NX + i]), "point %zu [%zu]", p, i);
+            cr_assert(tu_same_bits_nan(G[p * NX + i], g[i]), "point %zu [%zu]", p, i);
+        }
+    }
+    tg_tape_free(t);
+}

@@ -3,7 +3,8 @@
  * tg_gradient (or tg_hvp) calls, its gradient (HVP) tape is built once,
  * optimised (TG_OPT_BASIC) and kept on the tape as an attachment; later
  * calls evaluate it with the plain value sweep, which is faster than the
- * stored-partials reverse sweep (or the tangent-over-adjoint sweep).
+ * stored-partials reverse sweep (or the tangent-over-adjoint sweep);
+ * tg_gradient_batch evaluates it with tg_eval_batch.
  * Anything that goes wrong while building (out of memory, a tape above the
  * memory cap) only means the sweeps keep serving: never an error. */
 #ifndef TG_AD_LAZY_H
