@@ -5,7 +5,13 @@
  * each with a call counter and the derivative tape of each kind.  The list
  * only grows (pushed by compare-and-swap, like attach.c), so a reader never
  * sees an entry freed under it; entries of shapes the tape has left (it
- * was recorded into or optimised) stay until the tape is freed.  Exactly
+ * was recorded into or optimised) stay until the tape is freed.  Why the
+ * shape is a sound key: a tape with one output cannot have that output
+ * replaced (the recorder only appends), and recording changes n while
+ * optimisation is exact, so two states of one tape with the same inputs
+ * and one output compute the same function; the shape check only keeps a
+ * derivative tape from being used with a tape whose inputs changed, and
+ * keeps the workspace sizes in step.   Exactly
  * one caller builds each derivative tape: the one whose increment of the
  * counter reaches AD_LAZY_AFTER (atomic fetch-add hands out each count
  * once); it publishes the tape by compare-and-swap (a loser, which cannot
