@@ -25,6 +25,7 @@ typedef struct bench_opts {
     int threads_max;      /* threads for the batch scaling case */
     int inject_mismatch;  /* --inject-mismatch: spoil tapegen's gradient (tests the checks) */
     const char *only;     /* --only OP: time only the cases whose op begins with OP */
+    int no_lazy;          /* --no-lazy: tg_tape_set_lazy(f, 0), the sweeps only */
 } bench_opts;
 
 typedef void (*bench_fn)(void *ctx);

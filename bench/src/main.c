@@ -38,6 +38,7 @@ usage(FILE *f)
           "  --min-time   seconds each measurement lasts at least (default 0.2)\n"
           "  --no-adolc   leave ADOL-C out even when it is built in\n"
           "  --only OP    time only the cases whose op begins with OP (e.g. record)\n"
+          "  --no-lazy    tg_gradient/tg_hvp sweep only (no lazy derivative tapes)\n"
           "  --csv FILE   append the raw rows to FILE (header when FILE is new)\n"
           "  --inject-mismatch  spoil tapegen's gradient by 1e-7 (relative) before its\n"
           "               check, to test that the harness catches it (exit status 1)\n",
@@ -99,6 +100,8 @@ main(int argc, char **argv)
             o.inject_mismatch = 1;
         } else if (strcmp(a, "--only") == 0 && more) {
             o.only = argv[++i];
+        } else if (strcmp(a, "--no-lazy") == 0) {
+            o.no_lazy = 1;
         } else if (strcmp(a, "--no-adolc") == 0) {
             o.adolc = 0;
         } else if (strcmp(a, "--csv") == 0 && more) {

@@ -446,6 +446,8 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
         bench_fail(&bs, "tapegen recording failed: %s", s.f ? tg_tape_error(s.f) : "out of memory");
         goto done;
     }
+    if (o->no_lazy)
+        tg_tape_set_lazy(s.f, 0);
     s.gt = tg_gradient_tape(s.f, TG_ALL);
     s.ht = wl->hvp ? tg_hvp_tape(s.f, TG_ALL) : NULL;
     s.ws = tg_workspace_new(s.f);

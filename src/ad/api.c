@@ -3,6 +3,7 @@
  * second.c, in the workspace layouts of layout.h.  Outputs are written only after every check has
  * passed and the workspace is in place, so an error leaves them untouched. */
 #include "ad/layout.h"
+#include "ad/lazy.h"
 #include "ad/native.h"
 
 enum { L8 = TG_LANES };
@@ -104,6 +105,20 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
     return TG_OK;
 }
 
+/* The lazily built derivative tape (lazy.h) of kind k, when t has one and
+ * w already holds what it needs: a _ws call never allocates for it (too
+ * small a workspace just means the sweep).  1 when it has written out. */
+static int
+lazy_fits(const tg_tape *t, int k, tg_workspace *w, const double *x, const double *v,
+          double *out)
+{
+    const tg_tape *d = w ? ad_lazy_get(t, k) : NULL;
+    if (!d || w->cap < ad_lazy_need(d, k))
+        return 0;
+    ad_lazy_eval(d, k, w, x, v, out);
+    return 1;
+}
+
 tg_status
 tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
 {
@@ -113,6 +128,8 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
     NEED(x, t->nin);
     NEED(g, t->nin);
     ROUTE(AD_ROUTE_GRAD, NULL, g);
+    if (lazy_fits(t, AD_LAZY_GRAD, w, x, NULL, g))
+        return TG_OK;
     return reverse_one(t, w, x, NULL, g, fn);
 }
 
@@ -222,6 +239,8 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(v_, t->nin);
     NEED(hv, t->nin);
     ROUTE(AD_ROUTE_HVP, v_, hv);
+    if (lazy_fits(t, AD_LAZY_HVP, w, x, v_, hv))
+        return TG_OK;
     ad_hvp_layout L = ad_layout_hvp(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);
@@ -279,8 +298,28 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
 
 tg_status tg_eval(const tg_tape *t, const double *x, double *y)
 { POOLED(tg_eval_ws(t, w, x, y)); }
+/* The simple calls count towards building the lazy derivative tape and
+ * grow the pooled workspace for it (the _ws calls only use it). */
+#define LAZY_POOLED(kind, call)                                                 \
+    do {                                                                        \
+        if (!t)                                                                 \
+            return tape_fail_call(TG_ERR_ARG, "NULL tape");                       \
+        tg_workspace *w = ad_ws_borrow(t);                                      \
+        if (!w)                                                                 \
+            return tape_fail_call(TG_ERR_NOMEM, "out of memory for a workspace"); \
+        if (t->status == TG_OK && t->nout == 1 && !ad_route_of(t, kind == AD_LAZY_GRAD \
+                                                                ? AD_ROUTE_GRAD : AD_ROUTE_HVP)) { \
+            const tg_tape *d_ = ad_lazy_count(t, kind);                          \
+            if (d_)                                                             \
+                (void)ad_ws_reserve(w, ad_lazy_need(d_, kind)); /* fails: sweep */ \
+        }                                                                       \
+        tg_status s = (call);                                                   \
+        ad_ws_return(t, w);                                                     \
+        return s;                                                               \
+    } while (0)
+
 tg_status tg_gradient(const tg_tape *t, const double *x, double *g)
-{ POOLED(tg_gradient_ws(t, w, x, g)); }
+{ LAZY_POOLED(AD_LAZY_GRAD, tg_gradient_ws(t, w, x, g)); }
 tg_status tg_jacobian(const tg_tape *t, const double *x, double *J)
 { POOLED(tg_jacobian_ws(t, w, x, J)); }
 tg_status tg_jvp(const tg_tape *t, const double *x, const double *v, double *jv)
@@ -290,4 +329,4 @@ tg_status tg_vjp(const tg_tape *t, const double *x, const double *w_, double *wj
 tg_status tg_hessian(const tg_tape *t, const double *x, double *H)
 { POOLED(tg_hessian_ws(t, w, x, H)); }
 tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
-{ POOLED(tg_hvp_ws(t, w, x, v, hv)); }
+{ LAZY_POOLED(AD_LAZY_HVP, tg_hvp_ws(t, w, x, v, hv)); }

@@ -2,6 +2,7 @@
  * instruction dispatch (the lane loops vectorise), and chunks are spread
  * over threads with OpenMP.  Each thread borrows its own workspace. */
 #include "ad/layout.h"
+#include "ad/lazy.h"
 #include "ad/native.h"
 
 enum { L8 = TG_LANES };
@@ -106,5 +107,11 @@ tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G)
     const ad_route *r = ad_route_of(t, AD_ROUTE_GRAD);
     if (r)
         return ad_route_batch(t, r, npts, X, G, t->nin, "tg_gradient_batch");
+    /* the lazy gradient tape (lazy.h; a batch counts as one call): its
+     * outputs are the gradient, so its batch values are G row by row; if
+     * that fails (out of memory), the sweeps redo every point */
+    const tg_tape *d = ad_lazy_count(t, AD_LAZY_GRAD);
+    if (d && tg_eval_batch(d, npts, X, G) == TG_OK)
+        return TG_OK;
     return run_batch(t, BATCH_GRAD, npts, X, G);
 }

@@ -8,6 +8,7 @@
 
 #include "tape/alloc.h"
 #include "ad/layout.h"
+#include "ad/lazy.h"
 
 int
 ad_ws_reserve(tg_workspace *w, size_t doubles)
@@ -38,6 +39,9 @@ need_for(const tg_tape *t, tg_workspace *scratch, size_t *need_out)
         need = ad_layout_##kind(t).size;
     AD_LAYOUTS(AD_NEED)
 #undef AD_NEED
+    /* the derivative tapes built for the simple calls so far (lazy.h) */
+    if (ad_lazy_need_all(t) > need)
+        need = ad_lazy_need_all(t);
     /* the Jacobian's counting pass runs in the scratch, sized as above */
     if (ad_ws_reserve(scratch, need) || ad_jacobian_need(t, scratch, &jac))
         return -1;
