@@ -612,6 +612,8 @@ typedef struct tg_c_options {
     int f32;                    /* 0: double (default); 1: float arithmetic and arrays */
     int batch;                  /* 0: NAME only (default); 1: also NAME_batch */
     unsigned part_size;         /* statements per non-inlined part function; 0: 1000 */
+    unsigned unit_size;         /* statements per translation unit (tg_c_files):
+                                   whole parts, at least one; 0: one file */
 } tg_c_options;
 
 /* Translates t to one C11 source file defining
@@ -650,8 +652,16 @@ typedef struct tg_c_options {
 tg_status tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len);
 /* Writes NAME.c (tg_c_source) and NAME.h (the prototypes, with macros
  * NAME_N_IN, NAME_N_OUT, NAME_WORK_LEN and, with o->batch,
- * NAME_BATCH_WORK_LEN; NAME in upper case) into dir, which must exist.  Each
- * file is written atomically (a temporary file renamed over the target).
+ * NAME_BATCH_WORK_LEN; NAME in upper case) into dir, which must exist.  With
+ * o->unit_size, the code is cut into translation units of at most
+ * max(unit_size, part_size) statements (whole parts), so that the C
+ * compiler's memory is bounded by the unit, not the tape: NAME.c (the entry
+ * points and the first parts) and NAME_1.c, NAME_2.c ... (further parts,
+ * as functions NAME_pK / NAME_bK with external linkage, hidden visibility
+ * under GCC and clang); compile each and link them together.  tg_c_source
+ * always gives one file.  Unit files of an earlier, larger translation
+ * are not removed.  Each file is written atomically (a temporary file
+ * renamed over the target).
  * Errors as tg_c_source, plus TG_ERR_IO. */
 tg_status tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir);
 

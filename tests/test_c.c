@@ -75,7 +75,7 @@ static void add_b(kset *s, tg_tape *t, const char *tag, unsigned part, int batch
     snprintf(k->name, sizeof k->name, "%s%zu", tag, s->n);
     k->t = t;
     k->batch = batch;
-    tg_c_options o = { k->name, s->f32, batch, part };
+    tg_c_options o = { k->name, s->f32, batch, part, 0 };
     char *src = NULL;
     tg_status st = tg_c_source(t, &o, &src, &k->work);
     cr_assert(st == TG_OK, "tg_c_source(%s): %s", k->name, tg_last_error());
@@ -417,7 +417,7 @@ static tg_tape *chain(size_t depth)
 static void *deep_main(void *arg)
 {
     deep *d = arg;
-    tg_c_options o = { "deep", 0, 1, d->part };
+    tg_c_options o = { "deep", 0, 1, d->part, 0 };
     d->st = tg_c_source(d->t, &o, &d->src, &d->work);
     return NULL;
 }
@@ -517,14 +517,14 @@ Test(c, errors_names_and_determinism)
     cr_expect_eq(tg_c_files(t, NULL, NULL), TG_ERR_ARG);
     static const char *bad[] = { "int", "1abc", "a-b", "", "sin", "expm1f", "mathx_min", "work", "_Bool" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        tg_c_options o = { bad[i], 0, 0, 0 };
+        tg_c_options o = { bad[i], 0, 0, 0, 0 };
         cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_ERR_NAME, "name \"%s\" accepted", bad[i]);
         cr_expect(strstr(tg_last_error(), bad[i]) != NULL, "message: %s", tg_last_error());
     }
     tg_tape *odd = tu_tape("a */ b", 0);    /* names inside comments */
     tg_var xo = tg_input(odd, "in */ put");
     tg_output(odd, "y */", tg_mul(xo, xo));
-    tg_c_options oo = { "odd", 0, 1, 0 };
+    tg_c_options oo = { "odd", 0, 1, 0, 0 };
     cr_assert_eq(tg_c_source(odd, &oo, &src, &w), TG_OK);
     cr_expect(strstr(src, "*/ b") == NULL && strstr(src, "a * / b") != NULL, "%.400s", src);
     free(src);
@@ -542,7 +542,7 @@ Test(c, errors_names_and_determinism)
     /* deterministic */
     static const char *good[] = { "f", "A", "_k", "erf_grad", "sinh2", "Kernel9" };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
-        tg_c_options o = { good[i], 0, 0, 0 };
+        tg_c_options o = { good[i], 0, 0, 0, 0 };
         cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_OK, "name \"%s\": %s", good[i], tg_last_error());
         free(src);
     }
@@ -558,7 +558,7 @@ Test(c, errors_names_and_determinism)
     cr_expect_eq(tg_c_files(t, NULL, "/nonexistent/dir"), TG_ERR_IO);
     char dir[] = "/tmp/tg_test_cfiles_XXXXXX";
     cr_assert(mkdtemp(dir) != NULL);
-    tg_c_options o = { "rosen_k", 0, 1, 0 };
+    tg_c_options o = { "rosen_k", 0, 1, 0, 0 };
     cr_assert_eq(tg_c_files(t, &o, dir), TG_OK, "%s", tg_last_error());
     char path[128], cmd[512];
     snprintf(path, sizeof path, "%s/rosen_k.h", dir);

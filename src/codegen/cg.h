@@ -50,4 +50,12 @@ void      cg_kernel_free(cg_kernel *k);
 tg_status cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o);
 void      cg_fmt_const(char *buf, size_t len, double v, bool f32);
 
+/* c.c: the C translation of t as translation units (o->unit_size; see
+ * tg_c_options): *units, nunits malloc'd strings in a malloc'd array, unit
+ * 0 the one with the entry points; free with cg_c_units_free.  Errors as
+ * tg_c_source (NULL arguments are the caller's bug). */
+tg_status cg_c_units(const tg_tape *t, const tg_c_options *o, char ***units, size_t *nunits,
+                     size_t *work_len);
+void      cg_c_units_free(char **units, size_t nunits);
+
 #endif
