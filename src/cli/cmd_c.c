@@ -54,7 +54,7 @@ run(const cli_args *a)
             rc = cli_fail(a, "%s: %s", a->pos[i], tg_last_error());
         if (rc == CLI_OK)
             printf("%s: %s/%s.c%s and .h (%s%s)\n", a->pos[i], dir,
-                   a->val[O_NAME] ? a->val[O_NAME] : tg_tape_name(t), unit ? " (and NAME_K.c units)" : "", o.f32 ? "float" : "double",
+                   a->val[O_NAME] ? a->val[O_NAME] : tg_tape_name(t), unit ? " (with _1.c, _2.c ... units)" : "", o.f32 ? "float" : "double",
                    o.batch ? ", with the batch variant" : "");
         tg_tape_free(t);
     }
