@@ -75,7 +75,7 @@ static void add_b(kset *s, tg_tape *t, const char *tag, unsigned part, int batch
     snprintf(k->name, sizeof k->name, "%s%zu", tag, s->n);
     k->t = t;
     k->batch = batch;
-    tg_c_options o = { k->name, s->f32, batch, part };
+    tg_c_options o = { k->name, s->f32, batch, part, 0 };
     char *src = NULL;
     tg_status st = tg_c_source(t, &o, &src, &k->work);
     cr_assert(st == TG_OK, "tg_c_source(%s): %s", k->name, tg_last_error());
@@ -417,7 +417,7 @@ static tg_tape *chain(size_t depth)
 static void *deep_main(void *arg)
 {
     deep *d = arg;
-    tg_c_options o = { "deep", 0, 1, d->part };
+    tg_c_options o = { "deep", 0, 1, d->part, 0 };
     d->st = tg_c_source(d->t, &o, &d->src, &d->work);
     return NULL;
 }
@@ -517,14 +517,14 @@ Test(c, errors_names_and_determinism)
     cr_expect_eq(tg_c_files(t, NULL, NULL), TG_ERR_ARG);
     static const char *bad[] = { "int", "1abc", "a-b", "", "sin", "expm1f", "mathx_min", "work", "_Bool" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        tg_c_options o = { bad[i], 0, 0, 0 };
+        tg_c_options o = { bad[i], 0, 0, 0, 0 };
         cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_ERR_NAME, "name \"%s\" accepted", bad[i]);
         cr_expect(strstr(tg_last_error(), bad[i]) != NULL, "message: %s", tg_last_error());
     }
     tg_tape *odd = tu_tape("a */ b", 0);    /* names inside comments */
     tg_var xo = tg_input(odd, "in */ put");
     tg_output(odd, "y */", tg_mul(xo, xo));
-    tg_c_options oo = { "odd", 0, 1, 0 };
+    tg_c_options oo = { "odd", 0, 1, 0, 0 };
     cr_assert_eq(tg_c_source(odd, &oo, &src, &w), TG_OK);
     cr_expect(strstr(src, "*/ b") == NULL && strstr(src, "a * / b") != NULL, "%.400s", src);
     free(src);
@@ -542,7 +542,7 @@ Test(c, errors_names_and_determinism)
     /* deterministic */
     static const char *good[] = { "f", "A", "_k", "erf_grad", "sinh2", "Kernel9" };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
-        tg_c_options o = { good[i], 0, 0, 0 };
+        tg_c_options o = { good[i], 0, 0, 0, 0 };
         cr_expect_eq(tg_c_source(t, &o, &src, &w), TG_OK, "name \"%s\": %s", good[i], tg_last_error());
         free(src);
     }
@@ -558,7 +558,7 @@ Test(c, errors_names_and_determinism)
     cr_expect_eq(tg_c_files(t, NULL, "/nonexistent/dir"), TG_ERR_IO);
     char dir[] = "/tmp/tg_test_cfiles_XXXXXX";
     cr_assert(mkdtemp(dir) != NULL);
-    tg_c_options o = { "rosen_k", 0, 1, 0 };
+    tg_c_options o = { "rosen_k", 0, 1, 0, 0 };
     cr_assert_eq(tg_c_files(t, &o, dir), TG_OK, "%s", tg_last_error());
     char path[128], cmd[512];
     snprintf(path, sizeof path, "%s/rosen_k.h", dir);
@@ -580,4 +580,62 @@ Test(c, errors_names_and_determinism)
     snprintf(cmd, sizeof cmd, "rm -f %s/rosen_k.c %s/rosen_k.h && rmdir %s", dir, dir, dir);
     cr_expect_eq(system(cmd), 0, "only rosen_k.c and rosen_k.h were written (no temporary left)");
     tg_tape_free(t);
+}
+
+/* ---------------------------------------------------- translation units */
+
+/* tg_c_files with tiny parts and units: every unit file compiled on its own
+ * (warnings as errors) and the objects linked; values cross units through
+ * work slots; the part functions stay hidden; results equal tg_eval bit
+ * for bit, batch variant included. */
+Test(c, units_compiled_separately_and_linked, .timeout = 120)
+{
+    if (!have_compiler("gcc"))
+        cr_skip_test("gcc not found: the unit files are not compiled");
+    char dir[64], cmd[1024], path[256];
+    snprintf(dir, sizeof dir, "/tmp/tg_test_cu_XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL);
+    kset *s = calloc(1, sizeof *s);
+    cr_assert(s != NULL);
+    tu_rng r = { 4242 };
+    for (int i = 0; i < 6; i++) {
+        tg_tape *t = random_tape(&r, 30 + tu_rng_below(&r, 60));
+        tg_tape *sum = tu_tape("random_sum", 0);
+        tg_var x[3], y[3];
+        tg_input_vec(sum, "x", 3, x);
+        tg_call(sum, t, x, y);
+        tg_output(sum, "s", tg_add(tg_mul(y[0], y[1]), y[2]));
+        tg_tape *g = i % 2 ? tg_gradient_tape(sum, TG_ALL) : t;
+        if (g != t)
+            tg_tape_free(t);
+        tg_tape_free(sum);
+        kcase *k = &s->k[s->n++];
+        snprintf(k->name, sizeof k->name, "unit%d", i);
+        k->t = g;
+        k->batch = 1;
+        unsigned part = 1 + (unsigned)tu_rng_below(&r, 4);
+        tg_c_options o = { k->name, 0, 1, part, part * (1 + (unsigned)tu_rng_below(&r, 3)) };
+        TU_OK(tg_c_files(g, &o, dir));
+        char *src = NULL;
+        TU_OK(tg_c_source(g, &o, &src, &k->work));     /* one file, the same work length */
+        cr_assert(strstr(src, "_1.c") == NULL && strstr(src, "TG_HIDDEN void") == NULL,
+                  "%s: tg_c_source is not one file", k->name);
+        free(src);
+        snprintf(path, sizeof path, "%s/%s_2.c", dir, k->name);
+        cr_assert(access(path, R_OK) == 0, "%s: fewer than 3 translation units", k->name);
+    }
+    snprintf(cmd, sizeof cmd, "cd %s && for f in *.c; do gcc -std=c11 -Wall -Wextra -pedantic "
+             "-Werror -ffp-contract=off -fno-fast-math -O1 -fPIC -c \"$f\" -o \"${f%%.c}.o\" "
+             "|| exit 1; done 2> err.txt && gcc -shared -o k.so *.o -lm 2>> err.txt", dir);
+    cr_assert(system(cmd) == 0, "the unit files do not compile separately (see %s/err.txt)", dir);
+    snprintf(path, sizeof path, "%s/k.so", dir);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert(h != NULL, "dlopen: %s", dlerror());
+    cr_assert(dlsym(h, "unit0_p1") == NULL, "a part function is exported");
+    check_exact(s, h, "gcc, unit by unit");
+    dlclose(h);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert(system(cmd) == 0);
+    kset_free(s);
+    free(s);
 }

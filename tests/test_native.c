@@ -749,6 +749,57 @@ Test(native_kernel, random_tapes_with_specials, .timeout = 120)
     }
 }
 
+/* t compiled with its batch variant through nat_kernel_jobs with parts of
+ * `part` and units of `unit` statements, never from the cache: each job
+ * must be several translation units, compiled one by one and linked. */
+static tg_kernel *compile_units(const tg_tape *t, const char *cdir, unsigned part, unsigned unit)
+{
+    tg_compile_options co = { .cache_dir = cdir };
+    nat_opts o;
+    nat_opts_from(&o, &co, TG_COMPILE_NO_CACHE);
+    o.part_size = part;
+    o.unit_size = unit;
+    nat_job jobs[2];
+    size_t work = 0;
+    tg_status st;
+    size_t n = nat_kernel_jobs(t, &o, 1, "test", jobs, &work, &st);
+    cr_assert_eq(n, 2, "nat_kernel_jobs: %s", tg_last_error());
+    for (size_t i = 0; i < n; i++)
+        cr_assert(jobs[i].nsrc >= 2, "job %zu: %zu translation units, expected several", i,
+                  jobs[i].nsrc);
+    cr_assert_eq(nat_build_jobs(jobs, n), TG_OK, "%s", tg_last_error());
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(jobs[i].how, NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED | NAT_BUILT_LINKED,
+                     "job %zu: built as 0x%x, not as linked objects", i, (unsigned)jobs[i].how);
+    tg_kernel *k = nat_kernel_make(t, jobs, n, work, "test", &st);
+    nat_kernel_jobs_free(jobs, n);
+    cr_assert(k != NULL, "%s", tg_last_error());
+    return k;
+}
+
+Test(native_kernel, units_linked_bit_for_bit, .timeout = 120)
+{
+    NEED_CC();
+    char cdir[2048];
+    test_opts("units", cdir, sizeof cdir);
+    size_t npts;
+    double *X = special_points(&npts);
+    tg_tape *t = all_ops_tape(TG_NO_FOLD);
+    tg_kernel *k = compile_units(t, cdir, 5, 500);      /* values cross units */
+    compare_kernel(t, k, npts, X, "ops tape in units");
+    tg_kernel_free(k);
+    tg_tape_free(t);
+    free(X);
+    tu_rng r = { 977 };
+    t = random_tape(&r, 800, 0);
+    X = random_points(&r, 200, tg_num_inputs(t));
+    k = compile_units(t, cdir, 7, 280);
+    compare_kernel(t, k, 200, X, "random tape in units");
+    tg_kernel_free(k);
+    tg_tape_free(t);
+    free(X);
+}
+
 Test(native_kernel, argument_errors)
 {
     cr_expect(tg_compile(NULL, NULL) == NULL);

@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"
 
-enum { O_OUT, O_F32, O_BATCH, O_PART, O_NAME };
+enum { O_OUT, O_F32, O_BATCH, O_PART, O_NAME, O_UNIT };
 
 static const cli_opt opts[] = {
     { "--output", "-o", "DIR" },
@@ -15,6 +15,7 @@ static const cli_opt opts[] = {
     { "--batch", NULL, NULL },
     { "--part-size", NULL, "N" },
     { "--name", NULL, "NAME" },
+    { "--unit-size", NULL, "N" },
     { NULL, NULL, NULL },
 };
 
@@ -27,6 +28,9 @@ run(const cli_args *a)
         return rc;
     size_t part = 0;
     if (a->val[O_PART] && (rc = cli_count(a, "--part-size", a->val[O_PART], 1, UINT32_MAX, &part)) != CLI_OK)
+        return rc;
+    size_t unit = 0;
+    if (a->val[O_UNIT] && (rc = cli_count(a, "--unit-size", a->val[O_UNIT], 1, UINT32_MAX, &unit)) != CLI_OK)
         return rc;
     if (a->val[O_NAME] && a->npos != 1)
         return cli_usage(a, "--name needs exactly one tape file");
@@ -44,12 +48,13 @@ run(const cli_args *a)
             if (strcmp(names[i], names[j]) == 0)
                 rc = cli_fail(a, "%s and %s hold tapes of the same name \"%s\": their files would collide",
                               a->pos[j], a->pos[i], names[i]);
-        tg_c_options o = { a->val[O_NAME], a->val[O_F32] != NULL, a->val[O_BATCH] != NULL, (unsigned)part };
+        tg_c_options o = { a->val[O_NAME], a->val[O_F32] != NULL, a->val[O_BATCH] != NULL, (unsigned)part,
+                           (unsigned)unit };
         if (rc == CLI_OK && tg_c_files(t, &o, dir) != TG_OK)
             rc = cli_fail(a, "%s: %s", a->pos[i], tg_last_error());
         if (rc == CLI_OK)
-            printf("%s: %s/%s.c and .h (%s%s)\n", a->pos[i], dir,
-                   a->val[O_NAME] ? a->val[O_NAME] : tg_tape_name(t), o.f32 ? "float" : "double",
+            printf("%s: %s/%s.c%s and .h (%s%s)\n", a->pos[i], dir,
+                   a->val[O_NAME] ? a->val[O_NAME] : tg_tape_name(t), unit ? " (with _1.c, _2.c ... units)" : "", o.f32 ? "float" : "double",
                    o.batch ? ", with the batch variant" : "");
         tg_tape_free(t);
     }
@@ -60,7 +65,7 @@ run(const cli_args *a)
 }
 
 const cli_cmd cli_cmd_c = {
-    "c", "c TAPE_FILE... -o DIR [--f32] [--batch] [--part-size N] [--name NAME]",
+    "c", "c TAPE_FILE... -o DIR [--f32] [--batch] [--part-size N] [--unit-size N]\n    [--name NAME]",
     "write a C11 function and header per tape file",
     "Translates each tape file to DIR/NAME.c and DIR/NAME.h (DIR is created if\n"
     "needed, not its parents), NAME being the tape's name as a C identifier:\n"
@@ -71,6 +76,8 @@ const cli_cmd cli_cmd_c = {
     "  --f32                compute in float instead of double (close, not equal)\n"
     "  --batch              also NAME_batch(npts, X, Y, work) over many points\n"
     "  --part-size N        statements per non-inlined function (default 1000)\n"
+    "  --unit-size N        statements per translation unit: NAME.c, NAME_1.c ...\n"
+    "                       (bounds the C compiler's memory; default: one file)\n"
     "  --name NAME          the function name (one tape file only)\n"
     "\n"
     "Example:\n"

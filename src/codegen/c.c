@@ -258,18 +258,42 @@ put_stmt(cgen *g, const cg_stmt *s)
     tape_sb_printf(g->sb, ";\n");
 }
 
-/* One function per part.  In the batch variant the part's statements are
- * the body of one loop over the block's points (the innermost loop, with
- * the constant trip count CG_B): locals stay scalars, so compile time is
- * that of the single variant; values crossing parts are work arrays. */
+/* The signature of part p of the current variant. */
 static void
-put_parts(cgen *g)
+put_part_sig(cgen *g, uint32_t p)
+{
+    tape_sb_printf(g->sb, "%s_%c%" PRIu32 "(const %s *restrict x, %s *restrict y, %s *restrict work)",
+                   g->name, g->batch ? 'b' : 'p', p, g->T, g->T, g->T);
+}
+
+/* Prototypes of parts p0 .. p1 (defined in other translation units, or
+ * about to be defined with external linkage). */
+static void
+put_part_decls(cgen *g, uint32_t p0, uint32_t p1)
+{
+    for (uint32_t p = p0; p < p1; p++) {
+        tape_sb_printf(g->sb, "%sTG_HIDDEN void ", p == p0 ? "\n" : "");
+        put_part_sig(g, p);
+        tape_sb_printf(g->sb, ";\n");
+    }
+}
+
+/* One function per part, parts p0 .. p1: static in the unit of the entry
+ * point (ext false), hidden external functions in the other units.  In
+ * the batch variant the part's statements are the body of one loop over
+ * the block's points (the innermost loop, with the constant trip count
+ * CG_B): locals stay scalars, so compile time is that of the single
+ * variant; values crossing parts are work arrays. */
+static void
+put_parts(cgen *g, uint32_t p0, uint32_t p1, bool ext)
 {
     const cg_lowered *L = g->L;
-    for (uint32_t p = 0; p < L->npart; p++) {
-        tape_sb_printf(g->sb, "\nTG_NOINLINE static void\n%s_%c%" PRIu32 "(const %s *restrict x, %s *restrict y, "
-                       "%s *restrict work)\n{\n    (void)x;\n    (void)y;\n    (void)work;\n",
-                       g->name, g->batch ? 'b' : 'p', p, g->T, g->T, g->T);
+    if (ext)
+        put_part_decls(g, p0, p1);
+    for (uint32_t p = p0; p < p1; p++) {
+        tape_sb_printf(g->sb, ext ? "\nTG_NOINLINE TG_HIDDEN void\n" : "\nTG_NOINLINE static void\n");
+        put_part_sig(g, p);
+        tape_sb_printf(g->sb, "\n{\n    (void)x;\n    (void)y;\n    (void)work;\n");
         if (g->batch)
             tape_sb_printf(g->sb, "    for (int p = 0; p < %d; p++) {\n", CG_B);
         for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
@@ -305,7 +329,7 @@ put_blocks(tape_sb *sb, const tape_block *b, uint32_t nb, const char *arr)
 }
 
 static void
-put_head(cgen *g, tape_sb *sb, bool batch)
+put_head(cgen *g, tape_sb *sb, bool batch, size_t nu)
 {
     const tg_tape *t = g->t;
     char buf[2 * TAPE_NAME_MAX + 4];
@@ -325,6 +349,9 @@ put_head(cgen *g, tape_sb *sb, bool batch)
                        ", row-major; work: %" PRIu64 " values.\n",
                        g->name, T, T, T, t->nin, t->nout,
                        (uint64_t)CG_B * ((uint64_t)g->L->work_len + t->nin + t->nout));
+    if (nu > 1)
+        tape_sb_printf(sb, " *\n * One of %zu translation units: %s.c, %s_1.c .. %s_%zu.c; compile each\n"
+                       " * and link them together.\n", nu, g->name, g->name, g->name, nu - 1);
     tape_sb_printf(sb, " *\n * Compile WITHOUT floating-point contraction or fast-math, e.g.\n"
                    " *   cc -std=c11 -O2 -ffp-contract=off -c %s.c      (link with -lm)\n"
                    " * %s\n */\n", g->name,
@@ -342,7 +369,9 @@ put_helpers(tape_sb *sb, unsigned needs)
                    "#if defined(__GNUC__)\n"
                    "#define MATHX_INLINE static inline __attribute__((always_inline))\n"
                    "#define TG_NOINLINE __attribute__((noinline))\n"
-                   "#else\n#define MATHX_INLINE static inline\n#define TG_NOINLINE\n#endif\n#endif\n");
+                   "#define TG_HIDDEN __attribute__((visibility(\"hidden\")))\n"
+                   "#else\n#define MATHX_INLINE static inline\n#define TG_NOINLINE\n#define TG_HIDDEN\n"
+                   "#endif\n#endif\n");
     if (needs)
         tape_sb_printf(sb, "\n/* tapegen's op helpers (src/tape/mathx.def), verbatim. */\n");
     for (size_t h = 0; h < C_NHELPERS; h++)
@@ -356,12 +385,15 @@ put_helpers(tape_sb *sb, unsigned needs)
                        "#endif\n");
 }
 
+/* Unit 0's single variant: prototypes of the parts in other units, parts
+ * 0 .. n0, the entry point. */
 static void
-put_single(cgen *g, tape_sb *sb)
+put_single(cgen *g, tape_sb *sb, uint32_t n0)
 {
     g->sb = sb;
     g->batch = false;
-    put_parts(g);
+    put_part_decls(g, n0, g->L->npart);
+    put_parts(g, 0, n0, false);
     tape_sb_printf(sb, "\nint %s(const %s *x, %s *y, %s *work);\n\nint\n%s(const %s *x, %s *y, %s *work)\n{\n",
                    g->name, g->T, g->T, g->T, g->name, g->T, g->T, g->T);
     for (uint32_t p = 0; p < g->L->npart; p++)
@@ -370,12 +402,13 @@ put_single(cgen *g, tape_sb *sb)
 }
 
 static void
-put_batch(cgen *g, tape_sb *sb)
+put_batch(cgen *g, tape_sb *sb, uint32_t n0)
 {
     const tg_tape *t = g->t;
     g->sb = sb;
     g->batch = true;
-    put_parts(g);
+    put_part_decls(g, n0, g->L->npart);
+    put_parts(g, 0, n0, false);
     uint64_t W = (uint64_t)CG_B * g->L->work_len, NI = (uint64_t)CG_B * t->nin;
     tape_sb_printf(sb, "\nint %s_batch(size_t npts, const %s *X, %s *Y, %s *work);\n\n"
                    "int\n%s_batch(size_t npts, const %s *X, %s *Y, %s *work)\n{\n"
@@ -399,42 +432,76 @@ put_batch(cgen *g, tape_sb *sb)
     tape_sb_printf(sb, "    }\n    return 0;\n}\n");
 }
 
-/* The source of one file; sets *work_len. */
-static tg_status
-c_emit(const tg_tape *t, const char *name, bool f32, bool batch, uint32_t part, char **src,
-       uint32_t *work_len)
-{
-    cg_lowered L;
-    tg_status s = cg_lower(&L, t, part);
-    tape_sb sb = { 0 }, body = { 0 };
-    if (s == TG_OK) {
-        cgen g = { t, &L, name, f32 ? "float" : "double", f32, false, &body, 0 };
-        put_single(&g, &body);
-        if (batch)
-            put_batch(&g, &body);
-        put_head(&g, &sb, batch);
-        put_helpers(&sb, g.needs);
-        tape_sb_printf(&sb, "%s", body.buf ? body.buf : "");
-        *work_len = L.work_len;
-        if (sb.failed || body.failed)
-            s = TG_ERR_NOMEM;
-    }
-    mem_free(body.buf);
-    cg_lowered_free(&L);
-    if (s != TG_OK)
-        mem_free(sb.buf);
-    else
-        *src = sb.buf;
-    return s;
-}
-
-/* ----------------------------------------------------------- the API */
-
+/* One translation to do: c_prepare's checked options. */
 typedef struct c_job {
     char name[CG_IDENT_MAX];
     bool f32, batch;
     uint32_t part;
+    uint32_t unit;              /* statements per translation unit; 0: one unit */
 } c_job;
+
+/* The translation units of t: unit 0 holds the file comment, the first
+ * parts and the entry points; unit u >= 1 the parts u*ppu .. (u+1)*ppu of
+ * both variants, with external linkage (hidden).  unit == 0: one unit.
+ * *units: nunits malloc'd strings in a malloc'd array.  Sets *work_len. */
+static tg_status
+c_emit(const tg_tape *t, const c_job *j, char ***units, size_t *nunits, uint32_t *work_len)
+{
+    cg_lowered L;
+    tg_status s = cg_lower(&L, t, j->part);
+    uint32_t ppu = j->unit ? j->unit / j->part : L.npart;
+    ppu = ppu == 0 ? 1 : ppu > L.npart ? L.npart : ppu;
+    size_t nu = s == TG_OK ? (L.npart + ppu - 1) / ppu : 0;
+    tape_sb *body = nu ? mem_calloc(nu, sizeof *body) : NULL;
+    char **out = nu ? mem_calloc(nu, sizeof *out) : NULL;
+    if (s == TG_OK && (!body || !out))
+        s = TG_ERR_NOMEM;
+    if (s == TG_OK) {
+        cgen g = { t, &L, j->name, j->f32 ? "float" : "double", j->f32, false, &body[0], 0 };
+        put_single(&g, &body[0], ppu);
+        if (j->batch)
+            put_batch(&g, &body[0], ppu);
+        for (size_t u = 1; u < nu; u++) {
+            uint32_t p0 = (uint32_t)u * ppu, p1 = p0 + ppu < L.npart ? p0 + ppu : L.npart;
+            g.sb = &body[u];
+            for (int b = 0; b <= j->batch; b++) {
+                g.batch = b;
+                put_parts(&g, p0, p1, true);
+            }
+        }
+        for (size_t u = 0; u < nu; u++) {
+            tape_sb sb = { 0 };
+            if (u == 0)
+                put_head(&g, &sb, j->batch, nu);
+            else
+                tape_sb_printf(&sb, "/* Generated by tapegen %s: unit %zu of %zu of %s (see %s.c).\n"
+                               " * Compile as %s.c: without contraction or fast-math. */\n",
+                               TG_VERSION_STRING, u, nu, j->name, j->name, j->name);
+            put_helpers(&sb, g.needs);
+            tape_sb_printf(&sb, "%s", body[u].buf ? body[u].buf : "");
+            if (sb.failed || body[u].failed)
+                s = TG_ERR_NOMEM;
+            out[u] = sb.buf;
+        }
+        *work_len = L.work_len;
+    }
+    for (size_t u = 0; u < nu; u++) {
+        mem_free(body[u].buf);
+        if (s != TG_OK && out)
+            mem_free(out[u]);
+    }
+    mem_free(body);
+    cg_lowered_free(&L);
+    if (s != TG_OK) {
+        mem_free(out);
+        return s;
+    }
+    *units = out;
+    *nunits = nu;
+    return TG_OK;
+}
+
+/* ----------------------------------------------------------- the API */
 
 static tg_status
 c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
@@ -455,7 +522,16 @@ c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
     j->f32 = o->f32 != 0;
     j->batch = o->batch != 0;
     j->part = o->part_size ? o->part_size : CG_C_PART;
+    j->unit = o->unit_size;
     return TG_OK;
+}
+
+static void
+units_free(char **u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mem_free(u[i]);
+    mem_free(u);
 }
 
 tg_status
@@ -466,11 +542,38 @@ tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_le
     c_job j;
     tg_status s = c_prepare("tg_c_source", t, o, &j);
     uint32_t w = 0;
-    if (s == TG_OK && (s = c_emit(t, j.name, j.f32, j.batch, j.part, src, &w)) != TG_OK)
+    char **u = NULL;
+    size_t nu = 0;
+    j.unit = 0;                 /* one file */
+    if (s == TG_OK && (s = c_emit(t, &j, &u, &nu, &w)) != TG_OK)
+        return tape_fail_call(s, "tg_c_source: out of memory");
+    if (s == TG_OK) {
+        *src = u[0];
+        mem_free(u);
+        if (work_len)
+            *work_len = w;
+    }
+    return s;
+}
+
+tg_status
+cg_c_units(const tg_tape *t, const tg_c_options *o, char ***units, size_t *nunits,
+           size_t *work_len)
+{
+    c_job j;
+    tg_status s = c_prepare("tg_c_source", t, o, &j);
+    uint32_t w = 0;
+    if (s == TG_OK && (s = c_emit(t, &j, units, nunits, &w)) != TG_OK)
         return tape_fail_call(s, "tg_c_source: out of memory");
     if (s == TG_OK && work_len)
         *work_len = w;
     return s;
+}
+
+void
+cg_c_units_free(char **units, size_t nunits)
+{
+    units_free(units, nunits);
 }
 
 static void
@@ -498,19 +601,45 @@ put_header(tape_sb *sb, const tg_tape *t, const c_job *j, uint32_t work_len)
     tape_sb_printf(sb, "\n#endif\n");
 }
 
-/* Writes the header and the source together through tape_write_files
- * (temporary files, fsync, renames only once both are written): a failure
- * leaves the previous pair intact. */
+/* Writes the header and every unit together through tape_write_files
+ * (temporary files, fsync, renames only once all are written): a failure
+ * leaves the previous files intact. */
 static tg_status
-write_pair(const char *dir, const char *name, const char *h, const char *c)
+write_group(const char *dir, const char *name, const char *h, char **u, size_t nu)
 {
-    char path[2][4200], err[512];
-    if (snprintf(path[0], sizeof path[0], "%s/%s.h", dir, name) >= (int)sizeof path[0]
-        || snprintf(path[1], sizeof path[1], "%s/%s.c", dir, name) >= (int)sizeof path[1])
-        return tape_fail_call(TG_ERR_IO, "tg_c_files: path too long: %s/%s.c", dir, name);
-    tape_wfile f[2] = { { path[0], h, strlen(h) }, { path[1], c, strlen(c) } };
-    tg_status s = tape_write_files(f, 2, err, sizeof err);
-    return s == TG_OK ? TG_OK : tape_fail_call(s, "tg_c_files: %s", err);
+    char err[512];
+    size_t n = nu + 1;
+    char (*path)[4200] = mem_malloc(n * sizeof *path);
+    tape_wfile *f = mem_malloc(n * sizeof *f);
+    tg_status s = TG_OK;
+    if (!path || !f) {
+        s = tape_fail_call(TG_ERR_NOMEM, "tg_c_files: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int len;
+        if (i == 0)
+            len = snprintf(path[i], sizeof path[i], "%s/%s.h", dir, name);
+        else if (i == 1)
+            len = snprintf(path[i], sizeof path[i], "%s/%s.c", dir, name);
+        else
+            len = snprintf(path[i], sizeof path[i], "%s/%s_%zu.c", dir, name, i - 1);
+        if (len < 0 || (size_t)len >= sizeof path[i]) {
+            s = tape_fail_call(TG_ERR_IO, "tg_c_files: path too long: %s/%s", dir, name);
+            goto out;
+        }
+        const char *text = i == 0 ? h : u[i - 1];
+        f[i].path = path[i];
+        f[i].data = text;
+        f[i].len = strlen(text);
+    }
+    s = tape_write_files(f, n, err, sizeof err);
+    if (s != TG_OK)
+        s = tape_fail_call(s, "tg_c_files: %s", err);
+out:
+    mem_free(path);
+    mem_free(f);
+    return s;
 }
 
 tg_status
@@ -522,21 +651,22 @@ tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir)
     tg_status s = c_prepare("tg_c_files", t, o, &j);
     if (s != TG_OK)
         return s;
-    char *src = NULL;
+    char **u = NULL;
+    size_t nu = 0;
     uint32_t w = 0;
     tape_sb h = { 0 };
-    s = c_emit(t, j.name, j.f32, j.batch, j.part, &src, &w);
+    s = c_emit(t, &j, &u, &nu, &w);
     if (s == TG_OK) {
         put_header(&h, t, &j, w);
         s = h.failed ? TG_ERR_NOMEM : TG_OK;
     }
     if (s != TG_OK) {
-        mem_free(src);
+        units_free(u, nu);
         mem_free(h.buf);
         return tape_fail_call(s, "tg_c_files: out of memory");
     }
-    s = write_pair(dir, j.name, h.buf, src);
-    mem_free(src);
+    s = write_group(dir, j.name, h.buf, u, nu);
+    units_free(u, nu);
     mem_free(h.buf);
     return s;
 }

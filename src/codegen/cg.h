@@ -73,4 +73,12 @@ tg_status cg_lib_rs(tg_rust_builder *b, char **src);
 /* tests_rs.c: tests/kernels.rs, every kernel against the C interpreter. */
 tg_status cg_tests_rs(tape_sb *sb, tg_rust_builder *b);
 
+/* c.c: the C translation of t as translation units (o->unit_size; see
+ * tg_c_options): *units, nunits malloc'd strings in a malloc'd array, unit
+ * 0 the one with the entry points; free with cg_c_units_free.  Errors as
+ * tg_c_source (NULL arguments are the caller's bug). */
+tg_status cg_c_units(const tg_tape *t, const tg_c_options *o, char ***units, size_t *nunits,
+                     size_t *work_len);
+void      cg_c_units_free(char **units, size_t nunits);
+
 #endif

@@ -25,7 +25,9 @@ build_key(const nat_cc *cc, const nat_source *src, size_t nsrc, unsigned char ke
 {
     nat_sha256 s;
     nat_sha256_init(&s);
+    uint64_t n = nsrc;
     nat_sha256_update(&s, cc->id, sizeof cc->id);
+    nat_sha256_update(&s, &n, sizeof n);
     for (size_t i = 0; i < nsrc; i++) {
         uint64_t len = src[i].len;
         nat_sha256_update(&s, &len, sizeof len);
@@ -74,52 +76,82 @@ remove_tmp(const char *dir, size_t nsrc, const char *so)
     for (size_t i = 0; i < nsrc; i++) {
         snprintf(p, sizeof p, "%s/k%zu.c", dir, i);
         unlink(p);
+        snprintf(p, sizeof p, "%s/k%zu.o", dir, i);
+        unlink(p);
     }
     unlink(so);
     rmdir(dir);
 }
 
-/* Runs the compiler on the sources in dir into so.  TG_OK, or the
- * compiler's failure with its output in the message. */
+/* Runs argv, which makes file out.  TG_OK, or the compiler's failure with
+ * its output in the message. */
 static tg_status
-run_cc(const nat_cc *cc, const char *dir, size_t nsrc, const char *so, const char *fn)
+run_one(const nat_cc *cc, nat_argv *a, const char *out, const char *fn)
 {
-    nat_argv a = { { NULL }, 0 };
-    char p[PATHLEN + 32];
-    int bad = 0;
-    for (int i = 0; i < cc->cmd.n; i++)
-        bad |= nat_argv_add(&a, cc->cmd.v[i]);
-    for (int i = 0; i < cc->flags.n; i++)
-        bad |= nat_argv_add(&a, cc->flags.v[i]);
-    bad |= nat_argv_add(&a, "-o") | nat_argv_add(&a, so);
-    for (size_t i = 0; i < nsrc; i++) {
-        snprintf(p, sizeof p, "%s/k%zu.c", dir, i);
-        bad |= nat_argv_add(&a, p);
-    }
-    bad |= nat_argv_add(&a, "-lm");
-    if (bad) {
-        nat_argv_free(&a);
-        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
-    }
-    char *out = NULL;
+    char *text = NULL;
     int code = 0;
-    int r = nat_run(&a, &out, &code);
+    int r = nat_run(a, &text, &code);
     int e = errno;
-    nat_argv_free(&a);
     if (r) {
-        mem_free(out);
+        mem_free(text);
         return tape_fail_call(TG_ERR_UNSUPPORTED, "%s: cannot run the C compiler \"%s\": %s", fn,
                             cc->cmd.v[0], strerror(e));
     }
     /* exit status unknown (SIGCHLD ignored by the program): trust the file */
-    if (code > 0 || (code < 0 && access(so, R_OK))) {
+    if (code > 0 || (code < 0 && access(out, R_OK))) {
         tg_status s = tape_fail_call(TG_ERR_UNSUPPORTED, "%s: the C compiler \"%s\" failed "
-                                   "(exit %d): %s", fn, cc->cmd.v[0], code, out ? out : "");
-        mem_free(out);
+                                   "(exit %d): %s", fn, cc->cmd.v[0], code, text ? text : "");
+        mem_free(text);
         return s;
     }
-    mem_free(out);
+    mem_free(text);
     return TG_OK;
+}
+
+/* The compiler and its flags into a; with compile_only, -c instead of
+ * -shared. */
+static int
+add_cc(nat_argv *a, const nat_cc *cc, int compile_only)
+{
+    int bad = 0;
+    for (int i = 0; i < cc->cmd.n; i++)
+        bad |= nat_argv_add(a, cc->cmd.v[i]);
+    for (int i = 0; i < cc->flags.n; i++)
+        if (!compile_only || strcmp(cc->flags.v[i], "-shared") != 0)
+            bad |= nat_argv_add(a, cc->flags.v[i]);
+    if (compile_only)
+        bad |= nat_argv_add(a, "-c");
+    return bad;
+}
+
+/* Compiles the sources in dir into so: one compiler run for one source;
+ * for several, kI.c -> kI.o one after the other (the compiler's peak
+ * memory is that of one unit), then one link. */
+static tg_status
+run_cc(const nat_cc *cc, const char *dir, size_t nsrc, const char *so, const char *fn)
+{
+    char p[PATHLEN + 32], o[PATHLEN + 32];
+    tg_status st = TG_OK;
+    for (size_t i = 0; nsrc > 1 && i < nsrc && st == TG_OK; i++) {
+        nat_argv a = { { NULL }, 0 };
+        snprintf(p, sizeof p, "%s/k%zu.c", dir, i);
+        snprintf(o, sizeof o, "%s/k%zu.o", dir, i);
+        int bad = add_cc(&a, cc, 1) | nat_argv_add(&a, "-o") | nat_argv_add(&a, o) | nat_argv_add(&a, p);
+        st = bad ? tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn) : run_one(cc, &a, o, fn);
+        nat_argv_free(&a);
+    }
+    if (st != TG_OK)
+        return st;
+    nat_argv a = { { NULL }, 0 };
+    int bad = add_cc(&a, cc, 0) | nat_argv_add(&a, "-o") | nat_argv_add(&a, so);
+    for (size_t i = 0; i < nsrc; i++) {
+        snprintf(p, sizeof p, nsrc > 1 ? "%s/k%zu.o" : "%s/k%zu.c", dir, i);
+        bad |= nat_argv_add(&a, p);
+    }
+    bad |= nat_argv_add(&a, "-lm");
+    st = bad ? tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn) : run_one(cc, &a, so, fn);
+    nat_argv_free(&a);
+    return st;
 }
 
 static void *
@@ -161,10 +193,10 @@ compile_and_load(const nat_cc *cc, const nat_source *src, size_t nsrc,
     if (*st == TG_OK) {
         if (cdir && nat_cache_store(cdir, key, so) == 0) {
             nat_cache_path(cdir, key, p, sizeof p);
-            *how = NAT_BUILT_COMPILED;
+            *how = NAT_BUILT_COMPILED | (nsrc > 1 ? NAT_BUILT_LINKED : 0);
             h = load(p, fn, st);
         } else {
-            *how = NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED;
+            *how = NAT_BUILT_COMPILED | NAT_BUILT_UNCACHED | (nsrc > 1 ? NAT_BUILT_LINKED : 0);
             h = load(so, fn, st);
         }
     }
@@ -205,7 +237,7 @@ static void *
 job_main(void *p)
 {
     nat_job *j = p;
-    j->so = nat_build(&j->src, 1, &j->o, j->fn, &j->st, &j->how);
+    j->so = nat_build(j->src, j->nsrc, &j->o, j->fn, &j->st, &j->how);
     if (!j->so)
         snprintf(j->msg, sizeof j->msg, "%s", tg_last_error());
     return NULL;

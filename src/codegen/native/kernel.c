@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 
+#include "codegen/cg.h"
 #include "codegen/native/native.h"
 #include "tape/alloc.h"
 #include "tape/internal.h"
@@ -24,7 +25,8 @@ nat_opts_from(nat_opts *n, const tg_compile_options *o, unsigned flags)
     n->flags = flags;
 }
 
-/* The C source of t (with its batch variant when batch) into one job. */
+/* The C translation units of t (with the batch variant when batch) into
+ * one job. */
 static tg_status
 source_job(const tg_tape *t, const nat_opts *o, int batch, const char *fn, nat_job *j,
            size_t *work)
@@ -32,13 +34,31 @@ source_job(const tg_tape *t, const nat_opts *o, int batch, const char *fn, nat_j
     tg_c_options co = { 0 };
     co.function_name = NAT_SYM;
     co.batch = batch;
-    char *src = NULL;
-    tg_status st = tg_c_source(t, &co, &src, work);
+    co.unit_size = o->unit_size ? o->unit_size : NAT_UNIT;
+    co.part_size = o->part_size;
+    /* at most NAT_MAX_UNITS units of whole parts of psz statements; statements <= instructions + outputs */
+    uint64_t psz = co.part_size ? co.part_size : 1000;
+    uint64_t nparts = ((uint64_t)t->n + t->nout + psz - 1) / psz, ppu = co.unit_size / psz;
+    ppu = ppu ? ppu : 1;
+    if ((nparts + ppu - 1) / ppu > NAT_MAX_UNITS)
+        co.unit_size = (unsigned)(psz * ((nparts + NAT_MAX_UNITS - 1) / NAT_MAX_UNITS));
+    char **u = NULL;
+    size_t nu = 0;
+    memset(j, 0, sizeof *j);
+    tg_status st = cg_c_units(t, &co, &u, &nu, work);
     if (st != TG_OK)
         return st;              /* message already in tg_last_error */
-    memset(j, 0, sizeof *j);
-    j->src.text = src;
-    j->src.len = strlen(src);
+    j->src = mem_calloc(nu, sizeof *j->src);
+    if (!j->src) {
+        cg_c_units_free(u, nu);
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    for (size_t i = 0; i < nu; i++) {
+        j->src[i].text = u[i];
+        j->src[i].len = strlen(u[i]);
+    }
+    mem_free(u);                /* the texts now belong to j->src */
+    j->nsrc = nu;
     j->o = *o;
     j->fn = fn;
     if (batch)                  /* -O3: its loops over the points of a block vectorise */
@@ -77,8 +97,11 @@ void
 nat_kernel_jobs_free(nat_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free((char *)(uintptr_t)jobs[i].src.text);     /* tg_c_source's malloc */
-        jobs[i].src.text = NULL;
+        for (size_t u = 0; jobs[i].src && u < jobs[i].nsrc; u++)
+            mem_free((char *)(uintptr_t)jobs[i].src[u].text);     /* cg_c_units' */
+        mem_free(jobs[i].src);
+        jobs[i].src = NULL;
+        jobs[i].nsrc = 0;
         if (jobs[i].so)
             dlclose(jobs[i].so);
         jobs[i].so = NULL;

@@ -36,7 +36,7 @@ void nat_sha256_buf(const void *data, size_t len, unsigned char out[NAT_SHA256_L
 void nat_hex(const unsigned char *d, size_t len, char *out);
 
 /* ---------------------------------------------------------------- spawn.c */
-#define NAT_MAX_ARGS 128
+#define NAT_MAX_ARGS 1024      /* a link of NAT_MAX_UNITS objects and the flags */
 
 /* A growable argv: words owned by the list. */
 typedef struct nat_argv {
@@ -74,7 +74,18 @@ typedef struct nat_opts {
     const char *cache_dir;
     int opt_level;
     unsigned flags;             /* TG_COMPILE_* */
+    unsigned unit_size;         /* statements per translation unit; 0: NAT_UNIT */
+    unsigned part_size;         /* statements per part; 0: the C backend's (tests) */
 } nat_opts;
+
+/* Statements per translation unit of a kernel: large tapes are compiled
+ * unit by unit (cc -c each, one after the other, then one link), so the
+ * compiler's peak memory is that of one unit (~3 KiB per statement with
+ * gcc 12 -O1), not of the tape.  16000 keeps the W1 n = 1000 gradient
+ * (13k statements) in one unit: no extra compiler start and link. */
+#define NAT_UNIT 16000u
+/* Units of one kernel at most (larger tapes get larger units). */
+#define NAT_MAX_UNITS 500u
 
 /* Fills c from o.  On failure returns a status (TG_ERR_UNSUPPORTED when the
  * compiler cannot be run or identify itself) with the message in
@@ -106,10 +117,15 @@ typedef struct nat_source {
 } nat_source;
 
 /* What a nat_build did, for tests and benchmarks. */
-typedef enum { NAT_BUILT_CACHED = 1, NAT_BUILT_COMPILED = 2, NAT_BUILT_UNCACHED = 4 } nat_how;
+typedef enum {
+    NAT_BUILT_CACHED = 1, NAT_BUILT_COMPILED = 2, NAT_BUILT_UNCACHED = 4,
+    NAT_BUILT_LINKED = 8        /* several sources: one object each, then linked */
+} nat_how;
 
 /* Compiles the sources into one shared object (or finds it in the cache)
- * and dlopens it.  Returns the handle, or NULL with the message in
+ * and dlopens it.  Several sources are compiled one after the other (cc -c,
+ * so the compiler's memory is that of the largest) and then linked; the
+ * cache key covers all of them, in order.  Returns the handle, or NULL with the message in
  * tg_last_error (prefixed by fn) and the status in *st. */
 void *nat_build(const nat_source *src, size_t nsrc, const nat_opts *o, const char *fn,
                 tg_status *st, nat_how *how);
@@ -117,7 +133,8 @@ void *nat_build(const nat_source *src, size_t nsrc, const nat_opts *o, const cha
 /* One build of a batch of builds run at the same time (one thread each, so
  * the compilers use the cores in parallel). */
 typedef struct nat_job {
-    nat_source src;             /* in: one translation unit (owned by the caller) */
+    nat_source *src;            /* in: the translation units (owned by the caller) */
+    size_t nsrc;
     nat_opts o;                 /* in */
     const char *fn;             /* in: message prefix */
     void *so;                   /* out: the handle, or NULL */
