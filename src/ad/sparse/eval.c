@@ -61,26 +61,37 @@ group_lanes(const tg_sparsity *s, uint32_t g)
     return c >= 5 ? L8 : c >= 3 ? 4 : (int)c;
 }
 
-/* seed[k*L + l] = 1 where input k (global) has colour 8g + l */
+/* seed[k*L + l] = 1 where input k (global) has colour 8g + l; every seed
+ * is written once (no clearing pass over the whole array first) */
 static void
 seed_group(const tg_sparsity *s, uint32_t g, size_t nin, int L, double *seed)
 {
-    memset(seed, 0, nin * (size_t)L * sizeof *seed);
-    for (uint32_t k = 0; k < s->nw; k++) {
-        uint32_t c = s->seed_color[k];
-        if (c != UINT32_MAX && c / L8 == g)
-            seed[((size_t)s->lo + k) * L + c % L8] = 1.0;
+    size_t lo = s->lo, hi = lo + s->nw;
+    memset(seed, 0, lo * (size_t)L * sizeof *seed);
+    memset(seed + hi * L, 0, (nin - hi) * (size_t)L * sizeof *seed);
+    double *p = seed + lo * L;
+    for (uint32_t k = 0; k < s->nw; k++, p += L) {
+        uint32_t c = s->seed_color[k] - g * L8;     /* wraps for other groups and none */
+        for (int l = 0; l < L; l++)
+            p[l] = c == (uint32_t)l ? 1.0 : 0.0;
     }
 }
 
-/* vals[e] for the entries of group g, from L lanes read at ref[src[e]] */
+/* vals[e] for the entries of group g, from L lanes read at ref[src[e]];
+ * with one group every entry is in it, in order */
 static void
 recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lanes, int L,
         double *vals)
 {
+    const uint32_t *src = s->src, *ec = s->ecolor;
+    if (g == 0 && s->ncolors <= L8) {
+        for (size_t e = 0; e < s->nnz; e++)
+            vals[e] = lanes[(size_t)ref[src[e]] * L + ec[e]];
+        return;
+    }
     for (size_t q = s->grp_ptr[g]; q < s->grp_ptr[g + 1]; q++) {
         uint32_t e = s->grp_ent[q];
-        vals[e] = lanes[(size_t)ref[s->src[e]] * L + s->ecolor[e] % L8];
+        vals[e] = lanes[(size_t)ref[src[e]] * L + ec[e] % L8];
     }
 }
 
@@ -106,8 +117,15 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
     CHECK(reserve(w, sparse_ws_doubles(t), fn));
     double *v = w->buf, *lanes = v + n, *seed = lanes + L8 * n;
     uint32_t G = sp_groups(s);
-    ad_forward1(t, x, v);
-    for (uint32_t g = 0; g < G; g++) {
+    if (!s->by_rows && G > 0) {             /* values with the first group's tangents */
+        int L = group_lanes(s, 0);
+        seed_group(s, 0, nin, L, seed);
+        sp_forward_tangent(t, x, seed, v, lanes, L);
+        recover(s, 0, t->out_ref, lanes, L, vals);
+    } else {
+        ad_forward1(t, x, v);
+    }
+    for (uint32_t g = s->by_rows ? 0 : 1; g < G; g++) {
         if (s->by_rows) {
             memset(lanes, 0, L8 * n * sizeof *lanes);
             for (uint32_t i = 0; i < t->nout; i++) {
