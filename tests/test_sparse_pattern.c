@@ -306,5 +306,19 @@ Test(sparse_pattern, infinite_partials)
     }
     cr_assert_gt(infs, 0);
     tg_sparsity_free(s);
+    /* the Hessian of the sum: second-order terms against infinite ones */
+    s = tg_hessian_sparsity(t, TG_ALL);
+    double *H = su_dense_hessian(t, 0, N, xv, NULL);
+    cr_assert_eq(tg_sparse_hessian(t, s, xv, NULL, vals), TG_OK);
+    infs = 0;
+    for (size_t e = 0; e < tg_sparsity_nnz(s); e++) {
+        double want = H[tg_sparsity_rows(s)[e] * N + tg_sparsity_cols(s)[e]];
+        infs += isinf(want) || isnan(want);
+        cr_assert(su_agree(vals[e], want, 1.0), "hessian (%u, %u): sparse %g, dense %g",
+                  tg_sparsity_rows(s)[e], tg_sparsity_cols(s)[e], vals[e], want);
+    }
+    cr_assert_gt(infs, 0);
+    free(H);
+    tg_sparsity_free(s);
     tg_tape_free(t);
 }

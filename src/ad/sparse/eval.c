@@ -168,7 +168,9 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
     for (uint32_t g = 0; g < G; g++) {
         int L = group_lanes(s, g);
         seed_group(s, g, nin, L, wd);
-        ad_tangent_n(t, v, wd, vd, L);
+        /* the fused sweep recomputes the same values (bit for bit): its
+         * threaded dispatch and test-free lanes beat a tangent-only sweep */
+        sp_forward_tangent(t, x, wd, v, vd, L);
         memset(wd, 0, (size_t)L * n * sizeof *wd);
         ad_second_n(t, v, vd, wb, wd, L);
         recover(s, g, t->in_ref + s->lo, wd, L, vals);
