@@ -42,7 +42,10 @@ sp_groups(const tg_sparsity *s)
 static int
 entries(tg_sparsity *s, const sp_csr *p)
 {
-    size_t nnz = s->nnz = p->ptr[p->nrows], cnt = nnz ? nnz : 1;
+    size_t nnz = p->ptr[p->nrows], cnt = nnz ? nnz : 1;
+    if (nnz > UINT32_MAX)               /* entries are numbered by uint32 */
+        return fail(s, TG_ERR_LIMIT, "the pattern has more than 2^32 - 1 entries", NULL), -2;
+    s->nnz = nnz;
     s->rows = tg__malloc(cnt * sizeof *s->rows);
     s->cols = tg__malloc(cnt * sizeof *s->cols);
     s->src = tg__malloc(cnt * sizeof *s->src);
@@ -96,8 +99,9 @@ jacobian(tg_sparsity *s, const tg_tape *t)
     memset(&JT, 0, sizeof JT);
     if (sp_jacobian_pattern(t, s->lo, s->nw, &J))
         return -1;
-    if (sp_csr_transpose(&J, &JT) || entries(s, &J))
+    if (sp_csr_transpose(&J, &JT) || (ok = entries(s, &J)) != 0)
         goto out;
+    ok = -1;
     cc = tg__malloc(((size_t)s->nw + 1) * sizeof *cc);
     rc = tg__malloc(((size_t)t->nout + 1) * sizeof *rc);
     if (!cc || !rc)
@@ -151,8 +155,10 @@ hessian(tg_sparsity *s, const tg_tape *t)
     s->seed_color = tg__malloc(nv * sizeof *s->seed_color);
     cnt = tg__malloc(nv * sizeof *cnt);
     stamp = tg__malloc(nv * sizeof *stamp);
-    if (!s->seed_color || !cnt || !stamp || sp_csr_transpose(&H, &HT) || entries(s, &H))
+    if (!s->seed_color || !cnt || !stamp || sp_csr_transpose(&H, &HT)
+        || (ok = entries(s, &H)) != 0)
         goto out;
+    ok = -1;
     s->nseed = s->nw;
     if ((s->ncolors = sp_colour_star(&H, s->seed_color)) == NONE)
         goto out;
@@ -222,8 +228,14 @@ sp_build(const tg_tape *t, int kind, int wrt)
                  what, wrt, t->name, t->ninb);
         return s;
     }
-    if ((kind == SP_JAC ? jacobian(s, t) : hessian(s, t)) == 0)
+    int rc = kind == SP_JAC ? jacobian(s, t) : hessian(s, t);
+    if (rc == 0 || rc == -2) {          /* done, or an error state (a limit) */
+        if (rc) {
+            sp_release(s);
+            s->nnz = s->ncolors = 0;
+        }
         return s;
+    }
     sp_release(s);
     tg__free(s);
     return NULL;
