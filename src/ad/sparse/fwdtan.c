@@ -42,7 +42,7 @@ static void FT_FN(const tg_tape *, const double *restrict, const double *restric
 
 void
 sp_forward_tangent(const tg_tape *t, const double *x, const double *seed, double *v, double *vd,
-                   int L)
+                   size_t L)
 {
     if (L <= 1)
         fwdtan1(t, x, seed, v, vd);

@@ -104,7 +104,7 @@ int      sp_check_star(const sp_csr *low, const uint32_t *color);
 /* Values v[n] and L tangent lanes vd[n*L] (L in 1, 2, 4, TG_LANES, rounded
  * up) in one sweep; input k's seeds are seed[k*L .. k*L + L). */
 void sp_forward_tangent(const tg_tape *t, const double *x, const double *seed, double *v,
-                        double *vd, int L);
+                        double *vd, size_t L);
 
 /* --------------------------------------------------------- sparsity.c */
 

@@ -102,9 +102,9 @@ jacobian_by_rows(derive *D, const tg_sparsity *s, uint32_t n0, uint32_t *jac)
         if (rc == 0)
             take(s, c, col, jac);
     }
-    tg__free(active);
-    tg__free(adj);
-    tg__free(col);
+    mem_free(active);
+    mem_free(adj);
+    mem_free(col);
     return rc;
 }
 
@@ -179,8 +179,8 @@ tg_sparse_hessian_tape(const tg_tape *f, int wrt)
         if (rc == 0)
             take(s, c, col, hess);
     }
-    tg__free(live);
-    tg__free(tan);
+    mem_free(live);
+    mem_free(tan);
     if (rc)
         goto out;
     ad_derive_output(t, "hess", hess, s->nnz);
