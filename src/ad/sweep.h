@@ -67,8 +67,8 @@ void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uin
 
 /* The Jacobian by seed compression (sparsity.c): 0 when J was written, 1
  * when compression would not save sweeps (the caller then sweeps densely).
- * ad_jacobian_need: the doubles tg_jacobian_ws needs on t, found by the
- * same pattern count the call makes (w is its scratch; 0: out of memory). */
+ * ad_jacobian_need: the doubles tg_jacobian_ws needs on t; it makes t's
+ * coloured pattern (kept on the tape) as the call would (w: unused). */
 int    ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
 size_t ad_jacobian_need(const tg_tape *t, tg_workspace *w);
 

@@ -112,6 +112,7 @@ enum { SP_JAC = 1, SP_HESS = 2 };
 
 struct tg_sparsity {
     tg_status status;
+    uint32_t ninst;         /* the tape's instruction count (tg_jacobian's cache key) */
     char err[256];
     int kind;               /* SP_JAC, SP_HESS */
     int by_rows;            /* Jacobian by adjoint sweeps over row colours */
@@ -134,8 +135,20 @@ struct tg_sparsity {
 };
 
 /* Pattern + colouring + recovery for t (the public constructors and the
- * Jacobian compression inside tg_jacobian).  NULL only when out of memory. */
-tg_sparsity *sp_build(const tg_tape *t, int kind, int wrt);
+ * Jacobian compression inside tg_jacobian).  NULL only when out of memory.
+ * budget < 0: always colour; else a Jacobian whose greedy colouring would
+ * visit more than budget pairs of entries is left uncoloured (ncolors =
+ * UINT32_MAX, no recovery map: compression cannot pay there). */
+tg_sparsity *sp_build(const tg_tape *t, int kind, int wrt, double budget);
 uint32_t     sp_groups(const tg_sparsity *s);
+
+/* ------------------------------------------------------------- eval.c */
+
+/* The compressed Jacobian sweeps of s (a coloured Jacobian sparsity of t)
+ * in w's seeded layout (already reserved): entry e into out[e], or, with
+ * ld > 0, into out[rows[e] * ld + cols[e]] (a dense J, zeroed by the
+ * caller). */
+void sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
+                        double *out, size_t ld);
 
 #endif
