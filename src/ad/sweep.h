@@ -88,7 +88,7 @@ void ad_tangent_lanes(const tg_tape *t, const double *v, const double *seed, siz
 void ad_second_one(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
 void ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
 
-/* The same with L in {1, 2, 4, TG_LANES} lanes (rounded up), seeds from
+/* The same with L in {1, 2, 3, 4, TG_LANES} lanes (5..7: TG_LANES), seeds from
  * seed[k*L + l] (tangent) and precomputed first-order adjoints (second):
  * the compressed sweeps of src/ad/sparse use as many lanes as colours. */
 void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, size_t L);

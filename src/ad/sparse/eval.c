@@ -52,13 +52,13 @@ reserve(tg_workspace *w, size_t doubles, const char *fn)
     return TG_OK;
 }
 
-/* Lanes a sweep of group g needs: its colours rounded up to 1, 2, 4, 8
- * (a tridiagonal pattern's 3 colours sweep 4 lanes, not 8). */
+/* Lanes a sweep of group g needs: its colours (1 to 4), else 8 (a
+ * tridiagonal pattern's 3 colours sweep 3 lanes, not 8). */
 static size_t
 group_lanes(const tg_sparsity *s, uint32_t g)
 {
     uint32_t c = s->ncolors - g * L8;
-    return c >= 5 ? L8 : c >= 3 ? 4 : c;
+    return c >= 5 ? L8 : c;
 }
 
 /* seed[k*L + l] = 1 where input k (global) has colour 8g + l; every seed

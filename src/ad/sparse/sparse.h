@@ -101,8 +101,8 @@ int      sp_check_star(const sp_csr *low, const uint32_t *color);
 
 /* ----------------------------------------------------------- fwdtan.c */
 
-/* Values v[n] and L tangent lanes vd[n*L] (L in 1, 2, 4, TG_LANES, rounded
- * up) in one sweep; input k's seeds are seed[k*L .. k*L + L). */
+/* Values v[n] and L tangent lanes vd[n*L] (L in 1, 2, 3, 4, TG_LANES; 5..7
+ * run as TG_LANES) in one sweep; input k's seeds are seed[k*L .. k*L + L). */
 void sp_forward_tangent(const tg_tape *t, const double *x, const double *seed, double *v,
                         double *vd, size_t L);
 
