@@ -290,10 +290,13 @@ tg_status tg_eval(const tg_tape *t, const double *x, double *y);
 /* g = grad f(x), m must be 1 (else TG_ERR_SHAPE).  g: n doubles. */
 tg_status tg_gradient(const tg_tape *t, const double *x, double *g);
 /* J = df/dx (x), m*n doubles, row-major.  When the tape's structural
- * pattern lets several columns share a direction (Curtis-Powell-Reid seed
- * compression, greedy colouring), one tangent sweep per 8 colours;
- * otherwise forward sweeps in blocks of 8 directions when n <= m, else
- * reverse sweeps in blocks of 8 outputs.  The results are the same. */
+ * pattern lets several columns (or rows) share a direction (Curtis-Powell-
+ * Reid seed compression: the pattern and colouring of tg_jacobian_sparsity,
+ * made on the first call or by tg_workspace_new(t) and kept with the tape),
+ * one tangent (adjoint) sweep per 8 colours; otherwise forward sweeps in
+ * blocks of 8 directions when n <= m, else reverse sweeps in blocks of 8
+ * outputs.  The results are the same (up to the sign of zeros).  For large
+ * sparse Jacobians use tg_sparse_jacobian, which writes only the nonzeros. */
 tg_status tg_jacobian(const tg_tape *t, const double *x, double *J);
 /* jv = J(x) v.  v: n doubles, jv: m doubles (one forward tangent sweep). */
 tg_status tg_jvp(const tg_tape *t, const double *x, const double *v, double *jv);
