@@ -295,8 +295,10 @@ tg_status tg_gradient(const tg_tape *t, const double *x, double *g);
  * made on the first call or by tg_workspace_new(t) and kept with the tape),
  * one tangent (adjoint) sweep per 8 colours; otherwise forward sweeps in
  * blocks of 8 directions when n <= m, else reverse sweeps in blocks of 8
- * outputs.  The results are the same (up to the sign of zeros).  For large
- * sparse Jacobians use tg_sparse_jacobian, which writes only the nonzeros. */
+ * outputs.  Compressed and uncompressed sweeps in the same direction give
+ * the same values (up to the sign of zeros); across directions they agree
+ * up to rounding.  For large sparse Jacobians use tg_sparse_jacobian,
+ * which writes only the nonzeros. */
 tg_status tg_jacobian(const tg_tape *t, const double *x, double *J);
 /* jv = J(x) v.  v: n doubles, jv: m doubles (one forward tangent sweep). */
 tg_status tg_jvp(const tg_tape *t, const double *x, const double *v, double *jv);
