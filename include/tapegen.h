@@ -494,10 +494,12 @@ typedef struct tg_rust_options {
  * every slice length once at entry (Error::InputTooShort, OutputTooShort,
  * WorkTooShort; nothing is written then), then runs without panicking,
  * allocating or `unsafe`.  Constants WORK_LEN_NAME, INPUTS_NAME and
- * OUTPUTS_NAME describe it.  Values used once are inlined into expressions;
- * values used more than once live in `work` slots reused by liveness;
- * constants print so that they read back to the same bits; long tapes are
- * split into #[inline(never)] parts so that rustc's time stays linear.
+ * OUTPUTS_NAME describe it.  The code is the lowering tg_c_source
+ * describes: values in depth-first order from the outputs as `let` locals,
+ * #[inline(never)] parts of at most 1000 statements (rustc's time stays
+ * linear), `work` slots (reused by liveness) only for values read in a
+ * later part, absolute-zero products spelt as plain ones where provably
+ * equal; constants print so that they read back to the same bits.
  * Output is deterministic.  Semantics are the interpreter's (docs/
  * conventions.md): + - * / sqrt and comparisons agree bit for bit; libm
  * functions may differ by an ulp or two (glibc vs Rust std / the libm crate).
@@ -536,13 +538,68 @@ tg_status   tg_rust_builder_write(tg_rust_builder *b, const char *dir);
 const char *tg_rust_builder_error(const tg_rust_builder *b);
 void        tg_rust_builder_free(tg_rust_builder *b);
 
+/* --------------------------------------------------------------------- C */
+
+/* Points per block of the batch variant NAME_batch (see tg_c_source). */
+#define TG_C_BATCH_BLOCK 8
+
+/* Options of the C translator; zero-initialised = all defaults. */
+typedef struct tg_c_options {
+    const char *function_name;  /* NULL: the tape name made a C identifier */
+    int f32;                    /* 0: double (default); 1: float arithmetic and arrays */
+    int batch;                  /* 0: NAME only (default); 1: also NAME_batch */
+    unsigned part_size;         /* statements per non-inlined part function; 0: 1000 */
+} tg_c_options;
+
+/* Translates t to one C11 source file defining
+ *   int NAME(const T *x, T *y, T *work);        T = double, or float with o->f32
+ * which computes y = f(x) exactly as tg_eval does (x: n = tg_num_inputs(t)
+ * values, y: m = tg_num_outputs(t) values, flat in block order; work:
+ * *work_len scratch values; x, y and work must not overlap) and returns 0.
+ * With o->batch, also
+ *   int NAME_batch(size_t npts, const T *X, T *Y, T *work);
+ * the same over npts points (X: npts*n, one point per row; Y: npts*m, as
+ * tg_eval_batch), computed over blocks of TG_C_BATCH_BLOCK points with the
+ * points as the innermost (vectorisable) loop of every statement; its work
+ * needs TG_C_BATCH_BLOCK * (*work_len + n + m) values.  Both functions are
+ * pure, allocate nothing, and are thread-safe given separate work arrays.
+ *
+ * The code is the tape lowered in depth-first order from the outputs (each
+ * value computed just before its first use), values as block-scoped locals
+ * unless they cross one of the non-inlined part functions of at most
+ * o->part_size statements (those live in work slots reused by liveness), so
+ * compile time grows linearly with the tape.  The op semantics are the
+ * interpreter's source text: each op's C expression from the opcode table
+ * and the mathx_* helpers of the library, copied verbatim, the same libm
+ * calls, constants as exact literals.  Compiled without floating-point
+ * contraction (-ffp-contract=off; the file header says so) and without
+ * -ffast-math, against the same libm, the f64 code agrees with tg_eval bit
+ * for bit (NaN payloads aside).  The f32 variant computes in float (libm's
+ * float functions, sinf...) and is close, not equal.  The helpers are
+ * guarded so that several generated files may be concatenated into one
+ * translation unit.  Output is deterministic.
+ *
+ * *src: malloc'd, NUL-terminated (caller frees with free()); *work_len (may
+ * be NULL): the work length of NAME.  Errors: TG_ERR_ARG (NULL), TG_ERR_NAME
+ * (a function name that is not [A-Za-z_][A-Za-z0-9_]* or is a C keyword),
+ * the tape's status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error().
+ * Thread-safe (t is only read). */
+tg_status tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len);
+/* Writes NAME.c (tg_c_source) and NAME.h (the prototypes, with macros
+ * NAME_N_IN, NAME_N_OUT, NAME_WORK_LEN and, with o->batch,
+ * NAME_BATCH_WORK_LEN; NAME in upper case) into dir, which must exist.  Each
+ * file is written atomically (a temporary file renamed over the target).
+ * Errors as tg_c_source, plus TG_ERR_IO. */
+tg_status tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir);
+
 /* ---------------------------------------------------- workspaces (hot loops) */
 
 /* A caller-owned scratch area for the numeric functions: after the first
  * call at a given size it never allocates again.  One workspace serves one
  * thread at a time; it can be used with any tape (it grows on demand).
  * tg_workspace_new returns NULL when out of memory; t may be NULL (then it
- * starts empty), otherwise it is pre-sized for every call on t. */
+ * starts empty), otherwise it is pre-sized for every call on t: no _ws call
+ * on t allocates afterwards. */
 typedef struct tg_workspace tg_workspace;
 tg_workspace *tg_workspace_new(const tg_tape *t);
 void          tg_workspace_free(tg_workspace *w);   /* NULL is allowed */

@@ -211,6 +211,30 @@ expect 1 err 'crate name "fn" is not a valid Rust identifier' rust r.tape --crat
 expect 2 err "option '-o/--output' is required" rust r.tape
 expect 2 err 'missing argument' rust -o x
 
+# ------------------------------------------------------------ c
+expect 0 out 'r\.tape: cgen/rosenbrock\.c and \.h \(double\)' c r.tape -o cgen
+expect 0 out 'rg\.tape: cgen/rgrad\.c and \.h \(double, with the batch variant\)' \
+    c rg.tape --batch --name rgrad -o cgen
+if [[ -f cgen/rosenbrock.c && -f cgen/rosenbrock.h && -f cgen/rgrad.c ]] \
+   && grep -q 'int rgrad_batch(size_t npts, const double \*X' cgen/rgrad.h \
+   && grep -q 'ffp-contract=off' cgen/rgrad.c; then
+    ok "c: files and prototypes"
+else
+    fail "c: files or prototypes missing"
+fi
+if command -v cc >/dev/null 2>&1; then
+    if cc -std=c11 -Wall -Wextra -pedantic -Werror -ffp-contract=off -c cgen/rgrad.c -o cgen/rgrad.o; then
+        ok "c: the generated file compiles cleanly"
+    else
+        fail "c: the generated file does not compile"
+    fi
+fi
+expect 1 err 'hold tapes of the same name "rosenbrock"' c r.tape r.tape -o cgen
+expect 2 err '--name needs exactly one tape file' c r.tape rg.tape --name x -o cgen
+expect 1 err '"int" is not a C function name' c r.tape --name int -o cgen
+expect 2 err "--part-size: '0' is not an integer" c r.tape --part-size 0 -o cgen
+expect 2 err "option '-o/--output' is required" c r.tape
+
 # ------------------------------------------------------------ bad files
 head -c 100 r.tape >trunc.tape
 cp r.tape flip.tape

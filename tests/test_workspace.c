@@ -156,6 +156,22 @@ Test(workspace, one_input_does_not_allocate) { check_shape(ONE_INPUT); }
 Test(workspace, repeated_outputs_do_not_allocate) { check_shape(REPEATED); }
 Test(workspace, tiny_does_not_allocate)      { check_shape(TINY); }
 
+/* A tape without instructions still gets a workspace, and one without
+ * inputs or outputs evaluates in it without allocating. */
+Test(workspace, empty_tape)
+{
+    tg_tape *t = tg_tape_new("empty");
+    tg_workspace *w = tg_workspace_new(t);
+    cr_assert_not_null(w, "tg_workspace_new of an empty tape failed");
+    mem_fail_after(-1);
+    double J[1];
+    TU_OK(tg_eval_ws(t, w, NULL, NULL));
+    TU_OK(tg_jacobian_ws(t, w, NULL, J));
+    cr_expect_eq(mem_fail_after(-1), 0);
+    tg_workspace_free(w);
+    tg_tape_free(t);
+}
+
 /* A workspace that starts empty grows on the first call of each kind and
  * never again: the second round of calls allocates nothing. */
 Test(workspace, grown_once_then_stable)

@@ -86,14 +86,17 @@ pattern(const tg_tape *t)
     return s;
 }
 
-size_t
-ad_jacobian_need(const tg_tape *t, tg_workspace *w)
+int
+ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need)
 {
     (void)w;
-    size_t need = ad_layout_jacobian(t).size;
-    if (pattern(t) && ad_layout_seeded(t).size > need)
-        need = ad_layout_seeded(t).size;
-    return need;
+    /* the seeded layout is one of AD_LAYOUTS, so the workspace covers the
+     * compressed sweeps whether or not the pattern could be made here (out
+     * of memory: the first call will try again) */
+    *need = ad_layout_jacobian(t).size;
+    if (pattern(t) && ad_layout_seeded(t).size > *need)
+        *need = ad_layout_seeded(t).size;
+    return 0;
 }
 
 int

@@ -67,10 +67,11 @@ void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uin
 
 /* The Jacobian by seed compression (sparsity.c): 0 when J was written, 1
  * when compression would not save sweeps (the caller then sweeps densely).
- * ad_jacobian_need: the doubles tg_jacobian_ws needs on t; it makes t's
- * coloured pattern (kept on the tape) as the call would (w: unused). */
-int    ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
-size_t ad_jacobian_need(const tg_tape *t, tg_workspace *w);
+ * ad_jacobian_need: the doubles tg_jacobian_ws needs on t into *need; it
+ * makes t's coloured pattern (kept on the tape) as the call would (w:
+ * unused).  0, or -1 when out of memory. */
+int ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
+int ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need);
 
 /* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is
  * seed[k*L + l], or, with seed == NULL, 1 if k == j0 + l else 0.

@@ -27,23 +27,22 @@ ad_ws_reserve(tg_workspace *w, size_t doubles)
     return 0;
 }
 
-/* The doubles a workspace needs for every call on t: the largest layout. */
-static size_t
-need_for(const tg_tape *t, tg_workspace *scratch)
+/* The doubles a workspace needs for every call on t (the largest layout)
+ * into *need; 0, or -1 when out of memory. */
+static int
+need_for(const tg_tape *t, tg_workspace *scratch, size_t *need_out)
 {
-    size_t need = 0;
+    size_t need = 0, jac = 0;
 #define AD_NEED(kind)                                                           \
     if (ad_layout_##kind(t).size > need)                                        \
         need = ad_layout_##kind(t).size;
     AD_LAYOUTS(AD_NEED)
 #undef AD_NEED
     /* the Jacobian's counting pass runs in the scratch, sized as above */
-    if (ad_ws_reserve(scratch, need))
-        return 0;
-    size_t jac = ad_jacobian_need(t, scratch);
-    if (jac == 0)
-        return 0;
-    return jac > need ? jac : need;
+    if (ad_ws_reserve(scratch, need) || ad_jacobian_need(t, scratch, &jac))
+        return -1;
+    *need_out = jac > need ? jac : need;
+    return 0;
 }
 
 tg_workspace *
@@ -53,8 +52,8 @@ tg_workspace_new(const tg_tape *t)
     if (!w)
         return NULL;
     if (t && t->status == TG_OK) {
-        size_t need = need_for(t, w);
-        if (need == 0 || ad_ws_reserve(w, need)) {
+        size_t need = 0;
+        if (need_for(t, w, &need) || ad_ws_reserve(w, need)) {
             tg_workspace_free(w);
             return NULL;
         }

@@ -58,7 +58,7 @@ struct cli_cmd {
 };
 
 extern const cli_cmd cli_cmd_info, cli_cmd_dump, cli_cmd_dot, cli_cmd_eval, cli_cmd_derive,
-    cli_cmd_optimize, cli_cmd_check, cli_cmd_rust, cli_cmd_example;
+    cli_cmd_optimize, cli_cmd_check, cli_cmd_rust, cli_cmd_c, cli_cmd_example;
 
 /* opts.c: parses argv[0..argc) (the words after the command name) into a.
  * Returns CLI_OK, CLI_USAGE (message printed) or -1 when --help/-h was

@@ -14,7 +14,7 @@
 
 static const cli_cmd *const commands[] = {
     &cli_cmd_info, &cli_cmd_dump, &cli_cmd_dot, &cli_cmd_eval, &cli_cmd_check,
-    &cli_cmd_derive, &cli_cmd_optimize, &cli_cmd_rust, &cli_cmd_example,
+    &cli_cmd_derive, &cli_cmd_optimize, &cli_cmd_rust, &cli_cmd_c, &cli_cmd_example,
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
@@ -24,7 +24,7 @@ print_usage(FILE *f)
     fputs("usage: tapegen <command> [arguments]\n"
           "\n"
           "Automatic differentiation on a bytecode tape: inspect, evaluate and\n"
-          "differentiate tape files, and translate them to Rust.\n"
+          "differentiate tape files, and translate them to Rust and C.\n"
           "\n"
           "Commands:\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)

@@ -102,7 +102,7 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
     if (needs & CG_NEED_MAX)
         tape_sb_printf(sb, "\n/// max ignoring a NaN operand; the first operand on ties.\n#[inline(always)]\nfn tg_max(a: %s, b: %s) -> %s {\n    if a >= b || b.is_nan() { a } else { b }\n}\n", T, T, T);
     if (needs & CG_NEED_AZMUL)
-        tape_sb_printf(sb, "\n/// Absolute-zero product: an exact 0 factor wins over Inf and NaN.\n#[inline(always)]\nfn tg_azmul(a: %s, b: %s) -> %s {\n    if a == 0.0 || b == 0.0 { 0.0 } else { a * b }\n}\n", T, T, T);
+        tape_sb_printf(sb, "\n/// Absolute-zero product: an exact 0 factor wins over Inf and NaN (`&`, not\n/// `||`: compare masks, no branch).\n#[inline(always)]\nfn tg_azmul(a: %s, b: %s) -> %s {\n    if (a != 0.0) & (b != 0.0) { a * b } else { 0.0 }\n}\n", T, T, T);
     if (needs & CG_NEED_SIGNUM)
         tape_sb_printf(sb, "\n/// signum with signum(+-0) = 0 (unlike `%s::signum`) and NaN for NaN.\n#[inline(always)]\nfn tg_signum(x: %s) -> %s {\n"
             "    if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else if x == 0.0 { 0.0 } else { x }\n}\n", T, T, T);

@@ -1,27 +1,25 @@
-/* src/codegen/emit.c -- one tape to one Rust kernel.
+/* src/codegen/emit.c -- the Rust backend: one lowered tape (lower.h) as one
+ * Rust kernel.
  *
- * Analysis, three linear passes over the live instructions:
- *  1. use counts; a value used once is inlined into its user's expression,
- *     unless the expression would exceed CG_INLINE_NODES nodes (deep
- *     nesting slows rustc down and, unbounded, overflows its stack);
- *  2. emit points (backwards): an inlined expression is evaluated where the
- *     statement that finally contains it runs;
- *  3. slots (forwards): values used more than once live in `work` slots,
- *     freed after the last statement that reads them and reused LIFO.
- * Statements then go into #[inline(never)] parts of at most CG_PART_STMTS
- * statements sharing `work`, so rustc's time grows linearly with tape size.
- * Everything is ordered by instruction index: the output is deterministic.
- * Op spellings come from the opcode table's Rust column. */
+ * The lowering decides the statements (depth-first from the outputs),
+ * their parts (at most CG_PART_STMTS statements per #[inline(never)]
+ * function, so rustc's time grows linearly with tape size), which values
+ * are `let` locals of a part and which cross parts in `work` slots, and
+ * which absolute-zero products are plain ones.  This file only spells
+ * them; op spellings come from the opcode table's Rust column. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "codegen/cg.h"
+#include "codegen/lower.h"
 #include "tape/alloc.h"
 
-#define CG_INLINE_NODES 16
-#define CG_PART_STMTS   200
+/* One statement is one op now (no inlined expressions): 1000 of them ran
+ * faster than 200 and cost rustc about the same (W1/W2 gradients: 11.4 s
+ * CPU vs 9.3 s; the former inlined parts of 200 took 18.4 s). */
+#define CG_PART_STMTS   1000
 
 static const char *const op_rust[TG_OP_COUNT] = {
 #define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = rs,
@@ -32,19 +30,12 @@ enum ctx { CTX_BARE, CTX_WRAP, CTX_RECV };
 
 typedef struct emit {
     const tg_tape *t;
+    const cg_lowered *L;
     const cg_opts *o;
     cg_kernel *k;
     const char *T;                  /* "f64" or "f32" */
-    uint8_t *live, *mat;
-    uint32_t *uses, *consumer, *nodes, *emitpt, *last, *slot;
-    uint32_t *bucket, *bnext;       /* materialised values by last use */
-    uint32_t *ohead, *onext;        /* outputs by instruction */
-    uint32_t *free_slots, nfree;
-    char **text;                    /* pending inlined expressions */
-    uint8_t *atomic;
-    /* the part being emitted */
-    tape_sb body;
-    uint32_t nstmt, npart;
+    tape_sb body;                   /* the part being emitted */
+    uint32_t npart;
     tape_sb parts;                  /* finished part functions */
     bool oom;
 } emit;
@@ -101,86 +92,6 @@ cg_fmt_const(char *buf, size_t len, double v, bool f32)
     snprintf(buf, len, "%s%s", num, has_dot ? "" : ".0");
 }
 
-/* ------------------------------------------------------------ analysis */
-
-static bool
-is_leaf(uint8_t op)
-{
-    return op == TG_OP_CONST || op == TG_OP_INPUT;
-}
-
-static void
-count_uses(emit *e)
-{
-    const tg_tape *t = e->t;
-    for (uint32_t j = 0; j < t->nout; j++) {
-        e->live[t->out_ref[j]] = 1;
-        e->uses[t->out_ref[j]]++;
-        e->consumer[t->out_ref[j]] = TG_NIL;
-    }
-    for (uint32_t i = t->n; i-- > 0;) {
-        if (!e->live[i] || is_leaf(t->op[i]))
-            continue;
-        const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
-        for (int j = 0; j < tape_op_arity[t->op[i]]; j++) {
-            e->live[opnd[j]] = 1;
-            e->uses[opnd[j]]++;
-            e->consumer[opnd[j]] = i;
-        }
-    }
-}
-
-static void
-choose_inlining(emit *e)
-{
-    const tg_tape *t = e->t;
-    for (uint32_t i = 0; i < t->n; i++) {
-        if (!e->live[i] || is_leaf(t->op[i]))
-            continue;
-        uint32_t nodes = 1;
-        const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
-        for (int j = 0; j < tape_op_arity[t->op[i]]; j++)
-            nodes += e->nodes[opnd[j]];
-        e->mat[i] = e->uses[i] > 1 || nodes > CG_INLINE_NODES;
-        e->nodes[i] = e->mat[i] ? 0 : nodes;
-    }
-}
-
-static void
-place_statements(emit *e)
-{
-    const tg_tape *t = e->t;
-    for (uint32_t i = t->n; i-- > 0;) {
-        if (!e->live[i] || is_leaf(t->op[i]))
-            continue;
-        uint32_t c = e->consumer[i];
-        e->emitpt[i] = (e->mat[i] || c == TG_NIL) ? i : e->emitpt[c];
-    }
-    for (uint32_t i = 0; i < t->n; i++)
-        e->last[i] = i;
-    for (uint32_t i = 0; i < t->n; i++) {
-        if (!e->live[i] || is_leaf(t->op[i]))
-            continue;
-        const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
-        for (int j = 0; j < tape_op_arity[t->op[i]]; j++)
-            if (e->mat[opnd[j]] && e->last[opnd[j]] < e->emitpt[i])
-                e->last[opnd[j]] = e->emitpt[i];
-    }
-    for (uint32_t i = 0; i < t->n; i++)
-        e->bucket[i] = TG_NIL;
-    for (uint32_t i = t->n; i-- > 0;)
-        if (e->live[i] && e->mat[i]) {
-            e->bnext[i] = e->bucket[e->last[i]];
-            e->bucket[e->last[i]] = i;
-        }
-    for (uint32_t i = 0; i < t->n; i++)
-        e->ohead[i] = TG_NIL;
-    for (uint32_t j = t->nout; j-- > 0;) {
-        e->onext[j] = e->ohead[t->out_ref[j]];
-        e->ohead[t->out_ref[j]] = j;
-    }
-}
-
 /* ------------------------------------------------------------- emission */
 
 static void
@@ -198,25 +109,27 @@ put_const(emit *e, tape_sb *sb, double v, enum ctx ctx)
         tape_sb_printf(sb, "%s", num);
 }
 
-/* Appends the text of value r used in context ctx (consuming a pending
- * inlined expression). */
+/* Appends the text of value r used in context ctx: a literal, an input
+ * element, a local or a work slot (all atomic but negative literals). */
 static void
 put_opnd(emit *e, tape_sb *sb, uint32_t r, enum ctx ctx)
 {
     const tg_tape *t = e->t;
-    uint8_t op = t->op[r];
-    if (op == TG_OP_CONST) {
-        put_const(e, sb, t->k[t->a[r]], ctx);
-    } else if (op == TG_OP_INPUT) {
+    switch (e->L->where[r]) {
+    case CG_AT_CONST:
+        put_const(e, sb, e->L->kval[r], ctx);
+        break;
+    case CG_AT_INPUT: {
         uint32_t el, b = tape_block_of(t->inb, t->ninb, t->a[r], &el);
         tape_sb_printf(sb, "%s[%" PRIu32 "]", e->k->in[b], el);
-    } else if (e->mat[r]) {
-        tape_sb_printf(sb, "work[%" PRIu32 "]", e->slot[r]);
-    } else {
-        bool wrap = ctx != CTX_BARE && !e->atomic[r];
-        tape_sb_printf(sb, wrap ? "(%s)" : "%s", e->text[r] ? e->text[r] : "");
-        mem_free(e->text[r]);
-        e->text[r] = NULL;
+        break;
+    }
+    case CG_AT_WORK:
+        tape_sb_printf(sb, "work[%" PRIu32 "]", e->L->slot[r]);
+        break;
+    default:
+        tape_sb_printf(sb, "v%" PRIu32, r);
+        break;
     }
 }
 
@@ -265,34 +178,32 @@ helper_need(const char *tpl)
     return 0;
 }
 
-/* The expression of instruction i; *atomic tells whether it can be used
- * as an operand without parentheses. */
-static char *
-expr_text(emit *e, uint32_t i, uint8_t *atomic)
+/* The expression of instruction i into sb.  An AZMUL the lowering proved
+ * equal to a plain product is spelt as one. */
+static void
+expr_text(emit *e, tape_sb *sb, uint32_t i)
 {
     const tg_tape *t = e->t;
     uint8_t op = t->op[i];
     const char *tpl = op_rust[op];
-    const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
-    tape_sb sb = { 0 };
-    *atomic = tpl[0] == '@' || tpl[0] == '!' || strncmp(tpl, "tg_", 3) == 0;
+    if (op == TG_OP_AZMUL && e->L->mul[i] != CG_AZ_GUARD)
+        tpl = e->L->mul[i] == CG_AZ_PLAIN ? "{a} * {b}" : "{a} * {b} + 0.0";
+    uint32_t opnd[3];
+    cg_operands(t, i, opnd);
     if (tpl[0] == '@' || tpl[0] == '!') {
-        put_math(e, &sb, tpl, opnd, tape_op_arity[op]);
-    } else {
-        e->k->needs |= helper_need(tpl);
-        for (const char *p = tpl; *p; p++) {
-            if (p[0] == '{' && p[1] >= 'a' && p[1] <= 'c' && p[2] == '}') {
-                bool bare = p == tpl ? false : (p[-1] == '(' || (p - tpl >= 2 && (p[-2] == ',' || p[-2] == '{') && p[-1] == ' '));
-                put_opnd(e, &sb, opnd[p[1] - 'a'], bare ? CTX_BARE : CTX_WRAP);
-                p += 2;
-            } else {
-                tape_sb_printf(&sb, "%c", *p);
-            }
+        put_math(e, sb, tpl, opnd, tape_op_arity[op]);
+        return;
+    }
+    e->k->needs |= helper_need(tpl);
+    for (const char *p = tpl; *p; p++) {
+        if (p[0] == '{' && p[1] >= 'a' && p[1] <= 'c' && p[2] == '}') {
+            bool bare = p == tpl ? false : (p[-1] == '(' || (p - tpl >= 2 && (p[-2] == ',' || p[-2] == '{') && p[-1] == ' '));
+            put_opnd(e, sb, opnd[p[1] - 'a'], bare ? CTX_BARE : CTX_WRAP);
+            p += 2;
+        } else {
+            tape_sb_printf(sb, "%c", *p);
         }
     }
-    if (sb.failed)
-        e->oom = true;
-    return sb.buf;
 }
 
 static void
@@ -300,8 +211,7 @@ part_flush(emit *e)
 {
     const tg_tape *t = e->t;
     tape_sb *p = &e->parts;
-    /* every part takes every slice: an expression built in one part may be
-     * spliced into a statement of a later one */
+    /* every part takes every slice (simple, and rustc drops the unused) */
     tape_sb_printf(p, "\n#[inline(never)]\n#[allow(unused_variables)]\nfn %s_part%" PRIu32 "(",
                    e->k->fname, e->npart);
     for (uint32_t b = 0; b < t->ninb; b++)
@@ -314,53 +224,37 @@ part_flush(emit *e)
         e->oom = true;
     mem_free(e->body.buf);
     memset(&e->body, 0, sizeof e->body);
-    e->nstmt = 0;
     e->npart++;
 }
 
 static void
-stmt_end(emit *e)
-{
-    tape_sb_printf(&e->body, ";\n");
-    if (++e->nstmt == CG_PART_STMTS)
-        part_flush(e);
-}
-
-static void
-emit_outputs(emit *e, uint32_t i)
+emit_stmt(emit *e, const cg_stmt *st)
 {
     const tg_tape *t = e->t;
-    for (uint32_t j = e->ohead[i]; j != TG_NIL; j = e->onext[j]) {
-        uint32_t el, b = tape_block_of(t->outb, t->noutb, j, &el);
-        tape_sb_printf(&e->body, "    %s[%" PRIu32 "] = ", e->k->out[b], el);
-        put_opnd(e, &e->body, i, CTX_BARE);
-        stmt_end(e);
+    tape_sb *sb = &e->body;
+    if (st->out != TG_NIL) {
+        uint32_t el, b = tape_block_of(t->outb, t->noutb, st->out, &el);
+        tape_sb_printf(sb, "    %s[%" PRIu32 "] = ", e->k->out[b], el);
+        put_opnd(e, sb, st->ref, CTX_BARE);
+    } else if (e->L->where[st->ref] == CG_AT_WORK) {
+        tape_sb_printf(sb, "    work[%" PRIu32 "] = ", e->L->slot[st->ref]);
+        expr_text(e, sb, st->ref);
+    } else {
+        tape_sb_printf(sb, "    let v%" PRIu32 ": %s = ", st->ref, e->T);
+        expr_text(e, sb, st->ref);
     }
+    tape_sb_printf(sb, ";\n");
 }
 
 static void
 emit_statements(emit *e)
 {
-    const tg_tape *t = e->t;
-    for (uint32_t i = 0; i < t->n && !e->oom; i++) {
-        if (!e->live[i])
-            continue;
-        if (!is_leaf(t->op[i]) && e->mat[i]) {
-            char *x = expr_text(e, i, &e->atomic[i]);
-            uint32_t s = e->nfree ? e->free_slots[--e->nfree] : e->k->work_len++;
-            e->slot[i] = s;
-            tape_sb_printf(&e->body, "    work[%" PRIu32 "] = %s", s, x ? x : "");
-            mem_free(x);
-            stmt_end(e);
-        } else if (!is_leaf(t->op[i])) {
-            e->text[i] = expr_text(e, i, &e->atomic[i]);
-        }
-        emit_outputs(e, i);
-        for (uint32_t v = e->bucket[i]; v != TG_NIL; v = e->bnext[v])
-            e->free_slots[e->nfree++] = e->slot[v];
-    }
-    if (e->nstmt || e->npart == 0)
+    const cg_lowered *L = e->L;
+    for (uint32_t p = 0; p < L->npart && !e->oom; p++) {
+        for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
+            emit_stmt(e, &L->stmt[s]);
         part_flush(e);
+    }
 }
 
 /* ------------------------------------------------------------ the kernel */
@@ -373,7 +267,7 @@ emit_signature(emit *e, tape_sb *sb, bool borrowed)
         tape_sb_printf(sb, "%s: &[%s], ", e->k->in[b], e->T);
     for (uint32_t b = 0; b < t->noutb; b++)
         tape_sb_printf(sb, "%s: &mut [%s], ", e->k->out[b], e->T);
-    tape_sb_printf(sb, "%swork: &mut [%s]", (borrowed && e->k->work_len) ? "" : "_", e->T);
+    tape_sb_printf(sb, "%swork: &mut [%s]", borrowed ? "" : "_", e->T);
 }
 
 static void
@@ -423,8 +317,8 @@ emit_kernel_fn(emit *e, tape_sb *sb)
                        e->k->out[b], e->T, t->outb[b].size, e->k->out[b], e->k->out[b]);
     if (e->k->work_len)
         tape_sb_printf(sb, "    let work: &mut [%s; WORK_LEN_%s] = tg_work(work)?;\n", e->T, U);
-    else
-        tape_sb_printf(sb, "    let mut work: [%s; 0] = [];\n", e->T);
+    else    /* all values are locals: the slice is unused */
+        tape_sb_printf(sb, "    let _ = work;\n    let mut work: [%s; 0] = [];\n", e->T);
     for (uint32_t p = 0; p < e->npart; p++) {
         tape_sb_printf(sb, "    %s_part%" PRIu32 "(", f, p);
         for (uint32_t b = 0; b < t->ninb; b++)
@@ -436,65 +330,30 @@ emit_kernel_fn(emit *e, tape_sb *sb)
     tape_sb_printf(sb, "    Ok(())\n}\n%s", e->parts.buf ? e->parts.buf : "");
 }
 
-static int
-emit_alloc(emit *e, const tg_tape *t)
-{
-    size_t n = (size_t)t->n + 1;
-    e->live = mem_calloc(n, 1);
-    e->mat = mem_calloc(n, 1);
-    e->atomic = mem_calloc(n, 1);
-    e->uses = mem_calloc(n, sizeof *e->uses);
-    e->consumer = mem_calloc(n, sizeof *e->consumer);
-    e->nodes = mem_calloc(n, sizeof *e->nodes);
-    e->emitpt = mem_calloc(n, sizeof *e->emitpt);
-    e->last = mem_calloc(n, sizeof *e->last);
-    e->slot = mem_calloc(n, sizeof *e->slot);
-    e->bucket = mem_calloc(n, sizeof *e->bucket);
-    e->bnext = mem_calloc(n, sizeof *e->bnext);
-    e->ohead = mem_calloc(n, sizeof *e->ohead);
-    e->onext = mem_calloc((size_t)t->nout + 1, sizeof *e->onext);
-    e->free_slots = mem_calloc(n, sizeof *e->free_slots);
-    e->text = mem_calloc(n, sizeof *e->text);
-    return e->live && e->mat && e->atomic && e->uses && e->consumer && e->nodes && e->emitpt
-        && e->last && e->slot && e->bucket && e->bnext && e->ohead && e->onext && e->free_slots
-        && e->text ? 0 : -1;
-}
-
-static void
-emit_free(emit *e)
-{
-    if (e->text)
-        for (uint32_t i = 0; i < e->t->n; i++)
-            mem_free(e->text[i]);
-    void *p[] = { e->live, e->mat, e->atomic, e->uses, e->consumer, e->nodes, e->emitpt,
-                  e->last, e->slot, e->bucket, e->bnext, e->ohead, e->onext, e->free_slots,
-                  e->text, e->body.buf, e->parts.buf };
-    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
-        mem_free(p[i]);
-}
-
 tg_status
 cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o)
 {
+    cg_lowered L;
     emit e;
     memset(&e, 0, sizeof e);
     e.t = k->t;
+    e.L = &L;
     e.o = o;
     e.k = k;
     e.T = o->f32 ? "f32" : "f64";
     k->work_len = 0;
     k->needs = 0;
-    tg_status s = TG_OK;
-    if (emit_alloc(&e, k->t) == 0) {
-        count_uses(&e);
-        choose_inlining(&e);
-        place_statements(&e);
+    tg_status s = cg_lower(&L, k->t, CG_PART_STMTS);
+    if (s == TG_OK) {
+        k->work_len = L.work_len;
         emit_statements(&e);
         if (!e.oom)
             emit_kernel_fn(&e, sb);
     }
-    if (e.oom || !e.live || sb->failed)
+    if (s == TG_OK && (e.oom || sb->failed))
         s = TG_ERR_NOMEM;
-    emit_free(&e);
+    cg_lowered_free(&L);
+    mem_free(e.body.buf);
+    mem_free(e.parts.buf);
     return s;
 }

@@ -1,0 +1,550 @@
+/* src/codegen/c.c -- the C backend: prints a lowered tape (lower.h) as one
+ * C11 file, and its header.
+ *
+ * Nothing here decides what is computed: each op is its C expression from
+ * the opcode table (ops.def's expr column, stringified), the helpers are
+ * the text of src/tape/mathx.def (stringified), so the generated code is
+ * the interpreter's own source.  The backend only substitutes operands
+ * (a literal, x[k], a local vN or a work slot) for A, B, C.
+ *
+ * Two variants of one lowering:
+ *  - NAME(x, y, work): one point; locals `const T vN = ...;`;
+ *  - NAME_batch(npts, X, Y, work): blocks of CG_B points; each part is one
+ *    loop over the block's points (inner, vectorisable) around the same
+ *    statements; values crossing parts are small arrays work[slot*CG_B + p];
+ *    inputs and outputs are transposed through work so that every loop has
+ *    the constant trip count CG_B. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "codegen/cg.h"
+#include "codegen/lower.h"
+#include "tape/alloc.h"
+
+#define CG_B TG_C_BATCH_BLOCK
+#define CG_C_PART 1000u
+
+static const char *const op_c[TG_OP_COUNT] = {
+#define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = #expr,
+#include "tapegen/ops.def"
+};
+
+static const char *const c_helpers[] = {
+#define HELPER(name, ...) #__VA_ARGS__,
+#include "tape/mathx.def"
+};
+
+static const char *const c_helper_names[] = {
+#define HELPER(name, ...) #name,
+#include "tape/mathx.def"
+};
+
+#define C_NHELPERS (sizeof c_helpers / sizeof *c_helpers)
+
+typedef struct cgen {
+    const tg_tape *t;
+    const cg_lowered *L;
+    const char *name;       /* the C function */
+    const char *T;          /* "double" or "float" */
+    bool f32, batch;        /* float arithmetic; the variant being printed */
+    tape_sb *sb;
+    unsigned needs;         /* bit h: c_helpers[h] is called */
+} cgen;
+
+/* ------------------------------------------------------------ names */
+
+static const char *const c_keywords[] = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+    "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic", "_Bool",
+    "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local",
+    /* C23 and the generated code's own parameters */
+    "alignas", "alignof", "bool", "constexpr", "false", "nullptr", "static_assert",
+    "thread_local", "true", "typeof", "typeof_unqual", "x", "y", "work", "npts", "X", "Y",
+    "p", "k", "j", "i0", "nb", "xt", "yt",
+};
+
+/* Whether s is called as a function in an op's expression or a helper
+ * (sin, fabs, mathx_min...) or is such a function's float variant: a kernel
+ * of that name would collide with <math.h> or the helpers. */
+static bool
+is_math_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (strncmp(s, "mathx_", 6) == 0 || strcmp(s, "isnan") == 0)
+        return true;
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        const char *e = op_c[op];
+        for (const char *p = e ? e : ""; *p; p++) {
+            size_t m = n > 1 && s[n - 1] == 'f' ? n - 1 : n;   /* sinf -> sin */
+            for (size_t k = m; k <= n && n; k++)
+                if (strncmp(p, s, k) == 0 && p[k] == '(' && (p == e || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')))
+                    return true;
+        }
+    }
+    return false;
+}
+
+/* TG_OK, or TG_ERR_NAME with a message in err. */
+static tg_status
+c_check_name(const char *s, char *err, size_t len)
+{
+    bool ok = s && *s && strlen(s) < CG_IDENT_MAX && (isalpha((unsigned char)s[0]) || s[0] == '_');
+    for (const char *p = s; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || *p == '_';
+    for (size_t i = 0; ok && i < sizeof c_keywords / sizeof *c_keywords; i++)
+        ok = strcmp(s, c_keywords[i]) != 0;
+    if (!ok) {
+        snprintf(err, len, "\"%s\" is not a C function name ([A-Za-z_][A-Za-z0-9_]*, no keyword)",
+                 s ? s : "");
+        return TG_ERR_NAME;
+    }
+    if (is_math_name(s)) {
+        snprintf(err, len, "function name \"%s\" collides with a <math.h> function or a helper", s);
+        return TG_ERR_NAME;
+    }
+    return TG_OK;
+}
+
+/* ----------------------------------------------------------- operands */
+
+/* Shortest decimal that reads back to the same value (float for f32). */
+static void
+c_const(char *buf, size_t len, double v, bool f32)
+{
+    if (isnan(v)) {
+        snprintf(buf, len, "%s", signbit(v) ? "(-NAN)" : "NAN");
+        return;
+    }
+    if (f32)
+        v = (double)(float)v;
+    if (isinf(v)) {
+        snprintf(buf, len, "%s", v > 0 ? "INFINITY" : "(-INFINITY)");
+        return;
+    }
+    char num[48];
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, len, v < 0 ? "(%.0f.0%s)" : "%.0f.0%s", v, f32 ? "f" : "");
+        if (v == 0.0)
+            snprintf(buf, len, "%s%s", signbit(v) ? "(-0.0" : "0.0", f32 ? (signbit(v) ? "f)" : "f") : (signbit(v) ? ")" : ""));
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(num, sizeof num, "%.*g", p, v);
+        if (f32 ? strtof(num, NULL) == (float)v : strtod(num, NULL) == v)
+            break;
+    }
+    bool real = strpbrk(num, ".eEn") != NULL;
+    snprintf(buf, len, "%s%s%s%s%s", num[0] == '-' ? "(" : "", num, real ? "" : ".0",
+             f32 ? "f" : "", num[0] == '-' ? ")" : "");
+}
+
+static void
+put_opnd(cgen *g, uint32_t r)
+{
+    const tg_tape *t = g->t;
+    const char *pt = g->batch ? " + p]" : "]";
+    switch (g->L->where[r]) {
+    case CG_AT_CONST: {
+        char num[64];
+        c_const(num, sizeof num, g->L->kval[r], g->f32);
+        tape_sb_printf(g->sb, "%s", num);
+        break;
+    }
+    case CG_AT_INPUT:
+        tape_sb_printf(g->sb, "x[%" PRIu64 "%s", (uint64_t)t->a[r] * (g->batch ? CG_B : 1), pt);
+        break;
+    case CG_AT_WORK:
+        tape_sb_printf(g->sb, "work[%" PRIu64 "%s", (uint64_t)g->L->slot[r] * (g->batch ? CG_B : 1), pt);
+        break;
+    default:
+        tape_sb_printf(g->sb, "v%" PRIu32, r);
+        break;
+    }
+}
+
+/* Whether constant operand r of instruction i must be hidden from the C
+ * compiler: it rewrites libm calls with constant arguments (gcc turns
+ * pow(x, -1.0) into 1.0 / x, correctly rounded, where glibc's pow is not),
+ * which would break bit-equality with tg_eval.  Ops of constants only are
+ * folded by the lowering; this covers the binary libm ops with one
+ * constant operand (pow and powk, except powk's exact x*x for 2). */
+static bool
+opaque_const(const cgen *g, uint32_t i, uint32_t r)
+{
+    uint8_t op = g->t->op[i];
+    if (g->L->where[r] != CG_AT_CONST)
+        return false;
+    if (op == TG_OP_POWK)
+        return g->L->kval[r] != 2.0 || r != g->t->b[i];
+    return op == TG_OP_POW || op == TG_OP_ATAN2 || op == TG_OP_HYPOT;
+}
+
+/* The expression of instruction i: its op's C text with A, B, C replaced
+ * by the operands; for f32, libm calls get their float names (sin ->
+ * sinf); the mathx_* helpers stay (double, exact for float operands). */
+static void
+put_expr(cgen *g, uint32_t i)
+{
+    const tg_tape *t = g->t;
+    uint8_t op = t->op[i];
+    const char *e = op_c[op];
+    if (op == TG_OP_AZMUL && g->L->mul[i] != CG_AZ_GUARD)
+        e = g->L->mul[i] == CG_AZ_PLAIN ? "A * B" : "A * B + 0.0";   /* "0.0f" in f32 */
+    uint32_t opnd[3];
+    cg_operands(t, i, opnd);
+    for (const char *p = e; *p;) {
+        if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *q = p;
+            while (isalnum((unsigned char)*q) || *q == '_')
+                q++;
+            if (q - p == 1 && *p >= 'A' && *p <= 'C') {
+                uint32_t r = opnd[*p - 'A'];
+                if (opaque_const(g, i, r)) {
+                    tape_sb_printf(g->sb, "tapegen_opaque(");
+                    put_opnd(g, r);
+                    tape_sb_printf(g->sb, ")");
+                    g->needs |= 1u << C_NHELPERS;
+                } else {
+                    put_opnd(g, r);
+                }
+            } else {
+                tape_sb_printf(g->sb, "%.*s", (int)(q - p), p);
+                for (size_t h = 0; h < C_NHELPERS; h++)
+                    if (strlen(c_helper_names[h]) == (size_t)(q - p) && !strncmp(p, c_helper_names[h], (size_t)(q - p)))
+                        g->needs |= 1u << h;
+                if (g->f32 && *q == '(' && strncmp(p, "mathx_", 6) != 0)
+                    tape_sb_printf(g->sb, "f");
+            }
+            p = q;
+        } else if (isdigit((unsigned char)*p) || *p == '.') {
+            const char *q = p;
+            while (isalnum((unsigned char)*q) || *q == '.')
+                q++;
+            tape_sb_printf(g->sb, "%.*s%s", (int)(q - p), p, g->f32 && memchr(p, '.', (size_t)(q - p)) ? "f" : "");
+            p = q;
+        } else {
+            tape_sb_printf(g->sb, "%c", *p++);
+        }
+    }
+}
+
+/* ------------------------------------------------------------- parts */
+
+static void
+put_stmt(cgen *g, const cg_stmt *s)
+{
+    const cg_lowered *L = g->L;
+    const char *ind = g->batch ? "        " : "    ";
+    if (s->out != TG_NIL) {
+        tape_sb_printf(g->sb, "%sy[%" PRIu64 "%s = ", ind, (uint64_t)s->out * (g->batch ? CG_B : 1),
+                       g->batch ? " + p]" : "]");
+        put_opnd(g, s->ref);
+    } else if (L->where[s->ref] == CG_AT_WORK) {
+        tape_sb_printf(g->sb, "%s", ind);
+        put_opnd(g, s->ref);
+        tape_sb_printf(g->sb, " = ");
+        put_expr(g, s->ref);
+    } else {
+        tape_sb_printf(g->sb, "%sconst %s v%" PRIu32 " = ", ind, g->T, s->ref);
+        put_expr(g, s->ref);
+    }
+    tape_sb_printf(g->sb, ";\n");
+}
+
+/* One function per part.  In the batch variant the part's statements are
+ * the body of one loop over the block's points (the innermost loop, with
+ * the constant trip count CG_B): locals stay scalars, so compile time is
+ * that of the single variant; values crossing parts are work arrays. */
+static void
+put_parts(cgen *g)
+{
+    const cg_lowered *L = g->L;
+    for (uint32_t p = 0; p < L->npart; p++) {
+        tape_sb_printf(g->sb, "\nTG_NOINLINE static void\n%s_%c%" PRIu32 "(const %s *restrict x, %s *restrict y, "
+                       "%s *restrict work)\n{\n    (void)x;\n    (void)y;\n    (void)work;\n",
+                       g->name, g->batch ? 'b' : 'p', p, g->T, g->T, g->T);
+        if (g->batch)
+            tape_sb_printf(g->sb, "    for (int p = 0; p < %d; p++) {\n", CG_B);
+        for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
+            put_stmt(g, &L->stmt[s]);
+        tape_sb_printf(g->sb, g->batch ? "    }\n}\n" : "}\n");
+    }
+}
+
+/* --------------------------------------------------------- the file */
+
+/* A user's name inside a comment: a star-slash would end it, so it is broken up. */
+static const char *
+comment_safe(const char *name, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = name; *p && o + 3 < len; p++) {
+        buf[o++] = *p;
+        if (p[0] == '*' && p[1] == '/')
+            buf[o++] = ' ';
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void
+put_blocks(tape_sb *sb, const tape_block *b, uint32_t nb, const char *arr)
+{
+    char buf[2 * TAPE_NAME_MAX + 4];
+    for (uint32_t i = 0; i < nb; i++)
+        tape_sb_printf(sb, " *   %s[%" PRIu32 " .. %" PRIu64 "): block \"%s\" (%" PRIu32 " values)\n", arr,
+                       b[i].offset, (uint64_t)b[i].offset + b[i].size, comment_safe(b[i].name, buf, sizeof buf),
+                       b[i].size);
+}
+
+static void
+put_head(cgen *g, tape_sb *sb, bool batch)
+{
+    const tg_tape *t = g->t;
+    char buf[2 * TAPE_NAME_MAX + 4];
+    const char *T = g->T;
+    tape_sb_printf(sb, "/* Generated by tapegen %s from tape \"%s\" (%" PRIu32 " instructions, %s).\n"
+                   " * Do not edit: regenerate from the tape.\n *\n"
+                   " * int %s(const %s *x, %s *y, %s *work);\n"
+                   " *   y = f(x), returns 0.  x: %" PRIu32 " values, y: %" PRIu32 " values, work: %" PRIu32
+                   " values\n *   (x, y, work must not overlap).\n",
+                   TG_VERSION_STRING, comment_safe(t->name, buf, sizeof buf), t->n, T, g->name, T, T, T,
+                   t->nin, t->nout, g->L->work_len);
+    put_blocks(sb, t->inb, t->ninb, "x");
+    put_blocks(sb, t->outb, t->noutb, "y");
+    if (batch)
+        tape_sb_printf(sb, " * int %s_batch(size_t npts, const %s *X, %s *Y, %s *work);\n"
+                       " *   the same at npts points: X npts x %" PRIu32 ", Y npts x %" PRIu32
+                       ", row-major; work: %" PRIu64 " values.\n",
+                       g->name, T, T, T, t->nin, t->nout,
+                       (uint64_t)CG_B * ((uint64_t)g->L->work_len + t->nin + t->nout));
+    tape_sb_printf(sb, " *\n * Compile WITHOUT floating-point contraction or fast-math, e.g.\n"
+                   " *   cc -std=c11 -O2 -ffp-contract=off -c %s.c      (link with -lm)\n"
+                   " * %s\n */\n", g->name,
+                   g->f32 ? "In float: close to, not equal to, tapegen's tg_eval."
+                          : "Then, with the same libm, results equal tapegen's tg_eval bit for bit.");
+}
+
+/* The helpers the code calls, each guarded so that generated files may be
+ * concatenated into one translation unit. */
+static void
+put_helpers(tape_sb *sb, unsigned needs)
+{
+    tape_sb_printf(sb, "\n#include <math.h>\n#include <stddef.h>\n\n"
+                   "#ifndef TAPEGEN_C_MACROS\n#define TAPEGEN_C_MACROS\n"
+                   "#if defined(__GNUC__)\n"
+                   "#define MATHX_INLINE static inline __attribute__((always_inline))\n"
+                   "#define TG_NOINLINE __attribute__((noinline))\n"
+                   "#else\n#define MATHX_INLINE static inline\n#define TG_NOINLINE\n#endif\n#endif\n");
+    if (needs)
+        tape_sb_printf(sb, "\n/* tapegen's op helpers (src/tape/mathx.def), verbatim. */\n");
+    for (size_t h = 0; h < C_NHELPERS; h++)
+        if (needs & (1u << h))
+            tape_sb_printf(sb, "#ifndef TAPEGEN_C_%s\n#define TAPEGEN_C_%s\n%s\n#endif\n",
+                           c_helper_names[h], c_helper_names[h], c_helpers[h]);
+    if (needs & (1u << C_NHELPERS))     /* see opaque_const */
+        tape_sb_printf(sb, "\n/* A constant the compiler cannot see: it would rewrite pow(x, -1.0) &c. */\n"
+                       "#ifndef TAPEGEN_C_opaque\n#define TAPEGEN_C_opaque\n"
+                       "static inline double tapegen_opaque(double v) { volatile double k = v; return k; }\n"
+                       "#endif\n");
+}
+
+static void
+put_single(cgen *g, tape_sb *sb)
+{
+    g->sb = sb;
+    g->batch = false;
+    put_parts(g);
+    tape_sb_printf(sb, "\nint %s(const %s *x, %s *y, %s *work);\n\nint\n%s(const %s *x, %s *y, %s *work)\n{\n",
+                   g->name, g->T, g->T, g->T, g->name, g->T, g->T, g->T);
+    for (uint32_t p = 0; p < g->L->npart; p++)
+        tape_sb_printf(sb, "    %s_p%" PRIu32 "(x, y, work);\n", g->name, p);
+    tape_sb_printf(sb, "    return 0;\n}\n");
+}
+
+static void
+put_batch(cgen *g, tape_sb *sb)
+{
+    const tg_tape *t = g->t;
+    g->sb = sb;
+    g->batch = true;
+    put_parts(g);
+    uint64_t W = (uint64_t)CG_B * g->L->work_len, NI = (uint64_t)CG_B * t->nin;
+    tape_sb_printf(sb, "\nint %s_batch(size_t npts, const %s *X, %s *Y, %s *work);\n\n"
+                   "int\n%s_batch(size_t npts, const %s *X, %s *Y, %s *work)\n{\n"
+                   "    %s *xt = work + %" PRIu64 ", *yt = work + %" PRIu64 ";\n"
+                   "    for (size_t i0 = 0; i0 < npts; i0 += %d) {\n"
+                   "        size_t nb = npts - i0 < %d ? npts - i0 : %d;\n"
+                   "        (void)X;\n        (void)Y;\n        (void)nb;\n",
+                   g->name, g->T, g->T, g->T, g->name, g->T, g->T, g->T, g->T, W, W + NI, CG_B, CG_B, CG_B);
+    if (t->nin)     /* a partial block repeats its first point */
+        tape_sb_printf(sb, "        for (size_t k = 0; k < %" PRIu32 "; k++)\n"
+                       "            for (size_t p = 0; p < %d; p++)\n"
+                       "                xt[k * %d + p] = X[(i0 + (p < nb ? p : 0)) * %" PRIu32 " + k];\n",
+                       t->nin, CG_B, CG_B, t->nin);
+    for (uint32_t p = 0; p < g->L->npart; p++)
+        tape_sb_printf(sb, "        %s_b%" PRIu32 "(xt, yt, work);\n", g->name, p);
+    if (t->nout)
+        tape_sb_printf(sb, "        for (size_t p = 0; p < nb; p++)\n"
+                       "            for (size_t j = 0; j < %" PRIu32 "; j++)\n"
+                       "                Y[(i0 + p) * %" PRIu32 " + j] = yt[j * %d + p];\n",
+                       t->nout, t->nout, CG_B);
+    tape_sb_printf(sb, "    }\n    return 0;\n}\n");
+}
+
+/* The source of one file; sets *work_len. */
+static tg_status
+c_emit(const tg_tape *t, const char *name, bool f32, bool batch, uint32_t part, char **src,
+       uint32_t *work_len)
+{
+    cg_lowered L;
+    tg_status s = cg_lower(&L, t, part);
+    tape_sb sb = { 0 }, body = { 0 };
+    if (s == TG_OK) {
+        cgen g = { t, &L, name, f32 ? "float" : "double", f32, false, &body, 0 };
+        put_single(&g, &body);
+        if (batch)
+            put_batch(&g, &body);
+        put_head(&g, &sb, batch);
+        put_helpers(&sb, g.needs);
+        tape_sb_printf(&sb, "%s", body.buf ? body.buf : "");
+        *work_len = L.work_len;
+        if (sb.failed || body.failed)
+            s = TG_ERR_NOMEM;
+    }
+    mem_free(body.buf);
+    cg_lowered_free(&L);
+    if (s != TG_OK)
+        mem_free(sb.buf);
+    else
+        *src = sb.buf;
+    return s;
+}
+
+/* ----------------------------------------------------------- the API */
+
+typedef struct c_job {
+    char name[CG_IDENT_MAX];
+    bool f32, batch;
+    uint32_t part;
+} c_job;
+
+static tg_status
+c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
+{
+    tg_c_options z = { 0 };
+    if (!o)
+        o = &z;
+    if (t->status != TG_OK)
+        return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name, t->err);
+    if (o->function_name)
+        snprintf(j->name, sizeof j->name, "%s", o->function_name);
+    else
+        cg_sanitize(t->name, j->name, sizeof j->name);
+    char err[256];
+    if (c_check_name(o->function_name ? o->function_name : j->name, err, sizeof err) != TG_OK)
+        return tape_fail_call(TG_ERR_NAME, "%s: %s%s", fn, err,
+                            o->function_name ? "" : " (from the tape name; give function_name)");
+    j->f32 = o->f32 != 0;
+    j->batch = o->batch != 0;
+    j->part = o->part_size ? o->part_size : CG_C_PART;
+    return TG_OK;
+}
+
+tg_status
+tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len)
+{
+    if (!t || !src)
+        return tape_fail_call(TG_ERR_ARG, "tg_c_source: NULL argument");
+    c_job j;
+    tg_status s = c_prepare("tg_c_source", t, o, &j);
+    uint32_t w = 0;
+    if (s == TG_OK && (s = c_emit(t, j.name, j.f32, j.batch, j.part, src, &w)) != TG_OK)
+        return tape_fail_call(s, "tg_c_source: out of memory");
+    if (s == TG_OK && work_len)
+        *work_len = w;
+    return s;
+}
+
+static void
+put_header(tape_sb *sb, const tg_tape *t, const c_job *j, uint32_t work_len)
+{
+    char U[CG_IDENT_MAX];
+    for (size_t i = 0; i < sizeof U; i++)
+        U[i] = (char)toupper((unsigned char)j->name[i]);
+    const char *T = j->f32 ? "float" : "double";
+    char buf[2 * TAPE_NAME_MAX + 4];
+    tape_sb_printf(sb, "/* Generated by tapegen %s from tape \"%s\": the interface of %s.c. */\n"
+                   "#ifndef %s_TAPEGEN_H\n#define %s_TAPEGEN_H\n\n#include <stddef.h>\n\n"
+                   "#define %s_N_IN %" PRIu32 "\n#define %s_N_OUT %" PRIu32 "\n#define %s_WORK_LEN %" PRIu32 "\n",
+                   TG_VERSION_STRING, comment_safe(t->name, buf, sizeof buf), j->name, U, U, U, t->nin, U,
+                   t->nout, U, work_len);
+    if (j->batch)
+        tape_sb_printf(sb, "#define %s_BATCH_WORK_LEN %" PRIu64 "\n", U,
+                       (uint64_t)CG_B * ((uint64_t)work_len + t->nin + t->nout));
+    tape_sb_printf(sb, "\n/* y = f(x); x: %s_N_IN values, y: %s_N_OUT, work: %s_WORK_LEN (no overlap). Returns 0. */\n"
+                   "int %s(const %s *x, %s *y, %s *work);\n", U, U, U, j->name, T, T, T);
+    if (j->batch)
+        tape_sb_printf(sb, "/* The same at npts points: X npts x %s_N_IN, Y npts x %s_N_OUT (row-major),\n"
+                       " * work: %s_BATCH_WORK_LEN values. Returns 0. */\n"
+                       "int %s_batch(size_t npts, const %s *X, %s *Y, %s *work);\n", U, U, U, j->name, T, T, T);
+    tape_sb_printf(sb, "\n#endif\n");
+}
+
+/* Writes text to dir/file through a temporary file renamed over it. */
+static tg_status
+write_atomic(const char *dir, const char *file, const char *text)
+{
+    char path[4096], tmp[4200];
+    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+        return tape_fail_call(TG_ERR_IO, "tg_c_files: path too long: %s/%s", dir, file);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return tape_fail_call(TG_ERR_IO, "tg_c_files: cannot write %s", tmp);
+    size_t len = strlen(text);
+    bool ok = fwrite(text, 1, len, f) == len;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return tape_fail_call(TG_ERR_IO, "tg_c_files: cannot write %s", path);
+    }
+    return TG_OK;
+}
+
+tg_status
+tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir)
+{
+    if (!t || !dir)
+        return tape_fail_call(TG_ERR_ARG, "tg_c_files: NULL argument");
+    c_job j;
+    tg_status s = c_prepare("tg_c_files", t, o, &j);
+    if (s != TG_OK)
+        return s;
+    char *src = NULL, file[CG_IDENT_MAX + 4];
+    uint32_t w = 0;
+    tape_sb h = { 0 };
+    s = c_emit(t, j.name, j.f32, j.batch, j.part, &src, &w);
+    if (s == TG_OK) {
+        put_header(&h, t, &j, w);
+        s = h.failed ? TG_ERR_NOMEM : TG_OK;
+    }
+    if (s != TG_OK) {
+        mem_free(src);
+        mem_free(h.buf);
+        return tape_fail_call(s, "tg_c_files: out of memory");
+    }
+    snprintf(file, sizeof file, "%s.h", j.name);
+    s = write_atomic(dir, file, h.buf);
+    snprintf(file, sizeof file, "%s.c", j.name);
+    if (s == TG_OK)
+        s = write_atomic(dir, file, src);
+    mem_free(src);
+    mem_free(h.buf);
+    return s;
+}
