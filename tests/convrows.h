@@ -268,6 +268,27 @@ TU_UNUSED static const cv_point cv_points[] = {
       .grad = { 5e-201, -5e-201 } },
     { CV_atan2, "atan2(y,x) @ (1e-200,1e-200)", .x = { 1e-200, 1e-200 }, .value = M_PI / 4,
       .grad = { 5e199, -5e199 } },
+    /* issue 9: symmetric Hessians at extreme arguments (one formula per
+     * mixed partial), hypot partials where the hypot is subnormal or
+     * overflows; log(5e-324) = -744.4400719213812 */
+    { CV_pow_xy, "pow(x,y) @ (5e-324,1): symmetric Hessian", .x = { 5e-324, 1.0 },
+      .value = 5e-324, .grad = { 1.0, -3.676e-321 },
+      .has_hess = 1, .hess = { 0.0, -743.4400719213812, -743.4400719213812, 2.738067e-318 } },
+    { CV_atan2, "atan2(y,x) @ (inf,1): flat", .x = { CV_INF, 1.0 }, .value = M_PI / 2, CV_H0_2 },
+    { CV_atan2, "atan2(y,x) @ (-inf,1): flat", .x = { -CV_INF, 1.0 }, .value = -M_PI / 2, CV_H0_2 },
+    { CV_atan2, "atan2(y,x) @ (2,inf): flat", .x = { 2.0, CV_INF }, CV_H0_2 },
+    { CV_atan2, "atan2(y,x) @ (0,5e-324): symmetric Hessian", .x = { 0.0, 5e-324 },
+      .grad = { CV_INF, 0.0 }, .has_hess = 1, .hess = { 0.0, -CV_INF, -CV_INF, 0.0 } },
+    { CV_atan2, "atan2(y,x) @ (0,-5e-324): symmetric Hessian", .x = { 0.0, -5e-324 },
+      .value = M_PI, .grad = { -CV_INF, 0.0 }, .has_hess = 1, .hess = { 0.0, -CV_INF, -CV_INF, 0.0 } },
+    { CV_atan2, "atan2(y,x) @ (5e-324,0): symmetric Hessian", .x = { 5e-324, 0.0 },
+      .value = M_PI / 2, .grad = { 0.0, -CV_INF }, .has_hess = 1,
+      .hess = { 0.0, CV_INF, CV_INF, 0.0 } },
+    { CV_hypot, "hypot @ (1e-310,1e-310): gradient to an ulp", .x = { 1e-310, 1e-310 },
+      .value = 1.4142135623731e-310, .grad = { 0x1.6a09e667f3bcdp-1, 0x1.6a09e667f3bcdp-1 },
+      .has_hess = 1, .hess = { CV_INF, -CV_INF, -CV_INF, CV_INF } },
+    { CV_hypot, "hypot @ (1.5e308,1.5e308): overflowing hypot", .x = { 1.5e308, 1.5e308 },
+      .value = CV_INF, .grad = { 0x1.6a09e667f3bcdp-1, 0x1.6a09e667f3bcdp-1 } },
     /* inverse trigonometric and hyperbolic functions at the edges */
     { CV_asin, "asin(x) @ 1", .x = { 1.0 }, .value = M_PI / 2, .grad = { CV_INF } },
     { CV_asin, "asin(x) @ -1", .x = { -1.0 }, .value = -M_PI / 2, .grad = { CV_INF } },

@@ -40,6 +40,11 @@ OT_R2(max, isnan(a) ? b : isnan(b) ? a : (b > a ? b : a))
 OT_R2(atan2, atan2(a, b))
 OT_R2(hypot, hypot(a, b))
 OT_R2(azmul, tu_azmul(a, b))
+/* the partial-derivative ops (issue 9), as their textbook formulas */
+OT_R2(powdx, b * pow(a, b - 1.0))
+OT_R2(powdy, pow(a, b) * log(a))
+OT_R2(atan2dx, b / (a * a + b * b))
+OT_R2(hypotdx, a / hypot(a, b))
 OT_R2(lt, a < b ? 1.0 : 0.0)
 OT_R2(le, a <= b ? 1.0 : 0.0)
 OT_R2(gt, a > b ? 1.0 : 0.0)
@@ -125,6 +130,10 @@ TU_UNUSED static const ot_case ot_cases[] = {
     { .op = TG_OP_ATAN2, OT_DOM2(0.3, 3, -3, 3), .f = ot_r_atan2 },
     { .op = TG_OP_HYPOT, OT_DOM2(0.3, 3, -3, 3), .f = ot_r_hypot },
     { .op = TG_OP_AZMUL, OT_DOM2(-3, 3, -3, 3), .f = ot_r_azmul },
+    { .op = TG_OP_POWDX, OT_DOM2(0.3, 3, -2, 2.5), .f = ot_r_powdx },
+    { .op = TG_OP_POWDY, OT_DOM2(0.3, 3, -2, 2.5), .f = ot_r_powdy },
+    { .op = TG_OP_ATAN2DX, OT_DOM2(-3, 3, 0.3, 3), .f = ot_r_atan2dx, .ulps = 4 },
+    { .op = TG_OP_HYPOTDX, OT_DOM2(0.3, 3, -3, 3), .f = ot_r_hypotdx },
     { .op = TG_OP_LT, OT_DOM2(-3, 3, -3, 3), .f = ot_r_lt, .step = 1, .jump = ot_d_tie, .mind = 1e-2 },
     { .op = TG_OP_LE, OT_DOM2(-3, 3, -3, 3), .f = ot_r_le, .step = 1, .jump = ot_d_tie, .mind = 1e-2 },
     { .op = TG_OP_GT, OT_DOM2(-3, 3, -3, 3), .f = ot_r_gt, .step = 1, .jump = ot_d_tie, .mind = 1e-2 },

@@ -128,6 +128,23 @@ expect 2 err "option '--x' is required \(tape \"rosenbrock\" has 2 inputs\)" eva
 expect 2 err '--x has 3 values; tape "rosenbrock" has 2 inputs' eval r.tape --x 1,2,3
 expect 2 err "--x: 'abc' is not a number" eval r.tape --x 1,abc
 expect 2 err "--x: '' is not a number" eval r.tape --x 1,
+# numbers out of range are usage errors naming the option and the value
+# (issue 9, defect 6); inf, nan and subnormal literals are numbers
+expect 2 err "--x: '1e999' is out of range \\(beyond the largest double" eval r.tape --x 1,1e999
+expect 2 err "--x: '-1e999' is out of range" eval r.tape --x -1e999,1
+expect 2 err "--x: '1e-400' is out of range \\(nonzero, but below the smallest double" \
+    eval r.tape --x 1e-400,1
+expect 2 err "--x: '2e-324' is out of range" eval r.tape --x 2e-324,1
+expect 2 err "--x: '1\\.5\\.2' is not a number" eval r.tape --x 1.5.2,1
+expect 2 err "--x: '0x' is not a number" eval r.tape --x 0x,1
+expect 2 err "--jvp: '1e999' is out of range" eval r.tape --x 1,1 --jvp 1e999,0
+expect 2 err "--hvp: '1e-999' is out of range" eval r.tape --x 1,1 --hvp 1e-999,0
+expect 2 err "--tol: '1e400' is out of range" check r.tape --x 1,1 --tol 1e400
+expect 0 out '^f = inf$' eval l.tape --x inf,0,0,0
+expect 0 out '^f = nan$' eval r.tape --x nan,1
+expect 0 out '^f = 1$' eval r.tape --x 0e-999,0
+expect 0 out '^f = 1$' eval r.tape --x 4.9406564584124654e-324,0
+expect 0 out '^f = 1$' eval r.tape --x 3e-324,0
 expect 2 err '--grad needs a tape with one output; "polar" has 2' eval p.tape --x 1,2 --grad
 [[ ! -s $out ]] && ok "eval prints nothing before a usage error" || fail "eval printed values before a usage error"
 expect 2 err '--hess needs a tape with one output' eval p.tape --x 1,2 --hess
@@ -138,6 +155,11 @@ expect 2 err "option '--x' needs a value" eval r.tape --x
 
 # ------------------------------------------------------------ check
 expect 0 out '^tolerance 1e-06: ok$' check r.tape --x -1.2,1
+# a NaN central difference against a number is a NaN error, not inf (issue 9, defect 7)
+expect 1 out '^worst error nan at output 0 \(f\[0\]\), input 0 \(x\[0\]\): tape inf, central difference nan$' \
+    check r.tape --x inf,1
+expect 1 out '^tolerance 1e-06: FAILED$' check r.tape --x inf,1
+expect 0 out '^worst error 0 at .*: tape nan, central difference nan$' check r.tape --x nan,1
 expect 0 out 'worst error .* at output 0 \(f\[0\]\), input [01] \(x\[[01]\]\)' check r.tape --x -1.2,1
 expect 0 out '^tolerance 1e-06: ok$' check p.tape --x 2,0.5
 expect 0 out 'output [01] \(xy\[[01]\]\), input [01] \((r|theta)\[0\]\)' check p.tape --x 2,0.5
@@ -150,6 +172,17 @@ expect 2 err '--x has 1 value' check r.tape --x 1
 
 # ------------------------------------------------------------ derive
 expect 0 out 'rg\.tape: tape "rosenbrock_grad", 2 inputs, 2 outputs' derive r.tape --grad -o rg.tape
+# a Hessian tape beyond the output limit is refused at once, before any
+# work (issue 9, defect 3: 70000 inputs, 4.9e9 outputs used to run for
+# minutes and take gigabytes); the test's time limit is the oracle
+t 0 example rosenbrock --n 70000 -o big.tape && \
+expect 1 err 'hess of "rosenbrock": derivative tape "rosenbrock_hess" would have 4900000000 outputs; a tape holds at most 4294967294' \
+    derive big.tape --hess -o big_hess.tape
+if [[ -e big_hess.tape ]]; then fail "a refused derivative left big_hess.tape"; else ok "no file for a refused derivative"; fi
+rc=0
+timeout 20 "$exe" derive big.tape --hess --wrt x -o big_hess.tape >"$out" 2>"$err" </dev/null || rc=$?
+if [[ $rc -eq 1 ]]; then ok "the oversized Hessian is refused within 20 s"; else fail "derive --hess of 70000 inputs: exit $rc (124: still running after 20 s)"; fi
+rm -f big.tape
 expect 0 out '^grad = -215\.59999999999[0-9]* -87\.9999999999999[0-9]*$' eval rg.tape --x -1.2,1
 expect 0 out 'rj\.tape: tape "rosenbrock_jac"' derive r.tape --jac --opt max -o rj.tape
 expect 0 out 'rh\.tape: tape "rosenbrock_hess", 2 inputs, 4 outputs' derive r.tape --hess -o rh.tape

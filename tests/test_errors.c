@@ -284,16 +284,27 @@ Test(sticky, null_tape_name_is_f)
 
 Test(sticky, zero_length_vectors)
 {
+    /* empty blocks are blocks (issue 9, defect 8); NULL arrays only for n > 0 */
     tg_var x[2];
     tg_tape *t = tu_tape("z", 0);
     tg_input_vec(t, "x", 0, x);
-    assert_sticky(t, TG_ERR_ARG, "tg_input_vec with n == 0");
+    tg_input_vec(t, "e", 0, NULL);
+    x[0] = tg_input(t, "s");
+    tg_output_vec(t, "y", 0, x);
+    tg_output_vec(t, "w", 0, NULL);
+    cr_expect_eq(tg_tape_status(t), TG_OK, "empty blocks: %s", tg_tape_error(t));
+    cr_expect_eq(tg_num_input_blocks(t), 3);
+    cr_expect_eq(tg_num_output_blocks(t), 2);
+    cr_expect_eq(tg_num_inputs(t), 1);
+    cr_expect_eq(tg_num_outputs(t), 0);
+    tg_input_vec(t, "n", 2, NULL);
+    assert_sticky(t, TG_ERR_ARG, "tg_input_vec with n == 2 and NULL");
     tg_tape_free(t);
 
     t = tu_tape("z", 0);
     x[0] = tg_input(t, "x");
-    tg_output_vec(t, "y", 0, x);
-    assert_sticky(t, TG_ERR_ARG, "tg_output_vec with n == 0");
+    tg_output_vec(t, "y", 1, NULL);
+    assert_sticky(t, TG_ERR_ARG, "tg_output_vec with n == 1 and NULL");
     tg_tape_free(t);
 }
 
@@ -306,12 +317,14 @@ Test(sticky, vector_helpers_without_tape_poison)
         tg_var x[2];
         tg_input_vec(t, "x", 2, x);
         tg_var a = helpers[h](0, x), b = helpers[h](2, NULL);
-        cr_expect(a.tape == NULL && a.id == TG_NIL, "helper %zu with n == 0: {%p, %u}", h,
+        cr_expect(a.tape == NULL && a.id == TG_ZERO, "helper %zu with n == 0: {%p, %u}", h,
                   (void *)a.tape, a.id);
         cr_expect(b.tape == NULL && b.id == TG_NIL, "helper %zu with NULL: {%p, %u}", h,
                   (void *)b.tape, b.id);
         cr_expect_eq(tg_tape_status(t), TG_OK, "the nil result itself records nothing");
         (void)tg_add(x[0], a);
+        cr_expect_eq(tg_tape_status(t), TG_OK, "helper %zu: the tapeless zero is a value", h);
+        (void)tg_add(x[0], b);
         cr_expect_eq(tg_tape_status(t), TG_ERR_ARG, "helper %zu: using {NULL, TG_NIL} must "
                      "poison the tape", h);
         tg_tape_free(t);
@@ -322,7 +335,8 @@ Test(sticky, vector_helpers_without_tape_poison)
     tg_var d = tg_dot(0, x, x), e = tg_dot(2, x, NULL), p = tg_norm_p(0, x, 3.0),
            q = tg_norm_p_to_p(2, NULL, 3.0);
     cr_expect(d.tape == NULL && e.tape == NULL && p.tape == NULL && q.tape == NULL);
-    tg_output(t, "y", p);
+    cr_expect(d.id == TG_ZERO && p.id == TG_ZERO && e.id == TG_NIL && q.id == TG_NIL);
+    tg_output(t, "y", q);
     assert_sticky(t, TG_ERR_ARG, "output of {NULL, TG_NIL}");
     tg_tape_free(t);
 }
@@ -614,7 +628,8 @@ Test(limit, limit_arguments)
     t = tu_tape("lim", 0);
     x = tg_input(t, "x");
     cr_expect_eq(tg_tape_set_limit(t, 3), TG_OK);
-    cr_expect_eq(tg_tape_set_limit(t, UINT32_MAX), TG_OK);
+    cr_expect_eq(tg_tape_set_limit(t, UINT32_MAX), TG_ERR_ARG, "TG_ZERO and TG_NIL are not ids");
+    cr_expect_eq(tg_tape_set_limit(t, UINT32_MAX - 1), TG_OK);
     for (int i = 0; i < 10; i++)
         x = tg_sin(x);
     cr_expect_eq(tg_tape_status(t), TG_OK);

@@ -222,7 +222,8 @@ Test(inspect, op_flags)
         case TG_OP_LT: case TG_OP_LE: case TG_OP_GT: case TG_OP_GE:
             want = TG_OPF_COMPARISON;
             break;
-        case TG_OP_POWK:
+        case TG_OP_POWK: case TG_OP_POWDX: case TG_OP_POWDY: case TG_OP_ATAN2DX:
+        case TG_OP_HYPOTDX:
             want = TG_OPF_INTERNAL;
             break;
         default:

@@ -144,6 +144,21 @@ static char *code_only(const char *src)
     return out;
 }
 
+/* code with the partial-derivative helpers (tg_powdx, tg_powdy, tg_hypotdx,
+ * tg_hypotdx_f64, tg_atan2dx) blanked out: in an f32 crate they widen to
+ * f64 on purpose, to compute what the C interpreter computes (issue 9) */
+static void blank_wide_helpers(char *code)
+{
+    static const char *const fns[] = { "\nfn tg_powdx(", "\nfn tg_powdy(", "\nfn tg_hypotdx(",
+                                       "\nfn tg_hypotdx_f64(", "\nfn tg_atan2dx(" };
+    for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+        char *p = strstr(code, fns[i]);
+        char *e = p ? strstr(p, "\n}\n") : NULL;
+        if (p && e)
+            memset(p, ' ', (size_t)(e - p));
+    }
+}
+
 /* ---------------------------------------------------------- sanitising */
 
 Test(rust_names, block_and_tape_names_are_sanitised)
@@ -526,8 +541,9 @@ Test(rust_names, source_shape)
         cr_expect(strstr(s, ".signum()") == NULL,
                   "[%s] `.signum()` emitted (Rust's signum(-0.0) is -1, tg_signum(-0) is 0)", cfg);
         cr_expect(strstr(s, "tg_signum(") != NULL, "[%s] signum not spelt through tg_signum", cfg);
-        cr_expect(strstr(s, other) == NULL, "[%s] `%s` appears in the %s source:\n%s", cfg, other,
-                  T, line_with(s, other) ? line_with(s, other) : "");
+        blank_wide_helpers(code);
+        cr_expect(strstr(code, other) == NULL, "[%s] `%s` appears in the %s source:\n%s", cfg,
+                  other, T, line_with(code, other) ? line_with(code, other) : "");
         free(code);
 
         char want[512];

@@ -3,6 +3,7 @@
  * second.c, in the workspace layouts of layout.h.  Outputs are written only after every check has
  * passed and the workspace is in place, so an error leaves them untouched. */
 #include "ad/layout.h"
+#include "ad/native.h"
 
 enum { L8 = TG_LANES };
 
@@ -29,6 +30,14 @@ check_tape(const tg_tape *t, const char *fn)
         tg_status s_ = (expr);                                                  \
         if (s_ != TG_OK)                                                        \
             return s_;                                                          \
+    } while (0)
+
+/* Compiled by tg_tape_compile: the kernel instead of the sweeps. */
+#define ROUTE(part, v, out)                                                     \
+    do {                                                                        \
+        const ad_route *r_ = ad_route_of(t, part);                              \
+        if (r_)                                                                 \
+            return ad_route_call(t, r_, w, x, v, out, fn);                      \
     } while (0)
 
 static tg_status
@@ -64,6 +73,7 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
     CHECK(check_tape(t, fn));
     NEED(x, t->nin);
     NEED(y, t->nout);
+    ROUTE(AD_ROUTE_F, NULL, y);
     ad_eval_layout L = ad_layout_eval(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v);
@@ -102,6 +112,7 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(g, t->nin);
+    ROUTE(AD_ROUTE_GRAD, NULL, g);
     return reverse_one(t, w, x, NULL, g, fn);
 }
 
@@ -166,6 +177,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     CHECK(check_tape(t, fn));
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
+    ROUTE(AD_ROUTE_JAC, NULL, J);
     if (!w)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     /* structurally orthogonal columns share a sweep (CPR compression) */
@@ -209,6 +221,7 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(hv, t->nin);
+    ROUTE(AD_ROUTE_HVP, v_, hv);
     ad_hvp_layout L = ad_layout_hvp(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);

@@ -2,6 +2,7 @@
  * instruction dispatch (the lane loops vectorise), and chunks are spread
  * over threads with OpenMP.  Each thread borrows its own workspace. */
 #include "ad/layout.h"
+#include "ad/native.h"
 
 enum { L8 = TG_LANES };
 
@@ -83,6 +84,9 @@ tg_eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y)
         return TG_OK;
     if ((!X && t->nin) || (!Y && t->nout))
         return tape_fail_call(TG_ERR_ARG, "tg_eval_batch: NULL array");
+    const ad_route *r = ad_route_of(t, AD_ROUTE_F);
+    if (r)
+        return ad_route_batch(t, r, npts, X, Y, t->nout, "tg_eval_batch");
     return run_batch(t, BATCH_EVAL, npts, X, Y);
 }
 
@@ -99,5 +103,8 @@ tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G)
         return TG_OK;
     if ((!X && t->nin) || (!G && t->nin))
         return tape_fail_call(TG_ERR_ARG, "tg_gradient_batch: NULL array");
+    const ad_route *r = ad_route_of(t, AD_ROUTE_GRAD);
+    if (r)
+        return ad_route_batch(t, r, npts, X, G, t->nin, "tg_gradient_batch");
     return run_batch(t, BATCH_GRAD, npts, X, G);
 }

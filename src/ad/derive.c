@@ -49,12 +49,49 @@ zalloc(tg_tape *t, size_t count, size_t size)
     return p;
 }
 
-/* New tape "<f>_<suffix>" with f's input blocks, an extra block of
- * extra_size scalars (0: none), and f replayed onto it.  Returns -1 if the
- * tape is in the error state (D->t may still be NULL when out of memory). */
+/* The largest output count of a tape: output scalars are numbered by
+ * uint32_t and the count itself must stay below UINT32_MAX (blocks.c). */
+#define DERIVE_MAX_OUT ((uint64_t)UINT32_MAX - 1)
+#define DERIVE_PARTS   (TG_F | TG_GRAD | TG_JAC | TG_HESS | TG_HVP)
+
+/* Output scalars of a derivative tape made of `parts` (TG_F: m values,
+ * TG_GRAD and TG_HVP: n_w, TG_JAC: m*n_w, TG_HESS: n_w*n_w). */
+static uint64_t
+derive_out_count(unsigned parts, uint64_t m, uint64_t nw)
+{
+    return ((parts & TG_F) ? m : 0) + ((parts & TG_GRAD) ? nw : 0) + ((parts & TG_JAC) ? m * nw : 0)
+         + ((parts & TG_HESS) ? nw * nw : 0) + ((parts & TG_HVP) ? nw : 0);
+}
+
+/* Refuses, before any work, a derivative tape whose outputs exceed the
+ * tape's limit or whose scratch (a ref and a tg_var per output, a map and
+ * a derivative ref per instruction of f) cannot be addressed: such a
+ * constructor would otherwise run for minutes and exhaust memory before
+ * failing at the last step (issue 9, defect 3). */
 static int
-derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t extra_size,
-             const char *extra_base)
+derive_check_size(tg_tape *t, const tg_tape *f, unsigned parts, uint32_t nw)
+{
+    uint64_t count = derive_out_count(parts, f->nout, nw);
+    if (count > DERIVE_MAX_OUT)
+        return tape_fail(t, TG_ERR_LIMIT, "derivative tape \"%s\" would have %llu outputs; "
+                         "a tape holds at most %llu", t->name, (unsigned long long)count,
+                         (unsigned long long)DERIVE_MAX_OUT);
+    uint64_t per = 3 * sizeof(uint32_t) + sizeof(tg_var);
+    if (count > SIZE_MAX / per || f->n > SIZE_MAX / per - count)
+        return tape_fail(t, TG_ERR_LIMIT, "derivative tape \"%s\" needs more memory than this "
+                         "machine can address", t->name);
+    return 0;
+}
+
+/* New tape "<f>_<suffix>" with f's input blocks, an extra block of
+ * extra_size scalars named after extra_base (NULL: none; it is declared
+ * even when empty), and f replayed onto it.  `parts` says
+ * which outputs the tape will have (derive_out_count); their number is
+ * checked first.  Returns -1 if the tape is in the error state (D->t may
+ * still be NULL when out of memory). */
+static int
+derive_begin(derive *D, const tg_tape *f, const char *suffix, unsigned parts, int wrt,
+             uint32_t extra_size, const char *extra_base)
 {
     memset(D, 0, sizeof *D);
     D->f = f;
@@ -81,12 +118,16 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
         return tape_fail(t, TG_ERR_ARG, "wrt %d is not an input block of \"%s\" (it has %u)",
                          wrt, f->name, f->ninb);
     }
-    if (f->nout == 0 || D->nw == 0)
-        return tape_fail(t, TG_ERR_SHAPE, "tape \"%s\" has no %s to differentiate", f->name,
-                         f->nout == 0 ? "outputs" : "inputs");
+    /* n_w == 0 (an empty block) or m == 0 is allowed: the derivative
+     * blocks are then empty too (CONTRACT.md, zero-size blocks) */
+    if (parts == 0 || (parts & ~DERIVE_PARTS))
+        return tape_fail(t, TG_ERR_ARG, "tg_joint_tape: parts must be a nonempty set of TG_F, "
+                         "TG_GRAD, TG_JAC, TG_HESS, TG_HVP");
+    if (derive_check_size(t, f, parts, D->nw))
+        return -1;
     for (uint32_t b = 0; b < f->ninb; b++)
         tape_input_block(t, f->inb[b].name, f->inb[b].size);
-    if (extra_size && t->status == TG_OK) {
+    if (extra_base && t->status == TG_OK) {
         char bn[TAPE_NAME_MAX + 16];
         extra_name(f, extra_base, bn, sizeof bn);
         D->extra = t->nin;
@@ -199,6 +240,14 @@ record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *
     return rc;
 }
 
+/* The INPUT refs of the extra block (NULL when the tape has no inputs at
+ * all: every block empty). */
+static const uint32_t *
+extra_refs(const derive *D)
+{
+    return D->t->in_ref ? D->t->in_ref + D->extra : NULL;
+}
+
 /* Declares output block `name` of refs r[0..count) (TG_NIL: 0). */
 static void
 output_refs(tg_tape *t, const char *name, const uint32_t *r, size_t count)
@@ -226,7 +275,7 @@ tg_gradient_tape(const tg_tape *f, int wrt)
 {
     derive D;
     uint32_t *g = NULL;
-    if (derive_begin(&D, f, "grad", wrt, 0, NULL) == 0 && (g = zalloc(D.t, D.nw, sizeof *g))
+    if (derive_begin(&D, f, "grad", TG_GRAD, wrt, 0, NULL) == 0 && (g = zalloc(D.t, D.nw, sizeof *g))
         && record_gradient(&D, g) == 0)
         output_refs(D.t, "grad", g, D.nw);
     return derive_end(&D, g);
@@ -237,7 +286,7 @@ tg_jacobian_tape(const tg_tape *f, int wrt)
 {
     derive D;
     uint32_t *J = NULL;
-    if (derive_begin(&D, f, "jac", wrt, 0, NULL) == 0
+    if (derive_begin(&D, f, "jac", TG_JAC, wrt, 0, NULL) == 0
         && (J = zalloc(D.t, (size_t)f->nout * D.nw, sizeof *J))
         && record_jacobian(&D, D.t->n, D.fout, f->nout, J) == 0)
         output_refs(D.t, "jac", J, (size_t)f->nout * D.nw);
@@ -260,9 +309,9 @@ tg_jvp_tape(const tg_tape *f, int wrt)
 {
     derive D;
     uint32_t *out = NULL;
-    if (derive_begin(&D, f, "jvp", wrt, wrt_size(f, wrt), "v") == 0
+    if (derive_begin(&D, f, "jvp", TG_F, wrt, wrt_size(f, wrt), "v") == 0
         && (out = zalloc(D.t, f->nout, sizeof *out))
-        && record_tangent(&D, D.t->n, D.t->in_ref + D.extra, D.fout, f->nout, out) == 0)
+        && record_tangent(&D, D.t->n, extra_refs(&D), D.fout, f->nout, out) == 0)
         output_refs(D.t, "jvp", out, f->nout);
     return derive_end(&D, out);
 }
@@ -293,9 +342,9 @@ tg_vjp_tape(const tg_tape *f, int wrt)
 {
     derive D;
     uint32_t *out = NULL;
-    if (derive_begin(&D, f, "vjp", wrt, f ? f->nout : 0, "w") == 0
+    if (derive_begin(&D, f, "vjp", TG_GRAD, wrt, f ? f->nout : 0, "w") == 0
         && (out = zalloc(D.t, D.nw, sizeof *out))
-        && record_vjp(&D, D.t->n, D.t->in_ref + D.extra, out) == 0)
+        && record_vjp(&D, D.t->n, extra_refs(&D), out) == 0)
         output_refs(D.t, "vjp", out, D.nw);
     return derive_end(&D, out);
 }
@@ -305,7 +354,7 @@ tg_hessian_tape(const tg_tape *f, int wrt)
 {
     derive D;
     uint32_t *buf = NULL;
-    if (derive_begin(&D, f, "hess", wrt, 0, NULL) == 0
+    if (derive_begin(&D, f, "hess", TG_HESS, wrt, 0, NULL) == 0
         && (buf = zalloc(D.t, D.nw + (size_t)D.nw * D.nw, sizeof *buf))
         && record_gradient(&D, buf) == 0
         && record_jacobian(&D, D.t->n, buf, D.nw, buf + D.nw) == 0)
@@ -318,10 +367,10 @@ tg_hvp_tape(const tg_tape *f, int wrt)
 {
     derive D;
     uint32_t *buf = NULL;
-    if (derive_begin(&D, f, "hvp", wrt, wrt_size(f, wrt), "v") == 0
+    if (derive_begin(&D, f, "hvp", TG_HVP, wrt, wrt_size(f, wrt), "v") == 0
         && (buf = zalloc(D.t, 2 * (size_t)D.nw, sizeof *buf))
         && record_gradient(&D, buf) == 0
-        && record_tangent(&D, D.t->n, D.t->in_ref + D.extra, buf, D.nw, buf + D.nw) == 0)
+        && record_tangent(&D, D.t->n, extra_refs(&D), buf, D.nw, buf + D.nw) == 0)
         output_refs(D.t, "hvp", buf + D.nw, D.nw);
     return derive_end(&D, buf);
 }
@@ -331,20 +380,17 @@ tg_joint_tape(const tg_tape *f, unsigned parts, int wrt)
 {
     derive D;
     uint32_t *buf = NULL;
-    const unsigned all = TG_F | TG_GRAD | TG_JAC | TG_HESS | TG_HVP;
     bool second = parts & (TG_HESS | TG_HVP);
     uint32_t nw = wrt_size(f, wrt), m = f ? f->nout : 0;
-    if (derive_begin(&D, f, "joint", wrt, (parts & TG_HVP) ? nw : 0, "v"))
+    if (derive_begin(&D, f, "joint", parts, wrt, (parts & TG_HVP) ? nw : 0,
+                     (parts & TG_HVP) ? "v" : NULL))
         return derive_end(&D, buf);
     tg_tape *t = D.t;
-    if (parts == 0 || (parts & ~all)) {
-        tape_fail(t, TG_ERR_ARG, "tg_joint_tape: parts must be a nonempty set of TG_F, TG_GRAD, "
-                  "TG_JAC, TG_HESS, TG_HVP");
-        return derive_end(&D, buf);
-    }
-    /* g[nw] | J[m*nw] | H[nw*nw] | hv[nw] */
-    buf = zalloc(t, (size_t)nw * (2 + m + nw), sizeof *buf);
-    uint32_t *g = buf, *J = g + nw, *H = J + (size_t)m * nw, *hv = H + (size_t)nw * nw;
+    /* g[nw] | J[m*nw] | H[nw*nw] | hv[nw], each only if asked for */
+    size_t ng = (parts & TG_GRAD || second) ? nw : 0, nj = (parts & TG_JAC) ? (size_t)m * nw : 0;
+    size_t nh = (parts & TG_HESS) ? (size_t)nw * nw : 0, nv = (parts & TG_HVP) ? nw : 0;
+    buf = zalloc(t, ng + nj + nh + nv, sizeof *buf);
+    uint32_t *g = buf, *J = g + ng, *H = J + nj, *hv = H + nh;
     if (!buf || ((parts & TG_GRAD || second) && record_gradient(&D, g)))
         return derive_end(&D, buf);
     uint32_t n1 = t->n;     /* f and its gradient: what second order differentiates */
@@ -352,7 +398,7 @@ tg_joint_tape(const tg_tape *f, unsigned parts, int wrt)
         return derive_end(&D, buf);
     if ((parts & TG_HESS) && record_jacobian(&D, n1, g, nw, H))
         return derive_end(&D, buf);
-    if ((parts & TG_HVP) && record_tangent(&D, n1, t->in_ref + D.extra, g, nw, hv))
+    if ((parts & TG_HVP) && record_tangent(&D, n1, extra_refs(&D), g, nw, hv))
         return derive_end(&D, buf);
     if (parts & TG_F)
         output_refs(t, "f", D.fout, m);
@@ -373,7 +419,9 @@ int
 ad_derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t extra_size,
                 const char *extra_base)
 {
-    return derive_begin(D, f, suffix, wrt, extra_size, extra_base);
+    /* the outputs (nnz of a pattern) are counted by the pattern itself
+     * (sparsity.c refuses more than 2^32 - 1); TG_F checks f's own size */
+    return derive_begin(D, f, suffix, TG_F, wrt, extra_size, extra_base);
 }
 
 tg_tape *

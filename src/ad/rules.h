@@ -12,6 +12,16 @@
 /* x where x > 0, else 0: quotients by a norm that may vanish */
 #define IF_POS(h, x)    F3(SELECT, F2(GT, h, K(0)), x, K(0))
 #define HYP             F2(HYPOT, A, B)
+/* x where 0 < h < Inf, else 0 */
+#define IF_FINPOS(h, x) F3(SELECT, F2(GT, h, K(0)), F3(SELECT, F2(LT, h, K(INFINITY)), x, K(0)), K(0))
+/* the unit vector (A, B) / hypot(A, B), each component good to an ulp */
+#define HYP_UA          F2(HYPOTDX, A, B)
+#define HYP_UB          F2(HYPOTDX, B, A)
+/* d2 pow(x, y) / dx dy = x^(y-1) (1 + y log x), the one formula both
+ * mixed partials use (differentiating x^y log x in x gives x^y / x, which
+ * overflows for subnormal x; differentiating y x^(y-1) in y overflows in
+ * x^(y-1) log x before the factor y is applied) */
+#define POW_MIXED       F2(AZMUL, F2(POW, A, F2(SUB, B, K(1))), F2(ADD, K(1), F2(AZMUL, B, F1(LOG, A))))
 /* share of operand x in min (CMP = LT, LE) or max (GT, GE) of (x, y):
  * 1 if x wins, 1/2 on a tie, 0 if it loses; if y is NaN, x is the result */
 #define SHARE(S, SE, x, y) \

@@ -45,16 +45,32 @@ need_for(const tg_tape *t, tg_workspace *scratch, size_t *need_out)
     return 0;
 }
 
+/* The largest layout holds at most this many arrays of n doubles (the
+ * 8-lane Hessian: v, vd, w, wd, ...; layout.c). */
+#define WS_MAX_ARRAYS (6 + 2 * (size_t)TG_LANES)
+
 tg_workspace *
 tg_workspace_new(const tg_tape *t)
 {
-    tg_workspace *w = mem_calloc(1, sizeof *w);
-    if (!w)
+    /* the size is checked before anything is allocated (issue 9): a tape
+     * whose workspace cannot be addressed fails at once */
+    uint64_t doubles = t ? (uint64_t)t->n * WS_MAX_ARRAYS : 0;
+    if (doubles > SIZE_MAX / sizeof(double)) {
+        tape_fail_call(TG_ERR_LIMIT, "tg_workspace_new: a workspace for tape \"%s\" needs more "
+                       "memory than this machine can address", t->name);
         return NULL;
+    }
+    tg_workspace *w = mem_calloc(1, sizeof *w);
+    if (!w) {
+        tape_fail_call(TG_ERR_NOMEM, "tg_workspace_new: out of memory");
+        return NULL;
+    }
     if (t && t->status == TG_OK) {
         size_t need = 0;
         if (need_for(t, w, &need) || ad_ws_reserve(w, need)) {
             tg_workspace_free(w);
+            tape_fail_call(TG_ERR_NOMEM, "tg_workspace_new: out of memory for tape \"%s\"",
+                           t->name);
             return NULL;
         }
     }

@@ -8,8 +8,9 @@
  * well-scaled function.  The error of entry (i, j) is
  *     |J_ij - D_ij| / max(1, |J_ij|, |D_ij|)
  * (relative for large entries, absolute for small ones); two NaNs or two
- * equal infinities agree, any other non-finite disagreement is infinite.
- * The check fails (exit 1) when the worst error exceeds the tolerance,
+ * equal infinities agree; a NaN against a number is a NaN error (worse
+ * than any other, and reported as nan), any other non-finite disagreement
+ * is infinite.  The check fails (exit 1) when the worst error exceeds the tolerance,
  * 1e-6 unless --tol says otherwise. */
 #include <math.h>
 #include <stdlib.h>
@@ -35,10 +36,27 @@ static double
 entry_error(double j, double d)
 {
     if (isnan(j) || isnan(d))
-        return isnan(j) && isnan(d) ? 0.0 : INFINITY;
+        return isnan(j) && isnan(d) ? 0.0 : NAN;
     if (isinf(j) || isinf(d))
         return j == d ? 0.0 : INFINITY;
     return fabs(j - d) / fmax(1.0, fmax(fabs(j), fabs(d)));
+}
+
+/* Error e is worse than error cur: NaN is the worst of all. */
+static int
+worse(double e, double cur)
+{
+    return isnan(e) ? !isnan(cur) : e > cur;
+}
+
+/* %.*g, but NaN as "nan" whatever its sign bit (printf may say "-nan"). */
+static void
+print_g(int prec, double v)
+{
+    if (isnan(v))
+        printf("nan");
+    else
+        printf("%.*g", prec, v);
 }
 
 /* Column j of the central-difference Jacobian into the worst error. */
@@ -60,7 +78,7 @@ column(const tg_tape *t, const double *x, const double *J, size_t j, double *xs,
         return -1;
     for (size_t i = 0; i < m; i++) {
         double d = (yp[i] - ym[i]) / (hi - lo), e = entry_error(J[i * n + j], d);
-        if (w->i == (size_t)-1 || e > w->err) {
+        if (w->i == (size_t)-1 || worse(e, w->err)) {
             worst nw = { e, J[i * n + j], d, i, j };
             *w = nw;
         }
@@ -99,11 +117,17 @@ compare(const cli_args *a, const tg_tape *t, const double *x, double tol)
         printf("check \"%s\": %zu x %zu Jacobian against central differences\n", tg_tape_name(t),
                m, n);
         if (w.i != (size_t)-1) {
-            printf("worst error %.3g at output %zu (", w.err, w.i);
+            printf("worst error ");
+            print_g(3, w.err);
+            printf(" at output %zu (", w.i);
             where(t, 0, w.i);
             printf("), input %zu (", w.j);
             where(t, 1, w.j);
-            printf("): tape %.17g, central difference %.17g\n", w.tape, w.fd);
+            printf("): tape ");
+            print_g(17, w.tape);
+            printf(", central difference ");
+            print_g(17, w.fd);
+            printf("\n");
         }
         int ok = w.err <= tol;
         printf("tolerance %.3g: %s\n", tol, ok ? "ok" : "FAILED");
@@ -154,7 +178,8 @@ const cli_cmd cli_cmd_check = {
     "x with central differences of its values: for input j the step is\n"
     "h = 1e-6 * max(1, |x_j|), and entry (i, j) has the error\n"
     "  |J_ij - D_ij| / max(1, |J_ij|, |D_ij|)\n"
-    "(relative for large entries, absolute for small ones; the differences\n"
+    "(relative for large entries, absolute for small ones; a NaN against a\n"
+    "number is an error of nan, the worst; the differences\n"
     "themselves are good to about 1e-9 on a well-scaled smooth function).  Prints\n"
     "the worst error and where it is (output i, input j, with block names), and\n"
     "exits with 1 when it is above the tolerance (default 1e-6, --tol TOL).\n"

@@ -83,6 +83,12 @@ cli_parse(const cli_cmd *c, int argc, char **argv, cli_args *a)
 
 /* ------------------------------------------------------------ values */
 
+enum { NUM_OK, NUM_BAD, NUM_OVERFLOW, NUM_UNDERFLOW };
+
+/* One number of s[0..len): NUM_OK, or why not.  `inf` and `nan` spelt out
+ * are numbers; a finite literal beyond DBL_MAX, or a nonzero one that
+ * rounds to 0, is refused rather than silently changed (a subnormal
+ * result is kept: it is the nearest double, not a different number). */
 static int
 parse_number(const char *s, size_t len, double *v)
 {
@@ -94,15 +100,19 @@ parse_number(const char *s, size_t len, double *v)
     while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
         len--;
     if (len == 0 || len >= sizeof buf)
-        return -1;
+        return NUM_BAD;
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *end;
     errno = 0;
     *v = strtod(buf, &end);
-    /* ERANGE on underflow still gives the nearest value (a subnormal or
-     * 0); on overflow strtod gives +-HUGE_VAL, which is what was meant. */
-    return *end == '\0' ? 0 : -1;
+    if (*end != '\0' || end == buf)
+        return NUM_BAD;
+    if (errno == ERANGE && isinf(*v))
+        return NUM_OVERFLOW;
+    if (errno == ERANGE && *v == 0.0)
+        return NUM_UNDERFLOW;
+    return NUM_OK;
 }
 
 int
@@ -117,9 +127,17 @@ cli_numbers(const cli_args *a, const char *opt, const char *s, double **v, size_
     for (size_t i = 0; i < count; i++) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (parse_number(p, len, &(*v)[i]) != 0) {
-            int rc = cli_usage(a, "%s: '%.*s' is not a number (value %zu of '%s')", opt, (int)len,
-                               p, i + 1, s);
+        int why = parse_number(p, len, &(*v)[i]);
+        if (why != NUM_OK) {
+            static const char *const what[] = {
+                [NUM_BAD] = "is not a number",
+                [NUM_OVERFLOW] = "is out of range (beyond the largest double; write inf for "
+                                 "infinity)",
+                [NUM_UNDERFLOW] = "is out of range (nonzero, but below the smallest double; "
+                                  "write 0 for zero)",
+            };
+            int rc = cli_usage(a, "%s: '%.*s' %s (value %zu of '%s')", opt, (int)len, p,
+                               what[why], i + 1, s);
             free(*v);
             *v = NULL;
             return rc;

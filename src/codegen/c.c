@@ -172,7 +172,8 @@ put_opnd(cgen *g, uint32_t r)
  * pow(x, -1.0) into 1.0 / x, correctly rounded, where glibc's pow is not),
  * which would break bit-equality with tg_eval.  Ops of constants only are
  * folded by the lowering; this covers the binary libm ops with one
- * constant operand (pow and powk, except powk's exact x*x for 2). */
+ * constant operand (pow and powk, except powk's exact x*x for 2, and the
+ * partial-derivative helpers built on pow and hypot). */
 static bool
 opaque_const(const cgen *g, uint32_t i, uint32_t r)
 {
@@ -181,7 +182,8 @@ opaque_const(const cgen *g, uint32_t i, uint32_t r)
         return false;
     if (op == TG_OP_POWK)
         return g->L->kval[r] != 2.0 || r != g->t->b[i];
-    return op == TG_OP_POW || op == TG_OP_ATAN2 || op == TG_OP_HYPOT;
+    return op == TG_OP_POW || op == TG_OP_ATAN2 || op == TG_OP_HYPOT || op == TG_OP_POWDX
+        || op == TG_OP_POWDY || op == TG_OP_ATAN2DX || op == TG_OP_HYPOTDX;
 }
 
 /* The expression of instruction i: its op's C text with A, B, C replaced

@@ -30,12 +30,18 @@ typedef struct cg_kernel {
 
 enum {
     CG_NEED_MIN = 1, CG_NEED_MAX = 2, CG_NEED_AZMUL = 4, CG_NEED_SIGNUM = 8,
-    CG_NEED_FRACT = 16, CG_NEED_POWK = 32, CG_NEED_LIBM = 64, CG_NEED_ACOSH = 128
+    CG_NEED_FRACT = 16, CG_NEED_POWK = 32, CG_NEED_LIBM = 64, CG_NEED_ACOSH = 128,
+    CG_NEED_POWDX = 256, CG_NEED_POWDY = 512, CG_NEED_HYPOTDX = 1024, CG_NEED_ATAN2DX = 2048
 };
 
 typedef struct cg_opts {
     bool f32, no_std;
 } cg_opts;
+
+/* partials_rs.c: needs closed over the helpers' own needs (tg_azmul,
+ * tg_hypotdx, libm without std), and the helpers' Rust text. */
+unsigned cg_partial_needs(unsigned needs, const cg_opts *o);
+void     cg_put_partial_helpers(tape_sb *sb, unsigned needs, const cg_opts *o);
 
 /* emit.c: names checked, kernel k emitted into sb (its function and its
  * metadata constants); sets k->work_len and k->needs. */

@@ -171,6 +171,8 @@ helper_need(const char *tpl)
         { "tg_min(", CG_NEED_MIN }, { "tg_max(", CG_NEED_MAX }, { "tg_azmul(", CG_NEED_AZMUL },
         { "tg_signum(", CG_NEED_SIGNUM }, { "tg_fract(", CG_NEED_FRACT },
         { "tg_powk(", CG_NEED_POWK }, { "tg_acosh(", CG_NEED_ACOSH | CG_NEED_LIBM },
+        { "tg_powdx(", CG_NEED_POWDX }, { "tg_powdy(", CG_NEED_POWDY },
+        { "tg_hypotdx(", CG_NEED_HYPOTDX }, { "tg_atan2dx(", CG_NEED_ATAN2DX },
     };
     for (size_t i = 0; i < sizeof h / sizeof *h; i++)
         if (strncmp(tpl, h[i].name, strlen(h[i].name)) == 0)
@@ -194,7 +196,7 @@ expr_text(emit *e, tape_sb *sb, uint32_t i)
         put_math(e, sb, tpl, opnd, tape_op_arity[op]);
         return;
     }
-    e->k->needs |= helper_need(tpl);
+    e->k->needs |= cg_partial_needs(helper_need(tpl), e->o);
     for (const char *p = tpl; *p; p++) {
         if (p[0] == '{' && p[1] >= 'a' && p[1] <= 'c' && p[2] == '}') {
             bool bare = p == tpl ? false : (p[-1] == '(' || (p - tpl >= 2 && (p[-2] == ',' || p[-2] == '{') && p[-1] == ' '));

@@ -56,6 +56,13 @@ tape_attachment(const tg_tape *t, const tape_key *key)
     }
 }
 
+void *
+tape_attachment_find(const tg_tape *t, const tape_key *key)
+{
+    tg_tape *mt = (tg_tape *)(uintptr_t)t;
+    return find(atomic_load(&mt->attached), key);
+}
+
 void
 tape_detach_all(tg_tape *t)
 {

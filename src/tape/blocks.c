@@ -1,7 +1,8 @@
 /* src/tape/blocks.c -- named input and output blocks.  Input scalars are
  * INPUT instructions numbered in declaration order; output scalars are
  * references to instructions.  Names are unique within inputs and within
- * outputs. */
+ * outputs.  A block may be empty (n == 0): it occupies no scalars but is
+ * listed like any other. */
 #include <stdlib.h>
 
 #include "tape/alloc.h"
@@ -16,30 +17,32 @@ find_block(const tape_block *b, uint32_t nb, const char *name)
     return -1;
 }
 
-/* Validates and appends a block record; returns it or NULL (tape failed). */
+/* Validates a block of n scalars named `name` before anything is read,
+ * written or allocated: 0, or -1 with t failed. */
+static int
+check_block(tg_tape *t, bool input, const char *name, size_t n)
+{
+    const char *kind = input ? "input" : "output";
+    uint64_t have = input ? t->nin : t->nout;
+    if (!tape_name_ok(name))
+        return tape_fail(t, TG_ERR_ARG, "%s block name must be 1..%d bytes of UTF-8", kind,
+                         TAPE_NAME_MAX);
+    if (n >= UINT32_MAX || have + n >= UINT32_MAX)
+        return tape_fail(t, TG_ERR_LIMIT, "%s block \"%s\" of %zu scalars: a tape holds at "
+                         "most %u %s scalars", kind, name, n, UINT32_MAX - 1, kind);
+    if (find_block(input ? t->inb : t->outb, input ? t->ninb : t->noutb, name) >= 0)
+        return tape_fail(t, TG_ERR_ARG, "duplicate %s block name \"%s\"", kind, name);
+    return 0;
+}
+
+/* Appends the record of a block checked by check_block; returns it, or
+ * NULL with t failed (out of memory). */
 static tape_block *
 add_block(tg_tape *t, bool input, const char *name, size_t n)
 {
     const char *kind = input ? "input" : "output";
     tape_block **bp = input ? &t->inb : &t->outb;
     uint32_t *nb = input ? &t->ninb : &t->noutb, *cap = input ? &t->inbcap : &t->outbcap;
-    uint64_t total = (uint64_t)(input ? t->nin : t->nout) + n;
-    if (!tape_name_ok(name)) {
-        tape_fail(t, TG_ERR_ARG, "%s block name must be 1..%d bytes of UTF-8", kind, TAPE_NAME_MAX);
-        return NULL;
-    }
-    if (n == 0) {
-        tape_fail(t, TG_ERR_ARG, "%s block \"%s\" has no elements", kind, name);
-        return NULL;
-    }
-    if (find_block(*bp, *nb, name) >= 0) {
-        tape_fail(t, TG_ERR_ARG, "duplicate %s block name \"%s\"", kind, name);
-        return NULL;
-    }
-    if (total >= UINT32_MAX) {
-        tape_fail(t, TG_ERR_LIMIT, "too many %s scalars", kind);
-        return NULL;
-    }
     char *copy = mem_malloc(strlen(name) + 1);
     if (!copy || tape_grow((void **)bp, cap, (uint64_t)*nb + 1, sizeof **bp)) {
         mem_free(copy);
@@ -59,7 +62,7 @@ add_block(tg_tape *t, bool input, const char *name, size_t n)
 int
 tape_input_block(tg_tape *t, const char *name, size_t n)
 {
-    if (t->status != TG_OK)
+    if (t->status != TG_OK || check_block(t, true, name, n))
         return -1;
     uint32_t n0 = t->n, nin0 = t->nin;
     if (!add_block(t, true, name, n))
@@ -74,32 +77,45 @@ tape_input_block(tg_tape *t, const char *name, size_t n)
     return 0;
 undo:
     /* forget the half-declared block */
-    tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
+    if (t->status == TG_OK)
+        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
     mem_free(t->inb[t->ninb].name);
     t->n = n0;
     t->nin = nin0;
     return -1;
 }
 
+/* The x array on failure: placeholders {t, TG_NIL}, which every operation
+ * accepts and ignores, so code that goes on recording after an error
+ * never reads garbage -- unless n itself is impossible (no tape holds that
+ * many scalars), where x cannot be such an array and is left alone. */
+static void
+poison(tg_tape *t, size_t n, tg_var *x)
+{
+    if (!x || n >= UINT32_MAX)
+        return;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (tg_var){ t, TG_NIL };
+}
+
 void
 tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x)
 {
-    if (!t || t->status != TG_OK)
-        goto poison;
-    if (!x) {
-        tape_fail(t, TG_ERR_ARG, "tg_input_vec: NULL array");
+    if (!t || t->status != TG_OK) {
+        poison(t, n, x);
+        return;
+    }
+    if (!x && n > 0) {
+        tape_fail(t, TG_ERR_ARG, "tg_input_vec: NULL array for %zu scalars", n);
         return;
     }
     uint32_t nin0 = t->nin;
-    if (tape_input_block(t, name, n))
-        goto poison;
+    if (tape_input_block(t, name, n)) {
+        poison(t, n, x);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         x[i] = (tg_var){ t, t->in_ref[nin0 + i] };
-    return;
-poison:
-    if (x)
-        for (size_t i = 0; i < n; i++)
-            x[i] = (tg_var){ t, TG_NIL };
 }
 
 tg_var
@@ -112,21 +128,22 @@ tg_input(tg_tape *t, const char *name)
 
 /* The recorder's entry point for outputs: a new block of n scalars whose
  * instructions the caller writes into the returned slots (before recording
- * anything else), or NULL with the tape failed.  The caller has checked
- * that the refs it writes are instructions of t. */
+ * anything else), or NULL with the tape failed (never NULL otherwise, also
+ * for n == 0).  The caller has checked that the refs it writes are
+ * instructions of t. */
 uint32_t *
 tape_output_block(tg_tape *t, const char *name, size_t n)
 {
-    if (t->status != TG_OK)
+    if (t->status != TG_OK || check_block(t, false, name, n))
         return NULL;
-    if (tape_grow((void **)&t->out_ref, &t->noutcap, (uint64_t)t->nout + n, sizeof *t->out_ref)) {
-        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring output \"%s\"", name ? name : "");
+    if (tape_grow((void **)&t->out_ref, &t->noutcap, (uint64_t)t->nout + n + 1, sizeof *t->out_ref)) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring output \"%s\"", name);
         return NULL;
     }
     if (!add_block(t, false, name, n))
         return NULL;
     uint32_t *slots = t->out_ref + t->nout;
-    t->nout += (uint32_t)n;     /* add_block keeps the total below UINT32_MAX */
+    t->nout += (uint32_t)n;     /* check_block keeps the total below UINT32_MAX */
     t->noutb++;
     return slots;
 }
@@ -136,20 +153,27 @@ tg_output_vec(tg_tape *t, const char *name, size_t n, const tg_var *y)
 {
     if (!t || t->status != TG_OK)
         return;
-    if (!y) {
-        tape_fail(t, TG_ERR_ARG, "tg_output_vec: NULL array");
+    if (!y && n > 0) {
+        tape_fail(t, TG_ERR_ARG, "tg_output_vec: NULL array for %zu scalars", n);
         return;
     }
+    /* name and size first: y is read only for a block that can exist */
+    if (check_block(t, false, name, n))
+        return;
+    bool zero = false;
     for (size_t i = 0; i < n; i++) {
-        if (y[i].tape != t || y[i].id >= t->n) {
+        if (!tape_var_ok(t, y[i])) {
             tape_fail(t, TG_ERR_ARG, "element %zu of output \"%s\" is not a value of tape \"%s\"",
-                      i, name ? name : "(null)", t->name);
+                      i, name, t->name);
             return;
         }
+        zero |= y[i].id == TG_ZERO;
     }
+    /* the tapeless zero becomes a constant before the block is made */
+    uint32_t k0 = zero ? tape_const(t, 0.0) : TG_NIL;
     uint32_t *slots = tape_output_block(t, name, n);
     for (size_t i = 0; slots && i < n; i++)
-        slots[i] = y[i].id;
+        slots[i] = y[i].id == TG_ZERO ? k0 : y[i].id;
 }
 
 void

@@ -17,7 +17,7 @@
 
 #include "tapegen.h"
 
-#define TAPE_MAX_INSTS  ((uint64_t)UINT32_MAX)     /* ids 0..2^32-2, NIL reserved */
+#define TAPE_MAX_INSTS  ((uint64_t)UINT32_MAX - 1) /* ids 0..2^32-3; TG_ZERO, TG_NIL reserved */
 #define TAPE_NAME_MAX   255
 
 typedef struct tape_block {
@@ -72,6 +72,14 @@ tape_bits(double d)
     return u;
 }
 
+/* v is a value usable on t: an instruction of t, or the tapeless zero
+ * {NULL or t, TG_ZERO} (tapegen.h). */
+static inline bool
+tape_var_ok(const tg_tape *t, tg_var v)
+{
+    return v.id == TG_ZERO ? (!v.tape || v.tape == t) : (v.tape == t && v.id < t->n);
+}
+
 /* attach.c: an object of a layer above, kept on a tape (made on first
  * use, destroyed with the tape).  The owner defines one static key per
  * kind of attachment.  tape_attachment returns t's object for key, making
@@ -81,6 +89,8 @@ typedef struct tape_key {
     void (*destroy)(void *obj);
 } tape_key;
 void *tape_attachment(const tg_tape *t, const tape_key *key);
+/* t's object for key, or NULL when there is none yet (never makes one). */
+void *tape_attachment_find(const tg_tape *t, const tape_key *key);
 void  tape_detach_all(tg_tape *t);
 
 /* blocks.c: the recorder's block entry points (the public tg_input_vec and
@@ -115,6 +125,9 @@ uint32_t tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd 
  * literal (so chains of folds leave no dead constants). */
 tape_opnd tape_rec_opnd(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
 uint32_t tape_const(tg_tape *t, double k);
+/* The instruction of a value v with tape_var_ok(t, v): the tapeless zero
+ * becomes the constant +0.0 on t (TG_NIL once t is in error). */
+uint32_t tape_var_ref(tg_tape *t, tg_var v);
 uint32_t tape_input(tg_tape *t);
 
 /* replay.c: records f onto t with f's input k mapped to in[k] (refs of t);

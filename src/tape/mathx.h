@@ -21,7 +21,8 @@
 #define MATHX_INLINE static inline
 #endif
 
-/* The helpers (mathx_powk, mathx_min, mathx_max, mathx_azmul, mathx_signum),
+/* The helpers (mathx_powk, mathx_min, mathx_max, mathx_azmul, mathx_signum,
+ * and the partials mathx_powdx, mathx_powdy, mathx_hypotdx, mathx_atan2dx),
  * shared verbatim with generated C. */
 #define HELPER(name, ...) __VA_ARGS__
 #include "tape/mathx.def"

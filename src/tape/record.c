@@ -1,7 +1,10 @@
 /* src/tape/record.c -- recording: the public operation entry points, and
  * tape_rec, the single path every instruction takes (used by the symbolic
  * sweeps too): canonicalise, fold, materialise literals, CSE, append. */
+#include <math.h>
 #include <stdlib.h>
+
+#include "mathx.h"
 
 #include "internal.h"
 
@@ -22,6 +25,12 @@ tape_const(tg_tape *t, double k)
     if (r != TG_NIL)
         t->nk++;
     return r;
+}
+
+uint32_t
+tape_var_ref(tg_tape *t, tg_var v)
+{
+    return v.id == TG_ZERO ? tape_const(t, 0.0) : v.id;
 }
 
 uint32_t
@@ -116,6 +125,35 @@ tape_of(const tg_operand *o, int n)
     return NULL;
 }
 
+/* o is the tapeless zero (on no tape, or named on t). */
+static bool
+is_zero_var(const tg_operand *o)
+{
+    return o->is_var && o->id == TG_ZERO;
+}
+
+/* An operation none of whose operands is on a tape: literals and tapeless
+ * zeros.  Its value is computed; +0.0 is the tapeless zero again (so sums
+ * and products of empty reductions stay usable), anything else has no tape
+ * to live on: {NULL, TG_NIL}. */
+static tg_var
+record_tapeless(tg_opcode op, int n, const tg_operand *o)
+{
+    tg_var v = { NULL, TG_NIL };
+    double k[3] = { 0.0, 0.0, 0.0 };
+    if ((unsigned)op >= TG_OP_COUNT || tape_op_arity[op] != n)
+        return v;
+    for (int i = 0; i < n; i++) {
+        if (o[i].is_var && !is_zero_var(&o[i]))
+            return v;
+        k[i] = o[i].is_var ? 0.0 : o[i].k;
+    }
+    double r = tape_eval_op(op, k[0], k[1], k[2]);
+    if (r == 0.0 && !signbit(r))
+        v.id = TG_ZERO;
+    return v;
+}
+
 /* Checks the operands against t and converts them; 0 on success. */
 static int
 take_operands(tg_tape *t, tg_opcode op, const tg_operand *o, int n, tape_opnd *out)
@@ -123,6 +161,10 @@ take_operands(tg_tape *t, tg_opcode op, const tg_operand *o, int n, tape_opnd *o
     for (int i = 0; i < n; i++) {
         if (!o[i].is_var) {
             out[i] = tape_lit(o[i].k);
+            continue;
+        }
+        if (is_zero_var(&o[i]) && (!o[i].tape || o[i].tape == t)) {
+            out[i] = tape_lit(0.0);
             continue;
         }
         if (!o[i].tape)
@@ -146,7 +188,9 @@ record(tg_opcode op, int n, const tg_operand *o)
 {
     tg_var v = { tape_of(o, n), TG_NIL };
     tg_tape *t = v.tape;
-    if (!t || t->status != TG_OK)
+    if (!t)
+        return record_tapeless(op, n, o);
+    if (t->status != TG_OK)
         return v;
     if ((unsigned)op >= TG_OP_COUNT || tape_op_arity[op] != n) {
         tape_fail(t, TG_ERR_ARG, "opcode %d does not take %d operands", (int)op, n);

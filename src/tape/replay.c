@@ -34,7 +34,7 @@ tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results)
 {
     if (!dst || dst->status != TG_OK)
         goto poison;
-    if (!f || !args || (!results && f->nout)) {
+    if (!f || (!args && f->nin) || (!results && f->nout)) {
         tape_fail(dst, TG_ERR_ARG, "tg_call: NULL argument");
         goto poison;
     }
@@ -51,13 +51,14 @@ tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results)
         goto poison;
     }
     for (uint32_t k = 0; k < f->nin; k++) {
-        if (args[k].tape != dst || args[k].id >= dst->n) {
+        if (!tape_var_ok(dst, args[k])) {
             tape_fail(dst, TG_ERR_ARG, "tg_call: argument %u is not a value of tape \"%s\"", k,
                       dst->name);
             break;
         }
-        in[k] = args[k].id;
     }
+    for (uint32_t k = 0; k < f->nin && dst->status == TG_OK; k++)
+        in[k] = tape_var_ref(dst, args[k]);
     uint32_t nout = f->nout;    /* f == dst is allowed: read before recording */
     if (dst->status == TG_OK && tape_replay(dst, f, in, map) == 0)
         for (uint32_t j = 0; j < nout; j++)

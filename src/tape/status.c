@@ -5,7 +5,7 @@
 
 #include "internal.h"
 
-static _Thread_local char last_error[256];
+static _Thread_local char last_error[1024];   /* room for a compiler's first errors */
 
 const char *
 tg_status_str(tg_status s)
