@@ -9,17 +9,7 @@
 
 #include "tape/alloc.h"
 #include "ad/symbolic.h"
-
-typedef struct derive {
-    const tg_tape *f;
-    tg_tape *t;
-    uint32_t lo, nw;        /* differentiated inputs [lo, lo + nw) */
-    uint32_t extra;         /* first input index of the extra block, or TG_NIL */
-    uint32_t *map;          /* f instruction -> t ref */
-    uint32_t *fout;         /* f's outputs as t refs */
-    uint32_t *d, *d2;       /* derivative refs over t's instructions */
-    uint8_t *active;
-} derive;
+#include "ad/derive.h"
 
 static void
 derive_free(derive *D)
@@ -390,4 +380,44 @@ tg_joint_tape(const tg_tape *f, unsigned parts, int wrt)
     if (parts & TG_HVP)
         output_refs(t, "hvp", hv, nw);
     return derive_end(&D, buf);
+}
+
+/* ------------------------------------------ entry points for src/ad/sparse */
+
+int
+ad_derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t extra_size,
+                const char *extra_base)
+{
+    return derive_begin(D, f, suffix, wrt, extra_size, extra_base);
+}
+
+tg_tape *
+ad_derive_end(derive *D, uint32_t *buf)
+{
+    return derive_end(D, buf);
+}
+
+void *
+ad_derive_zalloc(tg_tape *t, size_t count, size_t size)
+{
+    return zalloc(t, count, size);
+}
+
+int
+ad_derive_tangent(derive *D, uint32_t n, const uint32_t *seed, const uint32_t *y, uint32_t m,
+                  uint32_t *out)
+{
+    return record_tangent(D, n, seed, y, m, out);
+}
+
+int
+ad_derive_vjp(derive *D, uint32_t n, const uint32_t *w, uint32_t *out)
+{
+    return record_vjp(D, n, w, out);
+}
+
+void
+ad_derive_output(tg_tape *t, const char *name, const uint32_t *r, size_t count)
+{
+    output_refs(t, name, r, count);
 }
