@@ -274,7 +274,7 @@ static double metric(const table *t, const char *wl, const char *size, const cha
                      const char *name);
 
 #define SW1 "sparse W1 rosenbrock"
-#define SW4 "sparse W4 broyden_tridiagonal"
+#define SW4 "sparse W4 broyden"
 
 static const char *const sparse_sizes[3] = { "n=1000", "n=10000", "n=100000" };
 

@@ -2,12 +2,12 @@
  * the dense calls and hand-written code:
  *
  *  "sparse W1 rosenbrock"  the Hessian's lower triangle (tridiagonal):
- *      tg_sparse_hessian against tg_gradient of the same tape (target <= 6x)
- *      and hand-written entries; tg_hessian_sparsity (pattern + colouring);
+ *      tg_sparse_hessian (and _ws) against tg_gradient of the same tape
+ *      (target <= 6x) and hand-written entries; tg_hessian_sparsity (pattern + colouring);
  *      tg_sparse_hessian_tape: build time and evaluation (n <= 10^4); the
  *      dense tg_hessian for n <= 1000.
- *  "sparse W4 broyden_tridiagonal"  the tridiagonal Jacobian:
- *      tg_sparse_jacobian against tg_eval (target <= 4x) and hand-written
+ *  "sparse W4 broyden"  the tridiagonal Jacobian:
+ *      tg_sparse_jacobian (and _ws) against tg_eval (target <= 4x) and hand-written
  *      entries; tg_jacobian_sparsity; tg_sparse_jacobian_tape (n <= 10^4).
  *
  * Every value is checked against the hand-written entries (1e-8 relative,
@@ -143,6 +143,7 @@ typedef struct s1_state {
     double *x, *g, *vals, *H, *xw;
     tg_tape *f, *ht;
     tg_sparsity *sp;
+    tg_workspace *ws;
 } s1_state;
 
 /* The lower triangle of W1's Hessian in row-major order: row i holds
@@ -181,6 +182,11 @@ static void c1_hand_grad(void *p) { s1_state *s = p; w1_grad(s->n, s->x, s->g); 
 static void c1_hand_shess(void *p) { s1_state *s = p; w1_sparse_hess(s->n, s->x, s->vals); }
 static void c1_tg_grad(void *p) { s1_state *s = p; tg_gradient(s->f, s->x, s->g); }
 static void c1_tg_shess(void *p) { s1_state *s = p; tg_sparse_hessian(s->f, s->sp, s->x, NULL, s->vals); }
+static void c1_tgw_shess(void *p)
+{
+    s1_state *s = p;
+    tg_sparse_hessian_ws(s->f, s->ws, s->sp, s->x, NULL, s->vals);
+}
 static void c1_tg_hess(void *p) { s1_state *s = p; tg_hessian(s->f, s->x, s->H); }
 static void c1_tg_pattern(void *p) { s1_state *s = p; tg_sparsity_free(tg_hessian_sparsity(s->f, TG_ALL)); }
 static void c1_dt_shess(void *p) { s1_state *s = p; tg_eval(s->ht, s->xw, s->vals); }
@@ -247,6 +253,16 @@ run_w1_sparse(const bench_opts *o, size_t n, FILE *csv)
     poison(s.vals, s.nnz);
     if (tg_ok(&bs, tg_sparse_hessian(s.f, s.sp, s.x, NULL, s.vals), "tg_sparse_hessian"))
         bench_check(&bs, ks, s.vals, href, s.nnz, AD_TOL, "sparse Hessian");
+    s.ws = tg_workspace_new(s.f);
+    if (!s.ws) {
+        bench_fail(&bs, "tg_workspace_new: out of memory");
+        goto done;
+    }
+    k = bench_add(&bs, SYS_TG_WS, "sparse hess", c1_tgw_shess, &s);
+    bench_note(&bs, k, "tg_sparse_hessian_ws");
+    poison(s.vals, s.nnz);
+    if (tg_ok(&bs, tg_sparse_hessian_ws(s.f, s.ws, s.sp, s.x, NULL, s.vals), "tg_sparse_hessian_ws"))
+        bench_check(&bs, k, s.vals, href, s.nnz, AD_TOL, "sparse Hessian");
     k = bench_add(&bs, SYS_TG, "hessian pattern", c1_tg_pattern, &s);
     bench_set_refs(&bs, k, "", "");
     bench_note(&bs, k, "tg_hessian_sparsity (pattern + star colouring) + free");
@@ -297,6 +313,7 @@ done:
         bench_write_csv(&bs, csv);
     int failed = bs.failed;
     tg_sparsity_free(s.sp);
+    tg_workspace_free(s.ws);
     tg_tape_free(s.f);
     tg_tape_free(s.ht);
     free(s.x);
@@ -319,6 +336,7 @@ typedef struct s4_state {
     double *x, *r, *vals;
     tg_tape *f, *jt;
     tg_sparsity *sp;
+    tg_workspace *ws;
 } s4_state;
 
 /* W4's Jacobian row by row: (i, i-1) = -1, (i, i) = 3 - 4 x_i, (i, i+1) = -2. */
@@ -350,6 +368,11 @@ static void c4_hand_f(void *p) { s4_state *s = p; w4_f(s->n, s->x, s->r); }
 static void c4_hand_sjac(void *p) { s4_state *s = p; w4_sparse_jac(s->n, s->x, s->vals); }
 static void c4_tg_f(void *p) { s4_state *s = p; tg_eval(s->f, s->x, s->r); }
 static void c4_tg_sjac(void *p) { s4_state *s = p; tg_sparse_jacobian(s->f, s->sp, s->x, s->vals); }
+static void c4_tgw_sjac(void *p)
+{
+    s4_state *s = p;
+    tg_sparse_jacobian_ws(s->f, s->ws, s->sp, s->x, s->vals);
+}
 static void c4_tg_pattern(void *p) { s4_state *s = p; tg_sparsity_free(tg_jacobian_sparsity(s->f, TG_ALL)); }
 static void c4_dt_sjac(void *p) { s4_state *s = p; tg_eval(s->jt, s->x, s->vals); }
 static void c4_dt_build(void *p) { s4_state *s = p; tg_tape_free(tg_sparse_jacobian_tape(s->f, TG_ALL)); }
@@ -360,7 +383,7 @@ run_w4_sparse(const bench_opts *o, size_t n, FILE *csv)
     bench_set bs;
     char size[24];
     snprintf(size, sizeof size, "n=%zu", n);
-    bench_set_init(&bs, "sparse W4 broyden_tridiagonal", size);
+    bench_set_init(&bs, "sparse W4 broyden", size);
     s4_state s;
     memset(&s, 0, sizeof s);
     s.n = n;
@@ -411,6 +434,16 @@ run_w4_sparse(const bench_opts *o, size_t n, FILE *csv)
     poison(s.vals, s.nnz);
     if (tg_ok(&bs, tg_sparse_jacobian(s.f, s.sp, s.x, s.vals), "tg_sparse_jacobian"))
         bench_check(&bs, kj, s.vals, jref, s.nnz, AD_TOL, "sparse Jacobian");
+    s.ws = tg_workspace_new(s.f);
+    if (!s.ws) {
+        bench_fail(&bs, "tg_workspace_new: out of memory");
+        goto done;
+    }
+    k = bench_add(&bs, SYS_TG_WS, "sparse jac", c4_tgw_sjac, &s);
+    bench_note(&bs, k, "tg_sparse_jacobian_ws");
+    poison(s.vals, s.nnz);
+    if (tg_ok(&bs, tg_sparse_jacobian_ws(s.f, s.ws, s.sp, s.x, s.vals), "tg_sparse_jacobian_ws"))
+        bench_check(&bs, k, s.vals, jref, s.nnz, AD_TOL, "sparse Jacobian");
     k = bench_add(&bs, SYS_TG, "jacobian pattern", c4_tg_pattern, &s);
     bench_set_refs(&bs, k, "", "");
     bench_note(&bs, k, "tg_jacobian_sparsity (pattern + colouring) + free");
@@ -453,6 +486,7 @@ done:
         bench_write_csv(&bs, csv);
     int failed = bs.failed;
     tg_sparsity_free(s.sp);
+    tg_workspace_free(s.ws);
     tg_tape_free(s.f);
     tg_tape_free(s.jt);
     free(s.x);

@@ -266,10 +266,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("Ipopt with tapegen derivatives.  rel.err = |f - f*| / max(1, |f*|); deriv ms: time in\n"
-           "eval_grad_f + eval_jac_g + eval_h, share: of IpoptSolve's wall time; setup: recording\n"
-           "the tapes + sparsity patterns and colouring; peak MB: getrusage max RSS of the process\n"
-           "(LV1 runs in increasing n, so it is that run's peak).\n\n");
+    printf("Ipopt with tapegen derivatives.  rel.err = |f - f*| / max(1, |f*|).  Times are CPU\n"
+           "times of the process: deriv ms in eval_grad_f + eval_jac_g + eval_h, share of\n"
+           "IpoptSolve's; setup: recording the tapes + sparsity patterns and colouring.  peak MB:\n"
+           "getrusage max RSS of the process (LV1 runs in increasing n: that run's peak).\n\n");
     print_header();
     fflush(stdout);
     for (size_t k = 0; k < total; k++) {

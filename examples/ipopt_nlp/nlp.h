@@ -3,8 +3,8 @@
  * the Ipopt callbacks (IpStdCInterface.h) that evaluate them with tapegen.
  *
  *   f tape   x -> f          eval_f, eval_grad_f (tg_gradient, one reverse sweep)
- *   g tape   x -> g (m)      eval_g, eval_jac_g  (tg_sparse_jacobian)
- *   L tape   x -> (f, g)     eval_h              (tg_sparse_hessian with the
+ *   g tape   x -> g (m)      eval_g, eval_jac_g  (tg_sparse_jacobian_ws)
+ *   L tape   x -> (f, g)     eval_h              (tg_sparse_hessian_ws with the
  *                                                weights (sigma, lambda))
  *
  * The (f, g) tape is recorded from the model; the f and g tapes are sliced
@@ -17,7 +17,7 @@
 
 #include "problems.h"
 
-/* Time spent in (and calls of) each kind of callback, seconds. */
+/* CPU time spent in (and calls of) each kind of callback, seconds. */
 typedef struct nlp_clock {
     double f, g, grad, jac, hess;
     long nf, ng, ngrad, njac, nhess;
@@ -27,7 +27,7 @@ typedef struct nlp_ctx {
     const nlp_problem *p;
     tg_tape *tf, *tg, *tl;          /* f, g and Lagrangian (f, g) tapes */
     tg_sparsity *jac, *hess;        /* patterns of dg/dx and of the L-Hessian (lower) */
-    tg_workspace *wsf, *wsg;        /* for the f and g tapes */
+    tg_workspace *wsf, *wsg, *wsl;  /* for the f, g and Lagrangian tapes */
     double *w;                      /* m + 1 Hessian weights (sigma, lambda) */
     double record_s, pattern_s;     /* recording + slicing, patterns + colouring */
     nlp_clock clock;
@@ -45,7 +45,7 @@ typedef struct nlp_result {
     int status;            /* enum ApplicationReturnStatus */
     int iter;
     double obj;
-    double solve_s;        /* wall time of IpoptSolve */
+    double solve_s;        /* CPU time of IpoptSolve (process) */
     double *x;             /* n: the final point (owned; free with nlp_result_free) */
 } nlp_result;
 
@@ -65,7 +65,7 @@ Bool nlp_eval_h(Index n, Number *x, Bool new_x, Number sigma, Index m, Number *l
                 Bool new_lambda, Index nele, Index *irow, Index *jcol, Number *vals,
                 UserDataPtr ud);
 
-/* Monotonic wall clock, seconds. */
+/* The process's CPU time, seconds (the clock of every figure here). */
 double nlp_now(void);
 
 /* Ipopt's name for a return status ("Solve_Succeeded", ...). */
