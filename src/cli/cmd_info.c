@@ -58,11 +58,9 @@ print_pattern(const char *label, const tg_sparsity *s, size_t rows, size_t cols,
 /* --sparsity / --svg: the Jacobian pattern of t and the pattern of the
  * Hessian of w . y (any weights), with respect to --wrt. */
 static int
-sparsity(const cli_args *a, const tg_tape *t)
+sparsity(const cli_args *a, const tg_tape *t, int wrt)
 {
-    int wrt, rc = cli_wrt(a, t, a->val[O_WRT], &wrt);
-    if (rc != CLI_OK)
-        return rc;
+    int rc;
     size_t nw = wrt == TG_ALL ? tg_num_inputs(t) : tg_input_block_size(t, (size_t)wrt);
     size_t m = tg_num_outputs(t);
     tg_sparsity *jac = tg_jacobian_sparsity(t, wrt);
@@ -98,9 +96,16 @@ run(const cli_args *a)
 {
     int rc = CLI_OK;
     const char *path = a->pos[0];
+    if (a->val[O_WRT] && !a->val[O_SPARSITY] && !a->val[O_SVG])
+        return cli_usage(a, "--wrt applies to --sparsity and --svg");
     tg_tape *t = cli_load(a, path, &rc);
     if (!t)
         return rc;
+    int wrt = TG_ALL;
+    if ((rc = cli_wrt(a, t, a->val[O_WRT], &wrt)) != CLI_OK) {
+        tg_tape_free(t);
+        return rc;
+    }
     cli_prog p;
     if (cli_prog_read(&p, t) != 0) {
         tg_tape_free(t);
@@ -125,9 +130,7 @@ run(const cli_args *a)
             printf("  %-8s %zu\n", tg_op_name((tg_opcode)op), hist[op]);
     cli_prog_free(&p);
     if (a->val[O_SPARSITY] || a->val[O_SVG])
-        rc = sparsity(a, t);
-    else if (a->val[O_WRT])
-        rc = cli_usage(a, "--wrt applies to --sparsity and --svg");
+        rc = sparsity(a, t, wrt);
     tg_tape_free(t);
     return rc;
 }
