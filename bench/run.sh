@@ -256,7 +256,7 @@ else
     # One metric row per figure (columns of ipopt_nlp --csv).
     if [[ -s $work/ipopt_lv1.csv ]]; then
         metric_csv=$raw/ipopt.csv
-        while IFS=, read -r prob n m status iter obj opt relerr deriv solve share rec pat jnnz jcol hnnz hcol peak chk; do
+        while IFS=, read -r prob n m status iter obj opt relerr deriv solve share rec pat jnnz jcol hnnz hcol peak chk derivs; do
             [[ $prob == LV1 ]] || continue
             wl="Ipopt LV1"; sz="n=$n"
             solved=0; [[ $status == Solve_Succeeded || $status == Solved_To_Acceptable ]] && solved=1

@@ -23,6 +23,7 @@
 
 typedef struct options {
     int check;                 /* derivative checks before each solve */
+    nlp_mode mode;             /* sparse calls (default) or sparse derivative tapes */
     int print_level;           /* Ipopt's */
     const char *only;          /* one problem name, or NULL */
     size_t sizes[MAX_SIZES];   /* LV1 sizes */
@@ -32,11 +33,14 @@ typedef struct options {
 
 static void usage(FILE *f)
 {
-    fputs("usage: ipopt_nlp [--check] [-v] [--only NAME] [--lv1 N[,N...]] [--csv FILE]\n"
+    fputs("usage: ipopt_nlp [--check] [--tapes] [-v] [--only NAME] [--lv1 N[,N...]] [--csv FILE]\n"
           "Solves Hock-Schittkowski problems 6, 7, 10, 14, 35, 39, 40, 43, 46, 71, 78\n"
           "and Luksan-Vlcek problem 1 with Ipopt, every derivative from tapegen.\n"
           "  --check       check each derivative callback against central differences\n"
           "                and the dense calls first (n <= 2000)\n"
+          "  --tapes       Jacobian and Hessian from sparse derivative tapes built once\n"
+          "                (tg_sparse_jacobian_tape, tg_sparse_hessian_tape) instead of\n"
+          "                the numeric tg_sparse_jacobian_ws / tg_sparse_hessian_ws\n"
           "  -v            Ipopt's iteration log (print_level 5)\n"
           "  --only NAME   one problem (HS071, LV1, ...)\n"
           "  --lv1 LIST    LV1 sizes (default 1000,10000,100000; 0 for none)\n"
@@ -82,6 +86,8 @@ static int parse(int argc, char **argv, options *o)
         const char *a = argv[i];
         if (strcmp(a, "--check") == 0)
             o->check = 1;
+        else if (strcmp(a, "--tapes") == 0)
+            o->mode = NLP_TAPES;
         else if (strcmp(a, "-v") == 0)
             o->print_level = 5;
         else if (strcmp(a, "--only") == 0 && i + 1 < argc)
@@ -150,6 +156,7 @@ typedef struct row {
     nlp_clock clock;
     double record_s, pattern_s;
     size_t jac_nnz, jac_colors, hess_nnz, hess_colors;
+    int tapes;           /* derivatives from sparse derivative tapes */
     long check;          /* -2: not run, -1: could not run, else disagreements */
     double err;
     double peak;         /* MB, LV1 only (NAN otherwise) */
@@ -177,10 +184,11 @@ static void print_row(const row *w, FILE *csv)
            w->ok ? "" : "  <- MISSED");
     if (csv)
         fprintf(csv, "%s,%zu,%zu,%s,%d,%.17g,%.17g,%.3e,%.6f,%.6f,%.2f,%.6f,%.6f,%zu,%zu,%zu,%zu,"
-                     "%s,%ld\n",
+                     "%s,%ld,%s\n",
                 w->name, w->n, w->m, nlp_status_name(w->status), w->iter, w->obj, w->f_star,
                 w->err, deriv, w->solve_s, share, w->record_s, w->pattern_s, w->jac_nnz,
-                w->jac_colors, w->hess_nnz, w->hess_colors, peak, w->check);
+                w->jac_colors, w->hess_nnz, w->hess_colors, peak, w->check,
+                w->tapes ? "tapes" : "calls");
 }
 
 static void print_detail(const row *w)
@@ -207,13 +215,14 @@ static int run_one(const options *o, const nlp_problem *p, row *w)
     w->f_star = p->f_star;
     w->check = -2;
     w->peak = NAN;
+    w->tapes = o->mode == NLP_TAPES;
     nlp_ctx c;
     nlp_result r = { 0 };
     int rc = -1;
-    if (nlp_prepare(&c, p) != 0)
+    if (nlp_prepare(&c, p, o->mode) != 0)
         goto out;
     w->record_s = c.record_s;
-    w->pattern_s = c.pattern_s;
+    w->pattern_s = c.pattern_s + c.dtape_s;
     w->jac_nnz = tg_sparsity_nnz(c.jac);
     w->jac_colors = tg_sparsity_colors(c.jac);
     w->hess_nnz = tg_sparsity_nnz(c.hess);
@@ -256,7 +265,7 @@ int main(int argc, char **argv)
             return 2;
         }
         fputs("problem,n,m,status,iter,objective,optimum,rel_err,deriv_s,solve_s,deriv_share_pct,"
-              "record_s,pattern_s,jac_nnz,jac_colors,hess_nnz,hess_colors,peak_mb,check\n", csv);
+              "record_s,pattern_s,jac_nnz,jac_colors,hess_nnz,hess_colors,peak_mb,check,derivs\n", csv);
     }
 
     size_t total = nlp_hs_count() + o.nsizes, done = 0, missed = 0;
@@ -268,8 +277,11 @@ int main(int argc, char **argv)
 
     printf("Ipopt with tapegen derivatives.  rel.err = |f - f*| / max(1, |f*|).  Times are CPU\n"
            "times of the process: deriv ms in eval_grad_f + eval_jac_g + eval_h, share of\n"
-           "IpoptSolve's; setup: recording the tapes + sparsity patterns and colouring.  peak MB:\n"
-           "getrusage max RSS of the process (LV1 runs in increasing n: that run's peak).\n\n");
+           "IpoptSolve's; setup: recording the tapes + sparsity patterns and colouring (+ the\n"
+           "derivative tapes with --tapes).  peak MB: getrusage max RSS of the process (LV1\n"
+           "runs in increasing n: that run's peak).  Jacobian and Hessian: %s.\n\n",
+           o.mode == NLP_TAPES ? "sparse derivative tapes (tg_sparse_*_tape, built in the setup)"
+                               : "tg_sparse_jacobian_ws, tg_sparse_hessian_ws");
     print_header();
     fflush(stdout);
     for (size_t k = 0; k < total; k++) {

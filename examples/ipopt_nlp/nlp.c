@@ -65,7 +65,8 @@ static tg_tape *slice(const tg_tape *L, const char *name, const char *block,
         tg_input_vec(t, "x", n, x);
         tg_call(t, L, x, y);
         tg_output_vec(t, block, count, y + first);
-        tg_tape_optimize(t, TG_OPT_BASIC);
+        /* Dead-code elimination only: L is already optimised and ordered. */
+        tg_tape_optimize(t, TG_OPT_NONE);
     }
     free(x);
     free(y);
@@ -98,10 +99,35 @@ static int pattern_ok(nlp_ctx *c, const tg_sparsity *s, const char *what)
     return 1;
 }
 
-int nlp_prepare(nlp_ctx *c, const nlp_problem *p)
+/* The sparse derivative tapes of NLP_TAPES, optimised once. */
+static int prepare_tapes(nlp_ctx *c)
+{
+    double t0 = nlp_now();
+    c->tjac = tg_sparse_jacobian_tape(c->tg, TG_ALL);
+    if (!tape_ok(c, c->tjac, "sparse Jacobian"))
+        return -1;
+    c->thess = tg_sparse_hessian_tape(c->tl, TG_ALL);
+    if (!tape_ok(c, c->thess, "sparse Hessian"))
+        return -1;
+    if (tg_tape_optimize(c->tjac, TG_OPT_BASIC) != TG_OK ||
+        tg_tape_optimize(c->thess, TG_OPT_BASIC) != TG_OK) {
+        fail(c, "optimising the sparse derivative tapes: %s", tg_last_error());
+        return -1;
+    }
+    c->xw = malloc((c->p->n + c->p->m + 1) * sizeof *c->xw);
+    if (c->xw == NULL) {
+        fail(c, "%s: out of memory", c->p->name);
+        return -1;
+    }
+    c->dtape_s = nlp_now() - t0;
+    return 0;
+}
+
+int nlp_prepare(nlp_ctx *c, const nlp_problem *p, nlp_mode mode)
 {
     memset(c, 0, sizeof *c);
     c->p = p;
+    c->mode = mode;
     if (p->m == 0) {
         fail(c, "%s: this driver expects at least one constraint", p->name);
         return -1;
@@ -134,6 +160,8 @@ int nlp_prepare(nlp_ctx *c, const nlp_problem *p)
         fail(c, "%s: out of memory", p->name);
         return -1;
     }
+    if (mode == NLP_TAPES && prepare_tapes(c) != 0)
+        return -1;
     c->failed = 0;
     return 0;
 }
@@ -148,7 +176,12 @@ void nlp_release(nlp_ctx *c)
     tg_tape_free(c->tf);
     tg_tape_free(c->tg);
     tg_tape_free(c->tl);
+    tg_tape_free(c->tjac);
+    tg_tape_free(c->thess);
     free(c->w);
+    free(c->xw);
+    c->tjac = c->thess = NULL;
+    c->xw = NULL;
     c->jac = c->hess = NULL;
     c->wsf = c->wsg = c->wsl = NULL;
     c->tf = c->tg = c->tl = NULL;
@@ -229,7 +262,8 @@ Bool nlp_eval_jac_g(Index n, Number *x, Bool new_x, Index m, Index nele,
         return TRUE;
     }
     double t0 = nlp_now();
-    tg_status s = tg_sparse_jacobian_ws(c->tg, c->wsg, c->jac, x, vals);
+    tg_status s = c->mode == NLP_TAPES ? tg_eval_ws(c->tjac, c->wsg, x, vals)
+                                       : tg_sparse_jacobian_ws(c->tg, c->wsg, c->jac, x, vals);
     c->clock.jac += nlp_now() - t0;
     c->clock.njac++;
     return status_ok(c, s, "eval_jac_g");
@@ -255,9 +289,18 @@ Bool nlp_eval_h(Index n, Number *x, Bool new_x, Number sigma, Index m, Number *l
         return TRUE;
     }
     double t0 = nlp_now();
-    c->w[0] = sigma;
-    memcpy(c->w + 1, lambda, (size_t)m * sizeof *lambda);
-    tg_status s = tg_sparse_hessian_ws(c->tl, c->wsl, c->hess, x, c->w, vals);
+    tg_status s;
+    if (c->mode == NLP_TAPES) {
+        size_t nn = c->p->n;
+        memcpy(c->xw, x, nn * sizeof *x);
+        c->xw[nn] = sigma;
+        memcpy(c->xw + nn + 1, lambda, (size_t)m * sizeof *lambda);
+        s = tg_eval_ws(c->thess, c->wsl, c->xw, vals);
+    } else {
+        c->w[0] = sigma;
+        memcpy(c->w + 1, lambda, (size_t)m * sizeof *lambda);
+        s = tg_sparse_hessian_ws(c->tl, c->wsl, c->hess, x, c->w, vals);
+    }
     c->clock.hess += nlp_now() - t0;
     c->clock.nhess++;
     return status_ok(c, s, "eval_h");

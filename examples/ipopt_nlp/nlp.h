@@ -8,7 +8,13 @@
  *                                                weights (sigma, lambda))
  *
  * The (f, g) tape is recorded from the model; the f and g tapes are sliced
- * from it (tg_call, then dead-code elimination). */
+ * from it (tg_call, then dead-code elimination).
+ *
+ * With NLP_TAPES the Jacobian and Hessian come from sparse derivative tapes
+ * instead, built once: tg_sparse_jacobian_tape(g) and
+ * tg_sparse_hessian_tape(L) (inputs x and the weights w), evaluated with
+ * tg_eval_ws: the same values (the same patterns and order), fewer
+ * instructions per call, more setup. */
 #ifndef IPOPT_NLP_NLP_H
 #define IPOPT_NLP_NLP_H
 
@@ -23,13 +29,23 @@ typedef struct nlp_clock {
     long nf, ng, ngrad, njac, nhess;
 } nlp_clock;
 
+/* Where eval_jac_g and eval_h get their values. */
+typedef enum nlp_mode {
+    NLP_SPARSE_CALLS,    /* tg_sparse_jacobian_ws / tg_sparse_hessian_ws */
+    NLP_TAPES            /* tg_eval_ws of the sparse derivative tapes */
+} nlp_mode;
+
 typedef struct nlp_ctx {
     const nlp_problem *p;
+    nlp_mode mode;
     tg_tape *tf, *tg, *tl;          /* f, g and Lagrangian (f, g) tapes */
     tg_sparsity *jac, *hess;        /* patterns of dg/dx and of the L-Hessian (lower) */
     tg_workspace *wsf, *wsg, *wsl;  /* for the f, g and Lagrangian tapes */
     double *w;                      /* m + 1 Hessian weights (sigma, lambda) */
+    tg_tape *tjac, *thess;          /* NLP_TAPES: the sparse derivative tapes */
+    double *xw;                     /* NLP_TAPES: n + m + 1, the Hessian tape's inputs */
     double record_s, pattern_s;     /* recording + slicing, patterns + colouring */
+    double dtape_s;                 /* NLP_TAPES: building the derivative tapes */
     nlp_clock clock;
     int iter;                       /* last iteration Ipopt reported */
     int failed;                     /* a callback failed (message in err) */
@@ -38,7 +54,7 @@ typedef struct nlp_ctx {
 
 /* Records p's tapes and computes the patterns.  Returns 0, or -1 with the
  * reason in c->err (c then holds nothing to free beyond nlp_release). */
-int  nlp_prepare(nlp_ctx *c, const nlp_problem *p);
+int  nlp_prepare(nlp_ctx *c, const nlp_problem *p, nlp_mode mode);
 void nlp_release(nlp_ctx *c);
 
 typedef struct nlp_result {
