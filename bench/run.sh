@@ -243,38 +243,50 @@ else
     if [[ $quick -eq 1 ]]; then lv1_sizes=1000; else lv1_sizes=1000,10000,100000; fi
     banner "Ipopt LV1 (n = $lv1_sizes)"
     t0=$(now)
-    if cmake --build "$build" -j"$jobs" --target ipopt_nlp > "$logs/ipopt_build.log" 2>&1 &&
-        (cd "$work" && "$build/ipopt_nlp" --only LV1 --lv1 "$lv1_sizes" --csv "$work/ipopt_lv1.csv") \
-            > "$logs/ipopt.log" 2>&1; then
-        cat "$logs/ipopt.log"
-    else
-        cat "$logs/ipopt_build.log" "$logs/ipopt.log" 2>/dev/null | tail -30
-        echo "run.sh: the Ipopt LV1 runs FAILED (see $logs/ipopt.log)"
+    if ! cmake --build "$build" -j"$jobs" --target ipopt_nlp > "$logs/ipopt_build.log" 2>&1; then
+        cat "$logs/ipopt_build.log" | tail -30
+        echo "run.sh: building examples/ipopt_nlp FAILED"
         failed=1
-        failures+=("ipopt_lv1")
+        failures+=("ipopt_nlp build")
     fi
-    # One metric row per figure (columns of ipopt_nlp --csv).
-    if [[ -s $work/ipopt_lv1.csv ]]; then
+    # Two runs: the numeric sparse calls (the example's default) and the
+    # sparse derivative tapes (--tapes).
+    for mode in calls tapes; do
+        [[ -x $build/ipopt_nlp ]] || break
+        wl="Ipopt LV1"; margs=()
+        [[ $mode == tapes ]] && { wl="Ipopt LV1 tapes"; margs=(--tapes); }
+        csvf=$work/ipopt_lv1_$mode.csv
+        if (cd "$work" && "$build/ipopt_nlp" --only LV1 --lv1 "$lv1_sizes" "${margs[@]}" --csv "$csvf") \
+                > "$logs/ipopt_$mode.log" 2>&1; then
+            grep -E '^(LV1|  LV1)' "$logs/ipopt_$mode.log" | sed "s/^/  [$mode] /"
+        else
+            tail -30 "$logs/ipopt_$mode.log"
+            echo "run.sh: the Ipopt LV1 runs ($mode) FAILED (see $logs/ipopt_$mode.log)"
+            failed=1
+            failures+=("ipopt_lv1_$mode")
+        fi
+        [[ -s $csvf ]] || continue
+        # One metric row per figure (columns of ipopt_nlp --csv).
         metric_csv=$raw/ipopt.csv
         while IFS=, read -r prob n m status iter obj opt relerr deriv solve share rec pat jnnz jcol hnnz hcol peak chk derivs; do
             [[ $prob == LV1 ]] || continue
-            wl="Ipopt LV1"; sz="n=$n"
+            sz="n=$n"
             solved=0; [[ $status == Solve_Succeeded || $status == Solved_To_Acceptable ]] && solved=1
             metric_row "$wl" "$sz" tapegen "solved" "" "$solved" "$status after $iter iterations; m = $m"
             metric_row "$wl" "$sz" tapegen "iterations" "" "$iter" "Ipopt iterations"
             metric_row "$wl" "$sz" tapegen "objective" "" "$obj" "known optimum $opt; rel. error $relerr"
-            metric_row "$wl" "$sz" tapegen "derivative callbacks" s "$deriv" "eval_grad_f + eval_jac_g + eval_h"
-            metric_row "$wl" "$sz" tapegen "IpoptSolve" s "$solve" "wall time of IpoptSolve"
+            metric_row "$wl" "$sz" tapegen "derivative callbacks" s "$deriv" "CPU time in eval_grad_f + eval_jac_g + eval_h ($derivs)"
+            metric_row "$wl" "$sz" tapegen "IpoptSolve" s "$solve" "CPU time of IpoptSolve"
             metric_row "$wl" "$sz" tapegen "derivative share" % "$share" "derivative callbacks / IpoptSolve"
             metric_row "$wl" "$sz" tapegen "setup" s "$(awk -v a="$rec" -v b="$pat" 'BEGIN { printf "%.6f", a + b }')" \
-                "recording $rec s + patterns and colouring $pat s"
+                "recording $rec s + patterns$([[ $mode == tapes ]] && echo ' and derivative tapes') $pat s"
             metric_row "$wl" "$sz" tapegen "peak RSS" B "$(awk -v p="$peak" 'BEGIN { printf "%.0f", p * 1048576 }')" \
                 "getrusage max RSS of ipopt_nlp after this run (sizes run in increasing order)"
             metric_row "$wl" "$sz" tapegen "pattern sizes" "" "$jnnz" "Jacobian nnz $jnnz in $jcol colours; Hessian nnz $hnnz in $hcol colours"
-        done < "$work/ipopt_lv1.csv"
+        done < "$csvf"
         unset metric_csv
-    fi
-    info_row ipopt "Ipopt LV1: examples/ipopt_nlp --only LV1 --lv1 $lv1_sizes ($(pkg-config --modversion ipopt 2>/dev/null || echo '?')); $(elapsed "$t0" "$(now)") s."
+    done
+    info_row ipopt "Ipopt LV1: examples/ipopt_nlp --only LV1 --lv1 $lv1_sizes [--tapes] (Ipopt $(pkg-config --modversion ipopt 2>/dev/null || echo '?')); $(elapsed "$t0" "$(now)") s."
 fi
 
 info_row load "load average $load_start at the start; $(cut -d' ' -f1-3 /proc/loadavg) at the end"

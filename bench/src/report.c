@@ -375,8 +375,17 @@ write_sparse_targets(tstate *ts, const table *t)
         snprintf(extra, sizeof extra, "derivative callbacks %s of IpoptSolve %s",
                  fmt_time(d ? num(d, F_MED) : NAN, b1, sizeof b1),
                  fmt_time(ip ? num(ip, F_MED) : NAN, b2, sizeof b2));
-        target_line(ts, "Ipopt LV1 derivative callbacks, % of IpoptSolve", "Ipopt LV1 n=100000",
+        target_line(ts, "Ipopt LV1 derivative callbacks, % of IpoptSolve (CPU)", "Ipopt LV1 n=100000",
                     share, NAN, NAN, 20.0, 1, extra);
+        const row *dt = find(t, "metric", "Ipopt LV1 tapes", sz, "tapegen", "derivative callbacks");
+        const row *it = find(t, "metric", "Ipopt LV1 tapes", sz, "tapegen", "IpoptSolve");
+        snprintf(extra, sizeof extra, "with sparse derivative tapes (--tapes): callbacks %s of "
+                 "IpoptSolve %s", fmt_time(dt ? num(dt, F_MED) : NAN, b1, sizeof b1),
+                 fmt_time(it ? num(it, F_MED) : NAN, b2, sizeof b2));
+        target_line(ts, "Ipopt LV1 derivative callbacks, % of IpoptSolve (CPU), --tapes",
+                    "Ipopt LV1 tapes n=100000",
+                    metric(t, "Ipopt LV1 tapes", sz, "tapegen", "derivative share"), NAN, NAN, 20.0,
+                    1, extra);
         double p4 = metric(t, wl, "n=10000", "tapegen", "peak RSS");
         double p5 = metric(t, wl, sz, "tapegen", "peak RSS");
         snprintf(extra, sizeof extra, "peak RSS %s at n=10^5, %s at n=10^4 (per n, 10^5 over 10^4)",
@@ -386,32 +395,37 @@ write_sparse_targets(tstate *ts, const table *t)
     }
 }
 
-/* The Ipopt LV1 runs, one row per size. */
+/* The Ipopt LV1 runs, one row per derivative source and size. */
 static void
 write_ipopt(FILE *md, const table *t)
 {
+    static const char *const wls[2] = { "Ipopt LV1", "Ipopt LV1 tapes" };
     int any = 0;
-    for (int i = 0; i < t->n; i++) {
-        const row *r = &t->r[i];
-        if (!eq(r->f[F_KIND], "metric") || !eq(r->f[F_WL], "Ipopt LV1") || !eq(r->f[F_OP], "solved"))
-            continue;
-        const char *sz = r->f[F_SIZE];
-        if (!any)
-            fputs("| size | status | objective | derivative callbacks | IpoptSolve | share | setup | "
-                  "peak RSS | patterns |\n|---|---|---|---|---|---|---|---|---|\n", md);
-        any = 1;
-        const row *o = find(t, "metric", "Ipopt LV1", sz, "tapegen", "objective");
-        const row *p = find(t, "metric", "Ipopt LV1", sz, "tapegen", "pattern sizes");
-        char b1[32], b2[32], b3[32], b4[32];
-        fprintf(md, "| %s | %s | %.12g (%s) | %s | %s | %.1f%% | %s | %s | %s |\n", sz, r->f[F_NOTE],
-                o ? num(o, F_MED) : NAN, o ? o->f[F_NOTE] : "",
-                fmt_time(metric(t, "Ipopt LV1", sz, "tapegen", "derivative callbacks"), b1, sizeof b1),
-                fmt_time(metric(t, "Ipopt LV1", sz, "tapegen", "IpoptSolve"), b2, sizeof b2),
-                metric(t, "Ipopt LV1", sz, "tapegen", "derivative share"),
-                fmt_time(metric(t, "Ipopt LV1", sz, "tapegen", "setup"), b3, sizeof b3),
-                fmt_bytes(metric(t, "Ipopt LV1", sz, "tapegen", "peak RSS"), b4, sizeof b4),
-                p ? p->f[F_NOTE] : "");
-    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < t->n; i++) {
+            const row *r = &t->r[i];
+            const char *wl = wls[k];
+            if (!eq(r->f[F_KIND], "metric") || !eq(r->f[F_WL], wl) || !eq(r->f[F_OP], "solved"))
+                continue;
+            const char *sz = r->f[F_SIZE];
+            if (!any)
+                fputs("| derivatives | size | status | objective | derivative callbacks (CPU) | "
+                      "IpoptSolve (CPU) | share | setup | peak RSS | patterns |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|\n", md);
+            any = 1;
+            const row *o = find(t, "metric", wl, sz, "tapegen", "objective");
+            const row *p = find(t, "metric", wl, sz, "tapegen", "pattern sizes");
+            char b1[32], b2[32], b3[32], b4[32];
+            fprintf(md, "| %s | %s | %s | %.12g (%s) | %s | %s | %.1f%% | %s | %s | %s |\n",
+                    k ? "sparse derivative tapes" : "tg_sparse_jacobian_ws / tg_sparse_hessian_ws",
+                    sz, r->f[F_NOTE], o ? num(o, F_MED) : NAN, o ? o->f[F_NOTE] : "",
+                    fmt_time(metric(t, wl, sz, "tapegen", "derivative callbacks"), b1, sizeof b1),
+                    fmt_time(metric(t, wl, sz, "tapegen", "IpoptSolve"), b2, sizeof b2),
+                    metric(t, wl, sz, "tapegen", "derivative share"),
+                    fmt_time(metric(t, wl, sz, "tapegen", "setup"), b3, sizeof b3),
+                    fmt_bytes(metric(t, wl, sz, "tapegen", "peak RSS"), b4, sizeof b4),
+                    p ? p->f[F_NOTE] : "");
+        }
     if (!any) {
         const char *v = info(t, "ipopt");
         fprintf(md, "%s\n", v ? v : "Not run.");
