@@ -492,6 +492,65 @@ tg_status tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, doub
 tg_status tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v, double *hv);
 
 
+/* ------------------------------- parameters and many directions per call */
+
+/* Derivatives with respect to ONE input block (wrt: a block index, or
+ * TG_ALL for every input); the other blocks are parameters, held fixed at
+ * their values in x (CppAD's dynamic parameters, ADOL-C's mkparam).  x
+ * always has all n inputs.  n_w is the size of the selected block; arrays
+ * are as for the calls without _wrt with n_w in place of n:
+ *   tg_gradient_wrt  g[n_w]                      (m == 1)
+ *   tg_jacobian_wrt  J[m * n_w], row-major       (ceil(n_w/8) tangent or
+ *                                                 ceil(m/8) adjoint sweeps)
+ *   tg_jvp_wrt       v[n_w] -> jv[m]
+ *   tg_vjp_wrt       w[m]   -> wj[n_w]
+ *   tg_hessian_wrt   H[n_w * n_w], row-major     (m == 1)
+ *   tg_hvp_wrt       v[n_w] -> hv[n_w]           (m == 1)
+ * Errors: as the calls without _wrt, plus TG_ERR_ARG for a wrt that is
+ * neither TG_ALL nor a block index.  Values equal those calls' entries for
+ * the block's columns (up to the sign of zeros). */
+tg_status tg_gradient_wrt(const tg_tape *t, int wrt, const double *x, double *g);
+tg_status tg_jacobian_wrt(const tg_tape *t, int wrt, const double *x, double *J);
+tg_status tg_jvp_wrt(const tg_tape *t, int wrt, const double *x, const double *v, double *jv);
+tg_status tg_vjp_wrt(const tg_tape *t, int wrt, const double *x, const double *w, double *wj);
+tg_status tg_hessian_wrt(const tg_tape *t, int wrt, const double *x, double *H);
+tg_status tg_hvp_wrt(const tg_tape *t, int wrt, const double *x, const double *v, double *hv);
+
+/* k directions in one call, swept TG_LANES (8) at a time over one value
+ * sweep (one first-order sweep for HVPs), with respect to block wrt (or
+ * TG_ALL).  Direction matrices are row-major, one direction per row:
+ *   tg_jvp_multi  V[k * n_w]  -> JV[k * m]     JV row d = J V_d
+ *   tg_vjp_multi  W[k * m]    -> WJ[k * n_w]   WJ row d = W_d^T J
+ *   tg_hvp_multi  V[k * n_w]  -> HV[k * n_w]   HV row d = H V_d (m == 1)
+ * k == 0 does nothing and returns TG_OK.  Errors as the _wrt calls. */
+tg_status tg_jvp_multi(const tg_tape *t, int wrt, size_t k, const double *x, const double *V,
+                       double *JV);
+tg_status tg_vjp_multi(const tg_tape *t, int wrt, size_t k, const double *x, const double *W,
+                       double *WJ);
+tg_status tg_hvp_multi(const tg_tape *t, int wrt, size_t k, const double *x, const double *V,
+                       double *HV);
+
+/* The same with a caller-owned workspace (no allocation once it was made
+ * by tg_workspace_new(t)). */
+tg_status tg_gradient_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x,
+                             double *g);
+tg_status tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x,
+                             double *J);
+tg_status tg_jvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x,
+                        const double *v, double *jv);
+tg_status tg_vjp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x,
+                        const double *w_, double *wj);
+tg_status tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x,
+                            double *H);
+tg_status tg_hvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x,
+                        const double *v, double *hv);
+tg_status tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const double *x,
+                          const double *V, double *JV);
+tg_status tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const double *x,
+                          const double *W, double *WJ);
+tg_status tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const double *x,
+                          const double *V, double *HV);
+
 /* --------------------------------------------------- sparse derivatives */
 
 /* A structural sparsity pattern with its colouring: which entries of a

@@ -4,7 +4,8 @@
 # to be installed.  Needs root (or sudo).
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libcriterion-dev libcminpack-dev librust-libm-dev)
+packages=(build-essential cmake pkg-config libcriterion-dev libcminpack-dev librust-libm-dev
+          libcolpack-dev)   # libcolpack-dev: the colouring reference of tests/colpack
 # ADOL-C, the reference the benchmarks compare with (bench/; optional: the
 # harness builds and its smoke test runs without it).
 packages+=(libadolc-dev)

@@ -113,3 +113,18 @@ ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w,
     /* w is only read when ACCW == 0 */
     second(t, v, vd, (double *)(uintptr_t)w, wd, TG_LANES, 0);
 }
+
+void
+ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
+            int L)
+{
+    double *wm = (double *)(uintptr_t)w;     /* only read when ACCW == 0 */
+    if (L <= 1)
+        second(t, v, vd, wm, wd, 1, 0);
+    else if (L == 2)
+        second(t, v, vd, wm, wd, 2, 0);
+    else if (L <= 4)
+        second(t, v, vd, wm, wd, 4, 0);
+    else
+        second(t, v, vd, wm, wd, TG_LANES, 0);
+}

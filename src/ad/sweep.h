@@ -83,4 +83,11 @@ void ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j
 void ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
 void ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
 
+/* The same with L in {1, 2, 4, TG_LANES} lanes (rounded up), seeds from
+ * seed[k*L + l] (tangent) and precomputed first-order adjoints (second):
+ * the compressed sweeps of src/ad/sparse use as many lanes as colours. */
+void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, int L);
+void ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
+                 int L);
+
 #endif

@@ -78,3 +78,17 @@ ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, do
 {
     tangent(t, v, seed, j0, vd, TG_LANES);
 }
+
+void
+ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, int L)
+{
+    /* a constant L per instance: the lane loops unroll and vectorise */
+    if (L <= 1)
+        tangent(t, v, seed, 0, vd, 1);
+    else if (L == 2)
+        tangent(t, v, seed, 0, vd, 2);
+    else if (L <= 4)
+        tangent(t, v, seed, 0, vd, 4);
+    else
+        tangent(t, v, seed, 0, vd, TG_LANES);
+}

@@ -52,25 +52,35 @@ reserve(tg_workspace *w, size_t doubles, const char *fn)
     return TG_OK;
 }
 
-/* seed[k*8 + l] = 1 where input k (global) has colour 8g + l */
-static void
-seed_group(const tg_sparsity *s, uint32_t g, size_t nin, double *seed)
+/* Lanes a sweep of group g needs: its colours rounded up to 1, 2, 4, 8
+ * (a tridiagonal pattern's 3 colours sweep 4 lanes, not 8). */
+static int
+group_lanes(const tg_sparsity *s, uint32_t g)
 {
-    memset(seed, 0, nin * L8 * sizeof *seed);
+    uint32_t c = s->ncolors - g * L8;
+    return c >= 5 ? L8 : c >= 3 ? 4 : (int)c;
+}
+
+/* seed[k*L + l] = 1 where input k (global) has colour 8g + l */
+static void
+seed_group(const tg_sparsity *s, uint32_t g, size_t nin, int L, double *seed)
+{
+    memset(seed, 0, nin * (size_t)L * sizeof *seed);
     for (uint32_t k = 0; k < s->nw; k++) {
         uint32_t c = s->seed_color[k];
         if (c != UINT32_MAX && c / L8 == g)
-            seed[((size_t)s->lo + k) * L8 + c % L8] = 1.0;
+            seed[((size_t)s->lo + k) * L + c % L8] = 1.0;
     }
 }
 
-/* vals[e] for the entries of group g, from lanes read at ref[src[e]] */
+/* vals[e] for the entries of group g, from L lanes read at ref[src[e]] */
 static void
-recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lanes, double *vals)
+recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lanes, int L,
+        double *vals)
 {
     for (size_t q = s->grp_ptr[g]; q < s->grp_ptr[g + 1]; q++) {
         uint32_t e = s->grp_ent[q];
-        vals[e] = lanes[(size_t)ref[s->src[e]] * L8 + s->ecolor[e] % L8];
+        vals[e] = lanes[(size_t)ref[s->src[e]] * L + s->ecolor[e] % L8];
     }
 }
 
@@ -106,11 +116,12 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
                     lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
             }
             ad_reverseD(t, v, lanes);
-            recover(s, g, t->in_ref + s->lo, lanes, vals);
+            recover(s, g, t->in_ref + s->lo, lanes, L8, vals);
         } else {
-            seed_group(s, g, nin, seed);
-            ad_tangentD(t, v, seed, 0, lanes);
-            recover(s, g, t->out_ref, lanes, vals);
+            int L = group_lanes(s, g);
+            seed_group(s, g, nin, L, seed);
+            ad_tangent_n(t, v, seed, lanes, L);
+            recover(s, g, t->out_ref, lanes, L, vals);
         }
     }
     return TG_OK;
@@ -137,11 +148,12 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
     ad_reverse_stored(t->n, pa, pb, ta, tb, wb);
     uint32_t G = sp_groups(s);
     for (uint32_t g = 0; g < G; g++) {
-        seed_group(s, g, nin, wd);
-        ad_tangentD(t, v, wd, 0, vd);
-        memset(wd, 0, L8 * n * sizeof *wd);
-        ad_secondD(t, v, vd, wb, wd);
-        recover(s, g, t->in_ref + s->lo, wd, vals);
+        int L = group_lanes(s, g);
+        seed_group(s, g, nin, L, wd);
+        ad_tangent_n(t, v, wd, vd, L);
+        memset(wd, 0, (size_t)L * n * sizeof *wd);
+        ad_second_n(t, v, vd, wb, wd, L);
+        recover(s, g, t->in_ref + s->lo, wd, L, vals);
     }
     return TG_OK;
 }

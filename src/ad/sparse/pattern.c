@@ -28,6 +28,7 @@ typedef struct pat {
     const tg_tape *t;
     uint32_t lo, nw;
     sp_sets S;
+    unsigned mask;      /* edges followed: SP_D1 (Jacobian) or SP_NZ (Hessian) */
     sp_set **set;       /* X per instruction */
     uint32_t *last;     /* last instruction reading the set; UINT32_MAX: kept */
     uint8_t *mark;
@@ -41,10 +42,11 @@ operand(const tg_tape *t, uint32_t i, int p)
     return p == 0 ? t->a[i] : p == 1 ? t->b[i] : t->c[i];
 }
 
+/* operand p of op carries a derivative: mask SP_D1 (Jacobian) or SP_NZ */
 static inline int
-d1(uint8_t op, int p)
+edge(unsigned mask, uint8_t op, int p)
 {
-    return p < tape_op_arity[op] && (sp_edge[op][p] & SP_D1);
+    return p < tape_op_arity[op] && (sp_edge[op][p] & mask);
 }
 
 /* pairs[p] bit q: operands p <= q interact in second order */
@@ -56,10 +58,10 @@ pairs(uint8_t op, unsigned pr[3])
     for (int p = 0; p < 3; p++)
         pr[p] = 0;
     for (int p = 0; p < ar; p++) {
-        if (!d1(op, p))
+        if (!edge(SP_NZ, op, p))
             continue;
         for (int q = 0; q < ar; q++)
-            if ((sp_edge[op][p] >> q & 1) && d1(op, q)) {
+            if ((sp_edge[op][p] >> q & 1) && edge(SP_NZ, op, q)) {
                 pr[p < q ? p : q] |= 1u << (p < q ? q : p);
                 any = 1;
             }
@@ -85,6 +87,7 @@ pat_init(pat *P, const tg_tape *t, uint32_t lo, uint32_t nw, int hessian)
     P->t = t;
     P->lo = lo;
     P->nw = nw;
+    P->mask = hessian ? SP_NZ : SP_D1;
     size_t n = t->n ? t->n : 1;
     P->set = tg__calloc(n, sizeof *P->set);
     P->last = tg__calloc(n, sizeof *P->last);
@@ -120,7 +123,7 @@ mark(pat *P, int hessian)
         }
         m = P->mark[i];
         for (int p = 0; p < 3; p++)
-            if (d1(op, p))
+            if (edge(P->mask, op, p))
                 P->mark[operand(t, i, p)] |= (m & LIVE) | (m & NEED);
     }
     /* last readers: instructions forming X (NEED) or interactions (NONLIN) */
@@ -129,7 +132,7 @@ mark(pat *P, int hessian)
             continue;
         uint8_t op = t->op[i];
         for (int p = 0; p < 3; p++)
-            if (d1(op, p))
+            if (edge(P->mask, op, p))
                 P->last[operand(t, i, p)] = i;
     }
     if (!hessian)
@@ -155,7 +158,7 @@ form(pat *P, uint32_t i)
     uint32_t owner[3];
     int cnt = 0;
     for (int p = 0; p < 3; p++) {
-        if (!d1(op, p))
+        if (!edge(P->mask, op, p))
             continue;
         uint32_t o = operand(t, i, p);
         sp_set *s = P->set[o];
@@ -243,7 +246,7 @@ release_operands(pat *P, uint32_t i)
     const tg_tape *t = P->t;
     uint8_t op = t->op[i];
     for (int p = 0; p < 3; p++) {
-        if (!d1(op, p))
+        if (!edge(P->mask, op, p))
             continue;
         uint32_t o = operand(t, i, p);
         if (P->last[o] == i && P->set[o]) {

@@ -21,11 +21,15 @@
 
 /* sp_edge[op][p]: bit 3 (SP_D1) set when the partial of op with respect to
  * operand p is not the literal 0 (comparisons and a select's condition have
- * none); bits 0..2: the operands q whose value that partial depends on,
- * i.e. the q with d2 op / dp dq structurally nonzero.  Piecewise-constant
- * functions (comparisons, floor, ceil, round, trunc, signum) count as
- * constants for second order, so min, max, abs, select are linear. */
+ * none); bit 4 (SP_NZ) set when it can be a nonzero number (clear for the
+ * steps floor, ceil, round, trunc, signum, whose partial is 0 or NaN);
+ * bits 0..2: the operands q whose value that partial depends on, i.e. the
+ * q with d2 op / dp dq structurally nonzero.  Piecewise-constant functions
+ * count as constants for second order, so min, max, abs, select are
+ * linear.  Jacobian patterns follow SP_D1 edges (a NaN partial reaches the
+ * compressed sums exactly as the dense ones), Hessian patterns SP_NZ. */
 #define SP_D1 8u
+#define SP_NZ 16u
 extern const uint8_t sp_edge[TG_OP_COUNT][3];
 
 /* ------------------------------------------------------------- iset.c */
