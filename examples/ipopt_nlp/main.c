@@ -157,6 +157,7 @@ typedef struct row {
     double record_s, pattern_s;
     size_t jac_nnz, jac_colors, hess_nnz, hess_colors;
     int tapes;           /* derivatives from sparse derivative tapes */
+    double tape_mb, ws_mb; /* tapes and workspaces held after the solve */
     long check;          /* -2: not run, -1: could not run, else disagreements */
     double err;
     double peak;         /* MB, LV1 only (NAN otherwise) */
@@ -195,11 +196,13 @@ static void print_detail(const row *w)
 {
     const nlp_clock *k = &w->clock;
     printf("  %-7s %7zu  J nnz %8zu colours %3zu  H nnz %8zu colours %3zu  "
-           "per call: grad %8.1f us  jac %8.1f us  hess %8.1f us  (%ld/%ld/%ld calls)%s\n",
+           "per call: grad %8.1f us  jac %8.1f us  hess %8.1f us  (%ld/%ld/%ld calls)  "
+           "tapes %.1f MB, workspaces %.1f MB%s\n",
            w->name, w->n, w->jac_nnz, w->jac_colors, w->hess_nnz, w->hess_colors,
            k->ngrad ? 1e6 * k->grad / (double)k->ngrad : 0.0,
            k->njac ? 1e6 * k->jac / (double)k->njac : 0.0,
            k->nhess ? 1e6 * k->hess / (double)k->nhess : 0.0, k->ngrad, k->njac, k->nhess,
+           w->tape_mb, w->ws_mb,
            w->check >= 0 ? (w->check == 0 ? "  checks passed" : "  CHECKS FAILED")
                          : (w->check == -1 ? "  check could not run" : ""));
 }
@@ -238,6 +241,11 @@ static int run_one(const options *o, const nlp_problem *p, row *w)
     w->obj = r.obj;
     w->solve_s = r.solve_s;
     w->clock = c.clock;
+    w->tape_mb = (double)(tg_tape_bytes(c.tf) + tg_tape_bytes(c.tg) + tg_tape_bytes(c.tl) +
+                          (c.tjac ? tg_tape_bytes(c.tjac) : 0) +
+                          (c.thess ? tg_tape_bytes(c.thess) : 0)) / 1048576.0;
+    w->ws_mb = (double)(tg_workspace_bytes(c.wsf) + tg_workspace_bytes(c.wsg) +
+                        tg_workspace_bytes(c.wsl)) / 1048576.0;
     w->err = fabs(r.obj - p->f_star) / fmax(1.0, fabs(p->f_star));
     w->ok = (r.status == Solve_Succeeded || r.status == Solved_To_Acceptable_Level) &&
             w->err <= TOL_OPT && !c.failed && (w->check == -2 || w->check == 0);
