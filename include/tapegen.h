@@ -4,7 +4,7 @@
  * and its derivatives (gradient, Jacobian, JVP, VJP, Hessian, HVP) at many
  * points, from many threads.
  *
- * Conventions used throughout (see docs/ and shared CONTRACT.md):
+ * Conventions used throughout (see docs/):
  *  - Inputs and outputs come in named blocks; flat arrays concatenate the
  *    blocks in declaration order.  n = tg_num_inputs(t), m = tg_num_outputs(t).
  *  - Matrices are dense and row-major: J is m x n, J[i*n + j] = dy_i/dx_j;
@@ -28,6 +28,12 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Every function declared here is exported from the library; nothing else
+ * is (the library is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
 #endif
 
 #define TG_VERSION_MAJOR 0
@@ -95,9 +101,10 @@ int tg_op_arity(tg_opcode op);
 /* -------------------------------------------------------------- recording */
 
 /* Recording options for tg_tape_new_ex.  By default the recorder applies
- * IEEE-exact constant folding and identities (x*1, x/1, x+(-0.0), x-(+0.0),
- * pow(x,1), -(-x), pow(x,2) -> x*x) and hash-consing CSE; these flags turn
- * them off, e.g. to check that optimisation changes no bit of any result. */
+ * IEEE-exact constant folding and identities (x*1 and x/1 -> x, -(-x) -> x,
+ * pow(x,2) -> x*x, ...; the full list is rule 2 of docs/conventions.md) and
+ * hash-consing CSE; these flags turn them off, e.g. to check that
+ * optimisation changes no bit of any result. */
 #define TG_NO_FOLD 1u
 #define TG_NO_CSE  2u
 
@@ -643,6 +650,9 @@ tg_status tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *ws, const tg_spar
  * tapes above (a tape in the error state; NULL only when out of memory). */
 tg_tape *tg_sparse_jacobian_tape(const tg_tape *f, int wrt);
 tg_tape *tg_sparse_hessian_tape(const tg_tape *f, int wrt);
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

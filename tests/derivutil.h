@@ -1,7 +1,7 @@
 /* tests/derivutil.h -- helpers for the derivative-tape, optimiser and
  * tg_call tests (test_derive.c, test_optimize.c, test_call.c), on top of
  * testutil.h: evaluation wrappers that assert TG_OK, the block layout a
- * derivative tape must have (CONTRACT.md "Derivative tapes"), a parser for
+ * derivative tape must have (include/tapegen.h, section "derivative tapes"), a parser for
  * the disassembly (to look at the instructions a tape holds), central
  * differences of a tape's own evaluation, and a runner for a function in a
  * thread with a small stack (global rule 4).  Everything is static. */

@@ -247,7 +247,9 @@ TU_UNUSED static double *su_dense_hessian(const tg_tape *t, size_t lo, size_t nw
  * matrix's magnitude for entries that are zero up to cancellation */
 TU_UNUSED static int su_agree(double a, double b, double scale)
 {
-    if (isnan(a) || isnan(b))
+    if (a == b)
+        return 1;
+    if (isnan(a) || isnan(b) || isinf(a) || isinf(b))
         return isnan(a) && isnan(b);
     double s = fabs(b) > scale ? fabs(b) : scale;
     return fabs(a - b) <= 1e-13 * s;

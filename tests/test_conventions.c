@@ -1,4 +1,4 @@
-/* tests/test_conventions.c -- every row of CONVENTIONS.md's table
+/* tests/test_conventions.c -- every row of the table in docs/conventions.md
  * "Derivatives at special points", and global rules 1 (absolute zero) and 3
  * (record-time values never decide structure), through every numeric path:
  * tg_eval, tg_gradient, tg_jacobian, tg_jvp, tg_vjp, their _ws variants,

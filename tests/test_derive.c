@@ -15,8 +15,8 @@
  *   - second order by composition: the Jacobian (and, for one variable, the
  *     gradient) of the gradient tape, the JVP of the VJP tape, the Jacobian
  *     of the JVP tape, the JVP and VJP of the gradient tape.
- * The block layout and names of every tape are checked against CONTRACT.md.
- * Then: a composite multi-output f, errors, joint tapes, CONVENTIONS.md's
+ * The block layout and names of every tape are checked against include/tapegen.h.
+ * Then: a composite multi-output f, errors, joint tapes, docs/conventions.md's
  * table through derivative tapes, the azmul/select structure of the
  * generated code, determinism, a 10^6-deep chain in a 1 MiB stack, and the
  * size of Rosenbrock's gradient and HVP tapes. */
@@ -1169,7 +1169,7 @@ Test(derive, joint_vector_f_and_jacobian)
     tg_tape_free(f);
 }
 
-/* ------------------------------------ CONVENTIONS.md through derivative tapes */
+/* ------------------------------------ docs/conventions.md through derivative tapes */
 
 #define NMAX 4
 

@@ -1,7 +1,7 @@
 /* tests/test_oom.c -- out of memory everywhere.
  *
- * Every library allocation goes through tg__malloc & co. (src/tape/alloc.h);
- * tg__alloc_fail_after(k) lets k more succeed and fails every one after.
+ * Every library allocation goes through mem_malloc & co. (src/tape/alloc.h);
+ * mem_fail_after(k) lets k more succeed and fails every one after.
  * For each operation below the test first counts its allocations (the
  * hook's counter, read before and after an unarmed run), then runs it once
  * for every k in 0..count-1, so that the (k+1)-th allocation and all later
@@ -102,9 +102,9 @@ one_run(const oom_case *c, st *s, int kind, long k)
     s->k = k;
     if (c->prepare)
         c->prepare(s);
-    tg__alloc_fail_after(k);
+    mem_fail_after(k);
     tg_status r = c->run(s);
-    long made = tg__alloc_fail_after(-1);
+    long made = mem_fail_after(-1);
     (void)made;
     return r;
 }
@@ -120,9 +120,9 @@ sweep(const oom_case *c, int kind)
     s->k = -1;
     if (c->prepare)
         c->prepare(s);
-    tg__alloc_fail_after(-1);               /* resets the counter */
+    mem_fail_after(-1);               /* resets the counter */
     tg_status r = c->run(s);
-    long count = tg__alloc_fail_after(-1);
+    long count = mem_fail_after(-1);
     cr_assert_eq(r, TG_OK, "%s/%d: unarmed run failed: %s", c->name, kind, tg_last_error());
     c->check(s, r);
     release(s);

@@ -1,4 +1,4 @@
-/* tests/test_optimize.c -- tg_tape_optimize (CONVENTIONS.md global rule 2,
+/* tests/test_optimize.c -- tg_tape_optimize (docs/conventions.md global rule 2,
  * IEEE-sound folding; rule 4, no recursion; the header's level contract).
  *
  * Random expression DAGs (seeded; every opcode; literals 0, -0.0, 1, -1, 2,
@@ -474,7 +474,7 @@ Test(optimize, none_keeps_structure_basic_refolds)
 }
 
 /* Never folded at any level: x*0, x-x, x/x, x+0.0, comparisons of a value
- * with itself (CONVENTIONS.md rule 2). */
+ * with itself (docs/conventions.md rule 2). */
 Test(optimize, unsafe_identities_never_folded)
 {
     for (int l = 0; l < NLEVELS; l++) {

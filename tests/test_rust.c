@@ -7,7 +7,7 @@
  *     with tg_op1/2/3 on input blocks, on TG_NO_FOLD | TG_NO_CSE tapes), and
  *     a kernel per opcode with literal operands (constant receivers, the
  *     internal constant-exponent pow);
- *   - every row of CONVENTIONS.md's "Derivatives at special points" table:
+ *   - every row of the "Derivatives at special points" table of docs/conventions.md:
  *     the expression, its gradient tape and its Hessian tape, recorded on a
  *     default tape and on a TG_NO_FOLD | TG_NO_CSE tape;
  *   - a Rosenbrock function with its gradient and Hessian tapes, a tape of

@@ -260,7 +260,7 @@ Test(sparse_eval, ws_calls_do_not_allocate)
     su_point(1, 25, -1.0, 1.0, x);
     su_point(2, 24, -1.0, 1.0, wt);
     su_point(3, 16 * 25, -1.0, 1.0, V);
-    tg__alloc_fail_after(0);
+    mem_fail_after(0);
     tg_status st[8] = {
         tg_sparse_jacobian_ws(t, w, sj, x, vals),
         tg_sparse_hessian_ws(t, w, sh, x, wt, vals),
@@ -271,7 +271,7 @@ Test(sparse_eval, ws_calls_do_not_allocate)
         tg_hessian_wrt_ws(s1, w1, 0, x, out),
         tg_jacobian_wrt_ws(t, w, 0, x, out),
     };
-    tg__alloc_fail_after(-1);
+    mem_fail_after(-1);
     for (int k = 0; k < 8; k++)
         cr_expect_eq(st[k], TG_OK, "call %d allocated (status %d)", k, st[k]);
     tg_workspace_free(w);
@@ -339,10 +339,10 @@ Test(sparse_eval, out_of_memory)
     cr_assert_eq(tg_sparse_hessian(t, s0, x, w, ref), TG_OK);
     size_t nnz = tg_sparsity_nnz(s0);
     for (int kind = 0; kind < 5; kind++) {
-        tg__alloc_fail_after(-1);
+        mem_fail_after(-1);
         long count = 0;
         for (long k = -1; k < count; k++) {
-            tg__alloc_fail_after(k < 0 ? -1 : k);
+            mem_fail_after(k < 0 ? -1 : k);
             tg_sparsity *s = NULL;
             tg_tape *d = NULL;
             tg_status st = TG_OK;
@@ -353,10 +353,10 @@ Test(sparse_eval, out_of_memory)
             case 3: d = tg_sparse_hessian_tape(t, TG_ALL); break;
             default: {
                 tg_tape *fresh = su_luksan(12, 0);          /* empty workspace pool */
-                tg__alloc_fail_after(k < 0 ? -1 : k);
+                mem_fail_after(k < 0 ? -1 : k);
                 memset(got, 0, sizeof got);
                 st = tg_sparse_hessian(fresh, s0, x, w, got);
-                tg__alloc_fail_after(-1);
+                mem_fail_after(-1);
                 if (st == TG_OK)
                     for (size_t e = 0; e < nnz; e++)
                         cr_assert(tu_same_bits(got[e], ref[e]));
@@ -365,7 +365,7 @@ Test(sparse_eval, out_of_memory)
                 tg_tape_free(fresh);
             } break;
             }
-            long made = tg__alloc_fail_after(-1);
+            long made = mem_fail_after(-1);
             if (k < 0)
                 count = made;                               /* allocations of a clean run */
             if (kind <= 1 && s)

@@ -277,3 +277,48 @@ Test(sparse_pattern, errors)
     cr_expect_eq(tg_sparsity_status(NULL), TG_ERR_ARG);
     tg_tape_free(t);
 }
+
+/* Infinite partials and tangents meet exact zeros in the compressed sums as
+ * in the dense sweeps (absolute-zero products): sqrt at 0 */
+Test(sparse_pattern, infinite_partials)
+{
+    enum { N = 12 };
+    tg_tape *t = tu_tape("inf", 0);
+    tg_var x[N], y[N];
+    tg_input_vec(t, "x", N, x);
+    for (int i = 0; i < N; i++)
+        y[i] = tg_add(tg_mul(x[i], tg_sqrt(x[(i + 1) % N])), tg_sqrt(x[i]));
+    tg_output_vec(t, "y", N, y);
+    TU_TAPE_OK(t);
+    tg_sparsity *s = tg_jacobian_sparsity(t, TG_ALL);
+    cr_assert_eq(((const struct tg_sparsity *)s)->by_rows, 0);   /* tangent sweeps */
+    double xv[N], J[N * N], vals[4 * N];
+    for (int i = 0; i < N; i++)
+        xv[i] = (i % 3 != 2) ? 0.0 : 0.25 * i;     /* runs of zeros: 0 * inf */
+    cr_assert_eq(tg_jacobian(t, xv, J), TG_OK);
+    cr_assert_eq(tg_sparse_jacobian(t, s, xv, vals), TG_OK);
+    int infs = 0;
+    for (size_t e = 0; e < tg_sparsity_nnz(s); e++) {
+        double want = J[tg_sparsity_rows(s)[e] * N + tg_sparsity_cols(s)[e]];
+        infs += isinf(want);
+        cr_assert(su_agree(vals[e], want, 1.0), "entry (%u, %u): sparse %g, dense %g",
+                  tg_sparsity_rows(s)[e], tg_sparsity_cols(s)[e], vals[e], want);
+    }
+    cr_assert_gt(infs, 0);
+    tg_sparsity_free(s);
+    /* the Hessian of the sum: second-order terms against infinite ones */
+    s = tg_hessian_sparsity(t, TG_ALL);
+    double *H = su_dense_hessian(t, 0, N, xv, NULL);
+    cr_assert_eq(tg_sparse_hessian(t, s, xv, NULL, vals), TG_OK);
+    infs = 0;
+    for (size_t e = 0; e < tg_sparsity_nnz(s); e++) {
+        double want = H[tg_sparsity_rows(s)[e] * N + tg_sparsity_cols(s)[e]];
+        infs += isinf(want) || isnan(want);
+        cr_assert(su_agree(vals[e], want, 1.0), "hessian (%u, %u): sparse %g, dense %g",
+                  tg_sparsity_rows(s)[e], tg_sparsity_cols(s)[e], vals[e], want);
+    }
+    cr_assert_gt(infs, 0);
+    free(H);
+    tg_sparsity_free(s);
+    tg_tape_free(t);
+}

@@ -6,6 +6,7 @@
  * bitwise identical to a single-threaded run.  Batches likewise. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <criterion/criterion.h>
 
@@ -263,4 +264,65 @@ Test(threads, batches_bitwise_equal_to_single_calls, .timeout = 120)
     free(G);
     tg_tape_free(F);
     tg_tape_free(R);
+}
+
+/* ------------------------------------------------- first calls on a tape */
+
+/* The pool of workspaces is attached to a tape on its first plain call:
+ * threads that make their first calls on a fresh tape at the same moment
+ * race to attach it (src/tape/attach.c); exactly one attachment must win,
+ * the others' be released, and every result be right. */
+#define NRACE 40
+
+static tg_tape *race_tape;
+static atomic_int race_go;
+
+typedef struct rjob {
+    double x[N], g[N];
+    int err;
+} rjob;
+
+static void *race_worker(void *arg)
+{
+    rjob *j = arg;
+    while (!atomic_load(&race_go))
+        ;
+    j->err += tg_gradient(race_tape, j->x, j->g) != TG_OK;
+    return NULL;
+}
+
+Test(threads, first_calls_race_to_attach_the_pool, .timeout = 120)
+{
+    record();
+    make_inputs();
+    rjob jobs[NTHREADS];
+    double want[NTHREADS][N];
+    tg_workspace *w = tg_workspace_new(NULL);
+    cr_assert(w != NULL);
+    for (int i = 0; i < NTHREADS; i++) {
+        memcpy(jobs[i].x, pts[i % NPT], sizeof jobs[i].x);
+        TU_OK(tg_gradient_ws(F, w, jobs[i].x, want[i]));   /* not through the pool */
+    }
+    tg_workspace_free(w);
+    tg_tape_free(F);
+    tg_tape_free(R);
+    for (int rep = 0; rep < NRACE; rep++) {
+        record();                   /* a fresh tape: no pool attached yet */
+        race_tape = F;
+        atomic_store(&race_go, 0);
+        pthread_t th[NTHREADS];
+        for (int i = 0; i < NTHREADS; i++) {
+            jobs[i].err = 0;
+            cr_assert_eq(pthread_create(&th[i], NULL, race_worker, &jobs[i]), 0);
+        }
+        atomic_store(&race_go, 1);
+        for (int i = 0; i < NTHREADS; i++) {
+            pthread_join(th[i], NULL);
+            cr_expect_eq(jobs[i].err, 0, "rep %d thread %d failed", rep, i);
+            cr_expect(memcmp(jobs[i].g, want[i], sizeof want[i]) == 0,
+                      "rep %d thread %d: gradient differs from tg_gradient_ws", rep, i);
+        }
+        tg_tape_free(F);
+        tg_tape_free(R);
+    }
 }

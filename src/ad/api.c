@@ -1,8 +1,8 @@
-/* src/ad/api.c -- the numeric entry points: argument checks, workspace
- * layout, seeding and read-out around the sweeps in forward.c, reverse.c,
- * tangent.c and second.c.  Outputs are written only after every check has
+/* src/ad/api.c -- the numeric entry points: argument checks, seeding and
+ * read-out around the sweeps in forward.c, reverse.c, tangent.c and
+ * second.c, in the workspace layouts of layout.h.  Outputs are written only after every check has
  * passed and the workspace is in place, so an error leaves them untouched. */
-#include "ad/sweep.h"
+#include "ad/layout.h"
 
 enum { L8 = TG_LANES };
 
@@ -10,9 +10,9 @@ static tg_status
 check_tape(const tg_tape *t, const char *fn)
 {
     if (!t)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+        return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
     return TG_OK;
 }
@@ -21,7 +21,7 @@ check_tape(const tg_tape *t, const char *fn)
 #define NEED(p, count)                                                          \
     do {                                                                        \
         if (!(p) && (count) != 0)                                               \
-            return tg__api_fail(TG_ERR_ARG, "%s: argument '%s' is NULL", fn, #p); \
+            return tape_fail_call(TG_ERR_ARG, "%s: argument '%s' is NULL", fn, #p); \
     } while (0)
 
 #define CHECK(expr)                                                             \
@@ -35,7 +35,7 @@ static tg_status
 scalar_output(const tg_tape *t, const char *fn)
 {
     if (t->nout != 1)
-        return tg__api_fail(TG_ERR_SHAPE, "%s: tape \"%s\" has %u outputs, not 1", fn, t->name,
+        return tape_fail_call(TG_ERR_SHAPE, "%s: tape \"%s\" has %u outputs, not 1", fn, t->name,
                             t->nout);
     return TG_OK;
 }
@@ -44,9 +44,9 @@ static tg_status
 reserve(tg_workspace *w, size_t doubles, const char *fn)
 {
     if (!w)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     if (ad_ws_reserve(w, doubles))
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
                             doubles);
     return TG_OK;
 }
@@ -64,9 +64,10 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
     CHECK(check_tape(t, fn));
     NEED(x, t->nin);
     NEED(y, t->nout);
-    CHECK(reserve(w, t->n, fn));
-    double *v = w->buf;
-    ad_forward1(t, x, v);
+    ad_eval_layout L = ad_layout_eval(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v);
+    ad_forward_one(t, x, v);
     for (uint32_t j = 0; j < t->nout; j++)
         y[j] = v[t->out_ref[j]];
     return TG_OK;
@@ -78,12 +79,13 @@ static tg_status
 reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wout, double *wj,
             const char *fn)
 {
-    size_t n = t->n;
-    CHECK(reserve(w, 5 * n, fn));       /* v, bar, pa, pb, and the slots ta|tb */
-    double *v = w->buf, *bar = v + n, *pa = bar + n, *pb = pa + n;
-    uint32_t *ta = (uint32_t *)(pb + n), *tb = ta + n;
+    ad_reverse_layout L = ad_layout_reverse(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.bar), *pa = AD_F64(w, L.pa);
+    double *pb = AD_F64(w, L.pb);
+    uint32_t *ta = AD_U32(w, L.ta), *tb = AD_U32(w, L.tb);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
-    zero(bar, n);
+    zero(bar, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
     ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
@@ -122,11 +124,11 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(jv, t->nout);
-    size_t n = t->n;
-    CHECK(reserve(w, 2 * n, fn));
-    double *v = w->buf, *vd = v + n;
-    ad_forward1(t, x, v);
-    ad_tangent1(t, v, v_, vd);
+    ad_jvp_layout L = ad_layout_jvp(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd);
+    ad_forward_one(t, x, v);
+    ad_tangent_one(t, v, v_, vd);
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
     return TG_OK;
@@ -137,7 +139,7 @@ static void
 jacobian_fwd_block(const tg_tape *t, const double *v, double *vd, size_t j0, double *J)
 {
     size_t nin = t->nin, lanes = nin - j0 < L8 ? nin - j0 : L8;
-    ad_tangentD(t, v, NULL, j0, vd);
+    ad_tangent_lanes(t, v, NULL, j0, vd);
     for (uint32_t i = 0; i < t->nout; i++)
         for (size_t l = 0; l < lanes; l++)
             J[i * nin + j0 + l] = vd[(size_t)t->out_ref[i] * L8 + l];
@@ -151,7 +153,7 @@ jacobian_rev_block(const tg_tape *t, const double *v, double *bar, size_t i0, do
     zero(bar, (size_t)t->n * L8);
     for (size_t l = 0; l < lanes; l++)
         bar[(size_t)t->out_ref[i0 + l] * L8 + l] += 1.0;
-    ad_reverseD(t, v, bar);
+    ad_reverse_lanes(t, v, bar);
     for (size_t l = 0; l < lanes; l++)
         for (size_t k = 0; k < nin; k++)
             J[(i0 + l) * nin + k] = bar[(size_t)t->in_ref[k] * L8 + l];
@@ -165,14 +167,14 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
     if (!w)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     /* structurally orthogonal columns share a sweep (CPR compression) */
     if (ad_jacobian_compressed(t, w, x, J) == 0)
         return TG_OK;
-    size_t n = t->n;
-    CHECK(reserve(w, n + L8 * n, fn));
-    double *v = w->buf, *lanes = v + n;
-    ad_forward1(t, x, v);
+    ad_jacobian_layout L = ad_layout_jacobian(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
+    ad_forward_one(t, x, v);
     /* fewer sweeps wins: ceil(n_in/8) tangent sweeps or ceil(m/8) adjoint sweeps */
     if (t->nin <= t->nout) {
         for (size_t j0 = 0; j0 < t->nin; j0 += L8)
@@ -184,16 +186,16 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     return TG_OK;
 }
 
-/* Values and first-order adjoints of a scalar output at x, by the gradient
- * fast path: v and w (n each) at the start of buf, scratch after them. */
+/* Values v and first-order adjoints (bar) of a scalar output at x, by the
+ * gradient fast path, in the reverse layout L. */
 static void
-first_order(const tg_tape *t, const double *x, double *buf)
+first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *ws, const double *x)
 {
-    size_t n = t->n;
-    double *v = buf, *w = v + n, *pa = w + n, *pb = pa + n;
-    uint32_t *ta = (uint32_t *)(pb + n), *tb = ta + n;
+    double *v = AD_F64(ws, L->v), *w = AD_F64(ws, L->bar), *pa = AD_F64(ws, L->pa);
+    double *pb = AD_F64(ws, L->pb);
+    uint32_t *ta = AD_U32(ws, L->ta), *tb = AD_U32(ws, L->tb);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
-    zero(w, n);
+    zero(w, t->n);
     w[t->out_ref[0]] = 1.0;
     ad_reverse_stored(t->n, pa, pb, ta, tb, w);
 }
@@ -207,14 +209,16 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(hv, t->nin);
-    size_t n = t->n;
-    CHECK(reserve(w, 4 * n, fn));
-    double *v = w->buf, *vd = v + n, *wb = vd + n, *wd = wb + n;
-    ad_forward1(t, x, v);
-    ad_tangent1(t, v, v_, vd);
-    zero(wb, 2 * n);
+    ad_hvp_layout L = ad_layout_hvp(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);
+    double *wd = AD_F64(w, L.wd);
+    ad_forward_one(t, x, v);
+    ad_tangent_one(t, v, v_, vd);
+    zero(wb, t->n);
+    zero(wd, t->n);
     wb[t->out_ref[0]] = 1.0;
-    ad_second1(t, v, vd, wb, wd);
+    ad_second_one(t, v, vd, wb, wd);
     for (uint32_t k = 0; k < t->nin; k++)
         hv[k] = wd[t->in_ref[k]];
     return TG_OK;
@@ -229,14 +233,16 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     NEED(x, t->nin);
     NEED(H, (size_t)t->nin * t->nin);
     size_t n = t->n, nin = t->nin;
-    CHECK(reserve(w, 5 * n + 2 * L8 * n, fn));
-    double *v = w->buf, *wb = v + n, *vd = wb + 4 * n, *wd = vd + L8 * n;
-    first_order(t, x, w->buf);
+    ad_hessian_layout L = ad_layout_hessian(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
+    double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
+    first_order(t, &L.first, w, x);
     for (size_t j0 = 0; j0 < nin; j0 += L8) {
         size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
-        ad_tangentD(t, v, NULL, j0, vd);
+        ad_tangent_lanes(t, v, NULL, j0, vd);
         zero(wd, L8 * n);
-        ad_secondD(t, v, vd, wb, wd);
+        ad_second_lanes(t, v, vd, wb, wd);
         for (size_t k = 0; k < nin; k++)
             for (size_t l = 0; l < lanes; l++)
                 H[k * nin + j0 + l] = wd[(size_t)t->in_ref[k] * L8 + l];
@@ -249,10 +255,10 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
 #define POOLED(call)                                                            \
     do {                                                                        \
         if (!t)                                                                 \
-            return tg__api_fail(TG_ERR_ARG, "NULL tape");                       \
+            return tape_fail_call(TG_ERR_ARG, "NULL tape");                       \
         tg_workspace *w = ad_ws_borrow(t);                                      \
         if (!w)                                                                 \
-            return tg__api_fail(TG_ERR_NOMEM, "out of memory for a workspace"); \
+            return tape_fail_call(TG_ERR_NOMEM, "out of memory for a workspace"); \
         tg_status s = (call);                                                   \
         ad_ws_return(t, w);                                                     \
         return s;                                                               \

@@ -1,7 +1,7 @@
 /* src/ad/batch.c -- many points: chunks of TG_LANES points share each
  * instruction dispatch (the lane loops vectorise), and chunks are spread
  * over threads with OpenMP.  Each thread borrows its own workspace. */
-#include "ad/sweep.h"
+#include "ad/layout.h"
 
 enum { L8 = TG_LANES };
 
@@ -16,10 +16,11 @@ chunk(const tg_tape *t, tg_workspace *w, batch_kind kind, size_t p0, int full,
     if (!full)
         return kind == BATCH_EVAL ? tg_eval_ws(t, w, X + p0 * nin, Out + p0 * t->nout)
                                   : tg_gradient_ws(t, w, X + p0 * nin, Out + p0 * nin);
-    if (ad_ws_reserve(w, 2 * L8 * n))
-        return tg__api_fail(TG_ERR_NOMEM, "batch: out of memory for a workspace");
-    double *v = w->buf, *bar = v + L8 * n;
-    ad_forwardN(t, X + p0 * nin, nin, v);
+    ad_batch_layout L = ad_layout_batch(t);
+    if (ad_ws_reserve(w, L.size))
+        return tape_fail_call(TG_ERR_NOMEM, "batch: out of memory for a workspace");
+    double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.bar);
+    ad_forward_points(t, X + p0 * nin, nin, v);
     if (kind == BATCH_EVAL) {
         for (size_t l = 0; l < L8; l++)
             for (uint32_t j = 0; j < t->nout; j++)
@@ -29,7 +30,7 @@ chunk(const tg_tape *t, tg_workspace *w, batch_kind kind, size_t p0, int full,
     memset(bar, 0, L8 * n * sizeof *bar);
     for (size_t l = 0; l < L8; l++)
         bar[(size_t)t->out_ref[0] * L8 + l] = 1.0;
-    ad_reverseP(t, v, bar);
+    ad_reverse_points(t, v, bar);
     for (size_t l = 0; l < L8; l++)
         for (size_t k = 0; k < nin; k++)
             Out[(p0 + l) * nin + k] = bar[(size_t)t->in_ref[k] * L8 + l];
@@ -49,7 +50,7 @@ run_batch(const tg_tape *t, batch_kind kind, size_t npts, const double *X, doubl
 #endif
     {
         tg_workspace *w = ad_ws_borrow(t);
-        tg_status s = w ? TG_OK : tg__api_fail(TG_ERR_NOMEM, "batch: out of memory");
+        tg_status s = w ? TG_OK : tape_fail_call(TG_ERR_NOMEM, "batch: out of memory");
 #if defined(TG_HAVE_OPENMP)
 #pragma omp for schedule(static)
 #endif
@@ -63,7 +64,7 @@ run_batch(const tg_tape *t, batch_kind kind, size_t npts, const double *X, doubl
             ad_ws_return(t, w);
         if (s != TG_OK) {
 #if defined(TG_HAVE_OPENMP)
-#pragma omp critical(tg_batch_status)
+#pragma omp critical
 #endif
             status = s;
         }
@@ -75,13 +76,13 @@ tg_status
 tg_eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y)
 {
     if (!t)
-        return tg__api_fail(TG_ERR_ARG, "tg_eval_batch: NULL tape");
+        return tape_fail_call(TG_ERR_ARG, "tg_eval_batch: NULL tape");
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "tg_eval_batch: tape in the error state: %s", t->err);
+        return tape_fail_call(t->status, "tg_eval_batch: tape in the error state: %s", t->err);
     if (npts == 0)
         return TG_OK;
     if ((!X && t->nin) || (!Y && t->nout))
-        return tg__api_fail(TG_ERR_ARG, "tg_eval_batch: NULL array");
+        return tape_fail_call(TG_ERR_ARG, "tg_eval_batch: NULL array");
     return run_batch(t, BATCH_EVAL, npts, X, Y);
 }
 
@@ -89,14 +90,14 @@ tg_status
 tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G)
 {
     if (!t)
-        return tg__api_fail(TG_ERR_ARG, "tg_gradient_batch: NULL tape");
+        return tape_fail_call(TG_ERR_ARG, "tg_gradient_batch: NULL tape");
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "tg_gradient_batch: tape in the error state: %s", t->err);
+        return tape_fail_call(t->status, "tg_gradient_batch: tape in the error state: %s", t->err);
     if (t->nout != 1)
-        return tg__api_fail(TG_ERR_SHAPE, "tg_gradient_batch: tape has %u outputs, not 1", t->nout);
+        return tape_fail_call(TG_ERR_SHAPE, "tg_gradient_batch: tape has %u outputs, not 1", t->nout);
     if (npts == 0)
         return TG_OK;
     if ((!X && t->nin) || (!G && t->nin))
-        return tg__api_fail(TG_ERR_ARG, "tg_gradient_batch: NULL array");
+        return tape_fail_call(TG_ERR_ARG, "tg_gradient_batch: NULL array");
     return run_batch(t, BATCH_GRAD, npts, X, G);
 }

@@ -14,11 +14,11 @@
 static void
 derive_free(derive *D)
 {
-    tg__free(D->map);
-    tg__free(D->fout);
-    tg__free(D->d);
-    tg__free(D->d2);
-    tg__free(D->active);
+    mem_free(D->map);
+    mem_free(D->fout);
+    mem_free(D->d);
+    mem_free(D->d2);
+    mem_free(D->active);
 }
 
 /* A derived tape that is in the error state from the start. */
@@ -43,7 +43,7 @@ extra_name(const tg_tape *f, const char *base, char *buf, size_t len)
 static void *
 zalloc(tg_tape *t, size_t count, size_t size)
 {
-    void *p = tg__calloc(count ? count : 1, size);
+    void *p = mem_calloc(count ? count : 1, size);
     if (!p)
         tape_fail(t, TG_ERR_NOMEM, "out of memory building derivative tape \"%s\"", t->name);
     return p;
@@ -84,22 +84,13 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
     if (f->nout == 0 || D->nw == 0)
         return tape_fail(t, TG_ERR_SHAPE, "tape \"%s\" has no %s to differentiate", f->name,
                          f->nout == 0 ? "outputs" : "inputs");
-    for (uint32_t b = 0; b < f->ninb; b++) {
-        tg_var *tmp = zalloc(t, f->inb[b].size, sizeof *tmp);
-        if (!tmp)
-            return -1;
-        tg_input_vec(t, f->inb[b].name, f->inb[b].size, tmp);
-        tg__free(tmp);
-    }
+    for (uint32_t b = 0; b < f->ninb; b++)
+        tape_input_block(t, f->inb[b].name, f->inb[b].size);
     if (extra_size && t->status == TG_OK) {
         char bn[TAPE_NAME_MAX + 16];
         extra_name(f, extra_base, bn, sizeof bn);
         D->extra = t->nin;
-        tg_var *tmp = zalloc(t, extra_size, sizeof *tmp);
-        if (!tmp)
-            return -1;
-        tg_input_vec(t, bn, extra_size, tmp);
-        tg__free(tmp);
+        tape_input_block(t, bn, extra_size);
     }
     D->map = zalloc(t, f->n, sizeof *D->map);
     D->fout = zalloc(t, f->nout, sizeof *D->fout);
@@ -114,18 +105,12 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, int wrt, uint32_t 
 static int
 derive_arrays(derive *D, uint32_t n)
 {
-    tg__free(D->d);
+    mem_free(D->d);
     D->d = zalloc(D->t, n, sizeof *D->d);
     if (!D->d)
         return -1;
     memset(D->d, 0xff, (size_t)n * sizeof *D->d);
     return 0;
-}
-
-static uint32_t
-ref_or_zero(tg_tape *t, uint32_t r)
-{
-    return r != TG_NIL ? r : tape_const(t, 0.0);
 }
 
 /* Records the gradient of the scalar output into g[nw] (t refs). */
@@ -207,10 +192,10 @@ record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *
             for (uint32_t k = 0; k < nw && rc == 0; k++)
                 J[(size_t)i * nw + k] = D->d[t->in_ref[D->lo + k]];
         }
-        tg__free(active);
+        mem_free(active);
     }
-    tg__free(seed);
-    tg__free(col);
+    mem_free(seed);
+    mem_free(col);
     return rc;
 }
 
@@ -218,20 +203,20 @@ record_jacobian(derive *D, uint32_t n, const uint32_t *y, uint32_t m, uint32_t *
 static void
 output_refs(tg_tape *t, const char *name, const uint32_t *r, size_t count)
 {
-    tg_var *v = zalloc(t, count, sizeof *v);
-    if (!v)
-        return;
-    for (size_t j = 0; j < count && t->status == TG_OK; j++)
-        v[j] = (tg_var){ t, ref_or_zero(t, r[j]) };
-    tg_output_vec(t, name, count, v);
-    tg__free(v);
+    uint32_t zero = TG_NIL;
+    for (size_t j = 0; j < count && zero == TG_NIL; j++)
+        if (r[j] == TG_NIL)
+            zero = tape_const(t, 0.0);
+    uint32_t *slots = tape_output_block(t, name, count);
+    for (size_t j = 0; slots && j < count; j++)
+        slots[j] = r[j] != TG_NIL ? r[j] : zero;
 }
 
 /* Finishes: frees scratch, returns the tape (in error or not). */
 static tg_tape *
 derive_end(derive *D, uint32_t *buf)
 {
-    tg__free(buf);
+    mem_free(buf);
     derive_free(D);
     return D->t;
 }

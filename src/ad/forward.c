@@ -21,13 +21,13 @@ static void forward_one(const tg_tape *t, const double *restrict x, size_t ldx, 
 #undef FWD_VL
 
 void
-ad_forward1(const tg_tape *t, const double *x, double *v)
+ad_forward_one(const tg_tape *t, const double *x, double *v)
 {
     forward_one(t, x, 0, v);
 }
 
 void
-ad_forwardN(const tg_tape *t, const double *x, size_t ldx, double *v)
+ad_forward_points(const tg_tape *t, const double *x, size_t ldx, double *v)
 {
     forward_lanes(t, x, ldx, v);
 }

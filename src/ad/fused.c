@@ -95,8 +95,8 @@ ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict 
             bar[ta[i]] += pa[i] * w;
             bar[tb[i]] += pb[i] * w;
         } else {
-            bar[ta[i]] += tg__azmul(pa[i], w);
-            bar[tb[i]] += tg__azmul(pb[i], w);
+            bar[ta[i]] += mathx_azmul(pa[i], w);
+            bar[tb[i]] += mathx_azmul(pb[i], w);
         }
     }
 }

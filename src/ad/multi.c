@@ -5,7 +5,7 @@
  * results agree with the calls without wrt on the selected columns (up to
  * the sign of zeros where the sweep differs: the multi-direction VJP runs
  * the dispatching adjoint sweep, tg_vjp the stored-partials one). */
-#include "ad/sweep.h"
+#include "ad/layout.h"
 
 enum { L8 = TG_LANES };
 
@@ -20,7 +20,7 @@ enum { L8 = TG_LANES };
 #define NEED(p, count)                                                          \
     do {                                                                        \
         if (!(p) && (count) != 0)                                               \
-            return tg__api_fail(TG_ERR_ARG, "%s: argument '%s' is NULL", fn, #p); \
+            return tape_fail_call(TG_ERR_ARG, "%s: argument '%s' is NULL", fn, #p); \
     } while (0)
 
 /* The tape is usable, wrt names a block (or TG_ALL): [lo, lo + nw). */
@@ -29,12 +29,12 @@ prologue(const tg_tape *t, tg_workspace *w, int wrt, int scalar, const char *fn,
          uint32_t *nw)
 {
     if (!t)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+        return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
     if (!w)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     if (wrt == TG_ALL) {
         *lo = 0;
         *nw = t->nin;
@@ -42,11 +42,11 @@ prologue(const tg_tape *t, tg_workspace *w, int wrt, int scalar, const char *fn,
         *lo = t->inb[wrt].offset;
         *nw = t->inb[wrt].size;
     } else {
-        return tg__api_fail(TG_ERR_ARG, "%s: wrt %d is not an input block of \"%s\" (it has %u)",
+        return tape_fail_call(TG_ERR_ARG, "%s: wrt %d is not an input block of \"%s\" (it has %u)",
                             fn, wrt, t->name, t->ninb);
     }
     if (scalar && t->nout != 1)
-        return tg__api_fail(TG_ERR_SHAPE, "%s: tape \"%s\" has %u outputs, not 1", fn, t->name,
+        return tape_fail_call(TG_ERR_SHAPE, "%s: tape \"%s\" has %u outputs, not 1", fn, t->name,
                             t->nout);
     return TG_OK;
 }
@@ -55,22 +55,20 @@ static tg_status
 reserve(tg_workspace *w, size_t doubles, const char *fn)
 {
     if (ad_ws_reserve(w, doubles))
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
                             doubles);
     return TG_OK;
 }
 
-/* Values and first-order adjoints of the weighted outputs (wout NULL: all
- * ones) by the stored-partials path: v, bar at the start of buf (n each),
- * its scratch (3n) after them. */
-static void
-first_order(const tg_tape *t, const double *x, const double *wout, double *buf)
+void
+ad_first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *w, const double *x,
+               const double *wout)
 {
-    size_t n = t->n;
-    double *v = buf, *bar = v + n, *pa = bar + n, *pb = pa + n;
-    uint32_t *ta = (uint32_t *)(void *)(pb + n), *tb = ta + n;
+    double *v = AD_F64(w, L->v), *bar = AD_F64(w, L->bar), *pa = AD_F64(w, L->pa);
+    double *pb = AD_F64(w, L->pb);
+    uint32_t *ta = AD_U32(w, L->ta), *tb = AD_U32(w, L->tb);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
-    memset(bar, 0, n * sizeof *bar);
+    memset(bar, 0, t->n * sizeof *bar);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
     ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
@@ -89,9 +87,10 @@ vjp_wrt(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const doubl
     NEED(wj, nw);
     if (!gradient)
         NEED(wout, t->nout);
-    CHECK(reserve(w, 5 * (size_t)t->n, fn));
-    first_order(t, x, wout, w->buf);
-    const double *bar = w->buf + t->n;
+    ad_reverse_layout L = ad_layout_reverse(t);
+    CHECK(reserve(w, L.size, fn));
+    ad_first_order(t, &L, w, x, wout);
+    const double *bar = AD_F64(w, L.bar);
     for (uint32_t k = 0; k < nw; k++)
         wj[k] = bar[t->in_ref[lo + k]];
     return TG_OK;
@@ -112,10 +111,10 @@ tg_vjp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
 
 /* seed[k*L + l] over all inputs: zero outside [lo, lo + nw) */
 static void
-seed_block(size_t nin, uint32_t lo, uint32_t nw, int L, const double *V, size_t ldv, size_t k,
+seed_block(size_t nin, uint32_t lo, uint32_t nw, size_t L, const double *V, size_t ldv, size_t k,
            double *seed)
 {
-    memset(seed, 0, nin * (size_t)L * sizeof *seed);
+    memset(seed, 0, nin * L * sizeof *seed);
     for (size_t l = 0; l < k; l++)
         for (uint32_t j = 0; j < nw; j++)
             seed[((size_t)lo + j) * L + l] = V[l * ldv + j];
@@ -131,12 +130,12 @@ tg_jvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     NEED(x, t->nin);
     NEED(v_, nw);
     NEED(jv, t->nout);
-    size_t n = t->n;
-    CHECK(reserve(w, 3 * n, fn));
-    double *v = w->buf, *vd = v + n, *seed = vd + n;
+    ad_seeded_layout L = ad_layout_seeded(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
-    ad_forward1(t, x, v);
-    ad_tangent1(t, v, seed, vd);
+    ad_forward_one(t, x, v);
+    ad_tangent_one(t, v, seed, vd);
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
     return TG_OK;
@@ -153,14 +152,17 @@ tg_hvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     NEED(v_, nw);
     NEED(hv, nw);
     size_t n = t->n;
-    CHECK(reserve(w, 5 * n, fn));
-    double *v = w->buf, *vd = v + n, *wb = vd + n, *wd = wb + n, *seed = wd + n;
+    ad_hvp_wrt_layout L = ad_layout_hvp_wrt(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.hvp.v), *vd = AD_F64(w, L.hvp.vd), *wb = AD_F64(w, L.hvp.w);
+    double *wd = AD_F64(w, L.hvp.wd), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
-    ad_forward1(t, x, v);
-    ad_tangent1(t, v, seed, vd);
-    memset(wb, 0, 2 * n * sizeof *wb);
+    ad_forward_one(t, x, v);
+    ad_tangent_one(t, v, seed, vd);
+    memset(wb, 0, n * sizeof *wb);
+    memset(wd, 0, n * sizeof *wd);
     wb[t->out_ref[0]] = 1.0;
-    ad_second1(t, v, vd, wb, wd);
+    ad_second_one(t, v, vd, wb, wd);
     for (uint32_t k = 0; k < nw; k++)
         hv[k] = wd[t->in_ref[lo + k]];
     return TG_OK;
@@ -175,13 +177,14 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
     NEED(x, t->nin);
     NEED(J, (size_t)t->nout * nw);
     size_t n = t->n, m = t->nout;
-    CHECK(reserve(w, n + L8 * n, fn));
-    double *v = w->buf, *lanes = v + n;
-    ad_forward1(t, x, v);
+    ad_jacobian_layout L = ad_layout_jacobian(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
+    ad_forward_one(t, x, v);
     if (nw <= m) {          /* ceil(nw/8) tangent sweeps, unit seeds from lo + j0 */
         for (size_t j0 = 0; j0 < nw; j0 += L8) {
             size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
-            ad_tangentD(t, v, NULL, lo + j0, lanes);
+            ad_tangent_lanes(t, v, NULL, lo + j0, lanes);
             for (size_t i = 0; i < m; i++)
                 for (size_t l = 0; l < cnt; l++)
                     J[i * nw + j0 + l] = lanes[(size_t)t->out_ref[i] * L8 + l];
@@ -193,7 +196,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
         memset(lanes, 0, L8 * n * sizeof *lanes);
         for (size_t l = 0; l < cnt; l++)
             lanes[(size_t)t->out_ref[i0 + l] * L8 + l] += 1.0;
-        ad_reverseD(t, v, lanes);
+        ad_reverse_lanes(t, v, lanes);
         for (size_t l = 0; l < cnt; l++)
             for (size_t k = 0; k < nw; k++)
                 J[(i0 + l) * nw + k] = lanes[(size_t)t->in_ref[lo + k] * L8 + l];
@@ -210,14 +213,16 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
     NEED(x, t->nin);
     NEED(H, (size_t)nw * nw);
     size_t n = t->n;
-    CHECK(reserve(w, 5 * n + 2 * L8 * n, fn));
-    double *v = w->buf, *wb = v + n, *vd = v + 5 * n, *wd = vd + L8 * n;
-    first_order(t, x, NULL, w->buf);
+    ad_hessian_layout L = ad_layout_hessian(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
+    double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
+    ad_first_order(t, &L.first, w, x, NULL);
     for (size_t j0 = 0; j0 < nw; j0 += L8) {
         size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
-        ad_tangentD(t, v, NULL, lo + j0, vd);
+        ad_tangent_lanes(t, v, NULL, lo + j0, vd);
         memset(wd, 0, L8 * n * sizeof *wd);
-        ad_secondD(t, v, vd, wb, wd);
+        ad_second_lanes(t, v, vd, wb, wd);
         for (size_t k = 0; k < nw; k++)
             for (size_t l = 0; l < cnt; l++)
                 H[k * nw + j0 + l] = wd[(size_t)t->in_ref[lo + k] * L8 + l];
@@ -237,16 +242,17 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     NEED(x, t->nin);
     NEED(V, k * nw);
     NEED(JV, k * t->nout);
-    size_t n = t->n, m = t->nout;
-    CHECK(reserve(w, n + L8 * n + L8 * (size_t)t->nin, fn));
-    double *v = w->buf, *lanes = v + n, *seed = lanes + L8 * n;
+    size_t m = t->nout;
+    ad_seeded_layout L = ad_layout_seeded(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     if (k == 0)
         return TG_OK;
-    ad_forward1(t, x, v);
+    ad_forward_one(t, x, v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, seed);
-        ad_tangentD(t, v, seed, 0, lanes);
+        ad_tangent_lanes(t, v, seed, 0, lanes);
         for (size_t l = 0; l < cnt; l++)
             for (size_t i = 0; i < m; i++)
                 JV[(d0 + l) * m + i] = lanes[(size_t)t->out_ref[i] * L8 + l];
@@ -265,18 +271,19 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     NEED(W, k * t->nout);
     NEED(WJ, k * nw);
     size_t n = t->n, m = t->nout;
-    CHECK(reserve(w, n + L8 * n, fn));
-    double *v = w->buf, *bar = v + n;
+    ad_jacobian_layout L = ad_layout_jacobian(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.lanes);
     if (k == 0)
         return TG_OK;
-    ad_forward1(t, x, v);
+    ad_forward_one(t, x, v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         memset(bar, 0, L8 * n * sizeof *bar);
         for (size_t l = 0; l < cnt; l++)
             for (size_t i = 0; i < m; i++)
                 bar[(size_t)t->out_ref[i] * L8 + l] += W[(d0 + l) * m + i];
-        ad_reverseD(t, v, bar);
+        ad_reverse_lanes(t, v, bar);
         for (size_t l = 0; l < cnt; l++)
             for (uint32_t j = 0; j < nw; j++)
                 WJ[(d0 + l) * nw + j] = bar[(size_t)t->in_ref[lo + j] * L8 + l];
@@ -295,17 +302,19 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     NEED(V, k * nw);
     NEED(HV, k * nw);
     size_t n = t->n;
-    CHECK(reserve(w, 5 * n + 2 * L8 * n, fn));
-    double *v = w->buf, *wb = v + n, *vd = v + 5 * n, *wd = vd + L8 * n;
+    ad_hessian_layout L = ad_layout_hessian(t);
+    CHECK(reserve(w, L.size, fn));
+    double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
+    double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     if (k == 0)
         return TG_OK;
-    first_order(t, x, NULL, w->buf);
+    ad_first_order(t, &L.first, w, x, NULL);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, wd);   /* seeds: nin*8 <= 8n */
-        ad_tangentD(t, v, wd, 0, vd);
+        ad_tangent_lanes(t, v, wd, 0, vd);
         memset(wd, 0, L8 * n * sizeof *wd);
-        ad_secondD(t, v, vd, wb, wd);
+        ad_second_lanes(t, v, vd, wb, wd);
         for (size_t l = 0; l < cnt; l++)
             for (uint32_t j = 0; j < nw; j++)
                 HV[(d0 + l) * nw + j] = wd[(size_t)t->in_ref[lo + j] * L8 + l];
@@ -318,10 +327,10 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
 #define POOLED(fn, call)                                                        \
     do {                                                                        \
         if (!t)                                                                 \
-            return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);               \
+            return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);               \
         tg_workspace *w = ad_ws_borrow(t);                                      \
         if (!w)                                                                 \
-            return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn); \
+            return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn); \
         tg_status st = (call);                                                  \
         ad_ws_return(t, w);                                                     \
         return st;                                                              \

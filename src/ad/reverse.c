@@ -9,7 +9,7 @@
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
 
-#define REV_FN ad_reverseD
+#define REV_FN ad_reverse_lanes
 #define REV_L  TG_LANES
 #define REV_VL 1
 #include "ad/reverse.inc"
@@ -17,7 +17,7 @@
 #undef REV_L
 #undef REV_VL
 
-#define REV_FN ad_reverseP
+#define REV_FN ad_reverse_points
 #define REV_L  TG_LANES
 #define REV_VL TG_LANES
 #include "ad/reverse.inc"

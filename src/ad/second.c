@@ -11,6 +11,9 @@
  * gradient of the partial expression, computed once per instruction by
  * evaluating rules.def over dual numbers with 4 derivative components
  * (one per A, B, C, Z) and reused for every lane. */
+#include <float.h>
+#include <math.h>
+
 #include "ad/sweep.h"
 #include "ad/partials.h"
 
@@ -43,7 +46,7 @@ d4_op(tg_opcode op, d4 a, d4 b, d4 c)
     r.v = tape_eval_op(op, a.v, b.v, c.v);
     ad_partials(op, a.v, b.v, c.v, r.v, p);
     for (int j = 0; j < 4; j++)
-        r.d[j] = tg__azmul(p[0], a.d[j]) + tg__azmul(p[1], b.d[j]) + tg__azmul(p[2], c.d[j]);
+        r.d[j] = mathx_azmul(p[0], a.d[j]) + mathx_azmul(p[1], b.d[j]) + mathx_azmul(p[2], c.d[j]);
     return r;
 }
 
@@ -53,13 +56,50 @@ d4_op(tg_opcode op, d4 a, d4 b, d4 c)
 #define F2(OP, x, y)    d4_op(TG_OP_##OP, (x), (y), d4_k(0))
 #define F3(OP, x, y, z) d4_op(TG_OP_##OP, (x), (y), (z))
 
+/* FAST (the compressed sweeps of src/ad/sparse): when the partial, its
+ * derivatives and the adjoint are all finite, the absolute-zero products
+ * become plain ones -- a zero factor's term is left out (it is exactly 0
+ * even against an infinite tangent), a nonzero finite one multiplies as
+ * azmul does up to the sign of a zero -- so the lane loop has no tests. */
+static inline int
+fast_factors(const d4 *p, double wi)
+{
+    int ok = fabs(wi) <= DBL_MAX && fabs(p->v) <= DBL_MAX;
+    for (int j = 0; j < 4; j++)
+        ok &= fabs(p->d[j]) <= DBL_MAX;
+    return ok;
+}
+
+static const double zero_lanes[TG_LANES];
+
+AD_INLINE void
+hpull_fast(const d4 *p, double wi, const double *const td[4], const double *restrict wdi,
+           double *restrict dst, size_t L)
+{
+    const double *z[4];
+    for (int j = 0; j < 4; j++)
+        z[j] = p->d[j] != 0.0 ? td[j] : zero_lanes;
+    double d0 = p->d[0], d1 = p->d[1], d2 = p->d[2], d3 = p->d[3], pv = p->v;
+    if (wi != 0.0 && pv != 0.0) {
+        for (size_t l = 0; l < L; l++)
+            dst[l] += (d0 * z[0][l] + d1 * z[1][l] + d2 * z[2][l] + d3 * z[3][l]) * wi
+                    + pv * wdi[l];
+    } else if (wi != 0.0) {
+        for (size_t l = 0; l < L; l++)
+            dst[l] += (d0 * z[0][l] + d1 * z[1][l] + d2 * z[2][l] + d3 * z[3][l]) * wi;
+    } else if (pv != 0.0) {
+        for (size_t l = 0; l < L; l++)
+            dst[l] += pv * wdi[l];
+    }
+}
+
 /* ACCW: accumulate the first-order adjoints w in the same sweep (one HVP,
  * w seeded on the output) or take them precomputed (the L-direction
  * Hessian sweeps, which then skip every instruction whose tangent inputs
  * are zero). */
 AD_INLINE void
 second(const tg_tape *t, const double *restrict v, const double *restrict vd,
-       double *restrict w, double *restrict wd, int L, int ACCW)
+       double *restrict w, double *restrict wd, size_t L, int ACCW, int FAST)
 {
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
@@ -79,12 +119,16 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
         do {                                                                    \
             d4 p_ = (p);                                                        \
             if (ACCW)                                                           \
-                w[k] += tg__azmul(p_.v, wi);                                    \
+                w[k] += mathx_azmul(p_.v, wi);                                    \
             double *dst = wd + (size_t)(k) * L;                                 \
-            for (int l = 0; l < L; l++) {                                       \
-                double pd = tg__azmul(p_.d[0], td[0][l]) + tg__azmul(p_.d[1], td[1][l]) \
-                          + tg__azmul(p_.d[2], td[2][l]) + tg__azmul(p_.d[3], td[3][l]); \
-                dst[l] += tg__azmul(pd, wi) + tg__azmul(p_.v, wdi[l]);          \
+            if (FAST && fast_factors(&p_, wi)) {                                \
+                hpull_fast(&p_, wi, td, wdi, dst, L);                           \
+                break;                                                          \
+            }                                                                   \
+            for (size_t l = 0; l < L; l++) {                                    \
+                double pd = mathx_azmul(p_.d[0], td[0][l]) + mathx_azmul(p_.d[1], td[1][l]) \
+                          + mathx_azmul(p_.d[2], td[2][l]) + mathx_azmul(p_.d[3], td[3][l]); \
+                dst[l] += mathx_azmul(pd, wi) + mathx_azmul(p_.v, wdi[l]);      \
             }                                                                   \
         } while (0)
         switch ((tg_opcode)op[i]) {
@@ -102,29 +146,29 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
 }
 
 void
-ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
+ad_second_one(const tg_tape *t, const double *v, const double *vd, double *w, double *wd)
 {
-    second(t, v, vd, w, wd, 1, 1);
+    second(t, v, vd, w, wd, 1, 1, 0);
 }
 
 void
-ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd)
+ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd)
 {
     /* w is only read when ACCW == 0 */
-    second(t, v, vd, (double *)(uintptr_t)w, wd, TG_LANES, 0);
+    second(t, v, vd, (double *)(uintptr_t)w, wd, TG_LANES, 0, 0);
 }
 
 void
 ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
-            int L)
+            size_t L)
 {
     double *wm = (double *)(uintptr_t)w;     /* only read when ACCW == 0 */
     if (L <= 1)
-        second(t, v, vd, wm, wd, 1, 0);
+        second(t, v, vd, wm, wd, 1, 0, 1);
     else if (L == 2)
-        second(t, v, vd, wm, wd, 2, 0);
+        second(t, v, vd, wm, wd, 2, 0, 1);
     else if (L <= 4)
-        second(t, v, vd, wm, wd, 4, 0);
+        second(t, v, vd, wm, wd, 4, 0, 1);
     else
-        second(t, v, vd, wm, wd, TG_LANES, 0);
+        second(t, v, vd, wm, wd, TG_LANES, 0, 1);
 }

@@ -6,9 +6,9 @@
  * one tangent direction per colour then yields every entry of J.  The
  * pattern is structural (both branches of a select count), so it contains
  * every entry that can be nonzero and the result equals the uncompressed
- * one.  All scratch lives in the caller's workspace (sized on the first
- * call, reused after). */
-#include "ad/sweep.h"
+ * one.  All scratch lives in the caller's workspace, in the compressed
+ * layout of layout.h. */
+#include "ad/layout.h"
 
 enum { L8 = TG_LANES };
 
@@ -56,37 +56,35 @@ chunk_masks(const tg_tape *t, uint32_t j0, uint64_t *mask)
     }
 }
 
-/* Nonzeros of J by rows into rowptr[m+1] / cols (cols NULL: count only). */
+/* Counts J's nonzeros by rows: rowptr[r] = first entry of row r (m + 1
+ * prefix sums).  mask: n scratch masks.  Returns nnz. */
 static size_t
-pattern(const tg_tape *t, uint64_t *mask, uint32_t *rowptr, uint32_t *cols)
+count_rows(const tg_tape *t, uint64_t *mask, uint32_t *rowptr)
 {
-    size_t nnz = 0;
-    if (rowptr)
-        memset(rowptr, 0, ((size_t)t->nout + 1) * sizeof *rowptr);
-    for (uint32_t j0 = 0; j0 < t->nin; j0 += 64) {       /* counts per row */
+    memset(rowptr, 0, ((size_t)t->nout + 1) * sizeof *rowptr);
+    for (uint32_t j0 = 0; j0 < t->nin; j0 += 64) {
         chunk_masks(t, j0, mask);
-        for (uint32_t r = 0; r < t->nout; r++) {
-            uint32_t c = popcount64(mask[t->out_ref[r]]);
-            nnz += c;
-            if (rowptr)
-                rowptr[r + 1] += c;
-        }
+        for (uint32_t r = 0; r < t->nout; r++)
+            rowptr[r + 1] += popcount64(mask[t->out_ref[r]]);
     }
-    if (!cols)
-        return nnz;
     for (uint32_t r = 0; r < t->nout; r++)
         rowptr[r + 1] += rowptr[r];
-    uint32_t *fill = (uint32_t *)(void *)mask;          /* reuse as a cursor */
-    for (uint32_t j0 = 0; j0 < t->nin; j0 += 64) {       /* columns, ascending */
+    return rowptr[t->nout];
+}
+
+/* The columns of each row, ascending, into cols (rowptr from count_rows).
+ * mask: n + m scratch words (m row cursors, then n masks). */
+static void
+fill_cols(const tg_tape *t, uint64_t *mask, const uint32_t *rowptr, uint32_t *cols)
+{
+    uint32_t *fill = (uint32_t *)(void *)mask;
+    memcpy(fill, rowptr, (size_t)t->nout * sizeof *fill);
+    for (uint32_t j0 = 0; j0 < t->nin; j0 += 64) {
         chunk_masks(t, j0, mask + t->nout);
-        for (uint32_t r = 0; r < t->nout; r++) {
-            if (j0 == 0)
-                fill[r] = rowptr[r];
+        for (uint32_t r = 0; r < t->nout; r++)
             for (uint64_t mk = mask[t->nout + t->out_ref[r]]; mk; mk &= mk - 1)
                 cols[fill[r]++] = j0 + ctz64(mk);
-        }
     }
-    return nnz;
 }
 
 /* Greedy colouring of the columns: color[j], returns the number of
@@ -136,45 +134,79 @@ colouring_cost(const tg_tape *t, const uint32_t *rowptr)
     return s;
 }
 
+/* Dense sweeps of 8 lanes a Jacobian of t takes: by columns or by rows. */
 static size_t
-words(size_t count)
+sweeps(const tg_tape *t)
 {
-    return (count + 1) / 2;     /* uint32 counts in doubles */
+    size_t nin = t->nin, m = t->nout;
+    return ((nin < m ? nin : m) + L8 - 1) / L8;
+}
+
+/* Whether compression can pay on t: 1 when it cannot (one sweep either
+ * way, or a pattern too dense to colour cheaply), 0 with the pattern
+ * counted into the layout of nnz = 0 (*nnz set), -1 out of memory. */
+static int
+plan(const tg_tape *t, tg_workspace *w, size_t *nnz)
+{
+    if (sweeps(t) <= 1)
+        return 1;
+    ad_compressed_layout L0 = ad_layout_compressed(t, 0);
+    if (ad_ws_reserve(w, L0.size))
+        return -1;
+    uint32_t *rowptr = AD_U32(w, L0.rowptr);
+    *nnz = count_rows(t, AD_U64(w, L0.mask), rowptr);
+    if (colouring_cost(t, rowptr) > (double)t->n * (double)t->nin)
+        return 1;                                   /* denser than worth colouring */
+    return 0;
+}
+
+/* The largest of what tg_jacobian_ws reserves on t: the dense layout,
+ * the counting layout (nnz = 0) when plan counts, the full one when it
+ * goes on to colour. */
+size_t
+ad_jacobian_need(const tg_tape *t, tg_workspace *w)
+{
+    size_t need = ad_layout_jacobian(t).size, nnz = 0;
+    size_t counting = ad_layout_compressed(t, 0).size;
+    int r = plan(t, w, &nnz);
+    if (r < 0)
+        return 0;
+    if (sweeps(t) > 1 && counting > need)          /* plan counted the pattern */
+        need = counting;
+    if (r == 0 && ad_layout_compressed(t, nnz).size > need)
+        need = ad_layout_compressed(t, nnz).size;
+    return need;
 }
 
 int
 ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J)
 {
-    size_t n = t->n, nin = t->nin, m = t->nout;
-    size_t sweeps = (nin < m ? nin : m);
-    sweeps = (sweeps + L8 - 1) / L8;
-    if (sweeps <= 1 || ad_ws_reserve(w, n + m + 1))
+    size_t nin = t->nin, m = t->nout, nnz = 0;
+    if (plan(t, w, &nnz))
         return 1;                                   /* nothing to gain, or no memory */
-    size_t nnz = pattern(t, (uint64_t *)(void *)w->buf, NULL, NULL);
-    /* v | lanes | mask | seed | rowptr | cols | colptr | rows | stamp | color */
-    size_t need = n + L8 * n + (n + m) + L8 * nin + words(m + 1) + words(nnz)
-                + words(nin + 1) + words(nnz) + words(nin) + words(nin);
-    if (ad_ws_reserve(w, need))
+    ad_compressed_layout L = ad_layout_compressed(t, nnz);
+    const double *counted_in = w->buf;
+    if (ad_ws_reserve(w, L.size))
         return 1;
-    double *v = w->buf, *lanes = v + n, *seed = lanes + L8 * n + (n + m);
-    uint64_t *mask = (uint64_t *)(void *)(lanes + L8 * n);
-    uint32_t *rowptr = (uint32_t *)(void *)(seed + L8 * nin);
-    uint32_t *cols = rowptr + 2 * words(m + 1), *colptr = cols + 2 * words(nnz);
-    uint32_t *rows = colptr + 2 * words(nin + 1), *stamp = rows + 2 * words(nnz);
-    uint32_t *color = stamp + 2 * words(nin);
-    pattern(t, mask, rowptr, cols);
-    if (colouring_cost(t, rowptr) > (double)n * (double)nin)
-        return 1;                                   /* denser than worth colouring */
-    uint32_t ncolors = colour(t, rowptr, cols, colptr, rows, stamp, color);
-    if ((ncolors + L8 - 1) / L8 >= sweeps)
+    uint64_t *mask = AD_U64(w, L.mask);
+    uint32_t *rowptr = AD_U32(w, L.rowptr), *cols = AD_U32(w, L.cols);
+    if (w->buf != counted_in)                       /* the workspace grew: count again */
+        count_rows(t, mask, rowptr);
+    fill_cols(t, mask, rowptr, cols);
+    uint32_t *color = AD_U32(w, L.color);
+    uint32_t ncolors = colour(t, rowptr, cols, AD_U32(w, L.colptr), AD_U32(w, L.rows),
+                              AD_U32(w, L.stamp), color);
+    if ((ncolors + L8 - 1) / L8 >= sweeps(t))
         return 1;
-    ad_forward1(t, x, v);
+    double *v = AD_F64(w, L.dense.v), *lanes = AD_F64(w, L.dense.lanes);
+    double *seed = AD_F64(w, L.seed);
+    ad_forward_one(t, x, v);
     memset(J, 0, m * nin * sizeof *J);
     for (uint32_t c0 = 0; c0 < ncolors; c0 += L8) {
         for (size_t k = 0; k < nin; k++)
-            for (int l = 0; l < L8; l++)
-                seed[k * L8 + l] = color[k] == c0 + (uint32_t)l ? 1.0 : 0.0;
-        ad_tangentD(t, v, seed, 0, lanes);
+            for (size_t l = 0; l < L8; l++)
+                seed[k * L8 + l] = color[k] == c0 + l ? 1.0 : 0.0;
+        ad_tangent_lanes(t, v, seed, 0, lanes);
         for (uint32_t r = 0; r < m; r++)
             for (uint32_t e = rowptr[r]; e < rowptr[r + 1]; e++)
                 if (color[cols[e]] - c0 < (uint32_t)L8)

@@ -1,8 +1,10 @@
 /* src/ad/sweep.h -- the numeric sweeps over a tape and the workspace they
- * run in.  Layouts: a "lane" array holds L doubles per instruction,
- * X[i*L + l].  Value sweeps run VL points at once (VL in {1, TG_LANES});
- * tangent and adjoint sweeps run L directions at once over one point, or L
- * points at once (batch gradients). */
+ * run in.  A "lane" array holds L doubles per instruction, X[i*L + l].
+ * Value sweeps run VL points at once (VL in {1, TG_LANES}); tangent and
+ * adjoint sweeps run L directions at once over one point, or L points at
+ * once (batch gradients).  Names say which: _one (one point, one
+ * direction), _lanes (TG_LANES directions at one point), _points
+ * (TG_LANES points).  Where each array lives in a workspace: layout.h. */
 #ifndef TG_AD_SWEEP_H
 #define TG_AD_SWEEP_H
 
@@ -23,10 +25,10 @@
 
 /* True if any of the L lanes at p is nonzero. */
 AD_INLINE int
-ad_any(const double *p, int L)
+ad_any(const double *p, size_t L)
 {
     int nz = 0;
-    for (int l = 0; l < L; l++)
+    for (size_t l = 0; l < L; l++)
         nz |= p[l] != 0.0;
     return nz;
 }
@@ -43,16 +45,16 @@ tg_workspace *ad_ws_borrow(const tg_tape *t);
 void          ad_ws_return(const tg_tape *t, tg_workspace *w);
 
 /* v[i*VL + l] = value of instruction i at point l; point l's inputs are
- * x[l*ldx .. l*ldx + n). */
-void ad_forward1(const tg_tape *t, const double *x, double *v);
-void ad_forwardN(const tg_tape *t, const double *x, size_t ldx, double *v);
+ * x[l*ldx .. l*ldx + n).  _one: VL = 1; _points: VL = TG_LANES. */
+void ad_forward_one(const tg_tape *t, const double *x, double *v);
+void ad_forward_points(const tg_tape *t, const double *x, size_t ldx, double *v);
 
 /* Adjoints: bar holds L lanes per instruction, seeded by the caller on the
  * output instructions (accumulate), zero elsewhere; the sweep accumulates
- * into operands.  revD: L = TG_LANES directions over one point (v has 1
- * lane); revP: TG_LANES points (v has TG_LANES). */
-void ad_reverseD(const tg_tape *t, const double *v, double *bar);
-void ad_reverseP(const tg_tape *t, const double *v, double *bar);
+ * into operands.  _lanes: L = TG_LANES directions over one point (v has
+ * 1 lane); _points: TG_LANES points (v has TG_LANES). */
+void ad_reverse_lanes(const tg_tape *t, const double *v, double *bar);
+void ad_reverse_points(const tg_tape *t, const double *v, double *bar);
 
 /* The gradient fast path (fused.c): values and local partials in one
  * forward sweep, then a reverse sweep over the stored partials; the same
@@ -64,30 +66,33 @@ void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uin
                        const uint32_t *tb, double *bar);
 
 /* The Jacobian by seed compression (sparsity.c): 0 when J was written, 1
- * when compression would not save sweeps (the caller then sweeps densely). */
-int ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
+ * when compression would not save sweeps (the caller then sweeps densely).
+ * ad_jacobian_need: the doubles tg_jacobian_ws needs on t, found by the
+ * same pattern count the call makes (w is its scratch; 0: out of memory). */
+int    ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
+size_t ad_jacobian_need(const tg_tape *t, tg_workspace *w);
 
 /* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is
  * seed[k*L + l], or, with seed == NULL, 1 if k == j0 + l else 0.
- * tan1: L = 1; tanD: L = TG_LANES. */
-void ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *vd);
-void ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd);
+ * _one: L = 1; _lanes: L = TG_LANES. */
+void ad_tangent_one(const tg_tape *t, const double *v, const double *seed, double *vd);
+void ad_tangent_lanes(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd);
 
 /* Second order (tangent over adjoint) over one point: given values v and
  * tangents vd (L lanes), accumulates the adjoints' tangents wd (L lanes,
  * zero on entry) into the operands.  Then wd at input k, lane l, is
- * (H seed_l)_k for a scalar output.  second1 (one direction) accumulates
+ * (H seed_l)_k for a scalar output.  _one (one direction) accumulates
  * the first-order adjoints w as it goes (w seeded with 1 on the output,
- * zero elsewhere); secondD (8 directions) takes every instruction's w
+ * zero elsewhere); _lanes (TG_LANES directions) takes every instruction's w
  * precomputed and skips instructions whose tangent inputs are all zero. */
-void ad_second1(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
-void ad_secondD(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
+void ad_second_one(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
+void ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
 
 /* The same with L in {1, 2, 4, TG_LANES} lanes (rounded up), seeds from
  * seed[k*L + l] (tangent) and precomputed first-order adjoints (second):
  * the compressed sweeps of src/ad/sparse use as many lanes as colours. */
-void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, int L);
+void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, size_t L);
 void ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
-                 int L);
+                 size_t L);
 
 #endif

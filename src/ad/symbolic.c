@@ -86,10 +86,20 @@ accumulate(tg_tape *t, uint32_t *acc, uint32_t term)
 int
 ad_sym_tangent(tg_tape *t, uint32_t n, uint32_t *tan)
 {
+    return ad_sym_tangent_live(t, n, tan, NULL);
+}
+
+int
+ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
+{
     for (uint32_t i = 0; i < n && t->status == TG_OK; i++) {
         uint8_t op = t->op[i];
         if (op == TG_OP_INPUT)
             continue;
+        if (live && !live[i]) {
+            tan[i] = TG_NIL;
+            continue;
+        }
         uint32_t ia = t->a[i], ib = t->b[i], ic = t->c[i], sum = TG_NIL;
 #define PUSH(k, p) if (tan[k] != TG_NIL) accumulate(t, &sum, scale(t, (p), tan[k]));
         switch ((tg_opcode)op) {

@@ -12,6 +12,10 @@
 /* Tangents: tan[i] for INPUT instructions is preset by the caller (a ref,
  * or TG_NIL); the sweep fills tan[i] for every other i < n. */
 int ad_sym_tangent(tg_tape *t, uint32_t n, uint32_t *tan);
+/* The same, recording only instructions i with live[i] != 0 (the others
+ * get TG_NIL): pass the instructions the wanted tangents depend on, so no
+ * dead derivative code is recorded. */
+int ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live);
 
 /* Adjoints: adj[] preset with the seeds (TG_NIL elsewhere); the sweep
  * accumulates adjoints into the operands of every instruction < n whose

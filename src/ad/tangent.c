@@ -7,7 +7,7 @@
 
 AD_INLINE void
 tangent(const tg_tape *t, const double *restrict v, const double *restrict seed, size_t j0,
-        double *restrict vd, int L)
+        double *restrict vd, size_t L)
 {
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
@@ -19,11 +19,11 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
         (void)A; (void)B; (void)C; (void)Z; (void)bd; (void)cd;
         switch ((tg_opcode)op[i]) {
         case TG_OP_CONST:
-            for (int l = 0; l < L; l++)
+            for (size_t l = 0; l < L; l++)
                 zd[l] = 0.0;
             break;
         case TG_OP_INPUT:
-            for (int l = 0; l < L; l++)
+            for (size_t l = 0; l < L; l++)
                 zd[l] = seed ? seed[(size_t)ca[i] * L + l] : (ca[i] == j0 + (size_t)l ? 1.0 : 0.0);
             break;
 /* all operand tangents exactly zero: so is this one (absolute zero), and
@@ -31,7 +31,7 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
  * sweeps of a sparse Jacobian or Hessian */
 #define ZERO_IF_INACTIVE(any)                                           \
             if (!(any)) {                                               \
-                for (int l = 0; l < L; l++)                             \
+                for (size_t l = 0; l < L; l++)                             \
                     zd[l] = 0.0;                                        \
                 break;                                                  \
             }
@@ -39,25 +39,25 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
         case TG_OP_##OP: {                                              \
             ZERO_IF_INACTIVE(ad_any(ad, L))                             \
             double pa = (da);                                           \
-            for (int l = 0; l < L; l++)                                 \
-                zd[l] = tg__azmul(pa, ad[l]);                           \
+            for (size_t l = 0; l < L; l++)                                 \
+                zd[l] = mathx_azmul(pa, ad[l]);                           \
             break;                                                      \
         }
 #define D2(OP, da, db)                                                  \
         case TG_OP_##OP: {                                              \
             ZERO_IF_INACTIVE(ad_any(ad, L) || ad_any(bd, L))            \
             double pa = (da), pb = (db);                                \
-            for (int l = 0; l < L; l++)                                 \
-                zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l]);    \
+            for (size_t l = 0; l < L; l++)                                 \
+                zd[l] = mathx_azmul(pa, ad[l]) + mathx_azmul(pb, bd[l]);    \
             break;                                                      \
         }
 #define D3(OP, da, db, dc)                                              \
         case TG_OP_##OP: {                                              \
             ZERO_IF_INACTIVE(ad_any(ad, L) || ad_any(bd, L) || ad_any(cd, L)) \
             double pa = (da), pb = (db), pc = (dc);                     \
-            for (int l = 0; l < L; l++)                                 \
-                zd[l] = tg__azmul(pa, ad[l]) + tg__azmul(pb, bd[l])     \
-                      + tg__azmul(pc, cd[l]);                           \
+            for (size_t l = 0; l < L; l++)                                 \
+                zd[l] = mathx_azmul(pa, ad[l]) + mathx_azmul(pb, bd[l])     \
+                      + mathx_azmul(pc, cd[l]);                           \
             break;                                                      \
         }
 #include "ad/rules.def"
@@ -68,19 +68,19 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
 }
 
 void
-ad_tangent1(const tg_tape *t, const double *v, const double *seed, double *vd)
+ad_tangent_one(const tg_tape *t, const double *v, const double *seed, double *vd)
 {
     tangent(t, v, seed, 0, vd, 1);
 }
 
 void
-ad_tangentD(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd)
+ad_tangent_lanes(const tg_tape *t, const double *v, const double *seed, size_t j0, double *vd)
 {
     tangent(t, v, seed, j0, vd, TG_LANES);
 }
 
 void
-ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, int L)
+ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, size_t L)
 {
     /* a constant L per instance: the lane loops unroll and vectorise */
     if (L <= 1)

@@ -96,7 +96,7 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
     if (any_work)
         tape_sb_printf(sb, "\n#[inline(always)]\nfn tg_work<const N: usize>(s: &mut [%s]) -> Result<&mut [%s; N], Error> {\n"
             "    let got = s.len();\n    s.get_mut(..N).and_then(|p| p.try_into().ok()).ok_or(Error::WorkTooShort { needed: N, got })\n}\n", T, T);
-    /* exact semantics of the tg__* helpers of src/tape/mathx.h */
+    /* exact semantics of the mathx_* helpers of src/tape/mathx.h */
     if (needs & CG_NEED_MIN)
         tape_sb_printf(sb, "\n/// min ignoring a NaN operand; the first operand on ties.\n#[inline(always)]\nfn tg_min(a: %s, b: %s) -> %s {\n    if a <= b || b.is_nan() { a } else { b }\n}\n", T, T, T);
     if (needs & CG_NEED_MAX)
@@ -137,11 +137,11 @@ emit_lib(tg_rust_builder *b, char **src)
         prelude(&sb, b, needs, any_in, any_out, any_work);
         tape_sb_printf(&sb, "%s", kernels.buf ? kernels.buf : "");
     }
-    tg__free(kernels.buf);
+    mem_free(kernels.buf);
     if (s == TG_OK && (sb.failed || kernels.failed))
         s = TG_ERR_NOMEM;
     if (s != TG_OK) {
-        tg__free(sb.buf);
+        mem_free(sb.buf);
         return fail(b, s, "Rust generation failed: %s", tg_status_str(s));
     }
     for (uint32_t i = 0; i < b->nk; i++)
@@ -155,7 +155,7 @@ emit_lib(tg_rust_builder *b, char **src)
 tg_rust_builder *
 tg_rust_builder_new(const tg_rust_options *o)
 {
-    tg_rust_builder *b = tg__calloc(1, sizeof *b);
+    tg_rust_builder *b = mem_calloc(1, sizeof *b);
     if (!b)
         return NULL;
     tg_rust_options z = { 0 };
@@ -181,9 +181,9 @@ tg_rust_builder_free(tg_rust_builder *b)
         cg_kernel_free(&b->k[i]);
     for (uint32_t i = 0; i < b->nowned; i++)
         tg_tape_free(b->owned[i]);
-    tg__free(b->k);
-    tg__free(b->owned);
-    tg__free(b);
+    mem_free(b->k);
+    mem_free(b->owned);
+    mem_free(b);
 }
 
 const char *
@@ -335,10 +335,10 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
 {
     const tg_tape *t = k->t;
     const char *T = b->o.f32 ? "f32" : "f64";
-    double *x = tg__calloc((size_t)t->nin + 1, sizeof *x), *y = tg__calloc((size_t)t->nout + 1, sizeof *y);
+    double *x = mem_calloc((size_t)t->nin + 1, sizeof *x), *y = mem_calloc((size_t)t->nout + 1, sizeof *y);
     if (!x || !y) {
-        tg__free(x);
-        tg__free(y);
+        mem_free(x);
+        mem_free(y);
         return fail(b, TG_ERR_NOMEM, "%s", "out of memory");
     }
     for (uint32_t i = 0; i < t->nin; i++)
@@ -385,8 +385,8 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
             tape_sb_printf(sb, "}\n");
         }
     }
-    tg__free(x);
-    tg__free(y);
+    mem_free(x);
+    mem_free(y);
     return s == TG_OK ? TG_OK : fail(b, s, "evaluating tape \"%s\" for the crate test failed", t->name);
 }
 
@@ -409,9 +409,9 @@ tg_status
 tg_rust_builder_write(tg_rust_builder *b, const char *dir)
 {
     if (!b || !dir)
-        return tg__api_fail(TG_ERR_ARG, "tg_rust_builder_write: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_rust_builder_write: NULL argument");
     if (b->status != TG_OK)
-        return tg__api_fail(b->status, "%s", b->err);
+        return tape_fail_call(b->status, "%s", b->err);
     char *src = NULL;
     tape_sb cargo = { 0 }, rd = { 0 }, tests = { 0 };
     char sub[4200];
@@ -437,11 +437,11 @@ tg_rust_builder_write(tg_rust_builder *b, const char *dir)
         s = write_file(b, dir, "src/lib.rs", src);
     if (s == TG_OK)
         s = write_file(b, dir, "tests/kernels.rs", tests.buf);
-    tg__free(src);
-    tg__free(cargo.buf);
-    tg__free(rd.buf);
-    tg__free(tests.buf);
-    return s == TG_OK ? TG_OK : tg__api_fail(s, "%s", b->err);
+    mem_free(src);
+    mem_free(cargo.buf);
+    mem_free(rd.buf);
+    mem_free(tests.buf);
+    return s == TG_OK ? TG_OK : tape_fail_call(s, "%s", b->err);
 }
 
 /* ------------------------------------------------- single-kernel API */
@@ -472,10 +472,10 @@ tg_status
 tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *work_len)
 {
     if (!t || !src)
-        return tg__api_fail(TG_ERR_ARG, "tg_rust_source: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_rust_source: NULL argument");
     tg_rust_builder *b = single(t, o);
     if (!b)
-        return tg__api_fail(TG_ERR_NOMEM, "tg_rust_source: out of memory");
+        return tape_fail_call(TG_ERR_NOMEM, "tg_rust_source: out of memory");
     char *s = NULL;
     tg_status st = b->status == TG_OK ? emit_lib(b, &s) : b->status;
     if (st == TG_OK) {
@@ -483,7 +483,7 @@ tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *w
         if (work_len)
             *work_len = b->k[0].work_len;
     } else {
-        tg__api_fail(st, "tg_rust_source: %s", b->err);
+        tape_fail_call(st, "tg_rust_source: %s", b->err);
     }
     tg_rust_builder_free(b);
     return st;
@@ -493,10 +493,10 @@ tg_status
 tg_rust_crate(const tg_tape *t, const tg_rust_options *o, const char *dir)
 {
     if (!t || !dir)
-        return tg__api_fail(TG_ERR_ARG, "tg_rust_crate: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_rust_crate: NULL argument");
     tg_rust_builder *b = single(t, o);
     if (!b)
-        return tg__api_fail(TG_ERR_NOMEM, "tg_rust_crate: out of memory");
+        return tape_fail_call(TG_ERR_NOMEM, "tg_rust_crate: out of memory");
     tg_status st = tg_rust_builder_write(b, dir);
     tg_rust_builder_free(b);
     return st;

@@ -215,7 +215,7 @@ put_opnd(emit *e, tape_sb *sb, uint32_t r, enum ctx ctx)
     } else {
         bool wrap = ctx != CTX_BARE && !e->atomic[r];
         tape_sb_printf(sb, wrap ? "(%s)" : "%s", e->text[r] ? e->text[r] : "");
-        tg__free(e->text[r]);
+        mem_free(e->text[r]);
         e->text[r] = NULL;
     }
 }
@@ -268,7 +268,7 @@ helper_need(const char *tpl)
 /* The expression of instruction i; *atomic tells whether it can be used
  * as an operand without parentheses. */
 static char *
-build(emit *e, uint32_t i, uint8_t *atomic)
+expr_text(emit *e, uint32_t i, uint8_t *atomic)
 {
     const tg_tape *t = e->t;
     uint8_t op = t->op[i];
@@ -312,7 +312,7 @@ part_flush(emit *e)
                    e->body.buf ? e->body.buf : "");
     if (e->body.failed)
         e->oom = true;
-    tg__free(e->body.buf);
+    mem_free(e->body.buf);
     memset(&e->body, 0, sizeof e->body);
     e->nstmt = 0;
     e->npart++;
@@ -346,14 +346,14 @@ emit_statements(emit *e)
         if (!e->live[i])
             continue;
         if (!is_leaf(t->op[i]) && e->mat[i]) {
-            char *x = build(e, i, &e->atomic[i]);
+            char *x = expr_text(e, i, &e->atomic[i]);
             uint32_t s = e->nfree ? e->free_slots[--e->nfree] : e->k->work_len++;
             e->slot[i] = s;
             tape_sb_printf(&e->body, "    work[%" PRIu32 "] = %s", s, x ? x : "");
-            tg__free(x);
+            mem_free(x);
             stmt_end(e);
         } else if (!is_leaf(t->op[i])) {
-            e->text[i] = build(e, i, &e->atomic[i]);
+            e->text[i] = expr_text(e, i, &e->atomic[i]);
         }
         emit_outputs(e, i);
         for (uint32_t v = e->bucket[i]; v != TG_NIL; v = e->bnext[v])
@@ -440,21 +440,21 @@ static int
 emit_alloc(emit *e, const tg_tape *t)
 {
     size_t n = (size_t)t->n + 1;
-    e->live = tg__calloc(n, 1);
-    e->mat = tg__calloc(n, 1);
-    e->atomic = tg__calloc(n, 1);
-    e->uses = tg__calloc(n, sizeof *e->uses);
-    e->consumer = tg__calloc(n, sizeof *e->consumer);
-    e->nodes = tg__calloc(n, sizeof *e->nodes);
-    e->emitpt = tg__calloc(n, sizeof *e->emitpt);
-    e->last = tg__calloc(n, sizeof *e->last);
-    e->slot = tg__calloc(n, sizeof *e->slot);
-    e->bucket = tg__calloc(n, sizeof *e->bucket);
-    e->bnext = tg__calloc(n, sizeof *e->bnext);
-    e->ohead = tg__calloc(n, sizeof *e->ohead);
-    e->onext = tg__calloc((size_t)t->nout + 1, sizeof *e->onext);
-    e->free_slots = tg__calloc(n, sizeof *e->free_slots);
-    e->text = tg__calloc(n, sizeof *e->text);
+    e->live = mem_calloc(n, 1);
+    e->mat = mem_calloc(n, 1);
+    e->atomic = mem_calloc(n, 1);
+    e->uses = mem_calloc(n, sizeof *e->uses);
+    e->consumer = mem_calloc(n, sizeof *e->consumer);
+    e->nodes = mem_calloc(n, sizeof *e->nodes);
+    e->emitpt = mem_calloc(n, sizeof *e->emitpt);
+    e->last = mem_calloc(n, sizeof *e->last);
+    e->slot = mem_calloc(n, sizeof *e->slot);
+    e->bucket = mem_calloc(n, sizeof *e->bucket);
+    e->bnext = mem_calloc(n, sizeof *e->bnext);
+    e->ohead = mem_calloc(n, sizeof *e->ohead);
+    e->onext = mem_calloc((size_t)t->nout + 1, sizeof *e->onext);
+    e->free_slots = mem_calloc(n, sizeof *e->free_slots);
+    e->text = mem_calloc(n, sizeof *e->text);
     return e->live && e->mat && e->atomic && e->uses && e->consumer && e->nodes && e->emitpt
         && e->last && e->slot && e->bucket && e->bnext && e->ohead && e->onext && e->free_slots
         && e->text ? 0 : -1;
@@ -465,12 +465,12 @@ emit_free(emit *e)
 {
     if (e->text)
         for (uint32_t i = 0; i < e->t->n; i++)
-            tg__free(e->text[i]);
+            mem_free(e->text[i]);
     void *p[] = { e->live, e->mat, e->atomic, e->uses, e->consumer, e->nodes, e->emitpt,
                   e->last, e->slot, e->bucket, e->bnext, e->ohead, e->onext, e->free_slots,
                   e->text, e->body.buf, e->parts.buf };
     for (size_t i = 0; i < sizeof p / sizeof *p; i++)
-        tg__free(p[i]);
+        mem_free(p[i]);
 }
 
 tg_status

@@ -48,8 +48,8 @@ cg_kernel_names(cg_kernel *k, const tg_tape *t, const char *fname, char *err, si
     snprintf(k->fname, sizeof k->fname, "%s", fname);
     for (size_t i = 0; i < sizeof k->uname; i++)
         k->uname[i] = (char)toupper((unsigned char)k->fname[i]);
-    k->in = tg__calloc((size_t)t->ninb + 1, sizeof *k->in);
-    k->out = tg__calloc((size_t)t->noutb + 1, sizeof *k->out);
+    k->in = mem_calloc((size_t)t->ninb + 1, sizeof *k->in);
+    k->out = mem_calloc((size_t)t->noutb + 1, sizeof *k->out);
     if (!k->in || !k->out)
         return TG_ERR_NOMEM;
     tg_status s = block_names(t->inb, t->ninb, k->in, err, len);
@@ -73,8 +73,8 @@ cg_kernel_names(cg_kernel *k, const tg_tape *t, const char *fname, char *err, si
 void
 cg_kernel_free(cg_kernel *k)
 {
-    tg__free(k->in);
-    tg__free(k->out);
+    mem_free(k->in);
+    mem_free(k->out);
     k->in = NULL;
     k->out = NULL;
 }

@@ -20,13 +20,13 @@ allowed(void)
     return 0;
 }
 
-void *tg__malloc(size_t n)               { return allowed() ? malloc(n) : NULL; }
-void *tg__calloc(size_t count_, size_t n) { return allowed() ? calloc(count_, n) : NULL; }
-void *tg__realloc(void *p, size_t n)     { return allowed() ? realloc(p, n) : NULL; }
-void  tg__free(void *p)                  { free(p); }
+void *mem_malloc(size_t n)               { return allowed() ? malloc(n) : NULL; }
+void *mem_calloc(size_t count_, size_t n) { return allowed() ? calloc(count_, n) : NULL; }
+void *mem_realloc(void *p, size_t n)     { return allowed() ? realloc(p, n) : NULL; }
+void  mem_free(void *p)                  { free(p); }
 
 long
-tg__alloc_fail_after(long k)
+mem_fail_after(long k)
 {
     atomic_store(&budget, k);
     return atomic_exchange(&count, 0);

@@ -40,9 +40,9 @@ add_block(tg_tape *t, bool input, const char *name, size_t n)
         tape_fail(t, TG_ERR_LIMIT, "too many %s scalars", kind);
         return NULL;
     }
-    char *copy = tg__malloc(strlen(name) + 1);
+    char *copy = mem_malloc(strlen(name) + 1);
     if (!copy || tape_grow((void **)bp, cap, (uint64_t)*nb + 1, sizeof **bp)) {
-        tg__free(copy);
+        mem_free(copy);
         tape_fail(t, TG_ERR_NOMEM, "out of memory declaring %s block \"%s\"", kind, name);
         return NULL;
     }
@@ -54,6 +54,33 @@ add_block(tg_tape *t, bool input, const char *name, size_t n)
     return b;
 }
 
+/* The recorder's entry point for inputs: n INPUT instructions in a new
+ * block, t->in_ref[nin0 ..] afterwards.  All or nothing. */
+int
+tape_input_block(tg_tape *t, const char *name, size_t n)
+{
+    if (t->status != TG_OK)
+        return -1;
+    uint32_t n0 = t->n, nin0 = t->nin;
+    if (!add_block(t, true, name, n))
+        return -1;
+    if (tape_reserve(t, (uint64_t)t->n + n)
+        || tape_grow((void **)&t->in_ref, &t->nincap, (uint64_t)t->nin + n, sizeof *t->in_ref))
+        goto undo;
+    for (size_t i = 0; i < n; i++)
+        if (tape_input(t) == TG_NIL)
+            goto undo;
+    t->ninb++;
+    return 0;
+undo:
+    /* forget the half-declared block */
+    tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
+    mem_free(t->inb[t->ninb].name);
+    t->n = n0;
+    t->nin = nin0;
+    return -1;
+}
+
 void
 tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x)
 {
@@ -63,26 +90,12 @@ tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x)
         tape_fail(t, TG_ERR_ARG, "tg_input_vec: NULL array");
         return;
     }
-    uint32_t n0 = t->n, nin0 = t->nin;
-    if (!add_block(t, true, name, n))
+    uint32_t nin0 = t->nin;
+    if (tape_input_block(t, name, n))
         goto poison;
-    if (tape_reserve(t, (uint64_t)t->n + n)
-        || tape_grow((void **)&t->in_ref, &t->nincap, (uint64_t)t->nin + n, sizeof *t->in_ref))
-        goto undo;
-    for (size_t i = 0; i < n; i++) {
-        x[i].tape = t;
-        x[i].id = tape_input(t);
-        if (x[i].id == TG_NIL)
-            goto undo;
-    }
-    t->ninb++;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (tg_var){ t, t->in_ref[nin0 + i] };
     return;
-undo:
-    /* all-or-nothing: forget the half-declared block */
-    tape_fail(t, TG_ERR_NOMEM, "out of memory declaring input block \"%s\"", name);
-    tg__free(t->inb[t->ninb].name);
-    t->n = n0;
-    t->nin = nin0;
 poison:
     if (x)
         for (size_t i = 0; i < n; i++)
@@ -95,6 +108,27 @@ tg_input(tg_tape *t, const char *name)
     tg_var v = { t, TG_NIL };
     tg_input_vec(t, name, 1, &v);
     return v;
+}
+
+/* The recorder's entry point for outputs: a new block of n scalars whose
+ * instructions the caller writes into the returned slots (before recording
+ * anything else), or NULL with the tape failed.  The caller has checked
+ * that the refs it writes are instructions of t. */
+uint32_t *
+tape_output_block(tg_tape *t, const char *name, size_t n)
+{
+    if (t->status != TG_OK)
+        return NULL;
+    if (tape_grow((void **)&t->out_ref, &t->noutcap, (uint64_t)t->nout + n, sizeof *t->out_ref)) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring output \"%s\"", name ? name : "");
+        return NULL;
+    }
+    if (!add_block(t, false, name, n))
+        return NULL;
+    uint32_t *slots = t->out_ref + t->nout;
+    t->nout += (uint32_t)n;     /* add_block keeps the total below UINT32_MAX */
+    t->noutb++;
+    return slots;
 }
 
 void
@@ -113,15 +147,9 @@ tg_output_vec(tg_tape *t, const char *name, size_t n, const tg_var *y)
             return;
         }
     }
-    if (tape_grow((void **)&t->out_ref, &t->noutcap, (uint64_t)t->nout + n, sizeof *t->out_ref)) {
-        tape_fail(t, TG_ERR_NOMEM, "out of memory declaring output \"%s\"", name ? name : "");
-        return;
-    }
-    if (!add_block(t, false, name, n))
-        return;
-    for (size_t i = 0; i < n; i++)
-        t->out_ref[t->nout++] = y[i].id;
-    t->noutb++;
+    uint32_t *slots = tape_output_block(t, name, n);
+    for (size_t i = 0; slots && i < n; i++)
+        slots[i] = y[i].id;
 }
 
 void

@@ -91,7 +91,7 @@ tape_cse_reserve(tg_tape *t)
     uint64_t cap = t->hcap ? (uint64_t)t->hcap * 2 : 256;
     if (cap > ((uint64_t)1 << 31) || cap > SIZE_MAX / sizeof(uint64_t))
         return tape_fail(t, TG_ERR_LIMIT, "CSE table of tape \"%s\" is full", t->name);
-    uint64_t *ht = tg__malloc((size_t)cap * sizeof *ht);
+    uint64_t *ht = mem_malloc((size_t)cap * sizeof *ht);
     if (!ht)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing the CSE table of \"%s\"", t->name);
     memset(ht, 0xff, (size_t)cap * sizeof *ht);
@@ -99,7 +99,7 @@ tape_cse_reserve(tg_tape *t)
     for (uint32_t h = 0; h < t->hcap; h++)
         if (t->ht[h] != SLOT_EMPTY)
             place(ht, mask, t->ht[h]);
-    tg__free(t->ht);
+    mem_free(t->ht);
     t->ht = ht;
     t->hcap = (uint32_t)cap;
     return 0;
@@ -121,7 +121,7 @@ tape_cse_insert(tg_tape *t, uint32_t i)
 int
 tape_cse_rebuild(tg_tape *t)
 {
-    tg__free(t->ht);
+    mem_free(t->ht);
     t->ht = NULL;
     t->hcap = t->hcount = 0;
     for (uint32_t i = 0; i < t->n; i++)

@@ -60,7 +60,7 @@ tape_sb_printf(tape_sb *sb, const char *fmt, ...)
         size_t cap = sb->cap ? sb->cap : 256;
         while (cap - sb->len <= (size_t)n)
             cap *= 2;
-        char *p = tg__realloc(sb->buf, cap);
+        char *p = mem_realloc(sb->buf, cap);
         if (!p) {
             sb->failed = true;
             return;
@@ -118,7 +118,7 @@ tg_tape_disasm(const tg_tape *t)
     else
         tape_disasm_to(&sb, t);
     if (sb.failed) {
-        tg__free(sb.buf);
+        mem_free(sb.buf);
         return NULL;
     }
     return sb.buf;

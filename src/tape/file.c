@@ -37,7 +37,7 @@ put(buf *b, const void *src, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n)
             cap *= 2;
-        uint8_t *q = tg__realloc(b->p, cap);
+        uint8_t *q = mem_realloc(b->p, cap);
         if (!q) {
             b->failed = true;
             return;
@@ -173,7 +173,7 @@ serialize(buf *b, const tg_tape *t)
         if (b->failed)
             return;
         uint64_t len = b->len - start;
-        for (int i = 0; i < 8; i++)
+        for (size_t i = 0; i < 8; i++)
             b->p[at + i] = (uint8_t)(len >> (8 * i));
         put_u64(b, fnv1a(b->p + start, (size_t)len));
     }
@@ -189,23 +189,23 @@ tg_status
 tg_tape_save(const tg_tape *t, const char *path)
 {
     if (!t || !path)
-        return tg__api_fail(TG_ERR_ARG, "tg_tape_save: NULL argument");
+        return tape_fail_call(TG_ERR_ARG, "tg_tape_save: NULL argument");
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
+        return tape_fail_call(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
                             t->name, t->err);
     buf b = { 0 };
     serialize(&b, t);
     if (b.failed) {
-        tg__free(b.p);
-        return tg__api_fail(TG_ERR_NOMEM, "tg_tape_save: out of memory");
+        mem_free(b.p);
+        return tape_fail_call(TG_ERR_NOMEM, "tg_tape_save: out of memory");
     }
     FILE *f = fopen(path, "wb");
     bool ok = f && fwrite(b.p, 1, b.len, f) == b.len;
     if (f)
         ok &= fclose(f) == 0;
-    tg__free(b.p);
+    mem_free(b.p);
     if (!ok)
-        return tg__api_fail(TG_ERR_IO, "tg_tape_save: cannot write %s", path);
+        return tape_fail_call(TG_ERR_IO, "tg_tape_save: cannot write %s", path);
     return TG_OK;
 }
 
@@ -308,8 +308,8 @@ read_blocks(rd *r, image *im)
     uint64_t nb = (uint64_t)im->ninb + im->noutb;
     if (nb * 6 > r->len - r->at)        /* each block takes >= 6 bytes */
         return bad(r, "%" PRIu64 " blocks cannot fit in the section", nb);
-    im->bname = tg__calloc((size_t)nb + 1, sizeof *im->bname);
-    im->bsize = tg__calloc((size_t)nb + 1, sizeof *im->bsize);
+    im->bname = mem_calloc((size_t)nb + 1, sizeof *im->bname);
+    im->bsize = mem_calloc((size_t)nb + 1, sizeof *im->bsize);
     if (!im->bname || !im->bsize)
         return bad(r, "out of memory");
     uint64_t tot[2] = { 0, 0 };
@@ -453,9 +453,9 @@ parse(const uint8_t *p, size_t len, image *im, char *err, size_t errlen)
     return check_program(&r, im);
 }
 
-/* Builds the tape from a validated image. */
+/* Fills t from a validated image. */
 static void
-build(tg_tape *t, const image *im)
+tape_from_image(tg_tape *t, const image *im)
 {
     t->flags = im->flags;
     size_t nb = (size_t)im->ninb + im->noutb;
@@ -472,7 +472,7 @@ build(tg_tape *t, const image *im)
     for (size_t i = 0; i < nb; i++) {
         bool in = i < im->ninb;
         tape_block *b = in ? &t->inb[t->ninb] : &t->outb[t->noutb];
-        b->name = tg__malloc(strlen(im->bname[i]) + 1);
+        b->name = mem_malloc(strlen(im->bname[i]) + 1);
         if (!b->name) {
             tape_fail(t, TG_ERR_NOMEM, "out of memory loading block names");
             return;
@@ -526,11 +526,11 @@ slurp(const char *path, size_t *len, char *err, size_t errlen)
     fclose(f);
     if (rerr || b.failed || b.len > FILE_MAX) {
         snprintf(err, errlen, "%s: %s", path, b.failed ? "out of memory" : rerr ? "read error" : "file too large");
-        tg__free(b.p);
+        mem_free(b.p);
         return NULL;
     }
     *len = b.len;
-    return b.p ? b.p : tg__malloc(1);
+    return b.p ? b.p : mem_malloc(1);
 }
 
 tg_tape *
@@ -553,20 +553,20 @@ tg_tape_load(const char *path)
     image im;
     memset(&im, 0, sizeof im);
     if (parse(p, len, &im, err, sizeof err) == 0) {
-        char *name = tg__malloc(strlen(im.name) + 1);
+        char *name = mem_malloc(strlen(im.name) + 1);
         if (name) {
             strcpy(name, im.name);
-            tg__free(t->name);
+            mem_free(t->name);
             t->name = name;
-            build(t, &im);
+            tape_from_image(t, &im);
         } else {
             tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
         }
     } else {
         tape_fail(t, strstr(err, "out of memory") ? TG_ERR_NOMEM : TG_ERR_FORMAT, "%s: %s", path, err);
     }
-    tg__free(im.bname);
-    tg__free(im.bsize);
-    tg__free(p);
+    mem_free(im.bname);
+    mem_free(im.bsize);
+    mem_free(p);
     return t;
 }

@@ -1,12 +1,9 @@
 /* src/tape/fold.c -- record-time folding.  Only rewrites that are exact for
- * every input, +-0, +-Inf and NaN included (docs/conventions.md, rule 2):
- *   constant op constant (evaluated by tape_eval_op, the interpreter's own
- *   semantics), x*1, 1*x, x/1, x+(-0.0), (-0.0)+x, x-(+0.0), pow(x,1),
- *   -(-x), select(const, a, b), select(c, a, a), azmul(x, 0), azmul(0, x),
- *   comparisons with a NaN constant (always 0).
- * Refused on purpose: x*0 (NaN, Inf), x+0.0 (-0 + 0 is +0), x-x and x/x
- * (NaN, Inf), x*(-1) (NaN sign), and any comparison of a value with itself
- * (x >= x is the NaN test). */
+ * every input, +-0, +-Inf and NaN included.  The folds, and the ones
+ * refused on purpose, are listed once, in docs/conventions.md (rule 2):
+ * fold_consts is its first entry (constant op constant, evaluated by
+ * tape_eval_op, the interpreter's own semantics), fold_identity has one
+ * case per identity.  Change the list and this file together. */
 #include <math.h>
 
 #include "internal.h"

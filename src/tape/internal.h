@@ -19,7 +19,6 @@
 
 #define TAPE_MAX_INSTS  ((uint64_t)UINT32_MAX)     /* ids 0..2^32-2, NIL reserved */
 #define TAPE_NAME_MAX   255
-#define TAPE_POOL       8                          /* pooled workspaces per tape */
 
 typedef struct tape_block {
     char *name;
@@ -51,7 +50,7 @@ struct tg_tape {
     uint64_t *ht;               /* CSE hash table: (hash tag << 32) | instruction id */
     uint32_t hcap, hcount;      /* hcap is 0 or a power of two */
 
-    _Atomic(struct tg_workspace *) pool[TAPE_POOL];
+    _Atomic(struct tape_attached *) attached;  /* see attach.c */
 };
 
 /* An operand while recording: an instruction or a literal not yet on the
@@ -72,6 +71,25 @@ tape_bits(double d)
     memcpy(&u, &d, sizeof u);
     return u;
 }
+
+/* attach.c: an object of a layer above, kept on a tape (made on first
+ * use, destroyed with the tape).  The owner defines one static key per
+ * kind of attachment.  tape_attachment returns t's object for key, making
+ * it if needed (NULL: out of memory); thread-safe on a const tape. */
+typedef struct tape_key {
+    void *(*make)(void);
+    void (*destroy)(void *obj);
+} tape_key;
+void *tape_attachment(const tg_tape *t, const tape_key *key);
+void  tape_detach_all(tg_tape *t);
+
+/* blocks.c: the recorder's block entry points (the public tg_input_vec and
+ * tg_output_vec check their arguments and call these).  tape_input_block
+ * appends n INPUT instructions (t->in_ref[nin0 ..]); 0, or -1 with t
+ * failed.  tape_output_block returns the n slots of a new output block for
+ * the caller to fill with instructions of t, or NULL with t failed. */
+int       tape_input_block(tg_tape *t, const char *name, size_t n);
+uint32_t *tape_output_block(tg_tape *t, const char *name, size_t n);
 
 /* blocks.c: the block (index) holding flat scalar k, and k's element in it */
 uint32_t tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem);
@@ -118,7 +136,7 @@ bool     tape_fold(tg_tape *t, tg_opcode op, tape_opnd *a, tape_opnd *b, tape_op
 int      tape_verify(const tg_tape *t, char *buf, size_t len);
 
 /* status.c: the thread-local message behind tg_last_error. */
-tg_status tg__api_fail(tg_status s, const char *fmt, ...) TAPE_PRINTF(2, 3);
+tg_status tape_fail_call(tg_status s, const char *fmt, ...) TAPE_PRINTF(2, 3);
 
 extern const uint8_t tape_op_arity[TG_OP_COUNT];
 extern const uint8_t tape_op_flags[TG_OP_COUNT];

@@ -46,7 +46,7 @@ materialise(tg_tape *t, tape_opnd o)
 }
 
 /* pow with a constant exponent is its own op (never exp(c log x)); pow(x, 2)
- * is x*x exactly (tg__powk), so it is recorded as the product. */
+ * is x*x exactly (mathx_powk), so it is recorded as the product. */
 static tg_opcode
 canon_pow(const tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd *b)
 {

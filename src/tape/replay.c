@@ -42,12 +42,12 @@ tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results)
         tape_fail(dst, f->status, "tg_call: tape \"%s\" is in the error state: %s", f->name, f->err);
         goto poison;
     }
-    uint32_t *in = tg__malloc(((size_t)f->nin + 1) * sizeof *in);
-    uint32_t *map = tg__malloc(((size_t)f->n + 1) * sizeof *map);
+    uint32_t *in = mem_malloc(((size_t)f->nin + 1) * sizeof *in);
+    uint32_t *map = mem_malloc(((size_t)f->n + 1) * sizeof *map);
     if (!in || !map) {
         tape_fail(dst, TG_ERR_NOMEM, "tg_call: out of memory");
-        tg__free(in);
-        tg__free(map);
+        mem_free(in);
+        mem_free(map);
         goto poison;
     }
     for (uint32_t k = 0; k < f->nin; k++) {
@@ -62,8 +62,8 @@ tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results)
     if (dst->status == TG_OK && tape_replay(dst, f, in, map) == 0)
         for (uint32_t j = 0; j < nout; j++)
             results[j] = (tg_var){ dst, map[f->out_ref[j]] };
-    tg__free(in);
-    tg__free(map);
+    mem_free(in);
+    mem_free(map);
     if (dst->status == TG_OK)
         return;
 poison:

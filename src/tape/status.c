@@ -33,7 +33,7 @@ tg_last_error(void)
 
 /* The one place numeric API errors pass through (a breakpoint target). */
 tg_status
-tg__api_fail(tg_status s, const char *fmt, ...)
+tape_fail_call(tg_status s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -8,8 +8,6 @@
 #include "tape/alloc.h"
 #include "internal.h"
 
-void tape_pool_drain(tg_tape *t);   /* src/ad/workspace.c */
-
 /* The one place recording errors pass through; the first error wins. */
 int
 tape_fail(tg_tape *t, tg_status s, const char *fmt, ...)
@@ -37,7 +35,7 @@ tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem)
         nc = UINT32_MAX;
     if (nc < need || nc > SIZE_MAX / elem)
         return -1;
-    void *q = tg__realloc(*p, (size_t)nc * elem);
+    void *q = mem_realloc(*p, (size_t)nc * elem);
     if (!q)
         return -1;
     *p = q;
@@ -64,7 +62,7 @@ tape_reserve(tg_tape *t, uint64_t need)
         cap = t->limit;
     if (cap > SIZE_MAX / COL_BYTES)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing tape \"%s\"", t->name);
-    char *blk = tg__malloc((size_t)cap * COL_BYTES);
+    char *blk = mem_malloc((size_t)cap * COL_BYTES);
     if (!blk)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing tape \"%s\" to %llu instructions",
                          t->name, (unsigned long long)cap);
@@ -76,7 +74,7 @@ tape_reserve(tg_tape *t, uint64_t need)
         memcpy(c, t->c, t->n * sizeof *c);
         memcpy(op, t->op, t->n);
     }
-    tg__free(t->a);
+    mem_free(t->a);
     t->a = a; t->b = b; t->c = c; t->op = op;
     t->cap = (uint32_t)cap;
     return 0;
@@ -145,20 +143,19 @@ tape_name_ok(const char *s)
 tg_tape *
 tg_tape_new_ex(const char *name, unsigned flags)
 {
-    tg_tape *t = tg__calloc(1, sizeof *t);
+    tg_tape *t = mem_calloc(1, sizeof *t);
     if (!t)
         return NULL;
     const char *nm = name ? name : "f";
-    t->name = tg__malloc(strlen(nm) + 1);
+    t->name = mem_malloc(strlen(nm) + 1);
     if (!t->name) {
-        tg__free(t);
+        mem_free(t);
         return NULL;
     }
     strcpy(t->name, nm);
     t->flags = flags & (TG_NO_FOLD | TG_NO_CSE);
     t->limit = TAPE_MAX_INSTS;
-    for (int i = 0; i < TAPE_POOL; i++)
-        atomic_init(&t->pool[i], NULL);
+    atomic_init(&t->attached, NULL);
     if (!tape_name_ok(nm))
         tape_fail(t, TG_ERR_ARG, "tape name must be 1..%d bytes of UTF-8", TAPE_NAME_MAX);
     return t;
@@ -175,20 +172,20 @@ tg_tape_free(tg_tape *t)
 {
     if (!t)
         return;
-    tape_pool_drain(t);
+    tape_detach_all(t);
     for (uint32_t i = 0; i < t->ninb; i++)
-        tg__free(t->inb[i].name);
+        mem_free(t->inb[i].name);
     for (uint32_t i = 0; i < t->noutb; i++)
-        tg__free(t->outb[i].name);
-    tg__free(t->inb);
-    tg__free(t->outb);
-    tg__free(t->in_ref);
-    tg__free(t->out_ref);
-    tg__free(t->a);
-    tg__free(t->k);
-    tg__free(t->ht);
-    tg__free(t->name);
-    tg__free(t);
+        mem_free(t->outb[i].name);
+    mem_free(t->inb);
+    mem_free(t->outb);
+    mem_free(t->in_ref);
+    mem_free(t->out_ref);
+    mem_free(t->a);
+    mem_free(t->k);
+    mem_free(t->ht);
+    mem_free(t->name);
+    mem_free(t);
 }
 
 tg_status

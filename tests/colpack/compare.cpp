@@ -8,7 +8,7 @@
 // For every pattern (taken from tapegen's own tg_*_sparsity, so both sides
 // colour the same graph) it prints tapegen's colour count and ColPack's best
 // over its orderings (NATURAL, LARGEST_FIRST, SMALLEST_LAST,
-// INCIDENCE_DEGREE, DYNAMIC_LARGEST_FIRST): Hessians by STAR colouring,
+// INCIDENCE_DEGREE, and DYNAMIC_LARGEST_FIRST for Hessians): STAR colouring,
 // Jacobians by the better of COLUMN_ and ROW_PARTIAL_DISTANCE_TWO.  It fails
 // when tapegen needs more than ColPack's best plus a margin of
 // max(1, 10%) colours (greedy colourings depend on the vertex order; the
@@ -30,6 +30,9 @@ using namespace ColPack;
 
 static const char *orderings[] = { "NATURAL", "LARGEST_FIRST", "SMALLEST_LAST",
                                    "INCIDENCE_DEGREE", "DYNAMIC_LARGEST_FIRST" };
+// the bipartite (Jacobian) colourings know no DYNAMIC_LARGEST_FIRST
+static const char *orderings_d2[] = { "NATURAL", "LARGEST_FIRST", "SMALLEST_LAST",
+                                      "INCIDENCE_DEGREE" };
 
 // ADOL-C's row-compressed format: row r = { count, col_1, ..., col_count }
 struct adolc_pattern {
@@ -72,7 +75,8 @@ colpack_star(const tg_sparsity *s, size_t n)
         GraphColoringInterface g(SRC_MEM_ADOLC, p.get(), (int)n);
         g.Coloring(o, "STAR");
         int c = g.GetVertexColorCount();
-        best = best < 0 || c < best ? c : best;
+        if (c > 0)
+            best = best < 0 || c < best ? c : best;
     }
     return best;
 }
@@ -81,13 +85,14 @@ static int
 colpack_d2(const tg_sparsity *s, size_t m, size_t n)
 {
     int best = -1;
-    for (const char *o : orderings)
+    for (const char *o : orderings_d2)
         for (const char *v : { "COLUMN_PARTIAL_DISTANCE_TWO", "ROW_PARTIAL_DISTANCE_TWO" }) {
             adolc_pattern p = from_sparsity(s, m, false);
             BipartiteGraphPartialColoringInterface g(SRC_MEM_ADOLC, p.get(), (int)m, (int)n);
             g.PartialDistanceTwoColoring(o, v);
             int c = g.GetVertexColorCount();
-            best = best < 0 || c < best ? c : best;
+            if (c > 0)
+                best = best < 0 || c < best ? c : best;
         }
     return best;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install_consumer: install an already-built tree into a temporary prefix,
-# check the installed layout (CONTRACT.md), then build and run a small
+# check the installed layout (README.md, "Building and installing"), then build and run a small
 # consumer against it twice: with find_package(tapegen) and with pkg-config.
 #
 # usage: run.sh CMAKE BUILD_DIR CONFIG CC "EXTRA_FLAGS"
@@ -37,10 +37,11 @@ if [[ ! -e $prefix/lib/libtapegen.a && ! -e $prefix/lib/libtapegen.so ]]; then
     missing=1
 fi
 [[ $missing -eq 0 ]] || { echo "install_consumer: installed layout is incomplete"; exit 1; }
-"$prefix/bin/tapegen" --version
 
-# A shared library must be found at run time from the temporary prefix.
+# A shared library must be found at run time from the temporary prefix
+# (by the installed tapegen too).
 export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+"$prefix/bin/tapegen" --version
 
 step "consumer with find_package(tapegen)"
 "$cmake_exe" -S "$here/consumer" -B "$work/consumer-build" \

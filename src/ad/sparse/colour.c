@@ -40,7 +40,7 @@ order_by_key_desc(const uint32_t *key, uint32_t n, uint32_t *order)
     uint32_t kmax = 0;
     for (uint32_t v = 0; v < n; v++)
         kmax = key[v] > kmax ? key[v] : kmax;
-    size_t *cnt = tg__calloc((size_t)kmax + 2, sizeof *cnt);
+    size_t *cnt = mem_calloc((size_t)kmax + 2, sizeof *cnt);
     if (!cnt)
         return -1;
     for (uint32_t v = 0; v < n; v++)
@@ -49,7 +49,7 @@ order_by_key_desc(const uint32_t *key, uint32_t n, uint32_t *order)
         cnt[k + 1] += cnt[k];
     for (uint32_t v = 0; v < n; v++)
         order[cnt[kmax - key[v]]++] = v;
-    tg__free(cnt);
+    mem_free(cnt);
     return 0;
 }
 
@@ -60,10 +60,10 @@ static int
 order_smallest_last(const sp_csr *adj, uint32_t *order)
 {
     uint32_t n = adj->nrows, dmax = 0;
-    uint32_t *deg = tg__malloc(((size_t)n + 1) * sizeof *deg);
-    uint32_t *head = NULL, *next = tg__malloc(((size_t)n + 1) * sizeof *next);
-    uint32_t *prev = tg__malloc(((size_t)n + 1) * sizeof *prev);
-    uint8_t *gone = tg__calloc((size_t)n + 1, 1);
+    uint32_t *deg = mem_malloc(((size_t)n + 1) * sizeof *deg);
+    uint32_t *head = NULL, *next = mem_malloc(((size_t)n + 1) * sizeof *next);
+    uint32_t *prev = mem_malloc(((size_t)n + 1) * sizeof *prev);
+    uint8_t *gone = mem_calloc((size_t)n + 1, 1);
     int rc = -1;
     if (!deg || !next || !prev || !gone)
         goto out;
@@ -71,7 +71,7 @@ order_smallest_last(const sp_csr *adj, uint32_t *order)
         deg[v] = (uint32_t)(adj->ptr[v + 1] - adj->ptr[v]);
         dmax = deg[v] > dmax ? deg[v] : dmax;
     }
-    if (!(head = tg__malloc(((size_t)dmax + 1) * sizeof *head)))
+    if (!(head = mem_malloc(((size_t)dmax + 1) * sizeof *head)))
         goto out;
     for (uint32_t d = 0; d <= dmax; d++)
         head[d] = NONE;
@@ -115,11 +115,11 @@ order_smallest_last(const sp_csr *adj, uint32_t *order)
     }
     rc = 0;
 out:
-    tg__free(deg);
-    tg__free(head);
-    tg__free(next);
-    tg__free(prev);
-    tg__free(gone);
+    mem_free(deg);
+    mem_free(head);
+    mem_free(next);
+    mem_free(prev);
+    mem_free(gone);
     return rc;
 }
 
@@ -159,10 +159,10 @@ uint32_t
 sp_colour_columns(const sp_csr *a, const sp_csr *at, uint32_t *color)
 {
     uint32_t n = at->nrows, best = NONE;
-    uint32_t *order = tg__malloc(((size_t)n + 1) * sizeof *order);
-    uint32_t *key = tg__malloc(((size_t)n + 1) * sizeof *key);
-    uint32_t *stamp = tg__malloc(((size_t)n + 1) * sizeof *stamp);
-    uint32_t *tmp = tg__malloc(((size_t)n + 1) * sizeof *tmp);
+    uint32_t *order = mem_malloc(((size_t)n + 1) * sizeof *order);
+    uint32_t *key = mem_malloc(((size_t)n + 1) * sizeof *key);
+    uint32_t *stamp = mem_malloc(((size_t)n + 1) * sizeof *stamp);
+    uint32_t *tmp = mem_malloc(((size_t)n + 1) * sizeof *tmp);
     if (!order || !key || !stamp || !tmp)
         goto out;
     for (int pass = 0; pass < 2; pass++) {
@@ -188,10 +188,10 @@ sp_colour_columns(const sp_csr *a, const sp_csr *at, uint32_t *color)
         }
     }
 out:
-    tg__free(order);
-    tg__free(key);
-    tg__free(stamp);
-    tg__free(tmp);
+    mem_free(order);
+    mem_free(key);
+    mem_free(stamp);
+    mem_free(tmp);
     return best;
 }
 
@@ -224,8 +224,8 @@ static void
 graph_free(graph *g)
 {
     sp_csr_free(&g->adj);
-    tg__free(g->mirror);
-    tg__free(g->need);
+    mem_free(g->mirror);
+    mem_free(g->need);
 }
 
 static int
@@ -234,9 +234,9 @@ graph_make(const sp_csr *low, graph *g)
     uint32_t n = low->nrows;
     memset(g, 0, sizeof *g);
     g->adj.nrows = g->adj.ncols = n;
-    g->adj.ptr = tg__calloc((size_t)n + 2, sizeof *g->adj.ptr);
-    g->need = tg__calloc((size_t)n + 1, 1);
-    size_t *fill = tg__malloc(((size_t)n + 1) * sizeof *fill);
+    g->adj.ptr = mem_calloc((size_t)n + 2, sizeof *g->adj.ptr);
+    g->need = mem_calloc((size_t)n + 1, 1);
+    size_t *fill = mem_malloc(((size_t)n + 1) * sizeof *fill);
     if (!g->adj.ptr || !g->need || !fill)
         goto fail;
     for (uint32_t r = 0; r < n; r++)
@@ -251,8 +251,8 @@ graph_make(const sp_csr *low, graph *g)
     for (uint32_t v = 0; v < n; v++)
         g->adj.ptr[v + 1] += g->adj.ptr[v];
     size_t m2 = g->adj.ptr[n];
-    g->adj.cols = tg__malloc((m2 ? m2 : 1) * sizeof *g->adj.cols);
-    g->mirror = tg__malloc((m2 ? m2 : 1) * sizeof *g->mirror);
+    g->adj.cols = mem_malloc((m2 ? m2 : 1) * sizeof *g->adj.cols);
+    g->mirror = mem_malloc((m2 ? m2 : 1) * sizeof *g->mirror);
     if (!g->adj.cols || !g->mirror)
         goto fail;
     memcpy(fill, g->adj.ptr, (size_t)n * sizeof *fill);
@@ -267,10 +267,10 @@ graph_make(const sp_csr *low, graph *g)
             g->mirror[p] = q;
             g->mirror[q] = p;
         }
-    tg__free(fill);
+    mem_free(fill);
     return 0;
 fail:
-    tg__free(fill);
+    mem_free(fill);
     graph_free(g);
     return -1;
 }
@@ -367,16 +367,16 @@ sp_colour_star(const sp_csr *low, uint32_t *color)
     if (graph_make(low, &g))
         return NONE;
     size_t m2 = g.adj.ptr[n], nv = (size_t)n + 1;
-    order = tg__malloc(nv * sizeof *order);
-    key = tg__malloc(nv * sizeof *key);
-    tmp = tg__malloc(nv * sizeof *tmp);
-    W.forbid = tg__malloc(nv * sizeof *W.forbid);
-    W.seen = tg__malloc(nv * sizeof *W.seen);
-    W.count = tg__malloc(nv * sizeof *W.count);
-    W.pairstar = tg__malloc(nv * sizeof *W.pairstar);
-    W.pairstamp = tg__malloc(nv * sizeof *W.pairstamp);
-    W.star = tg__malloc((m2 + 1) * sizeof *W.star);
-    W.hub = tg__malloc((m2 + 1) * sizeof *W.hub);
+    order = mem_malloc(nv * sizeof *order);
+    key = mem_malloc(nv * sizeof *key);
+    tmp = mem_malloc(nv * sizeof *tmp);
+    W.forbid = mem_malloc(nv * sizeof *W.forbid);
+    W.seen = mem_malloc(nv * sizeof *W.seen);
+    W.count = mem_malloc(nv * sizeof *W.count);
+    W.pairstar = mem_malloc(nv * sizeof *W.pairstar);
+    W.pairstamp = mem_malloc(nv * sizeof *W.pairstamp);
+    W.star = mem_malloc((m2 + 1) * sizeof *W.star);
+    W.hub = mem_malloc((m2 + 1) * sizeof *W.hub);
     if (!order || !key || !tmp || !W.forbid || !W.seen || !W.count || !W.pairstar
         || !W.pairstamp || !W.star || !W.hub)
         goto out;
@@ -403,16 +403,16 @@ fail:
     best = NONE;
 out:
     graph_free(&g);
-    tg__free(order);
-    tg__free(key);
-    tg__free(tmp);
-    tg__free(W.forbid);
-    tg__free(W.seen);
-    tg__free(W.count);
-    tg__free(W.pairstar);
-    tg__free(W.pairstamp);
-    tg__free(W.star);
-    tg__free(W.hub);
+    mem_free(order);
+    mem_free(key);
+    mem_free(tmp);
+    mem_free(W.forbid);
+    mem_free(W.seen);
+    mem_free(W.count);
+    mem_free(W.pairstar);
+    mem_free(W.pairstamp);
+    mem_free(W.star);
+    mem_free(W.hub);
     return best;
 }
 

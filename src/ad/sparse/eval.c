@@ -6,7 +6,7 @@
  * dense: the workspace holds the lanes of the tape's instructions and one
  * seed per input, never an m x n or n x n array.  The sparsity object is
  * only read, so one object serves any number of threads. */
-#include "ad/sweep.h"
+#include "ad/layout.h"
 #include "ad/sparse/sparse.h"
 
 enum { L8 = TG_LANES };
@@ -22,20 +22,20 @@ static tg_status
 check(const tg_tape *t, const tg_sparsity *s, int kind, const char *fn)
 {
     if (!t)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
     if (t->status != TG_OK)
-        return tg__api_fail(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
+        return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
     if (!s)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL sparsity", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL sparsity", fn);
     if (s->status != TG_OK)
-        return tg__api_fail(s->status, "%s: the sparsity is in the error state: %s", fn, s->err);
+        return tape_fail_call(s->status, "%s: the sparsity is in the error state: %s", fn, s->err);
     if (s->kind != kind)
-        return tg__api_fail(TG_ERR_ARG, "%s: the sparsity was built for a %s", fn,
+        return tape_fail_call(TG_ERR_ARG, "%s: the sparsity was built for a %s", fn,
                             s->kind == SP_JAC ? "Jacobian (tg_jacobian_sparsity)"
                                               : "Hessian (tg_hessian_sparsity)");
     if (s->nin != t->nin || s->nout != t->nout)
-        return tg__api_fail(TG_ERR_ARG, "%s: the sparsity was built for a tape with %u inputs and "
+        return tape_fail_call(TG_ERR_ARG, "%s: the sparsity was built for a tape with %u inputs and "
                             "%u outputs; \"%s\" has %u and %u", fn, s->nin, s->nout, t->name,
                             t->nin, t->nout);
     return TG_OK;
@@ -45,53 +45,54 @@ static tg_status
 reserve(tg_workspace *w, size_t doubles, const char *fn)
 {
     if (!w)
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL workspace", fn);
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     if (ad_ws_reserve(w, doubles))
-        return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
+        return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace of %zu doubles", fn,
                             doubles);
     return TG_OK;
 }
 
 /* Lanes a sweep of group g needs: its colours rounded up to 1, 2, 4, 8
  * (a tridiagonal pattern's 3 colours sweep 4 lanes, not 8). */
-static int
+static size_t
 group_lanes(const tg_sparsity *s, uint32_t g)
 {
     uint32_t c = s->ncolors - g * L8;
-    return c >= 5 ? L8 : c >= 3 ? 4 : (int)c;
+    return c >= 5 ? L8 : c >= 3 ? 4 : c;
 }
 
-/* seed[k*L + l] = 1 where input k (global) has colour 8g + l */
+/* seed[k*L + l] = 1 where input k (global) has colour 8g + l; every seed
+ * is written once (no clearing pass over the whole array first) */
 static void
-seed_group(const tg_sparsity *s, uint32_t g, size_t nin, int L, double *seed)
+seed_group(const tg_sparsity *s, uint32_t g, size_t nin, size_t L, double *seed)
 {
-    memset(seed, 0, nin * (size_t)L * sizeof *seed);
-    for (uint32_t k = 0; k < s->nw; k++) {
-        uint32_t c = s->seed_color[k];
-        if (c != UINT32_MAX && c / L8 == g)
-            seed[((size_t)s->lo + k) * L + c % L8] = 1.0;
+    size_t lo = s->lo, hi = lo + s->nw;
+    memset(seed, 0, lo * L * sizeof *seed);
+    memset(seed + hi * L, 0, (nin - hi) * L * sizeof *seed);
+    double *p = seed + lo * L;
+    for (uint32_t k = 0; k < s->nw; k++, p += L) {
+        uint32_t c = s->seed_color[k] - g * L8;     /* wraps for other groups and none */
+        for (size_t l = 0; l < L; l++)
+            p[l] = c == l ? 1.0 : 0.0;
     }
 }
 
-/* vals[e] for the entries of group g, from L lanes read at ref[src[e]] */
+/* vals[e] for the entries of group g, from L lanes read at ref[src[e]];
+ * with one group every entry is in it, in order */
 static void
-recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lanes, int L,
+recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lanes, size_t L,
         double *vals)
 {
+    const uint32_t *src = s->src, *ec = s->ecolor;
+    if (g == 0 && s->ncolors <= L8) {
+        for (size_t e = 0; e < s->nnz; e++)
+            vals[e] = lanes[(size_t)ref[src[e]] * L + ec[e]];
+        return;
+    }
     for (size_t q = s->grp_ptr[g]; q < s->grp_ptr[g + 1]; q++) {
         uint32_t e = s->grp_ent[q];
-        vals[e] = lanes[(size_t)ref[s->src[e]] * L + s->ecolor[e] % L8];
+        vals[e] = lanes[(size_t)ref[src[e]] * L + ec[e] % L8];
     }
-}
-
-/* Doubles a sparse call needs on t: the Hessian's layout (v, w, partials
- * and slots: 5n; tangents 8n; adjoint tangents 8n, which hold the seeds
- * first) bounds the Jacobian's (v, 8n lanes, 8 nin seeds; nin <= n), and
- * equals what tg_workspace_new(t) reserves: no call allocates after it. */
-static size_t
-sparse_ws_doubles(const tg_tape *t)
-{
-    return (5 + 2 * (size_t)L8) * t->n;
 }
 
 tg_status
@@ -101,13 +102,21 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
     const char *fn = "tg_sparse_jacobian";
     CHECK(check(t, s, SP_JAC, fn));
     if ((!x && t->nin) || (!vals && s->nnz))
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
     size_t n = t->n, nin = t->nin;
-    CHECK(reserve(w, sparse_ws_doubles(t), fn));
-    double *v = w->buf, *lanes = v + n, *seed = lanes + L8 * n;
+    ad_seeded_layout Ly = ad_layout_seeded(t);
+    CHECK(reserve(w, Ly.size, fn));
+    double *v = AD_F64(w, Ly.v), *lanes = AD_F64(w, Ly.lanes), *seed = AD_F64(w, Ly.seed);
     uint32_t G = sp_groups(s);
-    ad_forward1(t, x, v);
-    for (uint32_t g = 0; g < G; g++) {
+    if (!s->by_rows && G > 0) {             /* values with the first group's tangents */
+        size_t L = group_lanes(s, 0);
+        seed_group(s, 0, nin, L, seed);
+        sp_forward_tangent(t, x, seed, v, lanes, L);
+        recover(s, 0, t->out_ref, lanes, L, vals);
+    } else {
+        ad_forward_one(t, x, v);
+    }
+    for (uint32_t g = s->by_rows ? 0 : 1; g < G; g++) {
         if (s->by_rows) {
             memset(lanes, 0, L8 * n * sizeof *lanes);
             for (uint32_t i = 0; i < t->nout; i++) {
@@ -115,10 +124,10 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
                 if (c != UINT32_MAX && c / L8 == g)
                     lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
             }
-            ad_reverseD(t, v, lanes);
+            ad_reverse_lanes(t, v, lanes);
             recover(s, g, t->in_ref + s->lo, lanes, L8, vals);
         } else {
-            int L = group_lanes(s, g);
+            size_t L = group_lanes(s, g);
             seed_group(s, g, nin, L, seed);
             ad_tangent_n(t, v, seed, lanes, L);
             recover(s, g, t->out_ref, lanes, L, vals);
@@ -134,24 +143,22 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
     const char *fn = "tg_sparse_hessian";
     CHECK(check(t, s, SP_HESS, fn));
     if ((!x && t->nin) || (!vals && s->nnz))
-        return tg__api_fail(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
     size_t n = t->n, nin = t->nin;
-    CHECK(reserve(w, sparse_ws_doubles(t), fn));
-    double *v = w->buf, *wb = v + n, *pa = wb + n, *pb = pa + n;
-    uint32_t *ta = (uint32_t *)(void *)(pb + n), *tb = ta + n;
-    double *vd = pb + 2 * n, *wd = vd + L8 * n;
+    ad_hessian_layout Ly = ad_layout_hessian(t);
+    CHECK(reserve(w, Ly.size, fn));
+    double *v = AD_F64(w, Ly.first.v), *wb = AD_F64(w, Ly.first.bar);
+    double *vd = AD_F64(w, Ly.vd), *wd = AD_F64(w, Ly.wd);   /* wd holds the seeds first */
     /* values and first-order adjoints of w . y (the gradient fast path) */
-    ad_forward_partials(t, x, v, pa, pb, ta, tb);
-    memset(wb, 0, n * sizeof *wb);
-    for (uint32_t j = 0; j < t->nout; j++)
-        wb[t->out_ref[j]] += wt ? wt[j] : 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, wb);
+    ad_first_order(t, &Ly.first, w, x, wt);
     uint32_t G = sp_groups(s);
     for (uint32_t g = 0; g < G; g++) {
-        int L = group_lanes(s, g);
+        size_t L = group_lanes(s, g);
         seed_group(s, g, nin, L, wd);
-        ad_tangent_n(t, v, wd, vd, L);
-        memset(wd, 0, (size_t)L * n * sizeof *wd);
+        /* the fused sweep recomputes the same values (bit for bit): its
+         * threaded dispatch and test-free lanes beat a tangent-only sweep */
+        sp_forward_tangent(t, x, wd, v, vd, L);
+        memset(wd, 0, L * n * sizeof *wd);
         ad_second_n(t, v, vd, wb, wd, L);
         recover(s, g, t->in_ref + s->lo, wd, L, vals);
     }
@@ -161,10 +168,10 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
 #define POOLED(fn, call)                                                        \
     do {                                                                        \
         if (!t)                                                                 \
-            return tg__api_fail(TG_ERR_ARG, "%s: NULL tape", fn);               \
+            return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);               \
         tg_workspace *w = ad_ws_borrow(t);                                      \
         if (!w)                                                                 \
-            return tg__api_fail(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn); \
+            return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn); \
         tg_status st = (call);                                                  \
         ad_ws_return(t, w);                                                     \
         return st;                                                              \

@@ -20,7 +20,7 @@ sp_sets_init(sp_sets *S, uint32_t U)
     memset(S, 0, sizeof *S);
     S->U = U;
     S->words = (U + 31) / 32;
-    S->scratch = tg__malloc(((size_t)U + 1) * sizeof *S->scratch);
+    S->scratch = mem_malloc(((size_t)U + 1) * sizeof *S->scratch);
     S->oom = S->scratch == NULL;
     return S->oom ? -1 : 0;
 }
@@ -32,11 +32,11 @@ sp_sets_free(sp_sets *S)
         sp_set *slab = S->slabs[i];
         uint32_t count = i + 1 == S->nslabs ? S->slabused : SLAB;
         for (uint32_t k = 0; k < count; k++)
-            tg__free(slab[k].p);
-        tg__free(slab);
+            mem_free(slab[k].p);
+        mem_free(slab);
     }
-    tg__free(S->slabs);
-    tg__free(S->scratch);
+    mem_free(S->slabs);
+    mem_free(S->scratch);
     memset(S, 0, sizeof *S);
 }
 
@@ -52,13 +52,13 @@ sp_set_new(sp_sets *S)
         if (S->nslabs == 0 || S->slabused == SLAB) {
             if (S->nslabs == S->slabcap) {
                 uint32_t cap = S->slabcap ? 2 * S->slabcap : 16;
-                void **p = tg__realloc(S->slabs, cap * sizeof *p);
+                void **p = mem_realloc(S->slabs, cap * sizeof *p);
                 if (!p)
                     return S->oom = 1, NULL;
                 S->slabs = p;
                 S->slabcap = cap;
             }
-            sp_set *slab = tg__calloc(SLAB, sizeof *slab);
+            sp_set *slab = mem_calloc(SLAB, sizeof *slab);
             if (!slab)
                 return S->oom = 1, NULL;
             S->slabs[S->nslabs++] = slab;
@@ -93,7 +93,7 @@ reserve(sp_sets *S, sp_set *s, uint32_t cap)
     uint32_t nc = s->cap < 4 ? 4 : s->cap;
     while (nc < cap)
         nc = nc > UINT32_MAX / 2 ? cap : 2 * nc;
-    uint32_t *p = tg__realloc(s->p, (size_t)nc * sizeof *p);
+    uint32_t *p = mem_realloc(s->p, (size_t)nc * sizeof *p);
     if (!p)
         return S->oom = 1, -1;
     s->p = p;
@@ -107,12 +107,12 @@ to_bits(sp_sets *S, sp_set *s)
 {
     if (S->oom)
         return -1;
-    uint32_t *p = tg__calloc(S->words ? S->words : 1, sizeof *p);
+    uint32_t *p = mem_calloc(S->words ? S->words : 1, sizeof *p);
     if (!p)
         return S->oom = 1, -1;
     for (uint32_t k = 0; k < s->len; k++)
         p[s->p[k] >> 5] |= 1u << (s->p[k] & 31);
-    tg__free(s->p);
+    mem_free(s->p);
     s->p = p;
     s->cap = S->words ? S->words : 1;
     s->bits = 1;

@@ -73,11 +73,11 @@ static void
 pat_free(pat *P)
 {
     sp_sets_free(&P->S);
-    tg__free(P->set);
-    tg__free(P->last);
-    tg__free(P->mark);
-    tg__free(P->N);
-    tg__free(P->bufq);
+    mem_free(P->set);
+    mem_free(P->last);
+    mem_free(P->mark);
+    mem_free(P->N);
+    mem_free(P->bufq);
 }
 
 static int
@@ -89,12 +89,12 @@ pat_init(pat *P, const tg_tape *t, uint32_t lo, uint32_t nw, int hessian)
     P->nw = nw;
     P->mask = hessian ? SP_NZ : SP_D1;
     size_t n = t->n ? t->n : 1;
-    P->set = tg__calloc(n, sizeof *P->set);
-    P->last = tg__calloc(n, sizeof *P->last);
-    P->mark = tg__calloc(n, 1);
+    P->set = mem_calloc(n, sizeof *P->set);
+    P->last = mem_calloc(n, sizeof *P->last);
+    P->mark = mem_calloc(n, 1);
     if (hessian) {
-        P->N = tg__calloc(nw ? nw : 1, sizeof *P->N);
-        P->bufq = tg__malloc(((size_t)nw + 1) * sizeof *P->bufq);
+        P->N = mem_calloc(nw ? nw : 1, sizeof *P->N);
+        P->bufq = mem_malloc(((size_t)nw + 1) * sizeof *P->bufq);
     }
     if (sp_sets_init(&P->S, nw) || !P->set || !P->last || !P->mark
         || (hessian && (!P->N || !P->bufq)))
@@ -274,8 +274,8 @@ sweep(pat *P)
 void
 sp_csr_free(sp_csr *c)
 {
-    tg__free(c->ptr);
-    tg__free(c->cols);
+    mem_free(c->ptr);
+    mem_free(c->cols);
     memset(c, 0, sizeof *c);
 }
 
@@ -286,7 +286,7 @@ to_csr(pat *P, uint32_t nrows, sp_set *(*row)(pat *, uint32_t), sp_csr *out)
     memset(out, 0, sizeof *out);
     out->nrows = nrows;
     out->ncols = P->nw;
-    out->ptr = tg__malloc(((size_t)nrows + 1) * sizeof *out->ptr);
+    out->ptr = mem_malloc(((size_t)nrows + 1) * sizeof *out->ptr);
     if (!out->ptr)
         return -1;
     out->ptr[0] = 0;
@@ -294,7 +294,7 @@ to_csr(pat *P, uint32_t nrows, sp_set *(*row)(pat *, uint32_t), sp_csr *out)
         sp_set *s = row(P, r);
         out->ptr[r + 1] = out->ptr[r] + (s ? s->len : 0);
     }
-    out->cols = tg__malloc((out->ptr[nrows] ? out->ptr[nrows] : 1) * sizeof *out->cols);
+    out->cols = mem_malloc((out->ptr[nrows] ? out->ptr[nrows] : 1) * sizeof *out->cols);
     if (!out->cols)
         return sp_csr_free(out), -1;
     for (uint32_t r = 0; r < nrows; r++) {
@@ -355,8 +355,8 @@ sp_csr_transpose(const sp_csr *a, sp_csr *out)
     out->nrows = a->ncols;
     out->ncols = a->nrows;
     size_t nnz = a->ptr[a->nrows];
-    out->ptr = tg__calloc((size_t)a->ncols + 1, sizeof *out->ptr);
-    out->cols = tg__malloc((nnz ? nnz : 1) * sizeof *out->cols);
+    out->ptr = mem_calloc((size_t)a->ncols + 1, sizeof *out->ptr);
+    out->cols = mem_malloc((nnz ? nnz : 1) * sizeof *out->cols);
     if (!out->ptr || !out->cols)
         return sp_csr_free(out), -1;
     for (size_t e = 0; e < nnz; e++)

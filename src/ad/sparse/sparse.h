@@ -99,6 +99,13 @@ uint32_t sp_colour_star(const sp_csr *low, uint32_t *color);
 int      sp_check_columns(const sp_csr *a, const sp_csr *at, const uint32_t *color);
 int      sp_check_star(const sp_csr *low, const uint32_t *color);
 
+/* ----------------------------------------------------------- fwdtan.c */
+
+/* Values v[n] and L tangent lanes vd[n*L] (L in 1, 2, 4, TG_LANES, rounded
+ * up) in one sweep; input k's seeds are seed[k*L .. k*L + L). */
+void sp_forward_tangent(const tg_tape *t, const double *x, const double *seed, double *v,
+                        double *vd, size_t L);
+
 /* --------------------------------------------------------- sparsity.c */
 
 enum { SP_JAC = 1, SP_HESS = 2 };

@@ -21,13 +21,13 @@ fail(tg_sparsity *s, tg_status st, const char *msg, const char *detail)
 static void
 sp_release(tg_sparsity *s)
 {
-    tg__free(s->rows);
-    tg__free(s->cols);
-    tg__free(s->seed_color);
-    tg__free(s->src);
-    tg__free(s->ecolor);
-    tg__free(s->grp_ptr);
-    tg__free(s->grp_ent);
+    mem_free(s->rows);
+    mem_free(s->cols);
+    mem_free(s->seed_color);
+    mem_free(s->src);
+    mem_free(s->ecolor);
+    mem_free(s->grp_ptr);
+    mem_free(s->grp_ent);
     s->rows = s->cols = s->seed_color = s->src = s->ecolor = s->grp_ent = NULL;
     s->grp_ptr = NULL;
 }
@@ -42,12 +42,15 @@ sp_groups(const tg_sparsity *s)
 static int
 entries(tg_sparsity *s, const sp_csr *p)
 {
-    size_t nnz = s->nnz = p->ptr[p->nrows], cnt = nnz ? nnz : 1;
-    s->rows = tg__malloc(cnt * sizeof *s->rows);
-    s->cols = tg__malloc(cnt * sizeof *s->cols);
-    s->src = tg__malloc(cnt * sizeof *s->src);
-    s->ecolor = tg__malloc(cnt * sizeof *s->ecolor);
-    s->grp_ent = tg__malloc(cnt * sizeof *s->grp_ent);
+    size_t nnz = p->ptr[p->nrows], cnt = nnz ? nnz : 1;
+    if (nnz > UINT32_MAX)               /* entries are numbered by uint32 */
+        return fail(s, TG_ERR_LIMIT, "the pattern has more than 2^32 - 1 entries", NULL), -2;
+    s->nnz = nnz;
+    s->rows = mem_malloc(cnt * sizeof *s->rows);
+    s->cols = mem_malloc(cnt * sizeof *s->cols);
+    s->src = mem_malloc(cnt * sizeof *s->src);
+    s->ecolor = mem_malloc(cnt * sizeof *s->ecolor);
+    s->grp_ent = mem_malloc(cnt * sizeof *s->grp_ent);
     if (!s->rows || !s->cols || !s->src || !s->ecolor || !s->grp_ent)
         return -1;
     for (uint32_t r = 0; r < p->nrows; r++)
@@ -63,7 +66,7 @@ static int
 group(tg_sparsity *s)
 {
     uint32_t G = sp_groups(s);
-    s->grp_ptr = tg__calloc((size_t)G + 2, sizeof *s->grp_ptr);
+    s->grp_ptr = mem_calloc((size_t)G + 2, sizeof *s->grp_ptr);
     if (!s->grp_ptr)
         return -1;
     for (size_t e = 0; e < s->nnz; e++)
@@ -96,10 +99,11 @@ jacobian(tg_sparsity *s, const tg_tape *t)
     memset(&JT, 0, sizeof JT);
     if (sp_jacobian_pattern(t, s->lo, s->nw, &J))
         return -1;
-    if (sp_csr_transpose(&J, &JT) || entries(s, &J))
+    if (sp_csr_transpose(&J, &JT) || (ok = entries(s, &J)) != 0)
         goto out;
-    cc = tg__malloc(((size_t)s->nw + 1) * sizeof *cc);
-    rc = tg__malloc(((size_t)t->nout + 1) * sizeof *rc);
+    ok = -1;
+    cc = mem_malloc(((size_t)s->nw + 1) * sizeof *cc);
+    rc = mem_malloc(((size_t)t->nout + 1) * sizeof *rc);
     if (!cc || !rc)
         goto out;
     /* a colouring needs at least its longest row (columns) or column
@@ -128,8 +132,8 @@ jacobian(tg_sparsity *s, const tg_tape *t)
     }
     ok = group(s);
 out:
-    tg__free(cc);
-    tg__free(rc);
+    mem_free(cc);
+    mem_free(rc);
     sp_csr_free(&J);
     sp_csr_free(&JT);
     return ok;
@@ -148,11 +152,13 @@ hessian(tg_sparsity *s, const tg_tape *t)
     if (sp_hessian_pattern(t, s->lo, s->nw, &H))
         return -1;
     size_t nv = (size_t)s->nw + 1;
-    s->seed_color = tg__malloc(nv * sizeof *s->seed_color);
-    cnt = tg__malloc(nv * sizeof *cnt);
-    stamp = tg__malloc(nv * sizeof *stamp);
-    if (!s->seed_color || !cnt || !stamp || sp_csr_transpose(&H, &HT) || entries(s, &H))
+    s->seed_color = mem_malloc(nv * sizeof *s->seed_color);
+    cnt = mem_malloc(nv * sizeof *cnt);
+    stamp = mem_malloc(nv * sizeof *stamp);
+    if (!s->seed_color || !cnt || !stamp || sp_csr_transpose(&H, &HT)
+        || (ok = entries(s, &H)) != 0)
         goto out;
+    ok = -1;
     s->nseed = s->nw;
     if ((s->ncolors = sp_colour_star(&H, s->seed_color)) == NONE)
         goto out;
@@ -183,8 +189,8 @@ hessian(tg_sparsity *s, const tg_tape *t)
     }
     ok = group(s);
 out:
-    tg__free(cnt);
-    tg__free(stamp);
+    mem_free(cnt);
+    mem_free(stamp);
     sp_csr_free(&H);
     sp_csr_free(&HT);
     return ok;
@@ -193,7 +199,7 @@ out:
 tg_sparsity *
 sp_build(const tg_tape *t, int kind, int wrt)
 {
-    tg_sparsity *s = tg__calloc(1, sizeof *s);
+    tg_sparsity *s = mem_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->kind = kind;
@@ -222,10 +228,16 @@ sp_build(const tg_tape *t, int kind, int wrt)
                  what, wrt, t->name, t->ninb);
         return s;
     }
-    if ((kind == SP_JAC ? jacobian(s, t) : hessian(s, t)) == 0)
+    int rc = kind == SP_JAC ? jacobian(s, t) : hessian(s, t);
+    if (rc == 0 || rc == -2) {          /* done, or an error state (a limit) */
+        if (rc) {
+            sp_release(s);
+            s->nnz = s->ncolors = 0;
+        }
         return s;
+    }
     sp_release(s);
-    tg__free(s);
+    mem_free(s);
     return NULL;
 }
 
@@ -285,5 +297,5 @@ tg_sparsity_free(tg_sparsity *s)
     if (!s)
         return;
     sp_release(s);
-    tg__free(s);
+    mem_free(s);
 }

@@ -54,6 +54,27 @@ take(const tg_sparsity *s, uint32_t c, const uint32_t *vec, uint32_t *out)
     }
 }
 
+/* live[i]: instruction i < n is one of the refs y[0..m) or an operand of
+ * a live instruction (one backward pass) */
+static void
+live_from(const tg_tape *t, uint32_t n, const uint32_t *y, uint32_t m, uint8_t *live)
+{
+    for (uint32_t r = 0; r < m; r++)
+        if (y[r] != TG_NIL)
+            live[y[r]] = 1;
+    for (uint32_t i = n; i-- > 0;) {
+        if (!live[i])
+            continue;
+        int ar = tape_op_arity[t->op[i]];
+        if (ar >= 1)
+            live[t->a[i]] = 1;
+        if (ar >= 2)
+            live[t->b[i]] = 1;
+        if (ar >= 3)
+            live[t->c[i]] = 1;
+    }
+}
+
 /* Row colouring: one adjoint sweep per colour, seeds on f's outputs. */
 static int
 jacobian_by_rows(derive *D, const tg_sparsity *s, uint32_t n0, uint32_t *jac)
@@ -81,9 +102,9 @@ jacobian_by_rows(derive *D, const tg_sparsity *s, uint32_t n0, uint32_t *jac)
         if (rc == 0)
             take(s, c, col, jac);
     }
-    tg__free(active);
-    tg__free(adj);
-    tg__free(col);
+    mem_free(active);
+    mem_free(adj);
+    mem_free(col);
     return rc;
 }
 
@@ -137,16 +158,31 @@ tg_sparse_hessian_tape(const tg_tape *f, int wrt)
         goto out;
     uint32_t *hess = buf, *g = hess + s->nnz, *seed = g + nw, *col = seed + nw;
     memset(hess, 0xff, s->nnz * sizeof *hess);
-    /* the gradient of w . y, then tangents of that code, one per colour */
+    /* the gradient of w . y, then tangents of that code, one per colour,
+     * over the instructions the gradient depends on only */
     if (ad_derive_vjp(&D, t->n, t->in_ref + D.extra, g))
         goto out;
     uint32_t n1 = t->n;
-    for (uint32_t c = 0; c < s->ncolors; c++) {
+    uint8_t *live = ad_derive_zalloc(t, n1, 1);
+    uint32_t *tan = ad_derive_zalloc(t, n1, sizeof *tan);
+    int rc = live && tan ? 0 : -1;
+    if (rc == 0)
+        live_from(t, n1, g, nw, live);
+    for (uint32_t c = 0; c < s->ncolors && rc == 0; c++) {
         colour_seed(t, s, c, seed);
-        if (ad_derive_tangent(&D, n1, seed, g, nw, col))
-            goto out;
-        take(s, c, col, hess);
+        memset(tan, 0xff, (size_t)n1 * sizeof *tan);
+        for (uint32_t k = 0; k < nw; k++)
+            tan[t->in_ref[D.lo + k]] = seed[k];
+        rc = ad_sym_tangent_live(t, n1, tan, live);
+        for (uint32_t r = 0; r < nw && rc == 0; r++)
+            col[r] = g[r] == TG_NIL ? TG_NIL : tan[g[r]];
+        if (rc == 0)
+            take(s, c, col, hess);
     }
+    mem_free(live);
+    mem_free(tan);
+    if (rc)
+        goto out;
     ad_derive_output(t, "hess", hess, s->nnz);
 out:
     tg_sparsity_free(s);

@@ -1,0 +1,87 @@
+/* src/tape/opt_dce.c -- optimisation pass: the live part of a tape (what
+ * the outputs depend on), copied into a new tape verbatim (level NONE:
+ * dead-code elimination and compaction) or re-recorded through the
+ * recorder (fold, CSE and the level's rewrites, opt_rewrite.c).  Inputs
+ * are declared first, so the form is canonical. */
+#include "tape/alloc.h"
+#include "tape/opt.h"
+
+static void
+mark_live(const tg_tape *t, uint8_t *live)
+{
+    memset(live, 0, t->n);
+    for (uint32_t j = 0; j < t->nout; j++)
+        live[t->out_ref[j]] = 1;
+    for (uint32_t i = t->n; i-- > 0;) {
+        if (!live[i])
+            continue;
+        int ar = tape_op_arity[t->op[i]];
+        const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
+        for (int j = 0; j < ar; j++)
+            live[opnd[j]] = 1;
+    }
+}
+
+/* One instruction of t onto u: verbatim (NONE) or through the recorder. */
+static uint32_t
+copy_inst(tg_tape *u, const tg_tape *t, uint32_t i, const uint32_t *map, tg_opt_level level)
+{
+    tg_opcode op = (tg_opcode)t->op[i];
+    int ar = tape_op_arity[op];
+    if (op == TG_OP_CONST)
+        return tape_const(u, t->k[t->a[i]]);
+    uint32_t a = map[t->a[i]], b = ar >= 2 ? map[t->b[i]] : 0, c = ar >= 3 ? map[t->c[i]] : 0;
+    if (level == TG_OPT_NONE)
+        return tape_append(u, (uint8_t)op, a, b, c);
+    tape_opnd oa = tape_ref(a), ob = tape_ref(b);
+    op = tape_opt_rewrite(u, op, &oa, &ob, level);
+    return tape_rec(u, op, oa, ob, tape_ref(c));
+}
+
+static void
+copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
+{
+    uint32_t nb = input ? t->ninb : t->noutb;
+    for (uint32_t bi = 0; bi < nb && u->status == TG_OK; bi++) {
+        const tape_block *b = input ? &t->inb[bi] : &t->outb[bi];
+        if (input) {
+            tape_input_block(u, b->name, b->size);
+            continue;
+        }
+        uint32_t *slots = tape_output_block(u, b->name, b->size);
+        for (uint32_t j = 0; slots && j < b->size; j++)
+            slots[j] = map[t->out_ref[b->offset + j]];
+    }
+}
+
+/* The live part of t, rebuilt at `level` into a new tape (NULL: no memory). */
+tg_tape *
+tape_opt_dce(const tg_tape *t, tg_opt_level level)
+{
+    /* NONE copies verbatim: no folding or CSE may change what it keeps */
+    tg_tape *u = tg_tape_new_ex(t->name, level == TG_OPT_NONE ? TG_NO_FOLD | TG_NO_CSE : 0);
+    uint8_t *live = mem_malloc((size_t)t->n + 1);
+    uint32_t *map = mem_malloc(((size_t)t->n + 1) * sizeof *map);
+    if (!u || !live || !map) {
+        tg_tape_free(u);
+        u = NULL;
+        goto out;
+    }
+    mark_live(t, live);
+    copy_blocks(u, t, true, NULL);
+    for (uint32_t k = 0; k < t->nin && u->status == TG_OK; k++)
+        map[t->in_ref[k]] = u->in_ref[k];
+    for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++)
+        if (live[i] && t->op[i] != TG_OP_INPUT)
+            map[i] = copy_inst(u, t, i, map, level);
+    copy_blocks(u, t, false, map);
+    u->flags = t->flags;
+    u->limit = t->limit;
+    if (u->status == TG_OK && !(u->flags & TG_NO_CSE))
+        tape_cse_rebuild(u);    /* so that recording can go on sharing */
+out:
+    mem_free(live);
+    mem_free(map);
+    return u;
+}
+
