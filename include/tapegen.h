@@ -84,10 +84,18 @@ const char *tg_last_error(void);
 
 /* The instruction set.  TG_OP_COUNT is the number of opcodes.  The table
  * lives in tapegen/ops.def; tg_op_name gives the lowercase mnemonic
- * ("add", "sin", ...) or NULL for an out-of-range code. */
-#define TG_F_COMM     1u
-#define TG_F_CMP      2u
-#define TG_F_INTERNAL 4u
+ * ("add", "sin", ...) or NULL for an out-of-range code.
+ *
+ * Op flags (the flags column of ops.def; tg_op_flags):
+ *  TG_OPF_COMMUTATIVE  op(a, b) == op(b, a) bit for bit in IEEE 754 (the
+ *                      recorder puts the operands in a canonical order);
+ *  TG_OPF_COMPARISON   the result is 0.0 or 1.0 and the op is piecewise
+ *                      constant (derivative 0);
+ *  TG_OPF_INTERNAL     recorded by the library itself (e.g. powk, the
+ *                      constant-exponent pow), not a user-facing operation. */
+#define TG_OPF_COMMUTATIVE 1u
+#define TG_OPF_COMPARISON  2u
+#define TG_OPF_INTERNAL    4u
 typedef enum tg_opcode {
 #define LEAF(NAME, name) TG_OP_##NAME,
 #define OP(NAME, name, arity, flags, expr, rust) TG_OP_##NAME,
@@ -97,6 +105,9 @@ typedef enum tg_opcode {
 const char *tg_op_name(tg_opcode op);
 /* Number of operands of op (0 for leaves), or -1 out of range. */
 int tg_op_arity(tg_opcode op);
+/* The TG_OPF_* flags of op; 0 for leaves and out-of-range codes.
+ * Thread-safe. */
+unsigned tg_op_flags(tg_opcode op);
 
 /* -------------------------------------------------------------- recording */
 
@@ -170,6 +181,50 @@ int         tg_input_block_index(const tg_tape *t, const char *name);
  * blocks.  Constants print so that they read back to the same bits.  The
  * string is malloc'd (caller frees with free()); NULL when out of memory. */
 char *tg_tape_disasm(const tg_tape *t);
+
+/* Reading a tape's instructions (for tools: graph printers, statistics,
+ * translators outside the library).  Instruction i defines value i; its
+ * operands are earlier instructions, so the tape is in topological order.
+ *
+ *   op          the opcode;
+ *   noperands   the number of operands: tg_op_arity(op) for every op of
+ *               this release (0 for CONST and INPUT);
+ *   operand[k]  for k < noperands (and k < 3): the instruction id of
+ *               operand k, < i; unused entries are TG_NIL;
+ *   value       CONST: the constant, bit for bit as recorded (NaN payloads
+ *               and -0.0 included); 0.0 for every other op;
+ *   input       INPUT: the flat input index (0 .. tg_num_inputs(t)-1; see
+ *               the tg_input_block_* queries for its block); TG_NIL else;
+ *   body        TG_NIL for every op of this release.
+ * Room to grow: an instruction that a later release adds with more than
+ * three operands (a loop over a body tape) gives their number in noperands
+ * and the first three in operand[] (the rest through an accessor added
+ * with it), and its body tape's index in `body`.  Code that handles only
+ * the ops it knows should skip an unknown op (op >= the TG_OP_COUNT it was
+ * compiled with).  Fields may be appended at the end of the struct: fill
+ * it only through tg_tape_insn.
+ *
+ * tg_tape_insn fills *out with instruction i (0 <= i < tg_tape_size(t)).
+ * It reads a tape in the error state too (the instructions recorded before
+ * the error are intact).  Errors: TG_ERR_ARG for a NULL t or out, or i out
+ * of range (message in tg_last_error(); *out untouched).  Reads the tape
+ * only: safe to call concurrently, as every const tg_tape function. */
+typedef struct tg_insn {
+    tg_opcode op;
+    uint32_t noperands;
+    uint32_t operand[3];
+    double value;
+    uint32_t input;
+    uint32_t body;
+} tg_insn;
+tg_status tg_tape_insn(const tg_tape *t, size_t i, tg_insn *out);
+/* The instruction that output scalar j (flat index, 0 .. tg_num_outputs(t)
+ * - 1) refers to; TG_NIL for a NULL t or j out of range.  Several outputs
+ * may share an instruction, and an output may be an input or a constant. */
+uint32_t tg_output_ref(const tg_tape *t, size_t j);
+/* The INPUT instruction of input scalar k (flat index, 0 .. tg_num_inputs(t)
+ * - 1); TG_NIL for a NULL t or k out of range. */
+uint32_t tg_input_ref(const tg_tape *t, size_t k);
 
 /* Operands of the operation macros: a tg_var or any arithmetic literal.
  * Internal plumbing for the macros below; use the macros. */
@@ -290,10 +345,15 @@ tg_status tg_eval(const tg_tape *t, const double *x, double *y);
 /* g = grad f(x), m must be 1 (else TG_ERR_SHAPE).  g: n doubles. */
 tg_status tg_gradient(const tg_tape *t, const double *x, double *g);
 /* J = df/dx (x), m*n doubles, row-major.  When the tape's structural
- * pattern lets several columns share a direction (Curtis-Powell-Reid seed
- * compression, greedy colouring), one tangent sweep per 8 colours;
- * otherwise forward sweeps in blocks of 8 directions when n <= m, else
- * reverse sweeps in blocks of 8 outputs.  The results are the same. */
+ * pattern lets several columns (or rows) share a direction (Curtis-Powell-
+ * Reid seed compression: the pattern and colouring of tg_jacobian_sparsity,
+ * made on the first call or by tg_workspace_new(t) and kept with the tape),
+ * one tangent (adjoint) sweep per 8 colours; otherwise forward sweeps in
+ * blocks of 8 directions when n <= m, else reverse sweeps in blocks of 8
+ * outputs.  Compressed and uncompressed sweeps in the same direction give
+ * the same values (up to the sign of zeros); across directions they agree
+ * up to rounding.  For large sparse Jacobians use tg_sparse_jacobian,
+ * which writes only the nonzeros. */
 tg_status tg_jacobian(const tg_tape *t, const double *x, double *J);
 /* jv = J(x) v.  v: n doubles, jv: m doubles (one forward tangent sweep). */
 tg_status tg_jvp(const tg_tape *t, const double *x, const double *v, double *jv);

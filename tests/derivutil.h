@@ -1,9 +1,9 @@
 /* tests/derivutil.h -- helpers for the derivative-tape, optimiser and
  * tg_call tests (test_derive.c, test_optimize.c, test_call.c), on top of
  * testutil.h: evaluation wrappers that assert TG_OK, the block layout a
- * derivative tape must have (include/tapegen.h, section "derivative tapes"), a parser for
- * the disassembly (to look at the instructions a tape holds), central
- * differences of a tape's own evaluation, and a runner for a function in a
+ * derivative tape must have (include/tapegen.h, section "derivative
+ * tapes"), the instructions a tape holds (through tg_tape_insn), and a
+ * runner for a function in a
  * thread with a small stack (global rule 4).  Everything is static. */
 #ifndef TAPEGEN_DERIVUTIL_H
 #define TAPEGEN_DERIVUTIL_H
@@ -148,37 +148,16 @@ TU_UNUSED static void du_check_same_blocks(const tg_tape *a, const tg_tape *b, c
     }
 }
 
-/* ------------------------------------------------------------ disassembly */
+/* ------------------------------------------------------- instructions */
 
-/* The instructions of a tape, parsed from tg_tape_disasm: op mnemonic,
- * operand ids (nargs of them), the constant of a "const", and the
- * instruction id of every output scalar. */
-typedef struct du_inst {
-    char op[16];
-    int nargs;
-    uint32_t arg[3];
-    double k;
-} du_inst;
-
+/* The instructions of a tape, read through the public instruction view
+ * (tg_tape_insn, tg_output_ref), and its disassembly for messages. */
 typedef struct du_prog {
     size_t n, nout;
-    du_inst *inst;
-    uint32_t *out;
-    char *text;        /* the disassembly itself (malloc'd) */
+    tg_insn *inst;
+    uint32_t *out;     /* the instruction of every output scalar */
+    char *text;        /* the disassembly (malloc'd), for messages only */
 } du_prog;
-
-TU_UNUSED static double du_parse_const(const char *s)
-{
-    if (strncmp(s, "nan:0x", 6) == 0)
-        return tu_from_bits(strtoull(s + 6, NULL, 16));
-    if (strncmp(s, "nan", 3) == 0)
-        return NAN;
-    if (strncmp(s, "inf", 3) == 0)
-        return INFINITY;
-    if (strncmp(s, "-inf", 4) == 0)
-        return -INFINITY;
-    return strtod(s, NULL);
-}
 
 TU_UNUSED static du_prog du_parse(const tg_tape *t)
 {
@@ -186,47 +165,18 @@ TU_UNUSED static du_prog du_parse(const tg_tape *t)
     memset(&p, 0, sizeof p);
     p.text = tg_tape_disasm(t);
     cr_assert(p.text != NULL, "tg_tape_disasm returned NULL");
-    size_t n = tg_tape_size(t), m = tg_num_outputs(t);
-    p.inst = calloc(n + 1, sizeof *p.inst);
-    p.out = calloc(m + 1, sizeof *p.out);
+    p.n = tg_tape_size(t);
+    p.nout = tg_num_outputs(t);
+    p.inst = calloc(p.n + 1, sizeof *p.inst);
+    p.out = calloc(p.nout + 1, sizeof *p.out);
     cr_assert(p.inst && p.out, "out of memory");
-    for (const char *line = p.text; *line;) {
-        const char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        if (line[0] == '%') {
-            char *end;
-            unsigned long id = strtoul(line + 1, &end, 10);
-            cr_assert(id < n && strncmp(end, " = ", 3) == 0, "bad disassembly line: %.*s",
-                      (int)len, line);
-            du_inst *in = &p.inst[id];
-            const char *s = end + 3;
-            size_t k = 0;
-            while (s[k] && s[k] != ' ' && s[k] != '\n' && k + 1 < sizeof in->op) {
-                in->op[k] = s[k];
-                k++;
-            }
-            s += k;
-            if (strcmp(in->op, "const") == 0) {
-                in->k = du_parse_const(s + 1);
-            } else if (strcmp(in->op, "input") != 0) {
-                while (*s == ' ' && s[1] == '%' && in->nargs < 3) {
-                    in->arg[in->nargs++] = (uint32_t)strtoul(s + 2, &end, 10);
-                    s = end;
-                }
-            }
-            p.n = id + 1 > p.n ? id + 1 : p.n;
-        } else if (strncmp(line, "tape ", 5) != 0 && strncmp(line, "in  ", 4) != 0 &&
-                   strncmp(line, "out ", 4) != 0) {
-            /* name[j] = %id: outputs, in order */
-            const char *eq = strstr(line, " = %");
-            cr_assert(eq && (!eol || eq < eol), "bad disassembly line: %.*s", (int)len, line);
-            cr_assert(p.nout < m, "more output lines than outputs");
-            p.out[p.nout++] = (uint32_t)strtoul(eq + 4, NULL, 10);
-        }
-        line = eol ? eol + 1 : line + len;
+    for (size_t i = 0; i < p.n; i++)
+        TU_OK(tg_tape_insn(t, i, &p.inst[i]));
+    for (size_t j = 0; j < p.nout; j++) {
+        p.out[j] = tg_output_ref(t, j);
+        cr_assert(p.out[j] < p.n, "output %zu refers to %" PRIu32 " of %zu instructions", j,
+                  p.out[j], p.n);
     }
-    cr_assert_eq(p.n, n, "disassembly lists %zu instructions, tg_tape_size %zu", p.n, n);
-    cr_assert_eq(p.nout, m, "disassembly lists %zu outputs, tg_num_outputs %zu", p.nout, m);
     return p;
 }
 
@@ -238,19 +188,19 @@ TU_UNUSED static void du_prog_free(du_prog *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Number of instructions with mnemonic op. */
-TU_UNUSED static size_t du_count_op(const du_prog *p, const char *op)
+/* Number of instructions with opcode op. */
+TU_UNUSED static size_t du_count_op(const du_prog *p, tg_opcode op)
 {
     size_t c = 0;
     for (size_t i = 0; i < p->n; i++)
-        c += strcmp(p->inst[i].op, op) == 0;
+        c += p->inst[i].op == op;
     return c;
 }
 
-/* Instruction i is "const" with value k (bitwise). */
+/* Instruction i is a constant with value k (bitwise). */
 TU_UNUSED static int du_is_const(const du_prog *p, uint32_t i, double k)
 {
-    return i < p->n && strcmp(p->inst[i].op, "const") == 0 && tu_same_bits(p->inst[i].k, k);
+    return i < p->n && p->inst[i].op == TG_OP_CONST && tu_same_bits(p->inst[i].value, k);
 }
 
 /* tg_tape_disasm as a string the caller frees (asserting non-NULL). */
@@ -258,31 +208,6 @@ TU_UNUSED static char *du_disasm(const tg_tape *t)
 {
     char *d = tg_tape_disasm(t);
     cr_assert(d != NULL, "tg_tape_disasm returned NULL");
-    return d;
-}
-
-/* ------------------------------------------------- central differences */
-
-/* Central difference of output i of t with respect to input j at x (all n
- * inputs), step tu_fd_step(x_j), through tg_eval. */
-TU_UNUSED static double du_fd(const tg_tape *t, const double *x, size_t i, size_t j)
-{
-    size_t n = tg_num_inputs(t), m = tg_num_outputs(t);
-    double *xp = malloc((n + 1) * sizeof *xp), *xm = malloc((n + 1) * sizeof *xm);
-    double *yp = malloc((m + 1) * sizeof *yp), *ym = malloc((m + 1) * sizeof *ym);
-    cr_assert(xp && xm && yp && ym, "out of memory");
-    memcpy(xp, x, n * sizeof *x);
-    memcpy(xm, x, n * sizeof *x);
-    double h = tu_fd_step(x[j]);
-    xp[j] = x[j] + h;
-    xm[j] = x[j] - h;
-    du_eval(t, xp, yp);
-    du_eval(t, xm, ym);
-    double d = (yp[i] - ym[i]) / (xp[j] - xm[j]);
-    free(xp);
-    free(xm);
-    free(yp);
-    free(ym);
     return d;
 }
 

@@ -3,7 +3,8 @@
  *
  * For every opcode of include/tapegen/ops.def (the parameter list is
  * expanded from it, so a new op is tested automatically and an op without
- * a row in the case table fails), f = op(inputs) is recorded in four shapes
+ * a row in the shared table tests/optable.h fails), f = op(inputs) is
+ * recorded in four shapes
  * (scalar; tall, m >= n; wide with a second input block "p"; scalar with
  * blocks "x" and "p") and every derivative tape of it, for wrt = TG_ALL and
  * each block, is evaluated with tg_eval and compared with
@@ -17,127 +18,19 @@
  *     of the JVP tape, the JVP and VJP of the gradient tape.
  * The block layout and names of every tape are checked against include/tapegen.h.
  * Then: a composite multi-output f, errors, joint tapes, docs/conventions.md's
- * table through derivative tapes, the azmul/select structure of the
- * generated code, determinism, a 10^6-deep chain in a 1 MiB stack, and the
- * size of Rosenbrock's gradient and HVP tapes. */
+ * table (tests/convrows.h) through derivative tapes, the azmul/select
+ * structure of the generated code, determinism, a 10^6-deep chain in a
+ * 1 MiB stack, and the size of Rosenbrock's gradient and HVP tapes. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <limits.h>
 
+#include "convrows.h"
 #include "derivutil.h"
-
-/* ------------------------------------------------------------ the op list */
-
-static const int all_ops[] = {
-#define LEAF(NAME, name) TG_OP_##NAME,
-#define OP(NAME, ...) TG_OP_##NAME,
-#include "tapegen/ops.def"
-};
-#define N_ALL_OPS (sizeof all_ops / sizeof all_ops[0])
-
-/* Distances to the nearest point where the op jumps or kinks. */
-static double d_int(const double *x) { return fabs(x[0] - nearbyint(x[0])); }
-static double d_half(const double *x) { return fabs(x[0] - floor(x[0]) - 0.5); }
-static double d_zero(const double *x) { return fabs(x[0]); }
-static double d_tie(const double *x) { return fabs(x[0] - x[1]); }
-static double d_cond(const double *x) { return x[0] == 0.0 ? 1.0 : fabs(x[0]); }
-
-/* One row per op (several for ops with distinct regimes): the domain of
- * each operand, literal operands, and where the op jumps (points are
- * sampled at least `mind` away), as in tests/test_ops.c. */
-typedef struct op_case {
-    const char *name;    /* tg_op_name of the op under test */
-    int arity;
-    double lo[3], hi[3];
-    int is_k[3];         /* operand is the literal k[j] (not an input) */
-    double k[3];
-    int step;            /* piecewise constant: every derivative is exactly 0 */
-    double (*jump)(const double *x);
-    double mind;
-    int powk;            /* record as tg_pow(x, literal) */
-    double forced[3][3]; /* extra points, used when nforced > 0 */
-    int nforced;
-} op_case;
-
-#define U(lo_, hi_) { lo_ }, { hi_ }
-#define B(lo0, hi0, lo1, hi1) { lo0, lo1 }, { hi0, hi1 }
-#define T3(lo0, hi0, lo1, hi1, lo2, hi2) { lo0, lo1, lo2 }, { hi0, hi1, hi2 }
-
-static const op_case cases[] = {
-    { "add", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sub", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "mul", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "div", 2, B(-3, 3, 0.3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "div", 2, B(-3, 3, -3, -0.3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "pow", 2, B(0.3, 3, -2, 2.5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "powk", 2, B(0.3, 3, 0, 0), {0, 1}, {0, 2.7}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(-3, 3, 0, 0), {0, 1}, {0, 3.0}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(-3, 3, 0, 0), {0, 1}, {0, -2.0}, 0, d_zero, 0.4, 1, {{0}}, 0 },
-    { "powk", 2, B(0.2, 3, 0, 0), {0, 1}, {0, 0.5}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(0.3, 3, 0, 0), {0, 1}, {0, -1.5}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "powk", 2, B(-1.5, 1.5, 0, 0), {0, 1}, {0, 7.0}, 0, NULL, 0, 1, {{0}}, 0 },
-    { "min", 2, B(-3, 3, -3, 3), {0}, {0}, 0, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "max", 2, B(-3, 3, -3, 3), {0}, {0}, 0, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "atan2", 2, B(-3, 3, 0.3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "atan2", 2, B(0.3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "hypot", 2, B(0.3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "azmul", 2, B(-3, 3, -3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "lt", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "le", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "gt", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "ge", 2, B(-3, 3, -3, 3), {0}, {0}, 1, d_tie, 1e-2, 0, {{0}}, 0 },
-    { "select", 3, T3(-2, 2, -3, 3, -3, 3), {0}, {0}, 0, d_cond, 1e-2, 0,
-      { { 0.0, 1.25, -0.5 }, { -0.0, 2.0, 0.75 }, { 1.0, -1.5, 2.5 } }, 3 },
-    { "neg", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sin", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "cos", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "tan", 1, U(-1.3, 1.3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "asin", 1, U(-0.9, 0.9), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "acos", 1, U(-0.9, 0.9), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "atan", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sinh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "cosh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "tanh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "asinh", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "acosh", 1, U(1.1, 4), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "atanh", 1, U(-0.9, 0.9), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "exp", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "expm1", 1, U(-3, 3), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "log", 1, U(0.1, 5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "log1p", 1, U(-0.9, 4), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "sqrt", 1, U(0.1, 5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "cbrt", 1, U(-3, 3), {0}, {0}, 0, d_zero, 0.2, 0, {{0}}, 0 },
-    { "erf", 1, U(-2.5, 2.5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "erfc", 1, U(-2.5, 2.5), {0}, {0}, 0, NULL, 0, 0, {{0}}, 0 },
-    { "abs", 1, U(-3, 3), {0}, {0}, 0, d_zero, 1e-2, 0, {{0}}, 0 },
-    { "floor", 1, U(-3.5, 3.5), {0}, {0}, 1, d_int, 1e-2, 0, {{0}}, 0 },
-    { "ceil", 1, U(-3.5, 3.5), {0}, {0}, 1, d_int, 1e-2, 0, {{0}}, 0 },
-    { "round", 1, U(-3.5, 3.5), {0}, {0}, 1, d_half, 1e-2, 0, {{0}}, 0 },
-    { "trunc", 1, U(-3.5, 3.5), {0}, {0}, 1, d_int, 1e-2, 0, {{0}}, 0 },
-    { "fract", 1, U(-3.5, 3.5), {0}, {0}, 0, d_int, 1e-2, 0, {{0}}, 0 },
-    { "signum", 1, U(-3, 3), {0}, {0}, 1, d_zero, 1e-2, 0, {{0}}, 0 },
-};
-#define N_CASES (sizeof cases / sizeof cases[0])
+#include "optable.h"
 
 #define DMAX 160     /* room for every array below (n <= 5, m <= 4) */
 #define NPTS 9       /* points per case: forced ones first, then random */
-
-static size_t case_nin(const op_case *c)
-{
-    size_t n = 0;
-    for (int j = 0; j < c->arity; j++)
-        n += !c->is_k[j];
-    return n;
-}
-
-static void fmt_point(char *buf, size_t len, const char *label, size_t n, const double *x)
-{
-    int k = snprintf(buf, len, "%s at (", label);
-    for (size_t j = 0; j < n && k > 0 && (size_t)k < len; j++)
-        k += snprintf(buf + k, len - (size_t)k, "%s%.17g", j ? ", " : "", x[j]);
-    if (k > 0 && (size_t)k < len)
-        snprintf(buf + k, len - (size_t)k, ")");
-}
 
 /* ---------------------------------------------- the derivative tapes of f */
 
@@ -240,7 +133,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
                           "%s wrt %d: jacobian tape J[%zu][%zu] = %s, tg_jacobian %s (other "
                           "sweep direction)", where, wrt, i, j, tu_d(got).s, tu_d(num).s);
             if (opts & CP_FD) {
-                double fd = du_fd(f, x, i, lo + j);
+                double fd = tu_cdiff_tape(f, x, i, lo + j);
                 cr_expect(tu_close(got, fd, 1e-6, 1e-6),
                           "%s wrt %d: jacobian tape J[%zu][%zu] = %s, central difference %s",
                           where, wrt, i, j, tu_d(got).s, tu_d(fd).s);
@@ -303,7 +196,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
                           "J entry %s", where, wrt, i, j, tu_d(JJ[i * nn + n + j]).s,
                           tu_d(Jn[i * n + lo + j]).s);
             for (size_t k = 0; k < n && (opts & CP_FD); k++) {
-                double fd = du_fd(D->JV, in, i, k);
+                double fd = tu_cdiff_tape(D->JV, in, i, k);
                 cr_expect(tu_close(JJ[i * nn + k], fd, 1e-5, 1e-5),
                           "%s wrt %d: jacobian of the jvp tape, d jv_%zu / d x_%zu = %s, central "
                           "difference of the jvp tape %s", where, wrt, i, k,
@@ -322,7 +215,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
         cr_expect(first_eq(g[j], gn[lo + j], opts), "%s wrt %d: gradient tape [%zu] = %s, "
                   "tg_gradient %s", where, wrt, j, tu_d(g[j]).s, tu_d(gn[lo + j]).s);
         if (opts & CP_FD) {
-            double fd = du_fd(f, x, 0, lo + j);
+            double fd = tu_cdiff_tape(f, x, 0, lo + j);
             cr_expect(tu_close(g[j], fd, 1e-6, 1e-6),
                       "%s wrt %d: gradient tape [%zu] = %s, central difference %s", where, wrt,
                       j, tu_d(g[j]).s, tu_d(fd).s);
@@ -344,7 +237,7 @@ static void check_point(const tg_tape *f, int wrt, const dtapes *D, const double
                       "%s wrt %d: hessian tape H[%zu][%zu] = %s, tg_hessian %s", where, wrt, i, j,
                       tu_d(got).s, tu_d(num).s);
             if (opts & CP_FD) {
-                double fd = du_fd(D->G, x, i, lo + j);
+                double fd = tu_cdiff_tape(D->G, x, i, lo + j);
                 cr_expect(tu_close(got, fd, 1e-5, 1e-5),
                           "%s wrt %d: hessian tape H[%zu][%zu] = %s, central difference of the "
                           "gradient tape %s", where, wrt, i, j, tu_d(got).s, tu_d(fd).s);
@@ -460,49 +353,13 @@ static void check_all(const tg_tape *f, int wrt, const double *pts, size_t npts,
     size_t n = tg_num_inputs(f);
     char where[300];
     for (size_t p = 0; p < npts; p++) {
-        fmt_point(where, sizeof where, label, n, pts + p * n);
+        ot_fmt_point(where, sizeof where, label, n, pts + p * n);
         check_point(f, wrt, &D, pts + p * n, where, opts[p], rng);
     }
     free_dtapes(&D);
 }
 
 /* ------------------------------------------------------- one op, 4 shapes */
-
-static void sample_points(const op_case *c, size_t nin, tu_rng *rng, double *pts)
-{
-    for (size_t p = 0; p < NPTS; p++) {
-        double *x = pts + p * nin;
-        if ((int)p < c->nforced) {
-            memcpy(x, c->forced[p], nin * sizeof *x);
-            continue;
-        }
-        for (int tries = 0;; tries++) {
-            size_t i = 0;
-            for (int j = 0; j < c->arity; j++)
-                if (!c->is_k[j])
-                    x[i++] = tu_rng_range(rng, c->lo[j], c->hi[j]);
-            if (!c->jump || c->jump(x) >= c->mind)
-                break;
-            cr_assert(tries < 1000, "cannot sample a point for %s", c->name);
-        }
-    }
-}
-
-/* op applied to the inputs x (literals filled in). */
-static tg_var apply_case(const op_case *c, tg_opcode op, const tg_var *x)
-{
-    tg_operand o[3];
-    size_t i = 0;
-    for (int j = 0; j < c->arity; j++)
-        o[j] = c->is_k[j] ? TG_OPND(c->k[j]) : TG_OPND(x[i++]);
-    if (c->powk)
-        return tg_pow(x[0], c->k[1]);
-    if (c->arity == 1)
-        return tg_op1(op, o[0]);
-    if (c->arity == 2)
-        return tg_op2(op, o[0], o[1]);
-    return tg_op3(op, o[0], o[1], o[2]);
-}
 
 enum { SHAPE_SCALAR, SHAPE_TALL, SHAPE_WIDE, SHAPE_SCALAR2 };
 
@@ -511,16 +368,16 @@ enum { SHAPE_SCALAR, SHAPE_TALL, SHAPE_WIDE, SHAPE_SCALAR2 };
  *   tall   : x(nin)        -> y(4) = [op, op*x0, op + x_last, sin(x0)*op]   (m >= n)
  *   wide   : x(nin), p(2)  -> y(2) = [op*p0 + p1, exp(p1)*op - p0]          (m < n)
  *   scalar2: x(nin), p(2)  -> s = op*(p0 + p1*p1) + p1 */
-static tg_tape *record_shape(const op_case *c, tg_opcode op, int shape)
+static tg_tape *record_shape(const ot_case *c, int shape)
 {
     static const char *names[] = { "f", "ft", "fw", "fs" };
     tg_tape *t = tu_tape(names[shape], 0);
-    size_t nin = case_nin(c);
+    size_t nin = ot_nin(c);
     tg_var x[3], p[2];
     tg_input_vec(t, "x", nin, x);
     if (shape == SHAPE_WIDE || shape == SHAPE_SCALAR2)
         tg_input_vec(t, "p", 2, p);
-    tg_var y = apply_case(c, op, x);
+    tg_var y = ot_apply(c, x);
     if (shape == SHAPE_SCALAR) {
         tg_output(t, "y", y);
     } else if (shape == SHAPE_TALL) {
@@ -533,22 +390,18 @@ static tg_tape *record_shape(const op_case *c, tg_opcode op, int shape)
         tg_output(t, "s", tg_add(tg_mul(y, tg_add(p[0], tg_mul(p[1], p[1]))), p[1]));
     }
     TU_TAPE_OK(t);
-    char *d = du_disasm(t), pat[64];
-    snprintf(pat, sizeof pat, " = %s %%", c->name);
-    cr_expect(strstr(d, pat) != NULL, "recording %s did not put a \"%s\" instruction on the "
-              "tape:\n%s", c->name, c->name, d);
-    free(d);
+    ot_expect_on_tape(t, c, y, x);   /* the op under test must really be on the tape */
     return t;
 }
 
-static void run_case(const op_case *c, tg_opcode op, size_t row)
+static void run_case(const ot_case *c, size_t row)
 {
-    size_t nin = case_nin(c);
-    tu_rng rng = { 0xde71e000u + (uint64_t)op * 131u + row };
+    size_t nin = ot_nin(c);
+    tu_rng rng = { 0xde71e000u + (uint64_t)c->op * 131u + row };
     double pts[NPTS * 3], pts2[NPTS * 5];
     unsigned opts[NPTS], opts1[NPTS];
-    sample_points(c, nin, &rng, pts);
-    int is_select = strcmp(c->name, "select") == 0;
+    ot_sample(c, &rng, pts, NPTS);
+    int is_select = c->op == TG_OP_SELECT;
     for (size_t p = 0; p < NPTS; p++) {
         const double *x = pts + p * nin;
         /* select(c, a, b) at c = 0 exactly: the convention's derivative is
@@ -560,14 +413,11 @@ static void run_case(const op_case *c, tg_opcode op, size_t row)
         pts2[p * (nin + 2) + nin + 1] = tu_rng_range(&rng, -1.5, 1.5);
     }
     char label[96];
-    if (c->powk)
-        snprintf(label, sizeof label, "%s(x, %g) [row %zu]", c->name, c->k[1], row);
-    else
-        snprintf(label, sizeof label, "%s [row %zu]", c->name, row);
+    ot_label(label, sizeof label, c, row);
 
     char lab[160];
     for (int shape = SHAPE_SCALAR; shape <= SHAPE_SCALAR2; shape++) {
-        tg_tape *f = record_shape(c, op, shape);
+        tg_tape *f = record_shape(c, shape);
         int two = shape == SHAPE_WIDE || shape == SHAPE_SCALAR2;
         const double *P = two ? pts2 : pts;
         const unsigned *O = shape == SHAPE_SCALAR ? opts1 : opts;
@@ -582,27 +432,12 @@ static void run_case(const op_case *c, tg_opcode op, size_t row)
 
 Test(derive, case_table_is_complete)
 {
-    cr_assert_eq(N_ALL_OPS, (size_t)TG_OP_COUNT);
-    for (size_t i = 0; i < N_ALL_OPS; i++) {
-        const char *name = tg_op_name((tg_opcode)i);
-        int ar = tg_op_arity((tg_opcode)i);
-        cr_assert(name != NULL);
-        if (ar <= 0)
-            continue;
-        size_t rows = 0;
-        for (size_t k = 0; k < N_CASES; k++)
-            if (strcmp(cases[k].name, name) == 0) {
-                rows++;
-                cr_expect_eq(cases[k].arity, ar, "op %s: table arity %d, tg_op_arity %d", name,
-                             cases[k].arity, ar);
-            }
-        cr_expect(rows > 0, "op %s has no row in test_derive's case table", name);
-    }
+    ot_check_rows("test_derive");
 }
 
 ParameterizedTestParameters(derive, every_op)
 {
-    return cr_make_param_array(int, (int *)all_ops, N_ALL_OPS);
+    return cr_make_param_array(int, (int *)ot_all_ops, OT_NOPS);
 }
 
 ParameterizedTest(int *opp, derive, every_op)
@@ -617,10 +452,10 @@ ParameterizedTest(int *opp, derive, every_op)
         return;
     }
     size_t rows = 0;
-    for (size_t k = 0; k < N_CASES; k++) {
-        if (strcmp(cases[k].name, name) != 0)
+    for (size_t k = 0; k < OT_NCASES; k++) {
+        if (ot_cases[k].op != op)
             continue;
-        run_case(&cases[k], op, k);
+        run_case(&ot_cases[k], k);
         rows++;
     }
     cr_assert(rows > 0, "op %s (opcode %d) has no row in the case table: add one", name, (int)op);
@@ -1173,26 +1008,13 @@ Test(derive, joint_vector_f_and_jacobian)
 
 #define NMAX 4
 
-typedef tg_var (*rec_fn)(tg_tape *t, const tg_var *x);
-
-/* NaN matches NaN, an infinity the same infinity, 0 matches +-0, anything
- * else within 1e-12 relative. */
-static int want_match(double got, double want)
-{
-    if (isnan(want))
-        return isnan(got);
-    if (isinf(want) || want == 0.0)
-        return got == want;
-    return tu_close(got, want, 1e-12, 0.0);
-}
-
 /* One row of the table at one point, on a default and on a TG_NO_FOLD |
  * TG_NO_CSE f: the gradient, Jacobian, JVP (unit tangents), VJP (w = 1)
  * and joint (F|GRAD) tapes give the row's value and derivative; with hess,
  * the Hessian tape, the HVP tape (unit tangents), the Jacobian of the
  * gradient tape and the joint HESS|HVP give the second derivatives.  Each
  * also equals the numeric sweep as a value. */
-static void row(const char *label, size_t n, rec_fn rec, const double *x, double value,
+static void row(const char *label, size_t n, cv_rec rec, const double *x, double value,
                 const double *grad, const double *hess)
 {
     static const unsigned flags[2] = { 0, TG_NO_FOLD | TG_NO_CSE };
@@ -1217,7 +1039,7 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
         du_check_layout(G, f, "grad", NULL, 0, "grad", n);
         du_eval(G, x, out);
         for (size_t j = 0; j < n; j++) {
-            cr_expect(want_match(out[j], grad[j]), "%s: gradient tape d/dx%zu = %s, expected %s",
+            cr_expect(cv_match(out[j], grad[j]), "%s: gradient tape d/dx%zu = %s, expected %s",
                       where, j, tu_d(out[j]).s, tu_d(grad[j]).s);
             cr_expect(tu_same_value(out[j], gn[j]), "%s: gradient tape d/dx%zu = %s, "
                       "tg_gradient %s", where, j, tu_d(out[j]).s, tu_d(gn[j]).s);
@@ -1226,7 +1048,7 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
         du_check_layout(J, f, "jac", NULL, 0, "jac", n);
         du_eval(J, x, out);
         for (size_t j = 0; j < n; j++)
-            cr_expect(want_match(out[j], grad[j]), "%s: jacobian tape d/dx%zu = %s, expected %s",
+            cr_expect(cv_match(out[j], grad[j]), "%s: jacobian tape d/dx%zu = %s, expected %s",
                       where, j, tu_d(out[j]).s, tu_d(grad[j]).s);
         tg_tape *JV = tg_jvp_tape(f, TG_ALL);
         du_check_layout(JV, f, "jvp", "v", n, "jvp", 1);
@@ -1235,7 +1057,7 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             e[d] = 1.0;
             du_concat(in, x, n, e, n);
             du_eval(JV, in, out);
-            cr_expect(want_match(out[0], grad[d]), "%s: jvp tape along e%zu = %s, expected %s",
+            cr_expect(cv_match(out[0], grad[d]), "%s: jvp tape along e%zu = %s, expected %s",
                       where, d, tu_d(out[0]).s, tu_d(grad[d]).s);
         }
         tg_tape *VJ = tg_vjp_tape(f, TG_ALL);
@@ -1245,16 +1067,16 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             du_concat(in, x, n, &one, 1);
             du_eval(VJ, in, out);
             for (size_t j = 0; j < n; j++)
-                cr_expect(want_match(out[j], grad[j]), "%s: vjp tape (w = 1) d/dx%zu = %s, "
+                cr_expect(cv_match(out[j], grad[j]), "%s: vjp tape (w = 1) d/dx%zu = %s, "
                           "expected %s", where, j, tu_d(out[j]).s, tu_d(grad[j]).s);
         }
         tg_tape *JF = tg_joint_tape(f, TG_F | TG_GRAD, TG_ALL);
         TU_TAPE_OK(JF);
         du_eval(JF, x, out);
-        cr_expect(want_match(out[0], value), "%s: joint tape f = %s, expected %s", where,
+        cr_expect(cv_match(out[0], value), "%s: joint tape f = %s, expected %s", where,
                   tu_d(out[0]).s, tu_d(value).s);
         for (size_t j = 0; j < n; j++)
-            cr_expect(want_match(out[1 + j], grad[j]), "%s: joint tape grad[%zu] = %s, expected %s",
+            cr_expect(cv_match(out[1 + j], grad[j]), "%s: joint tape grad[%zu] = %s, expected %s",
                       where, j, tu_d(out[1 + j]).s, tu_d(grad[j]).s);
 
         if (hess) {
@@ -1264,9 +1086,9 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             du_check_layout(H, f, "hess", NULL, 0, "hess", n * n);
             du_eval(H, x, out);
             for (size_t k = 0; k < n * n; k++) {
-                cr_expect(want_match(out[k], hess[k]), "%s: hessian tape [%zu][%zu] = %s, "
+                cr_expect(cv_match(out[k], hess[k]), "%s: hessian tape [%zu][%zu] = %s, "
                           "expected %s", where, k / n, k % n, tu_d(out[k]).s, tu_d(hess[k]).s);
-                cr_expect(want_match(out[k], Hn[k]) || (isinf(Hn[k]) && out[k] == Hn[k]),
+                cr_expect(cv_match(out[k], Hn[k]) || (isinf(Hn[k]) && out[k] == Hn[k]),
                           "%s: hessian tape [%zu][%zu] = %s, tg_hessian %s", where, k / n, k % n,
                           tu_d(out[k]).s, tu_d(Hn[k]).s);
             }
@@ -1274,14 +1096,14 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
             du_check_layout(JG, G, "jac", NULL, 0, "jac", n * n);
             du_eval(JG, x, out);
             for (size_t k = 0; k < n * n; k++)
-                cr_expect(want_match(out[k], hess[k]), "%s: jacobian of the gradient tape "
+                cr_expect(cv_match(out[k], hess[k]), "%s: jacobian of the gradient tape "
                           "[%zu][%zu] = %s, expected %s", where, k / n, k % n, tu_d(out[k]).s,
                           tu_d(hess[k]).s);
             if (n == 1) {
                 tg_tape *GG = tg_gradient_tape(G, TG_ALL);
                 du_check_layout(GG, G, "grad", NULL, 0, "grad", 1);
                 du_eval(GG, x, out);
-                cr_expect(want_match(out[0], hess[0]), "%s: gradient of the gradient tape = %s, "
+                cr_expect(cv_match(out[0], hess[0]), "%s: gradient of the gradient tape = %s, "
                           "expected %s", where, tu_d(out[0]).s, tu_d(hess[0]).s);
                 tg_tape_free(GG);
             }
@@ -1295,17 +1117,17 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
                 du_concat(in, x, n, e, n);
                 du_eval(HV, in, out);
                 for (size_t i = 0; i < n; i++)
-                    cr_expect(want_match(out[i], hess[i * n + d]), "%s: hvp tape along e%zu: "
+                    cr_expect(cv_match(out[i], hess[i * n + d]), "%s: hvp tape along e%zu: "
                               "[%zu] = %s, expected %s", where, d, i, tu_d(out[i]).s,
                               tu_d(hess[i * n + d]).s);
                 du_eval(JH, in, out);
                 /* f | grad (n) | hess (n*n) | hvp (n) */
                 for (size_t i = 0; i < n; i++)
-                    cr_expect(want_match(out[1 + n + n * n + i], hess[i * n + d]),
+                    cr_expect(cv_match(out[1 + n + n * n + i], hess[i * n + d]),
                               "%s: joint hvp along e%zu: [%zu] = %s, expected %s", where, d, i,
                               tu_d(out[1 + n + n * n + i]).s, tu_d(hess[i * n + d]).s);
                 for (size_t k = 0; k < n * n; k++)
-                    cr_expect(want_match(out[1 + n + k], hess[k]), "%s: joint hess [%zu] = %s, "
+                    cr_expect(cv_match(out[1 + n + k], hess[k]), "%s: joint hess [%zu] = %s, "
                               "expected %s", where, k, tu_d(out[1 + n + k]).s, tu_d(hess[k]).s);
             }
             tg_tape_free(H);
@@ -1322,238 +1144,27 @@ static void row(const char *label, size_t n, rec_fn rec, const double *x, double
     }
 }
 
-static void row1(const char *label, rec_fn rec, double x, double value, double d)
+/* Every point of every expression of the shared table (tests/convrows.h),
+ * one test per expression. */
+ParameterizedTestParameters(derive_conventions, every_row)
 {
-    row(label, 1, rec, &x, value, &d, NULL);
-}
-static void row1h(const char *label, rec_fn rec, double x, double value, double d, double dd)
-{
-    row(label, 1, rec, &x, value, &d, &dd);
+    return cr_make_param_array(int, (int *)cv_expr_ids, CV_NEXPR);
 }
 
-#define REC(NAME, EXPR) \
-    static tg_var NAME(tg_tape *t, const tg_var *x) { (void)t; return (EXPR); }
-
-REC(r_sqrt, tg_sqrt(x[0]))
-REC(r_sqrt_xx, tg_sqrt(tg_mul(x[0], x[0])))
-REC(r_sqrt_sumsq, tg_sqrt(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1]))))
-REC(r_x_sqrt_x, tg_mul(x[0], tg_sqrt(x[0])))
-REC(r_pow_15, tg_pow(x[0], 1.5))
-REC(r_abs, tg_abs(x[0]))
-REC(r_signum, tg_signum(x[0]))
-REC(r_floor, tg_floor(x[0]))
-REC(r_ceil, tg_ceil(x[0]))
-REC(r_round, tg_round(x[0]))
-REC(r_trunc, tg_trunc(x[0]))
-REC(r_fract, tg_fract(x[0]))
-REC(r_max, tg_max(x[0], x[1]))
-REC(r_min, tg_min(x[0], x[1]))
-REC(r_max_self, tg_max(x[0], x[0]))
-REC(r_pow_0, tg_pow(x[0], 0.0))
-REC(r_pow_1, tg_pow(x[0], 1.0))
-REC(r_pow_2, tg_pow(x[0], 2))
-REC(r_xx, tg_mul(x[0], x[0]))
-REC(r_pow_25, tg_pow(x[0], 2.5))
-REC(r_pow_05, tg_pow(x[0], 0.5))
-REC(r_pow_3, tg_pow(x[0], 3.0))
-REC(r_pow_xy, tg_pow(x[0], x[1]))
-REC(r_exp, tg_exp(x[0]))
-REC(r_log, tg_log(x[0]))
-REC(r_log1p, tg_log1p(x[0]))
-REC(r_div, tg_div(x[0], x[1]))
-REC(r_x_over_x, tg_div(x[0], x[0]))
-REC(r_hypot, tg_hypot(x[0], x[1]))
-REC(r_norm2, tg_norm2(3, x))
-REC(r_norm2sq, tg_norm2sq(3, x))
-REC(r_norm2_pow2, tg_pow(tg_norm2(3, x), 2))
-REC(r_atan2, tg_atan2(x[0], x[1]))
-REC(r_asin, tg_asin(x[0]))
-REC(r_acos, tg_acos(x[0]))
-REC(r_atanh, tg_atanh(x[0]))
-REC(r_acosh, tg_acosh(x[0]))
-REC(r_cbrt, tg_cbrt(x[0]))
-REC(r_sel_sqrt, tg_select(tg_gt(x[0], 0), tg_sqrt(x[0]), 0))
-REC(r_sel_log, tg_select(tg_gt(x[0], 0.0), tg_log(x[0]), 0.0))
-REC(r_max_eps, tg_max(tg_sqrt(tg_add(tg_mul(x[0], x[0]), tg_mul(x[1], x[1]))), 1e-12))
-REC(r_sqrt_exp, tg_sqrt(tg_exp(x[0])))
-REC(r_plus_zero, tg_add(x[0], 0.0))
-
-static const double INF = INFINITY;
-
-Test(derive_conventions, sqrt_rows)
+ParameterizedTest(int *ep, derive_conventions, every_row)
 {
-    row1("sqrt(x) @ +0", r_sqrt, 0.0, 0.0, INF);
-    row1("sqrt(x) @ -1", r_sqrt, -1.0, NAN, NAN);
-    row1("sqrt(x*x) @ 0", r_sqrt_xx, 0.0, 0.0, 0.0);
-    row("sqrt(x*x+y*y) @ (0,0)", 2, r_sqrt_sumsq, (double[]){ 0.0, 0.0 }, 0.0,
-        (double[]){ 0.0, 0.0 }, NULL);
-    row1("x*sqrt(x) @ 0", r_x_sqrt_x, 0.0, 0.0, 0.0);
-    row1("pow(x,1.5) @ 0", r_pow_15, 0.0, 0.0, 0.0);
-}
-
-Test(derive_conventions, abs_at_zero)
-{
-    row1h("abs(x) @ +0", r_abs, 0.0, 0.0, 0.0, 0.0);
-    row1h("abs(x) @ -0", r_abs, -0.0, 0.0, 0.0, 0.0);
-    row1h("abs(x) @ -2", r_abs, -2.0, 2.0, -1.0, 0.0);
-}
-
-static double c_signum(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x; }
-
-Test(derive_conventions, steps_derivative_zero_nan_for_nan)
-{
-    struct { const char *name; rec_fn rec; double (*ref)(double); } s[] = {
-        { "signum", r_signum, c_signum }, { "floor", r_floor, floor }, { "ceil", r_ceil, ceil },
-        { "round", r_round, round },      { "trunc", r_trunc, trunc },
-    };
-    const double pts[] = { -2.0, -1.5, -0.5, -0.0, 0.0, 0.5, 1.0, 2.5, 3.7, 1e-300, INF, -INF };
-    for (size_t k = 0; k < sizeof s / sizeof s[0]; k++) {
-        char label[64];
-        snprintf(label, sizeof label, "%s(x)", s[k].name);
-        for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++)
-            row1h(label, s[k].rec, pts[p], s[k].ref(pts[p]), 0.0, 0.0);
-        snprintf(label, sizeof label, "%s(x) @ NaN", s[k].name);
-        row1(label, s[k].rec, NAN, NAN, NAN);
+    const cv_expr *e = &cv_exprs[*ep];
+    size_t np, rows = 0;
+    cv_point *all = cv_all(&np);
+    for (size_t p = 0; p < np; p++) {
+        const cv_point *P = &all[p];
+        if (P->e != *ep)
+            continue;
+        row(P->label, e->n, e->rec, P->x, P->value, P->grad, P->has_hess ? P->hess : NULL);
+        rows++;
     }
-}
-
-Test(derive_conventions, fract_derivative_one)
-{
-    const double pts[] = { -2.5, -1.0, -0.0, 0.0, 0.25, 1.0, 2.0, 3.75 };
-    for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++)
-        row1h("fract(x)", r_fract, pts[p], pts[p] - trunc(pts[p]), 1.0, 0.0);
-}
-
-Test(derive_conventions, max_min_ties_half_each)
-{
-    double g[2] = { 0.5, 0.5 }, h0[4] = { 0, 0, 0, 0 };
-    row("max(a,b) @ a == b", 2, r_max, (double[]){ 1.0, 1.0 }, 1.0, g, h0);
-    row("min(a,b) @ a == b", 2, r_min, (double[]){ 1.0, 1.0 }, 1.0, g, h0);
-    row("max(+0,-0)", 2, r_max, (double[]){ 0.0, -0.0 }, 0.0, g, h0);
-    row("min(-3,-3)", 2, r_min, (double[]){ -3.0, -3.0 }, -3.0, g, h0);
-    row1("max(x,x)", r_max_self, 1.5, 1.5, 1.0);
-    row("max(a,b) @ (1,2)", 2, r_max, (double[]){ 1.0, 2.0 }, 2.0, (double[]){ 0.0, 1.0 }, h0);
-    row("min(a,b) @ (1,2)", 2, r_min, (double[]){ 1.0, 2.0 }, 1.0, (double[]){ 1.0, 0.0 }, h0);
-}
-
-Test(derive_conventions, pow_constant_exponent_rows)
-{
-    row1h("pow(x,0) @ 0", r_pow_0, 0.0, 1.0, 0.0, 0.0);
-    row1h("pow(x,1) @ 0", r_pow_1, 0.0, 0.0, 1.0, 0.0);
-    row1h("pow(x,2) @ 0", r_pow_2, 0.0, 0.0, 0.0, 2.0);
-    row1h("x*x @ 0", r_xx, 0.0, 0.0, 0.0, 2.0);
-    row1h("pow(x,2) @ -3", r_pow_2, -3.0, 9.0, -6.0, 2.0);
-    row1("pow(x,1.5) @ 0", r_pow_15, 0.0, 0.0, 0.0);
-    row1("pow(x,2.5) @ 0", r_pow_25, 0.0, 0.0, 0.0);
-    row1("pow(x,0.5) @ 0", r_pow_05, 0.0, 0.0, INF);
-    row1h("pow(x,3) @ -2", r_pow_3, -2.0, -8.0, 12.0, -12.0);
-    row1h("pow(x,3) @ -0.5", r_pow_3, -0.5, -0.125, 0.75, -3.0);
-}
-
-Test(derive_conventions, pow_both_inputs)
-{
-    struct { double y, dx; } r[] = { { 2.5, 0.0 }, { 1.0, 1.0 }, { 2.0, 0.0 }, { 3.0, 0.0 },
-                                     { 0.5, INF } };
-    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++) {
-        char label[64];
-        snprintf(label, sizeof label, "pow(x,y) @ (0, %g)", r[k].y);
-        row(label, 2, r_pow_xy, (double[]){ 0.0, r[k].y }, 0.0, (double[]){ r[k].dx, 0.0 }, NULL);
-    }
-    row("pow(x,y) @ (-2,3)", 2, r_pow_xy, (double[]){ -2.0, 3.0 }, -8.0, (double[]){ 12.0, NAN },
-        NULL);
-    row("pow(x,y) @ (-2,2)", 2, r_pow_xy, (double[]){ -2.0, 2.0 }, 4.0, (double[]){ -4.0, NAN },
-        NULL);
-    row("pow(x,y) @ (-2,0.5)", 2, r_pow_xy, (double[]){ -2.0, 0.5 }, NAN, (double[]){ NAN, NAN },
-        NULL);
-}
-
-Test(derive_conventions, exp_log_rows)
-{
-    row1h("exp(x) @ 710", r_exp, 710.0, INF, INF, INF);
-    row1("log(x) @ +0", r_log, 0.0, -INF, INF);
-    row1("log(x) @ -1", r_log, -1.0, NAN, NAN);
-    row1("log1p(x) @ -1", r_log1p, -1.0, -INF, INF);
-}
-
-Test(derive_conventions, division_rows)
-{
-    double a = 1e-200, b = 1e-200;
-    double g[2] = { 1.0 / b, -(a / b) / b };
-    cr_assert(isfinite(g[1]) && !isfinite(a / (b * b)), "premise: a/b^2 overflows");
-    row("a/b @ (1e-200, 1e-200)", 2, r_div, (double[]){ a, b }, 1.0, g, NULL);
-    row1("x/x @ 0", r_x_over_x, 0.0, NAN, NAN);
-    row1("x/x @ 3", r_x_over_x, 3.0, 1.0, 0.0);
-}
-
-Test(derive_conventions, hypot_atan2_rows)
-{
-    row("hypot @ (0,0)", 2, r_hypot, (double[]){ 0.0, 0.0 }, 0.0, (double[]){ 0.0, 0.0 }, NULL);
-    row("hypot @ (1e200,1e200)", 2, r_hypot, (double[]){ 1e200, 1e200 }, hypot(1e200, 1e200),
-        (double[]){ 0.70710678118654752, 0.70710678118654752 }, NULL);
-    row("atan2(y,x) @ (0,1)", 2, r_atan2, (double[]){ 0.0, 1.0 }, 0.0, (double[]){ 1.0, 0.0 },
-        NULL);
-    row("atan2(y,x) @ (0,0)", 2, r_atan2, (double[]){ 0.0, 0.0 }, 0.0, (double[]){ 0.0, 0.0 },
-        NULL);
-    double h = hypot(1e200, 1e200);
-    double g[2] = { (1e200 / h) / h, (-1e200 / h) / h };
-    cr_assert(tu_close(g[0], 5e-201, 1e-12, 0) && isfinite(g[0]));
-    row("atan2(y,x) @ (1e200,1e200)", 2, r_atan2, (double[]){ 1e200, 1e200 }, atan2(1e200, 1e200),
-        g, NULL);
-}
-
-Test(derive_conventions, norm2_at_zero)
-{
-    double z[3] = { 0.0, 0.0, 0.0 }, g0[3] = { 0.0, 0.0, 0.0 };
-    row("norm2(x) @ 0", 3, r_norm2, z, 0.0, g0, NULL);
-    row("norm2sq(x) @ 0", 3, r_norm2sq, z, 0.0, g0, NULL);
-    row("pow(norm2(x),2) @ 0", 3, r_norm2_pow2, z, 0.0, g0, NULL);
-    double I2[9] = { 2, 0, 0, 0, 2, 0, 0, 0, 2 };
-    row("norm2sq(x) @ 0 (Hessian 2I)", 3, r_norm2sq, z, 0.0, g0, I2);
-}
-
-Test(derive_conventions, inverse_trig_hyperbolic_edges)
-{
-    row1("asin(x) @ 1", r_asin, 1.0, asin(1.0), INF);
-    row1("asin(x) @ -1", r_asin, -1.0, asin(-1.0), INF);
-    row1("asin(x) @ 1.5", r_asin, 1.5, NAN, NAN);
-    row1("acos(x) @ 1", r_acos, 1.0, 0.0, -INF);
-    row1("acos(x) @ -1", r_acos, -1.0, acos(-1.0), -INF);
-    row1("acos(x) @ -1.5", r_acos, -1.5, NAN, NAN);
-    row1("atanh(x) @ 1", r_atanh, 1.0, INF, INF);
-    row1("atanh(x) @ -1", r_atanh, -1.0, -INF, INF);
-    row1("atanh(x) @ 2", r_atanh, 2.0, NAN, NAN);
-    row1("acosh(x) @ 1", r_acosh, 1.0, 0.0, INF);
-    row1("acosh(x) @ 0.5", r_acosh, 0.5, NAN, NAN);
-}
-
-Test(derive_conventions, cbrt_rows)
-{
-    row1("cbrt(x) @ 0", r_cbrt, 0.0, 0.0, INF);
-    const double pts[] = { 8.0, -8.0, 0.001, -27.0, 2.0 };
-    for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++) {
-        double r = cbrt(pts[p]);
-        row1h("cbrt(x) elsewhere", r_cbrt, pts[p], r, 1.0 / (3.0 * r * r),
-              -2.0 / (9.0 * r * r * r * r * r));
-    }
-}
-
-Test(derive_conventions, select_untaken_branch)
-{
-    row1h("select(x>0, sqrt(x), 0) @ -1", r_sel_sqrt, -1.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, sqrt(x), 0) @ 0", r_sel_sqrt, 0.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, sqrt(x), 0) @ -0", r_sel_sqrt, -0.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, sqrt(x), 0) @ 4", r_sel_sqrt, 4.0, 2.0, 0.25, -1.0 / 32.0);
-    row1h("select(x>0, log(x), 0) @ 0", r_sel_log, 0.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, log(x), 0) @ -1", r_sel_log, -1.0, 0.0, 0.0, 0.0);
-    row1h("select(x>0, log(x), 0) @ -inf", r_sel_log, -INF, 0.0, 0.0, 0.0);
-}
-
-Test(derive_conventions, max_norm_eps_and_underflow)
-{
-    row("max(sqrt(x^2+y^2), eps) @ (0,0)", 2, r_max_eps, (double[]){ 0.0, 0.0 }, 1e-12,
-        (double[]){ 0.0, 0.0 }, NULL);
-    row1("sqrt(exp(x)) @ -800", r_sqrt_exp, -800.0, 0.0, 0.0);
-    row1("x + 0.0 @ -0.0", r_plus_zero, -0.0, 0.0, 1.0);
+    free(all);
+    cr_expect(rows > 0, "expression %s has no point in the table", e->id);
 }
 
 /* ------------------------------------------------ structure of the code */
@@ -1561,9 +1172,9 @@ Test(derive_conventions, max_norm_eps_and_underflow)
 /* Instruction r of p is select(c, const 1, const 0) (a select partial). */
 static int is_select_partial(const du_prog *p, uint32_t r)
 {
-    const du_inst *in = &p->inst[r];
-    return strcmp(in->op, "select") == 0 && in->nargs == 3 && du_is_const(p, in->arg[1], 1.0) &&
-           du_is_const(p, in->arg[2], 0.0);
+    const tg_insn *in = &p->inst[r];
+    return in->op == TG_OP_SELECT && in->noperands == 3 && du_is_const(p, in->operand[1], 1.0) &&
+           du_is_const(p, in->operand[2], 0.0);
 }
 
 Test(derive, azmul_for_unbounded_partials_and_select_routing)
@@ -1577,7 +1188,7 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
     tg_tape *G = tg_gradient_tape(f, TG_ALL);
     TU_TAPE_OK(G);
     du_prog p = du_parse(G);
-    cr_expect(du_count_op(&p, "azmul") >= 1, "gradient tape of sqrt(x)*y has no azmul:\n%s",
+    cr_expect(du_count_op(&p, TG_OP_AZMUL) >= 1, "gradient tape of sqrt(x)*y has no azmul:\n%s",
               p.text);
     du_prog_free(&p);
     tg_tape_free(G);
@@ -1599,23 +1210,23 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
         p = du_parse(D);
         size_t routed = 0;
         for (size_t i = 0; i < p.n; i++) {
-            const du_inst *in = &p.inst[i];
+            const tg_insn *in = &p.inst[i];
             /* (in the Hessian tape a unit seed makes select(c, 1, 0) the
              * routed tangent itself, which may then meet a partial) */
-            if (k < 2 && (strcmp(in->op, "azmul") == 0 || strcmp(in->op, "mul") == 0))
+            if (k < 2 && (in->op == TG_OP_AZMUL || in->op == TG_OP_MUL))
                 for (int a = 0; a < 2; a++)
-                    cr_expect(!is_select_partial(&p, in->arg[a]),
+                    cr_expect(!is_select_partial(&p, in->operand[a]),
                               "%s: %%%zu = %s of a select(c, 1, 0) partial: adjoints must be "
-                              "routed by select\n%s", tg_tape_name(D), i, in->op, p.text);
+                              "routed by select\n%s", tg_tape_name(D), i, tg_op_name(in->op), p.text);
             /* select(c, %y, 0) or select(c, 0, %y): y is instruction 1 */
-            if (strcmp(in->op, "select") == 0 && in->nargs == 3 &&
-                ((in->arg[1] == 1 && du_is_const(&p, in->arg[2], 0.0)) ||
-                 (in->arg[2] == 1 && du_is_const(&p, in->arg[1], 0.0))))
+            if (in->op == TG_OP_SELECT && in->noperands == 3 &&
+                ((in->operand[1] == 1 && du_is_const(&p, in->operand[2], 0.0)) ||
+                 (in->operand[2] == 1 && du_is_const(&p, in->operand[1], 0.0))))
                 routed++;
         }
         cr_expect(routed >= 2, "%s: adjoint y not routed to both branches by select "
                   "(%zu found)\n%s", tg_tape_name(D), routed, p.text);
-        cr_expect(du_count_op(&p, "azmul") >= 1, "%s: no azmul for the sqrt/log partials\n%s",
+        cr_expect(du_count_op(&p, TG_OP_AZMUL) >= 1, "%s: no azmul for the sqrt/log partials\n%s",
                   tg_tape_name(D), p.text);
         du_prog_free(&p);
         tg_tape_free(D);
@@ -1629,7 +1240,7 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
     cr_expect(g[0] == 0.5 && g[1] == 2.0, "gradient at (4, 2): (%g, %g), expected (0.5, 2)", g[0],
               g[1]);
     du_eval(G2, ((double[]){ 0.0, 2.0 }), g);
-    cr_expect(g[0] == INF && g[1] == -INF, "gradient at (0, 2): (%g, %g): the log branch is taken: "
+    cr_expect(g[0] == INFINITY && g[1] == -INFINITY, "gradient at (0, 2): (%g, %g): the log branch is taken: "
               "(2/0, log 0) = (inf, -inf)", g[0], g[1]);
     tg_tape_free(G2);
     tg_tape_free(f);
@@ -1642,7 +1253,7 @@ Test(derive, azmul_for_unbounded_partials_and_select_routing)
     G = tg_gradient_tape(f, TG_ALL);
     TU_TAPE_OK(G);
     p = du_parse(G);
-    cr_expect(du_count_op(&p, "azmul") == 0, "gradient of 3x + 2y needs no azmul:\n%s", p.text);
+    cr_expect(du_count_op(&p, TG_OP_AZMUL) == 0, "gradient of 3x + 2y needs no azmul:\n%s", p.text);
     du_prog_free(&p);
     tg_tape_free(G);
     tg_tape_free(f);

@@ -2,8 +2,8 @@
  * numeric path, against libm and central differences.
  *
  * The parameter list is expanded from ops.def itself, so an op added later
- * gets a test automatically; an op with no row in the case table below fails
- * (nothing is skipped silently).  For each op: y = op(x...) is recorded from
+ * gets a test automatically; an op with no row in the shared table
+ * (tests/optable.h) fails (nothing is skipped silently).  For each op: y = op(x...) is recorded from
  * generic points of its domain and checked through tg_eval (against the C
  * formula), tg_gradient, tg_jvp, tg_vjp, tg_jacobian (also of a 2-output tape
  * [y, y*x0]), tg_hvp, tg_hessian (against central differences of the
@@ -13,191 +13,15 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "testutil.h"
+#include "optable.h"
 
-/* ------------------------------------------------------------ the op list */
-
-static const int all_ops[] = {
-#define LEAF(NAME, name) TG_OP_##NAME,
-#define OP(NAME, name, arity, flags, expr, rust) TG_OP_##NAME,
-#include "tapegen/ops.def"
-};
-#define N_ALL_OPS (sizeof all_ops / sizeof all_ops[0])
-
-/* -------------------------------------------------- C reference semantics */
-
-static double r_add(double a, double b, double c) { (void)c; return a + b; }
-static double r_sub(double a, double b, double c) { (void)c; return a - b; }
-static double r_mul(double a, double b, double c) { (void)c; return a * b; }
-static double r_div(double a, double b, double c) { (void)c; return a / b; }
-static double r_pow(double a, double b, double c) { (void)c; return pow(a, b); }
-static double r_min(double a, double b, double c)
-{
-    (void)c;
-    if (isnan(a)) return b;
-    if (isnan(b)) return a;
-    return b < a ? b : a;
-}
-static double r_max(double a, double b, double c)
-{
-    (void)c;
-    if (isnan(a)) return b;
-    if (isnan(b)) return a;
-    return b > a ? b : a;
-}
-static double r_atan2(double a, double b, double c) { (void)c; return atan2(a, b); }
-static double r_hypot(double a, double b, double c) { (void)c; return hypot(a, b); }
-static double r_azmul(double a, double b, double c) { (void)c; return tu_azmul(a, b); }
-static double r_lt(double a, double b, double c) { (void)c; return a < b ? 1.0 : 0.0; }
-static double r_le(double a, double b, double c) { (void)c; return a <= b ? 1.0 : 0.0; }
-static double r_gt(double a, double b, double c) { (void)c; return a > b ? 1.0 : 0.0; }
-static double r_ge(double a, double b, double c) { (void)c; return a >= b ? 1.0 : 0.0; }
-static double r_select(double a, double b, double c) { return a != 0.0 ? b : c; }
-#define R1(NAME, EXPR) \
-    static double r_##NAME(double a, double b, double c) { (void)b; (void)c; return (EXPR); }
-R1(neg, -a)
-R1(sin, sin(a))
-R1(cos, cos(a))
-R1(tan, tan(a))
-R1(asin, asin(a))
-R1(acos, acos(a))
-R1(atan, atan(a))
-R1(sinh, sinh(a))
-R1(cosh, cosh(a))
-R1(tanh, tanh(a))
-R1(asinh, asinh(a))
-R1(acosh, acosh(a))
-R1(atanh, atanh(a))
-R1(exp, exp(a))
-R1(expm1, expm1(a))
-R1(log, log(a))
-R1(log1p, log1p(a))
-R1(sqrt, sqrt(a))
-R1(cbrt, cbrt(a))
-R1(erf, erf(a))
-R1(erfc, erfc(a))
-R1(abs, fabs(a))
-R1(floor, floor(a))
-R1(ceil, ceil(a))
-R1(round, round(a))
-R1(trunc, trunc(a))
-R1(fract, a - trunc(a))
-R1(signum, a > 0 ? 1.0 : a < 0 ? -1.0 : a == 0 ? 0.0 : a)
-
-/* Distances to the nearest point where the op jumps or kinks. */
-static double d_int(const double *x) { return fabs(x[0] - nearbyint(x[0])); }
-static double d_half(const double *x) { return fabs(x[0] - floor(x[0]) - 0.5); }
-static double d_zero(const double *x) { return fabs(x[0]); }
-static double d_tie(const double *x) { return fabs(x[0] - x[1]); }
-static double d_cond(const double *x) { return x[0] == 0.0 ? 1.0 : fabs(x[0]); }
-
-/* ------------------------------------------------------------ case table */
-
-typedef double (*ref_fn)(double, double, double);
-
-typedef struct op_case {
-    const char *name;    /* tg_op_name of the op under test */
-    int arity;
-    double lo[3], hi[3]; /* domain of each operand */
-    int is_k[3];         /* operand is a literal constant k[j] (not an input) */
-    double k[3];
-    ref_fn f;
-    int step;            /* piecewise constant: every derivative is exactly 0 */
-    double (*jump)(const double *x); /* distance to a jump/kink, or NULL */
-    double mind;         /* minimal distance to a jump for a sample point */
-    double ulps;         /* eval tolerance in ulps (0: equal to the C formula) */
-    int powk;            /* record as tg_pow(x, literal): checks it becomes powk */
-    double forced[3][3]; /* extra points (inputs only), used when nforced > 0 */
-    int nforced;
-} op_case;
-
-#define U(lo_, hi_) { lo_ }, { hi_ }
-#define B(lo0, hi0, lo1, hi1) { lo0, lo1 }, { hi0, hi1 }
-#define T3(lo0, hi0, lo1, hi1, lo2, hi2) { lo0, lo1, lo2 }, { hi0, hi1, hi2 }
-
-static const op_case cases[] = {
-    { "add", 2, B(-3, 3, -3, 3), {0}, {0}, r_add, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "sub", 2, B(-3, 3, -3, 3), {0}, {0}, r_sub, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "mul", 2, B(-3, 3, -3, 3), {0}, {0}, r_mul, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "div", 2, B(-3, 3, 0.3, 3), {0}, {0}, r_div, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "div", 2, B(-3, 3, -3, -0.3), {0}, {0}, r_div, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "pow", 2, B(0.3, 3, -2, 2.5), {0}, {0}, r_pow, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "powk", 2, B(0.3, 3, 0, 0), {0, 1}, {0, 2.7}, r_pow, 0, NULL, 0, 16, 1, {{0}}, 0 },
-    { "powk", 2, B(-3, 3, 0, 0), {0, 1}, {0, 3.0}, r_pow, 0, NULL, 0, 16, 1, {{0}}, 0 },
-    { "powk", 2, B(-3, 3, 0, 0), {0, 1}, {0, -2.0}, r_pow, 0, d_zero, 0.4, 16, 1, {{0}}, 0 },
-    { "powk", 2, B(0.2, 3, 0, 0), {0, 1}, {0, 0.5}, r_pow, 0, NULL, 0, 16, 1, {{0}}, 0 },
-    { "powk", 2, B(0.3, 3, 0, 0), {0, 1}, {0, -1.5}, r_pow, 0, NULL, 0, 16, 1, {{0}}, 0 },
-    { "powk", 2, B(-1.5, 1.5, 0, 0), {0, 1}, {0, 7.0}, r_pow, 0, NULL, 0, 16, 1, {{0}}, 0 },
-    { "min", 2, B(-3, 3, -3, 3), {0}, {0}, r_min, 0, d_tie, 1e-2, 0, 0, {{0}}, 0 },
-    { "max", 2, B(-3, 3, -3, 3), {0}, {0}, r_max, 0, d_tie, 1e-2, 0, 0, {{0}}, 0 },
-    { "atan2", 2, B(-3, 3, 0.3, 3), {0}, {0}, r_atan2, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "atan2", 2, B(0.3, 3, -3, 3), {0}, {0}, r_atan2, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "hypot", 2, B(0.3, 3, -3, 3), {0}, {0}, r_hypot, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "azmul", 2, B(-3, 3, -3, 3), {0}, {0}, r_azmul, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "lt", 2, B(-3, 3, -3, 3), {0}, {0}, r_lt, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },
-    { "le", 2, B(-3, 3, -3, 3), {0}, {0}, r_le, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },
-    { "gt", 2, B(-3, 3, -3, 3), {0}, {0}, r_gt, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },
-    { "ge", 2, B(-3, 3, -3, 3), {0}, {0}, r_ge, 1, d_tie, 1e-2, 0, 0, {{0}}, 0 },
-    { "select", 3, T3(-2, 2, -3, 3, -3, 3), {0}, {0}, r_select, 0, d_cond, 1e-2, 0, 0,
-      { { 0.0, 1.25, -0.5 }, { -0.0, 2.0, 0.75 }, { 1.0, -1.5, 2.5 } }, 3 },
-    { "neg", 1, U(-3, 3), {0}, {0}, r_neg, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "sin", 1, U(-3, 3), {0}, {0}, r_sin, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "cos", 1, U(-3, 3), {0}, {0}, r_cos, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "tan", 1, U(-1.3, 1.3), {0}, {0}, r_tan, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "asin", 1, U(-0.9, 0.9), {0}, {0}, r_asin, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "acos", 1, U(-0.9, 0.9), {0}, {0}, r_acos, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "atan", 1, U(-3, 3), {0}, {0}, r_atan, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "sinh", 1, U(-3, 3), {0}, {0}, r_sinh, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "cosh", 1, U(-3, 3), {0}, {0}, r_cosh, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "tanh", 1, U(-3, 3), {0}, {0}, r_tanh, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "asinh", 1, U(-3, 3), {0}, {0}, r_asinh, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "acosh", 1, U(1.1, 4), {0}, {0}, r_acosh, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "atanh", 1, U(-0.9, 0.9), {0}, {0}, r_atanh, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "exp", 1, U(-3, 3), {0}, {0}, r_exp, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "expm1", 1, U(-3, 3), {0}, {0}, r_expm1, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "log", 1, U(0.1, 5), {0}, {0}, r_log, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "log1p", 1, U(-0.9, 4), {0}, {0}, r_log1p, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "sqrt", 1, U(0.1, 5), {0}, {0}, r_sqrt, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "cbrt", 1, U(-3, 3), {0}, {0}, r_cbrt, 0, d_zero, 0.2, 0, 0, {{0}}, 0 },
-    { "erf", 1, U(-2.5, 2.5), {0}, {0}, r_erf, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "erfc", 1, U(-2.5, 2.5), {0}, {0}, r_erfc, 0, NULL, 0, 0, 0, {{0}}, 0 },
-    { "abs", 1, U(-3, 3), {0}, {0}, r_abs, 0, d_zero, 1e-2, 0, 0, {{0}}, 0 },
-    { "floor", 1, U(-3.5, 3.5), {0}, {0}, r_floor, 1, d_int, 1e-2, 0, 0, {{0}}, 0 },
-    { "ceil", 1, U(-3.5, 3.5), {0}, {0}, r_ceil, 1, d_int, 1e-2, 0, 0, {{0}}, 0 },
-    { "round", 1, U(-3.5, 3.5), {0}, {0}, r_round, 1, d_half, 1e-2, 0, 0, {{0}}, 0 },
-    { "trunc", 1, U(-3.5, 3.5), {0}, {0}, r_trunc, 1, d_int, 1e-2, 0, 0, {{0}}, 0 },
-    { "fract", 1, U(-3.5, 3.5), {0}, {0}, r_fract, 0, d_int, 1e-2, 0, 0, {{0}}, 0 },
-    { "signum", 1, U(-3, 3), {0}, {0}, r_signum, 1, d_zero, 1e-2, 0, 0, {{0}}, 0 },
-};
-#define N_CASES (sizeof cases / sizeof cases[0])
-
-/* ---------------------------------------------- reference as a C function */
-
-/* Number of tape inputs of a case (operands that are not literals). */
-static size_t case_nin(const op_case *c)
-{
-    size_t n = 0;
-    for (int j = 0; j < c->arity; j++)
-        n += !c->is_k[j];
-    return n;
-}
-
-/* The case's op applied to the tape inputs x (literals filled in). */
-static double case_f(const double *x, const void *ctx)
-{
-    const op_case *c = ctx;
-    double o[3] = { 0, 0, 0 };
-    size_t i = 0;
-    for (int j = 0; j < c->arity; j++)
-        o[j] = c->is_k[j] ? c->k[j] : x[i++];
-    return c->f(o[0], o[1], o[2]);
-}
-
-/* f(x) * x0: the second output of the 2-output tape. */
+/* f(x) * x0: the second output of the 2-output tape of a row. */
 static double case_f_x0(const double *x, const void *ctx)
 {
-    return case_f(x, ctx) * x[0];
+    return ot_f(x, ctx) * x[0];
 }
+
+/* ------------------------------------------------- checks of any tape */
 
 /* A vector function y = F(x) for the generic checkers. */
 typedef struct vfun {
@@ -207,16 +31,6 @@ typedef struct vfun {
     double ulps;         /* eval tolerance for output 0; others: 1e-13 rel */
     int exact0;          /* output 0 must equal f[0] exactly (same_value) */
 } vfun;
-
-/* Label for messages. */
-static void fmt_point(char *buf, size_t len, const char *label, size_t n, const double *x)
-{
-    int k = snprintf(buf, len, "%s at (", label);
-    for (size_t j = 0; j < n && k > 0 && (size_t)k < len; j++)
-        k += snprintf(buf + k, len - (size_t)k, "%s%.17g", j ? ", " : "", x[j]);
-    if (k > 0 && (size_t)k < len)
-        snprintf(buf + k, len - (size_t)k, ")");
-}
 
 #define NMAX 8
 
@@ -460,46 +274,13 @@ static void check_batch(const tg_tape *t, const double *pts, size_t npts, const 
 
 #define NPTS 13   /* points per case: forced ones first, then random */
 
-static void sample_points(const op_case *c, size_t nin, tu_rng *rng, double *pts)
+/* Records the row's op on a fresh tape: 1 output [y] or 2 outputs [y, y*x0]. */
+static tg_tape *record_case(const ot_case *c, int two_outputs)
 {
-    for (size_t p = 0; p < NPTS; p++) {
-        double *x = pts + p * nin;
-        if ((int)p < c->nforced) {
-            memcpy(x, c->forced[p], nin * sizeof *x);
-            continue;
-        }
-        for (int tries = 0;; tries++) {
-            size_t i = 0;
-            for (int j = 0; j < c->arity; j++)
-                if (!c->is_k[j])
-                    x[i++] = tu_rng_range(rng, c->lo[j], c->hi[j]);
-            if (!c->jump || c->jump(x) >= c->mind)
-                break;
-            cr_assert(tries < 1000, "cannot sample a point for %s", c->name);
-        }
-    }
-}
-
-/* Records op on a fresh tape: 1 output [y] or 2 outputs [y, y*x0]. */
-static tg_tape *record_case(const op_case *c, tg_opcode op, int two_outputs)
-{
-    tg_tape *t = tu_tape(c->name, 0);
-    size_t nin = case_nin(c);
+    tg_tape *t = tu_tape(ot_name(c), 0);
     tg_var x[3];
-    tg_input_vec(t, "x", nin, x);
-    tg_operand o[3];
-    size_t i = 0;
-    for (int j = 0; j < c->arity; j++)
-        o[j] = c->is_k[j] ? tg__opnd_num(c->k[j]) : tg__opnd_var(x[i++]);
-    tg_var y;
-    if (c->powk)
-        y = tg_pow(x[0], c->k[1]);
-    else if (c->arity == 1)
-        y = tg_op1(op, o[0]);
-    else if (c->arity == 2)
-        y = tg_op2(op, o[0], o[1]);
-    else
-        y = tg_op3(op, o[0], o[1], o[2]);
+    tg_input_vec(t, "x", ot_nin(c), x);
+    tg_var y = ot_apply(c, x);
     if (two_outputs) {
         tg_var ys[2] = { y, tg_mul(y, x[0]) };
         tg_output_vec(t, "y", 2, ys);
@@ -507,42 +288,31 @@ static tg_tape *record_case(const op_case *c, tg_opcode op, int two_outputs)
         tg_output(t, "y", y);
     }
     TU_TAPE_OK(t);
-    /* the op under test must really be on the tape */
-    char *d = tg_tape_disasm(t), pat[64];
-    cr_assert(d != NULL);
-    snprintf(pat, sizeof pat, " = %s %%", c->name);
-    cr_expect(strstr(d, pat) != NULL, "recording %s did not put a \"%s\" instruction on the tape:\n%s",
-              c->name, c->name, d);
-    free(d);
+    ot_expect_on_tape(t, c, y, x);   /* the op under test must really be on the tape */
     return t;
 }
 
-static void run_case(const op_case *c, tg_opcode op, size_t row)
+static void run_case(const ot_case *c, size_t row)
 {
-    size_t nin = case_nin(c);
-    cr_assert(c->arity == tg_op_arity(op), "case table arity %d for %s, tg_op_arity %d", c->arity,
-              c->name, tg_op_arity(op));
-    tu_rng rng = { 0x5eed0000u + (uint64_t)op * 131u + row };
+    size_t nin = ot_nin(c);
+    tu_rng rng = { 0x5eed0000u + (uint64_t)c->op * 131u + row };
     double pts[NPTS * 3];
-    sample_points(c, nin, &rng, pts);
+    ot_sample(c, &rng, pts, NPTS);
 
-    tg_tape *t1 = record_case(c, op, 0), *t2 = record_case(c, op, 1);
+    tg_tape *t1 = record_case(c, 0), *t2 = record_case(c, 1);
     cr_assert_eq(tg_num_inputs(t1), nin);
     cr_assert_eq(tg_num_outputs(t2), 2);
     tg_workspace *ws = tg_workspace_new(NULL);
     cr_assert(ws != NULL);
 
-    vfun F1 = { nin, 1, { case_f }, c, c->ulps, c->ulps == 0 };
-    vfun F2 = { nin, 2, { case_f, case_f_x0 }, c, c->ulps, c->ulps == 0 };
+    vfun F1 = { nin, 1, { ot_f }, c, c->ulps, c->ulps == 0 };
+    vfun F2 = { nin, 2, { ot_f, case_f_x0 }, c, c->ulps, c->ulps == 0 };
     char label[64], where[256];
-    if (c->powk)
-        snprintf(label, sizeof label, "%s(x, %g) [row %zu]", c->name, c->k[1], row);
-    else
-        snprintf(label, sizeof label, "%s [row %zu]", c->name, row);
+    ot_label(label, sizeof label, c, row);
 
     for (size_t p = 0; p < NPTS; p++) {
         const double *x = pts + p * nin;
-        fmt_point(where, sizeof where, label, nin, x);
+        ot_fmt_point(where, sizeof where, label, nin, x);
         check_scalar(t1, &F1, x, where, c->step, ws, &rng);
         /* 2-output tape [y, y*x0]: y[1] must be exactly y[0]*x0 */
         double y[2];
@@ -553,7 +323,7 @@ static void run_case(const op_case *c, tg_opcode op, size_t row)
          * untaken-branch-free derivative b, while the product happens to be
          * differentiable there with derivative a, so central differences
          * do not apply; the product rule below still checks that row */
-        int fd_ok = !(strcmp(c->name, "select") == 0 && x[0] == 0.0);
+        int fd_ok = !(c->op == TG_OP_SELECT && x[0] == 0.0);
         check_first_order(t2, &F2, x, where, ws, &rng, fd_ok);
         {
             double J[2 * 3], g[3];
@@ -589,34 +359,22 @@ static void run_case(const op_case *c, tg_opcode op, size_t row)
 
 Test(ops, table_is_complete)
 {
-    cr_assert_eq(N_ALL_OPS, (size_t)TG_OP_COUNT, "ops.def expansion has %zu entries, TG_OP_COUNT %d",
-                 N_ALL_OPS, (int)TG_OP_COUNT);
-    for (size_t i = 0; i < N_ALL_OPS; i++) {
-        cr_assert_eq(all_ops[i], (int)i);
+    ot_check_rows("test_ops");
+    for (size_t i = 0; i < OT_NOPS; i++) {
         const char *name = tg_op_name((tg_opcode)i);
         int ar = tg_op_arity((tg_opcode)i);
         cr_assert(name != NULL && *name, "tg_op_name(%zu) is empty", i);
         cr_assert(ar >= 0 && ar <= 3, "tg_op_arity(%s) = %d", name, ar);
-        if (ar == 0) {
+        if (ar == 0)
             cr_expect(strcmp(name, "const") == 0 || strcmp(name, "input") == 0,
                       "unexpected leaf %s", name);
-            continue;
-        }
-        size_t rows = 0;
-        for (size_t k = 0; k < N_CASES; k++)
-            rows += strcmp(cases[k].name, name) == 0;
-        cr_expect(rows > 0, "op %s (arity %d) has no row in the test case table", name, ar);
-        for (size_t k = 0; k < N_CASES; k++)
-            if (strcmp(cases[k].name, name) == 0)
-                cr_expect_eq(cases[k].arity, ar, "op %s: table arity %d, tg_op_arity %d", name,
-                             cases[k].arity, ar);
     }
     /* names are distinct and lowercase */
-    for (size_t i = 0; i < N_ALL_OPS; i++)
-        for (size_t j = i + 1; j < N_ALL_OPS; j++)
+    for (size_t i = 0; i < OT_NOPS; i++)
+        for (size_t j = i + 1; j < OT_NOPS; j++)
             cr_expect(strcmp(tg_op_name((tg_opcode)i), tg_op_name((tg_opcode)j)) != 0,
                       "ops %zu and %zu share the name %s", i, j, tg_op_name((tg_opcode)i));
-    for (size_t i = 0; i < N_ALL_OPS; i++)
+    for (size_t i = 0; i < OT_NOPS; i++)
         for (const char *p = tg_op_name((tg_opcode)i); *p; p++)
             cr_expect(!(*p >= 'A' && *p <= 'Z'), "op name %s is not lowercase",
                       tg_op_name((tg_opcode)i));
@@ -636,7 +394,7 @@ Test(ops, table_is_complete)
 
 ParameterizedTestParameters(ops, every_op_every_path)
 {
-    return cr_make_param_array(int, (int *)all_ops, N_ALL_OPS);
+    return cr_make_param_array(int, (int *)ot_all_ops, OT_NOPS);
 }
 
 ParameterizedTest(int *opp, ops, every_op_every_path, .timeout = 60)
@@ -652,10 +410,10 @@ ParameterizedTest(int *opp, ops, every_op_every_path, .timeout = 60)
         return;
     }
     size_t rows = 0;
-    for (size_t k = 0; k < N_CASES; k++) {
-        if (strcmp(cases[k].name, name) != 0)
+    for (size_t k = 0; k < OT_NCASES; k++) {
+        if (ot_cases[k].op != op)
             continue;
-        run_case(&cases[k], op, k);
+        run_case(&ot_cases[k], k);
         rows++;
     }
     cr_assert(rows > 0, "op %s (opcode %d, arity %d) has no row in the test case table: add one",
@@ -729,7 +487,7 @@ Test(composite, sin_xy_plus_exp_x_over_y)
     vfun F = { 2, 1, { comp2 }, NULL, 4, 0 };
     char where[256];
     for (size_t p = 0; p < 8; p++) {
-        fmt_point(where, sizeof where, "sin(x*y)+exp(x)/y", 2, pts + 2 * p);
+        ot_fmt_point(where, sizeof where, "sin(x*y)+exp(x)/y", 2, pts + 2 * p);
         check_scalar(t, &F, pts + 2 * p, where, 0, ws, &rng);
         /* analytic gradient and Hessian */
         double a = pts[2 * p], b = pts[2 * p + 1], g[2], H[4];
@@ -767,7 +525,7 @@ Test(composite, three_inputs)
     vfun F = { 3, 1, { comp3 }, NULL, 64, 0 };
     char where[256];
     for (size_t p = 0; p < 9; p++) {
-        fmt_point(where, sizeof where, "comp3", 3, pts + 3 * p);
+        ot_fmt_point(where, sizeof where, "comp3", 3, pts + 3 * p);
         /* the C reference sums in the same order but through different
          * libm paths only for pow; allow 64 ulps on the value */
         check_scalar(t, &F, pts + 3 * p, where, 0, ws, &rng);
@@ -799,22 +557,15 @@ Test(composite, hessian_is_jacobian_of_gradient)
                           p, i, j, tu_d(H[i * 3 + j]).s, j, i, tu_d(H[j * 3 + i]).s);
             }
         for (size_t j = 0; j < 3; j++) {
-            /* column j of the Jacobian of g: (g(x + h e_j) - g(x - h e_j)) / 2h */
-            double xp1[3], xm1[3], gp[3], gm[3];
-            memcpy(xp1, xp, sizeof xp1);
-            memcpy(xm1, xp, sizeof xm1);
-            double h = tu_fd_step(xp[j]);
-            xp1[j] += h;
-            xm1[j] -= h;
-            TU_OK(tg_gradient(t, xp1, gp));
-            TU_OK(tg_gradient(t, xm1, gm));
-            for (size_t i = 0; i < 3; i++) {
-                double fd = (gp[i] - gm[i]) / (xp1[j] - xm1[j]);
-                cr_expect(tu_close(H[i * 3 + j], fd, 1e-5, 1e-5),
+            /* column j of the Jacobian of g: central differences of tg_gradient */
+            double e[3] = { 0, 0, 0 }, col[3];
+            e[j] = 1.0;
+            tu_cdiff_dir(tu_tape_grad_fn, t, 3, 3, xp, e, tu_fd_step(xp[j]), col);
+            for (size_t i = 0; i < 3; i++)
+                cr_expect(tu_close(H[i * 3 + j], col[i], 1e-5, 1e-5),
                           "point %zu: H[%zu][%zu] = %s, d g_%zu / d x_%zu by central "
                           "differences = %s",
-                          p, i, j, tu_d(H[i * 3 + j]).s, i, j, tu_d(fd).s);
-            }
+                          p, i, j, tu_d(H[i * 3 + j]).s, i, j, tu_d(col[i]).s);
         }
     }
     tg_tape_free(t);
@@ -839,7 +590,7 @@ Test(composite, three_outputs_jacobian)
     vfun F = { 3, 3, { vec3_0, vec3_1, vec3_2 }, NULL, 4, 0 };
     char where[256];
     for (size_t p = 0; p < 6; p++) {
-        fmt_point(where, sizeof where, "vec3", 3, pts + 3 * p);
+        ot_fmt_point(where, sizeof where, "vec3", 3, pts + 3 * p);
         check_eval(t, &F, pts + 3 * p, where, NULL);
         check_first_order(t, &F, pts + 3 * p, where, ws, &rng, 1);
     }

@@ -681,13 +681,13 @@ Test(optimize, rewrite_chains_idempotent)
 
 /* ------------------------------------- recording on an optimised tape */
 
-static uint32_t find_inst(const du_prog *p, const char *op, int nargs, uint32_t a0, uint32_t a1)
+static uint32_t find_inst(const du_prog *p, tg_opcode op, uint32_t nargs, uint32_t a0, uint32_t a1)
 {
     for (size_t i = 0; i < p->n; i++) {
-        const du_inst *in = &p->inst[i];
-        if (strcmp(in->op, op) != 0 || in->nargs != nargs)
+        const tg_insn *in = &p->inst[i];
+        if (in->op != op || in->noperands != nargs)
             continue;
-        if (in->arg[0] == a0 && (nargs < 2 || in->arg[1] == a1))
+        if (in->operand[0] == a0 && (nargs < 2 || in->operand[1] == a1))
             return (uint32_t)i;
     }
     return TG_NIL;
@@ -706,11 +706,11 @@ Test(optimize, recording_continues_after_optimisation)
         TU_OK(tg_tape_optimize(t, levels[l]));
         /* inputs come first */
         du_prog p = du_parse(t);
-        cr_assert(strcmp(p.inst[0].op, "input") == 0 && strcmp(p.inst[1].op, "input") == 0,
+        cr_assert(p.inst[0].op == TG_OP_INPUT && p.inst[1].op == TG_OP_INPUT,
                   "%s: inputs not first:\n%s", level_names[l], p.text);
-        uint32_t isin = find_inst(&p, "sin", 1, 0, 0);
+        uint32_t isin = find_inst(&p, TG_OP_SIN, 1, 0, 0);
         cr_assert(isin != TG_NIL, "%s: no sin %%0:\n%s", level_names[l], p.text);
-        uint32_t imul = find_inst(&p, "mul", 2, isin < 1 ? isin : 1, isin < 1 ? 1 : isin);
+        uint32_t imul = find_inst(&p, TG_OP_MUL, 2, isin < 1 ? isin : 1, isin < 1 ? 1 : isin);
         cr_assert(imul != TG_NIL, "%s: no mul of sin and y:\n%s", level_names[l], p.text);
         uint32_t iout = p.out[0];
         du_prog_free(&p);

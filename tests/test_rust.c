@@ -7,7 +7,8 @@
  *     with tg_op1/2/3 on input blocks, on TG_NO_FOLD | TG_NO_CSE tapes), and
  *     a kernel per opcode with literal operands (constant receivers, the
  *     internal constant-exponent pow);
- *   - every row of the "Derivatives at special points" table of docs/conventions.md:
+ *   - every row of the "Derivatives at special points" table of docs/conventions.md
+ *     (the shared tests/convrows.h):
  *     the expression, its gradient tape and its Hessian tape, recorded on a
  *     default tape and on a TG_NO_FOLD | TG_NO_CSE tape;
  *   - a Rosenbrock function with its gradient and Hessian tapes, a tape of
@@ -50,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "convrows.h"
 
 #define INF INFINITY
 
@@ -381,21 +382,16 @@ static bool op_is_exact(int op)
     return false;
 }
 
-/* Which opcodes a tape uses (from its disassembly: "%3 = mul %1 %2"). */
+/* Which opcodes a tape uses (through the public instruction view). */
 static void tape_ops(const tg_tape *t, bool used[TG_OP_COUNT])
 {
     memset(used, 0, TG_OP_COUNT * sizeof *used);
-    char *d = tg_tape_disasm(t);
-    cr_assert(d != NULL);
-    for (char *p = strstr(d, " = "); p; p = strstr(p + 3, " = ")) {
-        char word[32];
-        if (sscanf(p + 3, "%31s", word) != 1)
-            continue;
-        for (int op = 0; op < TG_OP_COUNT; op++)
-            if (tg_op_name((tg_opcode)op) && strcmp(word, tg_op_name((tg_opcode)op)) == 0)
-                used[op] = true;
+    for (size_t i = 0; i < tg_tape_size(t); i++) {
+        tg_insn in;
+        TU_OK(tg_tape_insn(t, i, &in));
+        cr_assert((unsigned)in.op < TG_OP_COUNT, "instruction %zu: opcode %d", i, (int)in.op);
+        used[in.op] = true;
     }
-    free(d);
 }
 
 static bool tape_is_exact(const tg_tape *t)
@@ -410,162 +406,26 @@ static bool tape_is_exact(const tg_tape *t)
 
 /* ================================================== the table's rows */
 
-typedef tg_var (*rec_fn)(tg_tape *t, const tg_var *x);
-
-#define REC(NAME, EXPR) \
-    static tg_var NAME(tg_tape *t, const tg_var *x) { (void)t; return (EXPR); }
-
-REC(r_sqrt, tg_sqrt(x[0]))
-REC(r_sqrt_xx, tg_sqrt(tg_mul(x[0], x[0])))
-REC(r_sqrt_sumsq, tg_sqrt(tg_add(tg_pow(x[0], 2), tg_pow(x[1], 2))))
-REC(r_x_sqrt_x, tg_mul(x[0], tg_sqrt(x[0])))
-REC(r_pow_15, tg_pow(x[0], 1.5))
-REC(r_abs, tg_abs(x[0]))
-REC(r_signum, tg_signum(x[0]))
-REC(r_floor, tg_floor(x[0]))
-REC(r_ceil, tg_ceil(x[0]))
-REC(r_round, tg_round(x[0]))
-REC(r_trunc, tg_trunc(x[0]))
-REC(r_fract, tg_fract(x[0]))
-REC(r_max, tg_max(x[0], x[1]))
-REC(r_min, tg_min(x[0], x[1]))
-REC(r_pow_0, tg_pow(x[0], 0.0))
-REC(r_pow_1, tg_pow(x[0], 1.0))
-REC(r_pow_2, tg_pow(x[0], 2))
-REC(r_pow_25, tg_pow(x[0], 2.5))
-REC(r_pow_05, tg_pow(x[0], 0.5))
-REC(r_pow_3, tg_pow(x[0], 3.0))
-REC(r_pow_xy, tg_pow(x[0], x[1]))
-REC(r_exp, tg_exp(x[0]))
-REC(r_log, tg_log(x[0]))
-REC(r_log1p, tg_log1p(x[0]))
-REC(r_div, tg_div(x[0], x[1]))
-REC(r_x_over_x, tg_div(x[0], x[0]))
-REC(r_hypot, tg_hypot(x[0], x[1]))
-REC(r_norm2, tg_norm2(3, x))
-REC(r_norm2_sq, tg_pow(tg_norm2(3, x), 2))
-REC(r_atan2, tg_atan2(x[0], x[1]))
-REC(r_asin, tg_asin(x[0]))
-REC(r_acos, tg_acos(x[0]))
-REC(r_atanh, tg_atanh(x[0]))
-REC(r_acosh, tg_acosh(x[0]))
-REC(r_cbrt, tg_cbrt(x[0]))
-REC(r_sel_sqrt, tg_select(tg_gt(x[0], 0), tg_sqrt(x[0]), 0))
-REC(r_sel_log, tg_select(tg_gt(x[0], 0.0), tg_log(x[0]), 0.0))
-REC(r_max_eps, tg_max(tg_sqrt(tg_add(tg_pow(x[0], 2), tg_pow(x[1], 2))), 1e-12))
-REC(r_sqrt_exp, tg_sqrt(tg_exp(x[0])))
-REC(r_plus_zero, tg_add(x[0], 0.0))
-
-#define NPT 5
-
-typedef struct rowpt {
-    double x[3];
-    double val;
-    double grad[3];
-    bool has_hess;
-    double hess[9];
-    bool sign;          /* also the sign bit of the value */
-} rowpt;
-
-typedef struct row {
-    const char *id;     /* kernel function names: row_<id>, row_<id>_grad, ... */
-    const char *label;  /* the table's wording */
-    size_t n;
-    rec_fn rec;
-    size_t npt;
-    rowpt pt[NPT];
-} row;
-
-#define P1(X, V, D) { { X }, V, { D }, false, { 0 }, false }
-#define P1H(X, V, D, DD) { { X }, V, { D }, true, { DD }, false }
-#define P1S(X, V, D) { { X }, V, { D }, false, { 0 }, true }
-#define P2(X0, X1, V, D0, D1) { { X0, X1 }, V, { D0, D1 }, false, { 0 }, false }
-#define P3ZERO { { 0, 0, 0 }, 0.0, { 0, 0, 0 }, false, { 0 }, false }
-
-static const double PI = 3.141592653589793;
-
-static const row ROWS[] = {
-    { "sqrt", "sqrt(x) @ +0; @ x<0", 1, r_sqrt, 3,
-      { P1S(0.0, 0.0, INF), P1(-1.0, NAN, NAN), P1(-1e-300, NAN, NAN) } },
-    { "sqrt_xx", "sqrt(x*x) @ 0", 1, r_sqrt_xx, 2, { P1(0.0, 0.0, 0.0), P1(-0.0, 0.0, 0.0) } },
-    { "sqrt_sumsq", "sqrt(x^2+y^2) @ 0", 2, r_sqrt_sumsq, 1, { P2(0.0, 0.0, 0.0, 0.0, 0.0) } },
-    { "x_sqrt_x", "x*sqrt(x) @ 0", 1, r_x_sqrt_x, 2, { P1(0.0, 0.0, 0.0), P1(2.25, 3.375, 2.25) } },
-    { "pow_15", "pow(x,1.5) @ 0 (= x*sqrt(x))", 1, r_pow_15, 2,
-      { P1(0.0, 0.0, 0.0), P1(2.25, 3.375, 2.25) } },
-    { "abs", "abs(x) @ +-0", 1, r_abs, 3,
-      { P1H(0.0, 0.0, 0.0, 0.0), P1H(-0.0, 0.0, 0.0, 0.0), P1(-2.0, 2.0, -1.0) } },
-    { "signum", "signum: 0 derivative, signum(+-0) = 0, NaN", 1, r_signum, 5,
-      { P1H(0.0, 0.0, 0.0, 0.0), P1(-0.0, 0.0, 0.0), P1(2.5, 1.0, 0.0), P1(-1e-310, -1.0, 0.0),
-        P1(NAN, NAN, NAN) } },
-    { "floor", "floor: 0 derivative (also at jumps), NaN", 1, r_floor, 3,
-      { P1H(2.0, 2.0, 0.0, 0.0), P1(-2.5, -3.0, 0.0), P1(NAN, NAN, NAN) } },
-    { "ceil", "ceil: 0 derivative (also at jumps), NaN", 1, r_ceil, 3,
-      { P1H(2.0, 2.0, 0.0, 0.0), P1(-2.5, -2.0, 0.0), P1(NAN, NAN, NAN) } },
-    { "round", "round: 0 derivative, half away from zero, NaN", 1, r_round, 5,
-      { P1H(2.5, 3.0, 0.0, 0.0), P1(-2.5, -3.0, 0.0), P1(0.5, 1.0, 0.0),
-        P1(0.49999999999999994, 0.0, 0.0), P1(NAN, NAN, NAN) } },
-    { "trunc", "trunc: 0 derivative, NaN", 1, r_trunc, 3,
-      { P1H(-2.5, -2.0, 0.0, 0.0), P1(3.0, 3.0, 0.0), P1(NAN, NAN, NAN) } },
-    { "fract", "fract(x): derivative 1", 1, r_fract, 3,
-      { P1H(2.5, 0.5, 1.0, 0.0), P1(-2.5, -0.5, 1.0), P1(3.0, 0.0, 1.0) } },
-    { "max", "max(a,b) @ a == b: 1/2 each", 2, r_max, 4,
-      { P2(1.0, 1.0, 1.0, 0.5, 0.5), P2(-3.0, -3.0, -3.0, 0.5, 0.5), P2(1.0, 2.0, 2.0, 0.0, 1.0),
-        P2(0.0, -0.0, 0.0, 0.5, 0.5) } },
-    { "min", "min(a,b) @ a == b: 1/2 each", 2, r_min, 3,
-      { P2(1.0, 1.0, 1.0, 0.5, 0.5), P2(3.0, 2.0, 2.0, 0.0, 1.0), P2(0.0, 0.0, 0.0, 0.5, 0.5) } },
-    { "pow_0", "pow(x,0) @ 0", 1, r_pow_0, 2, { P1H(0.0, 1.0, 0.0, 0.0), P1(3.0, 1.0, 0.0) } },
-    { "pow_1", "pow(x,1) @ 0", 1, r_pow_1, 2, { P1H(0.0, 0.0, 1.0, 0.0), P1(-2.0, -2.0, 1.0) } },
-    { "pow_2", "pow(x,2) @ 0: f' = 0, f'' = 2", 1, r_pow_2, 2,
-      { P1H(0.0, 0.0, 0.0, 2.0), P1H(-3.0, 9.0, -6.0, 2.0) } },
-    { "pow_25", "pow(x,c) @ 0, c > 1 non-integer", 1, r_pow_25, 1, { P1(0.0, 0.0, 0.0) } },
-    { "pow_05", "pow(x,c) @ 0, 0 < c < 1", 1, r_pow_05, 1, { P1(0.0, 0.0, INF) } },
-    { "pow_3", "pow(x,3) @ -2 (never through log)", 1, r_pow_3, 1,
-      { P1H(-2.0, -8.0, 12.0, -12.0) } },
-    { "pow_xy", "pow(x,y) @ x = 0, y > 0; @ x < 0", 2, r_pow_xy, 5,
-      { P2(0.0, 2.5, 0.0, 0.0, 0.0), P2(0.0, 1.0, 0.0, 1.0, 0.0), P2(0.0, 0.5, 0.0, INF, 0.0),
-        P2(-2.0, 3.0, -8.0, 12.0, NAN), P2(-2.0, 0.5, NAN, NAN, NAN) } },
-    { "exp", "exp(x) @ 710", 1, r_exp, 1, { P1H(710.0, INF, INF, INF) } },
-    { "log", "log(x) @ +0; @ x < 0", 1, r_log, 2, { P1(0.0, -INF, INF), P1(-1.0, NAN, NAN) } },
-    { "log1p", "log1p(x) @ -1", 1, r_log1p, 1, { P1(-1.0, -INF, INF) } },
-    { "div", "a/b @ b = 1e-200", 2, r_div, 1, { P2(1e-300, 1e-200, 1e-100, 1e200, -1e100) } },
-    { "x_over_x", "x/x @ 0 (never folded to 1)", 1, r_x_over_x, 2,
-      { P1(0.0, NAN, NAN), P1(3.0, 1.0, 0.0) } },
-    { "hypot", "hypot(x,y) @ (0,0); @ (1e200,1e200)", 2, r_hypot, 2,
-      { P2(0.0, 0.0, 0.0, 0.0, 0.0),
-        P2(1e200, 1e200, 1.4142135623730951e200, 0.70710678118654752, 0.70710678118654752) } },
-    { "norm2", "norm2(x) @ 0 vector", 3, r_norm2, 1, { P3ZERO } },
-    { "norm2_sq", "norm2(x)^2 @ 0", 3, r_norm2_sq, 1, { P3ZERO } },
-    { "atan2", "atan2(y,x) @ (0,1); (0,0); (1e200,1e200)", 2, r_atan2, 3,
-      { P2(0.0, 1.0, 0.0, 1.0, 0.0), P2(0.0, 0.0, 0.0, 0.0, 0.0),
-        P2(1e200, 1e200, 0.78539816339744831, 5e-201, -5e-201) } },
-    { "asin", "asin(x) @ +-1; |x| > 1", 1, r_asin, 3,
-      { P1(1.0, 1.5707963267948966, INF), P1(-1.0, -1.5707963267948966, INF), P1(1.5, NAN, NAN) } },
-    { "acos", "acos(x) @ 1; @ -1; |x| > 1", 1, r_acos, 3,
-      { P1(1.0, 0.0, -INF), P1(-1.0, PI, -INF), P1(-2.0, NAN, NAN) } },
-    { "atanh", "atanh(x) @ +-1", 1, r_atanh, 2, { P1(1.0, INF, INF), P1(-1.0, -INF, INF) } },
-    { "acosh", "acosh(x) @ 1", 1, r_acosh, 1, { P1(1.0, 0.0, INF) } },
-    { "cbrt", "cbrt(x) @ 0; f'' = -2/(9 r^5)", 1, r_cbrt, 2,
-      { P1(0.0, 0.0, INF), P1H(8.0, 2.0, 1.0 / 12.0, -1.0 / 144.0) } },
-    { "sel_sqrt", "select(x > 0, sqrt(x), 0) @ -1 and 0, second order", 1, r_sel_sqrt, 2,
-      { P1H(-1.0, 0.0, 0.0, 0.0), P1H(0.0, 0.0, 0.0, 0.0) } },
-    { "sel_log", "select(x > 0, log(x), 0) @ x <= 0", 1, r_sel_log, 2,
-      { P1H(0.0, 0.0, 0.0, 0.0), P1H(-1.0, 0.0, 0.0, 0.0) } },
-    { "max_eps", "max(sqrt(x^2+y^2), eps) @ origin", 2, r_max_eps, 1,
-      { P2(0.0, 0.0, 1e-12, 0.0, 0.0) } },
-    { "sqrt_exp", "sqrt(exp(x)) @ -800", 1, r_sqrt_exp, 1, { P1(-800.0, 0.0, 0.0) } },
-    { "plus_zero", "x + 0.0 @ -0.0 = +0.0", 1, r_plus_zero, 1, { P1S(-0.0, 0.0, 1.0) } },
-};
-#define NROWS (sizeof ROWS / sizeof *ROWS)
-
-/* Expected-value match for the table: NaN matches NaN, an infinity the
- * same infinity, 0 matches +-0, anything else within rtol. */
-static bool want_match(double got, double want, double rtol)
+/* docs/conventions.md's special-points table (tests/convrows.h), expanded once
+ * for the whole run (kernels are made and checked per expression). */
+static const cv_point *table_points(size_t *n)
 {
-    if (isnan(want))
-        return isnan(got);
-    if (isinf(want) || want == 0.0)
-        return got == want;
-    return tu_close(got, want, rtol, 0.0);
+    static cv_point *all;
+    static size_t nall;
+    if (!all)
+        all = cv_all(&nall);
+    *n = nall;
+    return all;
+}
+
+static bool expr_has_points(int e)
+{
+    size_t np;
+    const cv_point *P = table_points(&np);
+    for (size_t p = 0; p < np; p++)
+        if (P[p].e == e)
+            return true;
+    return false;
 }
 
 /* ============================================================ kernels */
@@ -592,7 +452,7 @@ typedef struct kern {
     tg_tape *t;
     int cls, pts;
     int op;                     /* opcode of a per-op kernel, else -1 */
-    const row *row;             /* table row, else NULL */
+    bool rows[CV_NEXPR];        /* table expressions whose points it is evaluated at */
     int deriv;                  /* 0 value, 1 gradient, 2 Hessian */
     bool single;                /* every output is one operation on inputs/literals */
     size_t n, m, nib, nob;
@@ -688,7 +548,7 @@ static void op_kernels(kset *s, const char *crate, int nan_mode)
         /* all operands inputs */
         if (!nan_mode) {
         fmtp(fn, sizeof fn, "op_%s", name);
-        tg_tape *t = tu_tape(fn, TG_NO_FOLD | TG_NO_CSE);
+        t = tu_tape(fn, TG_NO_FOLD | TG_NO_CSE);
         static const char *bn[3] = { "a", "b", "c" };
         tg_var v[3];
         for (int i = 0; i < ar; i++)
@@ -755,17 +615,39 @@ static void add_nan_literal_kernels(kset *s, const char *crate)
     op_kernels(s, crate, 1);
 }
 
+/* The kernel serving expression e of the table on a default (nf = 0) or
+ * TG_NO_FOLD | TG_NO_CSE (nf = 1) tape: its value (d = 0), gradient (1) and
+ * Hessian (2) tape.  Tapes with the same instructions share one kernel
+ * (sqrt(x) is the same tape with and without folding, pow(x,3L) the same as
+ * pow(x,3.0)): the same Rust code would only be compiled twice. */
+static char row_kernel[CV_NEXPR][2][3][96];
+
+/* The disassembly without its header line (which names the tape). */
+static char *body_of(const tg_tape *t)
+{
+    char *d = tg_tape_disasm(t);
+    cr_assert(d != NULL);
+    char *nl = strchr(d, '\n');
+    memmove(d, nl ? nl + 1 : d, strlen(nl ? nl + 1 : d) + 1);
+    return d;
+}
+
 static void add_row_kernels(kset *s, const char *crate)
 {
-    for (size_t r = 0; r < NROWS; r++) {
-        const row *R = &ROWS[r];
+    char *bodies[CV_NEXPR * 6] = { 0 };
+    size_t owners[CV_NEXPR * 6];   /* indices into s->k (which kadd reallocates) */
+    size_t nb = 0;
+    for (int e = 0; e < CV_NEXPR; e++) {
+        const cv_expr *E = &cv_exprs[e];
+        if (!expr_has_points(e))
+            continue;
         for (int nf = 0; nf < 2; nf++) {
             char fn[96];
-            fmtp(fn, sizeof fn, "%srow_%s", nf ? "nf_" : "", R->id);
+            fmtp(fn, sizeof fn, "%srow_%s", nf ? "nf_" : "", E->id);
             tg_tape *f = tu_tape(fn, nf ? TG_NO_FOLD | TG_NO_CSE : 0);
             tg_var x[3];
-            tg_input_vec(f, "x", R->n, x);
-            tg_output(f, "y", R->rec(f, x));
+            tg_input_vec(f, "x", E->n, x);
+            tg_output(f, "y", E->rec(f, x));
             TU_TAPE_OK(f);
             tg_tape *g = tg_gradient_tape(f, TG_ALL);
             tg_tape *h = tg_hessian_tape(f, TG_ALL);
@@ -775,15 +657,30 @@ static void add_row_kernels(kset *s, const char *crate)
             tg_tape *tt[3] = { f, g, h };
             static const char *suffix[3] = { "", "_grad", "_hess" };
             for (int d = 0; d < 3; d++) {
-                char kfn[96];
-                fmtp(kfn, sizeof kfn, "%s%s", fn, suffix[d]);
-                kern *k = kadd(s, crate, kfn, tt[d], tape_is_exact(tt[d]) ? K_EXACT : K_COMPOSITE,
-                               PTS_ROW);
-                k->row = R;
-                k->deriv = d;
+                char *body = body_of(tt[d]);
+                kern *k = NULL;
+                for (size_t b = 0; b < nb && !k; b++)
+                    if (strcmp(bodies[b], body) == 0)
+                        k = &s->k[owners[b]];
+                if (k) {
+                    free(body);
+                    tg_tape_free(tt[d]);
+                } else {
+                    char kfn[96];
+                    fmtp(kfn, sizeof kfn, "%s%s", fn, suffix[d]);
+                    k = kadd(s, crate, kfn, tt[d],
+                             tape_is_exact(tt[d]) ? K_EXACT : K_COMPOSITE, PTS_ROW);
+                    k->deriv = d;
+                    bodies[nb] = body;
+                    owners[nb++] = (size_t)(k - s->k);
+                }
+                k->rows[e] = true;
+                fmtp(row_kernel[e][nf][d], sizeof row_kernel[e][nf][d], "%s", k->fn);
             }
         }
     }
+    for (size_t b = 0; b < nb; b++)
+        free(bodies[b]);
 }
 
 static const double CONSTS[] = { 0.1, 1.0 / 3.0, -0.0, 1e-310, 1e300, NAN, INF, -INF, 5e-324,
@@ -997,9 +894,11 @@ static void make_points(kern *k, const cfg *c, uint64_t seed)
         }
         break;
     case PTS_ROW: {
-        const row *R = k->row;
-        for (size_t i = 0; i < R->npt; i++)
-            pt_add(&p, R->pt[i].x, f32, false);     /* the table's points, always */
+        size_t ntp;
+        const cv_point *T = table_points(&ntp);
+        for (size_t i = 0; i < ntp; i++)
+            if (k->rows[T[i].e])
+                pt_add(&p, T[i].x, f32, false);     /* the table's points, always */
         if (n == 1) {
             for (size_t i = 0; i < sizeof ROWSPECIAL / sizeof *ROWSPECIAL; i++) {
                 x[0] = ROWSPECIAL[i];
@@ -1628,57 +1527,53 @@ static const double *rust_at(const kern *k, const double *x)
  * that are representable and far from f32 overflow/underflow. */
 static void check_table(const cfg *c, const kset *s, size_t *nfail)
 {
-    double rtol = c->f32 ? 2e-6 : 1e-12;
-    size_t nchk = 0;
-    for (size_t r = 0; r < NROWS; r++) {
-        const row *R = &ROWS[r];
+    double rtol = c->f32 ? 2e-6 : CV_RTOL;
+    size_t nchk = 0, np;
+    const cv_point *T = table_points(&np);
+    for (size_t r = 0; r < np; r++) {
+        const cv_point *P = &T[r];
+        const cv_expr *E = &cv_exprs[P->e];
         for (int nf = 0; nf < 2; nf++) {
-            char fn[96];
-            for (size_t i = 0; i < R->npt; i++) {
-                const rowpt *P = &R->pt[i];
-                double x[3];
-                bool skip = false;
-                for (size_t j = 0; j < R->n; j++) {
-                    x[j] = c->f32 ? (double)(float)P->x[j] : P->x[j];
-                    if (c->f32 && isfinite(P->x[j]) && P->x[j] != 0.0
-                        && (fabs(P->x[j]) > 1e30 || fabs(P->x[j]) < 1e-30 || x[j] != P->x[j]))
-                        skip = true;
-                }
-                if (skip)
-                    continue;
-                char where[300], pt[200];
-                fmt_point(pt, sizeof pt, x, R->n);
-                fmtt(where, sizeof where, "[%s] %s (%s tape) at %s", c->crate, R->label,
-                         nf ? "no-fold" : "default", pt);
-                fmtp(fn, sizeof fn, "%srow_%s", nf ? "nf_" : "", R->id);
-                const kern *kf = kfind(s, fn);
-                fmtp(fn, sizeof fn, "%srow_%s_grad", nf ? "nf_" : "", R->id);
-                const kern *kg = kfind(s, fn);
-                fmtp(fn, sizeof fn, "%srow_%s_hess", nf ? "nf_" : "", R->id);
-                const kern *kh = kfind(s, fn);
-                cr_assert(kf && kg && kh);
-                const double *y = rust_at(kf, x), *g = rust_at(kg, x), *h = rust_at(kh, x);
-                cr_assert(y && g && h, "%s: point not evaluated", where);
-                nchk++;
-                if (!want_match(y[0], P->val, rtol) || (P->sign && signbit(y[0]) != signbit(P->val))) {
-                    (*nfail)++;
-                    cr_expect(0, "%s: Rust value %s, the table says %s", where, tu_d(y[0]).s,
-                              tu_d(P->val).s);
-                }
-                for (size_t j = 0; j < R->n; j++)
-                    if (!want_match(g[j], P->grad[j], rtol)) {
-                        (*nfail)++;
-                        cr_expect(0, "%s: Rust d/dx%zu = %s, the table says %s", where, j,
-                                  tu_d(g[j]).s, tu_d(P->grad[j]).s);
-                    }
-                if (P->has_hess)
-                    for (size_t j = 0; j < R->n * R->n; j++)
-                        if (!want_match(h[j], P->hess[j], rtol)) {
-                            (*nfail)++;
-                            cr_expect(0, "%s: Rust Hessian[%zu] = %s, the table says %s", where, j,
-                                      tu_d(h[j]).s, tu_d(P->hess[j]).s);
-                        }
+            double x[3];
+            bool skip = false;
+            for (size_t j = 0; j < E->n; j++) {
+                x[j] = c->f32 ? (double)(float)P->x[j] : P->x[j];
+                if (c->f32 && isfinite(P->x[j]) && P->x[j] != 0.0
+                    && (fabs(P->x[j]) > 1e30 || fabs(P->x[j]) < 1e-30 || x[j] != P->x[j]))
+                    skip = true;
             }
+            if (skip)
+                continue;
+            char where[300], pt[200];
+            fmt_point(pt, sizeof pt, x, E->n);
+            fmtt(where, sizeof where, "[%s] %s (%s tape) at %s", c->crate, P->label,
+                 nf ? "no-fold" : "default", pt);
+            const kern *kf = kfind(s, row_kernel[P->e][nf][0]);
+            const kern *kg = kfind(s, row_kernel[P->e][nf][1]);
+            const kern *kh = kfind(s, row_kernel[P->e][nf][2]);
+            cr_assert(kf && kg && kh, "%s: no kernel", where);
+            const double *y = rust_at(kf, x), *g = rust_at(kg, x), *h = rust_at(kh, x);
+            cr_assert(y && g && h, "%s: point not evaluated", where);
+            nchk++;
+            if (!tu_close(y[0], P->value, rtol, 0.0)
+                || (P->sign && signbit(y[0]) != signbit(P->value))) {
+                (*nfail)++;
+                cr_expect(0, "%s: Rust value %s, the table says %s", where, tu_d(y[0]).s,
+                          tu_d(P->value).s);
+            }
+            for (size_t j = 0; j < E->n; j++)
+                if (!tu_close(g[j], P->grad[j], rtol, 0.0)) {
+                    (*nfail)++;
+                    cr_expect(0, "%s: Rust d/dx%zu = %s, the table says %s", where, j,
+                              tu_d(g[j]).s, tu_d(P->grad[j]).s);
+                }
+            if (P->has_hess)
+                for (size_t j = 0; j < E->n * E->n; j++)
+                    if (!tu_close(h[j], P->hess[j], rtol, 0.0)) {
+                        (*nfail)++;
+                        cr_expect(0, "%s: Rust Hessian[%zu] = %s, the table says %s", where, j,
+                                  tu_d(h[j]).s, tu_d(P->hess[j]).s);
+                    }
         }
     }
     cr_log_info("[%s] the special-points table: %zu row points checked on the Rust kernels",

@@ -24,7 +24,7 @@ check_against_jvp(const tg_tape *t, const double *x, const char *what)
         cr_assert_eq(tg_jvp(t, x, e, col), TG_OK);
         e[j] = 0.0;
         for (size_t i = 0; i < m; i++)
-            cr_expect(J[i * n + j] == col[i] || (isnan(J[i * n + j]) && isnan(col[i])),
+            cr_expect(tu_same_value(J[i * n + j], col[i]),
                       "%s: J[%zu][%zu] = %.17g, JVP gives %.17g", what, i, j, J[i * n + j], col[i]);
     }
     free(J);

@@ -105,7 +105,45 @@ TU_UNUSED static double tu_azmul(double a, double b)
 
 /* ------------------------------------------------------ finite differences */
 
-/* The step for a central difference at x: h = 1e-6 * max(1, |x|). */
+/* A vector function y = F(x) with a context pointer (the one shape every
+ * central difference below goes through). */
+typedef void (*tu_vfn)(const double *x, double *y, const void *ctx);
+
+/* THE central difference of the tests: d[0..m) = (F(x + h v) - F(x - h v))
+ * / s, where s is the step actually taken, measured on the largest
+ * component v_k of v: s = ((x_k + h v_k) - (x_k - h v_k)) / v_k (for a unit
+ * vector e_k exactly the representable step (x_k + h) - (x_k - h)).
+ * x, v: n doubles; d: m doubles.  A zero v gives d = 0. */
+TU_UNUSED static void tu_cdiff_dir(tu_vfn F, const void *ctx, size_t n, size_t m,
+                                   const double *x, const double *v, double h, double *d)
+{
+    double *xp = malloc((n + 1) * sizeof *xp), *xm = malloc((n + 1) * sizeof *xm);
+    double *yp = malloc((m + 1) * sizeof *yp), *ym = malloc((m + 1) * sizeof *ym);
+    cr_assert(xp && xm && yp && ym, "tu_cdiff_dir: out of memory");
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++) {
+        xp[j] = x[j] + h * v[j];
+        xm[j] = x[j] - h * v[j];
+        if (fabs(v[j]) > fabs(v[k]))
+            k = j;
+    }
+    if (n == 0 || v[k] == 0.0) {
+        for (size_t i = 0; i < m; i++)
+            d[i] = 0.0;
+    } else {
+        double s = (xp[k] - xm[k]) / v[k];
+        F(xp, yp, ctx);
+        F(xm, ym, ctx);
+        for (size_t i = 0; i < m; i++)
+            d[i] = (yp[i] - ym[i]) / s;
+    }
+    free(xp);
+    free(xm);
+    free(yp);
+    free(ym);
+}
+
+/* The step for a partial derivative at x: h = 1e-6 * max(1, |x|). */
 TU_UNUSED static double tu_fd_step(double x)
 {
     return 1e-6 * fmax(1.0, fabs(x));
@@ -114,18 +152,27 @@ TU_UNUSED static double tu_fd_step(double x)
 /* A scalar function of n variables with a context pointer. */
 typedef double (*tu_fn)(const double *x, const void *ctx);
 
-/* d f / d x_j by central differences with step tu_fd_step(x_j); the step is
- * made exactly representable (x+h and x-h are computed first). */
+typedef struct tu_scalar_ctx {
+    tu_fn f;
+    const void *ctx;
+} tu_scalar_ctx;
+
+TU_UNUSED static void tu_scalar_as_vfn(const double *x, double *y, const void *ctx)
+{
+    const tu_scalar_ctx *c = ctx;
+    y[0] = c->f(x, c->ctx);
+}
+
+/* d f / d x_j by central differences with step tu_fd_step(x_j). */
 TU_UNUSED static double tu_cdiff(tu_fn f, const void *ctx, size_t n, const double *x, size_t j)
 {
-    double xp[64], xm[64];
-    cr_assert(n <= 64, "tu_cdiff: n = %zu too large", n);
-    memcpy(xp, x, n * sizeof *x);
-    memcpy(xm, x, n * sizeof *x);
-    double h = tu_fd_step(x[j]);
-    xp[j] = x[j] + h;
-    xm[j] = x[j] - h;
-    return (f(xp, ctx) - f(xm, ctx)) / (xp[j] - xm[j]);
+    double *e = calloc(n + 1, sizeof *e), d;
+    cr_assert(e != NULL, "tu_cdiff: out of memory");
+    e[j] = 1.0;
+    tu_scalar_ctx c = { f, ctx };
+    tu_cdiff_dir(tu_scalar_as_vfn, &c, n, 1, x, e, tu_fd_step(x[j]), &d);
+    free(e);
+    return d;
 }
 
 /* Gradient of f by central differences. */
@@ -135,14 +182,42 @@ TU_UNUSED static void tu_cdiff_grad(tu_fn f, const void *ctx, size_t n, const do
         g[j] = tu_cdiff(f, ctx, n, x, j);
 }
 
+/* A tape as a tu_vfn: tg_eval (y: m doubles) and tg_gradient (y: n
+ * doubles), asserting TG_OK. */
+TU_UNUSED static void tu_tape_eval_fn(const double *x, double *y, const void *tape)
+{
+    tg_status s = tg_eval(tape, x, y);
+    cr_assert(s == TG_OK, "tg_eval for a central difference: %s: %s", tg_status_str(s),
+              tg_last_error());
+}
+
+TU_UNUSED static void tu_tape_grad_fn(const double *x, double *y, const void *tape)
+{
+    tg_status s = tg_gradient(tape, x, y);
+    cr_assert(s == TG_OK, "tg_gradient for a central difference: %s: %s", tg_status_str(s),
+              tg_last_error());
+}
+
+/* d y_i / d x_j of the tape t at x (all n inputs) by central differences
+ * of tg_eval, step tu_fd_step(x_j). */
+TU_UNUSED static double tu_cdiff_tape(const tg_tape *t, const double *x, size_t i, size_t j)
+{
+    size_t n = tg_num_inputs(t), m = tg_num_outputs(t);
+    double *e = calloc(n + 1, sizeof *e), *d = malloc((m + 1) * sizeof *d);
+    cr_assert(e && d, "tu_cdiff_tape: out of memory");
+    e[j] = 1.0;
+    tu_cdiff_dir(tu_tape_eval_fn, t, n, m, x, e, tu_fd_step(x[j]), d);
+    double r = d[i];
+    free(e);
+    free(d);
+    return r;
+}
+
 /* Central differences of the tape's own gradient (tg_gradient) in direction
  * v: approximately H(x) v.  The step is 1e-6 * max(1, |x|_inf) / |v|_inf. */
 TU_UNUSED static void tu_cdiff_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
 {
     size_t n = tg_num_inputs(t);
-    double *xp = malloc(n * sizeof *xp), *xm = malloc(n * sizeof *xm);
-    double *gp = malloc(n * sizeof *gp), *gm = malloc(n * sizeof *gm);
-    cr_assert(xp && xm && gp && gm, "out of memory");
     double xmax = 0.0, vmax = 0.0;
     for (size_t j = 0; j < n; j++) {
         xmax = fmax(xmax, fabs(x[j]));
@@ -150,20 +225,7 @@ TU_UNUSED static void tu_cdiff_hvp(const tg_tape *t, const double *x, const doub
     }
     if (vmax == 0.0)
         vmax = 1.0;
-    double h = 1e-6 * fmax(1.0, xmax) / vmax;
-    for (size_t j = 0; j < n; j++) {
-        xp[j] = x[j] + h * v[j];
-        xm[j] = x[j] - h * v[j];
-    }
-    tg_status s1 = tg_gradient(t, xp, gp), s2 = tg_gradient(t, xm, gm);
-    cr_assert(s1 == TG_OK && s2 == TG_OK, "tg_gradient for FD Hessian: %s / %s",
-              tg_status_str(s1), tg_status_str(s2));
-    for (size_t j = 0; j < n; j++)
-        hv[j] = (gp[j] - gm[j]) / (2.0 * h);
-    free(xp);
-    free(xm);
-    free(gp);
-    free(gm);
+    tu_cdiff_dir(tu_tape_grad_fn, t, n, n, x, v, 1e-6 * fmax(1.0, xmax) / vmax, hv);
 }
 
 /* ----------------------------------------------------------------- RNG */

@@ -66,24 +66,6 @@ ad_layout_jacobian(const tg_tape *t)
     return l;
 }
 
-ad_compressed_layout
-ad_layout_compressed(const tg_tape *t, size_t nnz)
-{
-    size_t n = t->n, m = t->nout, nin = t->nin;
-    ad_compressed_layout l = { 0 };
-    l.dense = ad_layout_jacobian(t);
-    l.size = l.dense.size;
-    l.mask = ad_place(&l.size, ad_u64s(n + m));
-    l.seed = ad_place(&l.size, L8 * nin);
-    l.rowptr = ad_place(&l.size, ad_u32s(m + 1));
-    l.cols = ad_place(&l.size, ad_u32s(nnz));
-    l.colptr = ad_place(&l.size, ad_u32s(nin + 1));
-    l.rows = ad_place(&l.size, ad_u32s(nnz));
-    l.stamp = ad_place(&l.size, ad_u32s(nin));
-    l.color = ad_place(&l.size, ad_u32s(nin));
-    return l;
-}
-
 ad_batch_layout
 ad_layout_batch(const tg_tape *t)
 {

@@ -68,24 +68,14 @@ typedef struct ad_jacobian_layout {
     size_t v, lanes, size;
 } ad_jacobian_layout;
 
-/* tg_jacobian by seed compression (sparsity.c) with nnz structural
- * nonzeros: the dense fields, then the dependence masks (uint64, n + m),
- * the seed matrix (nin x TG_LANES), the pattern by rows (rowptr, cols), by
- * columns (colptr, rows), and the colouring's scratch (stamp, color).
- * Everything up to rowptr does not depend on nnz, so the counting pass
- * can run in the layout of nnz = 0. */
-typedef struct ad_compressed_layout {
-    ad_jacobian_layout dense;
-    size_t mask, seed, rowptr, cols, colptr, rows, stamp, color, size;
-} ad_compressed_layout;
-
 /* Batches of TG_LANES points (batch.c): values and adjoints, TG_LANES
  * lanes each. */
 typedef struct ad_batch_layout {
     size_t v, bar, size;
 } ad_batch_layout;
 
-/* Seeded tangent sweeps (tg_sparse_jacobian, tg_jvp_multi, tg_jvp_wrt):
+/* Seeded tangent sweeps (tg_sparse_jacobian, tg_jacobian's compressed
+ * sweeps, tg_jvp_multi, tg_jvp_wrt):
  * values, TG_LANES lanes of tangents, and TG_LANES seeds per input
  * (seed[k*L + l], L <= TG_LANES lanes in use).  The sparse Hessian,
  * tg_hvp_multi and tg_hessian_wrt run in the Hessian layout, whose wd
@@ -106,7 +96,6 @@ ad_jvp_layout        ad_layout_jvp(const tg_tape *t);
 ad_hvp_layout        ad_layout_hvp(const tg_tape *t);
 ad_hessian_layout    ad_layout_hessian(const tg_tape *t);
 ad_jacobian_layout   ad_layout_jacobian(const tg_tape *t);
-ad_compressed_layout ad_layout_compressed(const tg_tape *t, size_t nnz);
 ad_batch_layout      ad_layout_batch(const tg_tape *t);
 ad_seeded_layout     ad_layout_seeded(const tg_tape *t);
 ad_hvp_wrt_layout    ad_layout_hvp_wrt(const tg_tape *t);
@@ -116,9 +105,9 @@ ad_hvp_wrt_layout    ad_layout_hvp_wrt(const tg_tape *t);
 void ad_first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *w,
                     const double *x, const double *wout);
 
-/* The kinds whose size follows from the tape alone.  The compressed
- * Jacobian's size also needs the pattern's nnz: ad_jacobian_need
- * (sparsity.c) gives it. */
+/* The kinds whose size follows from the tape alone (all of them: the
+ * compressed Jacobian runs in the seeded layout; ad_jacobian_need of
+ * sparsity.c also makes its pattern, which lives on the tape). */
 #define AD_LAYOUTS(X) X(eval) X(reverse) X(jvp) X(hvp) X(hessian) X(jacobian) X(batch) \
     X(seeded) X(hvp_wrt)
 

@@ -167,7 +167,9 @@ ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w
         second(t, v, vd, wm, wd, 1, 0, 1);
     else if (L == 2)
         second(t, v, vd, wm, wd, 2, 0, 1);
-    else if (L <= 4)
+    else if (L == 3)
+        second(t, v, vd, wm, wd, 3, 0, 1);
+    else if (L == 4)
         second(t, v, vd, wm, wd, 4, 0, 1);
     else
         second(t, v, vd, wm, wd, TG_LANES, 0, 1);

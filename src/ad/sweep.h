@@ -67,8 +67,8 @@ void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uin
 
 /* The Jacobian by seed compression (sparsity.c): 0 when J was written, 1
  * when compression would not save sweeps (the caller then sweeps densely).
- * ad_jacobian_need: the doubles tg_jacobian_ws needs on t, found by the
- * same pattern count the call makes (w is its scratch; 0: out of memory). */
+ * ad_jacobian_need: the doubles tg_jacobian_ws needs on t; it makes t's
+ * coloured pattern (kept on the tape) as the call would (w: unused). */
 int    ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
 size_t ad_jacobian_need(const tg_tape *t, tg_workspace *w);
 
@@ -88,7 +88,7 @@ void ad_tangent_lanes(const tg_tape *t, const double *v, const double *seed, siz
 void ad_second_one(const tg_tape *t, const double *v, const double *vd, double *w, double *wd);
 void ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd);
 
-/* The same with L in {1, 2, 4, TG_LANES} lanes (rounded up), seeds from
+/* The same with L in {1, 2, 3, 4, TG_LANES} lanes (5..7: TG_LANES), seeds from
  * seed[k*L + l] (tangent) and precomputed first-order adjoints (second):
  * the compressed sweeps of src/ad/sparse use as many lanes as colours. */
 void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, size_t L);

@@ -87,7 +87,9 @@ ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, 
         tangent(t, v, seed, 0, vd, 1);
     else if (L == 2)
         tangent(t, v, seed, 0, vd, 2);
-    else if (L <= 4)
+    else if (L == 3)
+        tangent(t, v, seed, 0, vd, 3);
+    else if (L == 4)
         tangent(t, v, seed, 0, vd, 4);
     else
         tangent(t, v, seed, 0, vd, TG_LANES);

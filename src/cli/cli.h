@@ -1,6 +1,7 @@
 /* src/cli/cli.h -- the tapegen command-line tool: one cli_cmd per
  * subcommand (cmd_*.c), a shared option parser (opts.c), tape loading,
- * messages and printing (util.c) and a reader of the disassembly (prog.c).
+ * messages and printing (util.c).  Tapes are read through the public
+ * instruction view (tg_tape_insn), never by parsing the disassembly.
  *
  * The tool is a client of the public API only (tapegen.h).  Exit codes:
  * CLI_OK 0 success, CLI_FAIL 1 the command could not be carried out (file
@@ -115,22 +116,5 @@ typedef struct cli_pattern {
  * to path through a temporary file and a rename.  0, or -1 with the reason
  * in why. */
 int cli_pattern_svg(const char *path, const cli_pattern *p, size_t np, char *why, size_t why_len);
-
-/* prog.c: a tape's instructions, read back from its disassembly (the
- * public API's one view of them).  Labels point into text. */
-typedef struct cli_prog {
-    char *text;
-    size_t n, nout;
-    uint8_t *op;
-    uint32_t (*opnd)[3];
-    const char **label;         /* const: the number, input: "block[k]", else NULL */
-    uint32_t *out;              /* the instruction of each output scalar */
-    const char **out_label;     /* "block[k]" */
-} cli_prog;
-/* 0, or -1 (out of memory or unexpected text; p is then empty). */
-int  cli_prog_read(cli_prog *p, const tg_tape *t);
-void cli_prog_free(cli_prog *p);
-/* The flags column of ops.def (TG_F_COMM, ...) for op. */
-unsigned cli_op_flags(unsigned op);
 
 #endif

@@ -20,52 +20,99 @@ quoted(const char *s)
     putchar('"');
 }
 
+/* "block[k]" for flat input (or output) scalar k: the block holding it. */
 static void
-node(const cli_prog *p, size_t i)
+scalar_label(char *buf, size_t len, const tg_tape *t, int input, size_t k)
 {
-    unsigned op = p->op[i];
-    printf("  n%zu [label=", i);
-    quoted(p->label[i] ? p->label[i] : tg_op_name((tg_opcode)op));
-    if (op == TG_OP_INPUT)
-        printf(", shape=box, style=filled, fillcolor=\"#dbe9f6\"");
-    else if (op == TG_OP_CONST)
-        printf(", shape=plaintext");
-    printf(", tooltip=\"%%%zu\"];\n", i);
+    size_t nb = input ? tg_num_input_blocks(t) : tg_num_output_blocks(t);
+    for (size_t b = 0; b < nb; b++) {
+        size_t off = input ? tg_input_block_offset(t, b) : tg_output_block_offset(t, b);
+        size_t size = input ? tg_input_block_size(t, b) : tg_output_block_size(t, b);
+        if (k >= off && k - off < size) {
+            snprintf(buf, len, "%s[%zu]", input ? tg_input_block_name(t, b)
+                                                : tg_output_block_name(t, b), k - off);
+            return;
+        }
+    }
+    snprintf(buf, len, "?[%zu]", k);
 }
 
+/* A constant as the disassembly spells it: the shortest %g that reads back
+ * to the same double (inf, -inf, nan and -0 as C prints them). */
 static void
-edges(const cli_prog *p, size_t i)
+const_label(char *buf, size_t len, double v)
 {
-    int ar = tg_op_arity((tg_opcode)p->op[i]);
-    int ordered = ar > 1 && !(cli_op_flags(p->op[i]) & TG_F_COMM);
-    for (int k = 0; k < ar; k++) {
-        printf("  n%u -> n%zu", (unsigned)p->opnd[i][k], i);
-        if (ordered)
-            printf(" [label=\"%d\"]", k + 1);
-        printf(";\n");
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (v != v || strtod(buf, NULL) == v)
+            return;
     }
 }
 
 static void
-graph(const tg_tape *t, const cli_prog *p)
+node(const tg_tape *t, size_t i, const tg_insn *in)
 {
+    char label[600];
+    if (in->op == TG_OP_INPUT)
+        scalar_label(label, sizeof label, t, 1, in->input);
+    else if (in->op == TG_OP_CONST)
+        const_label(label, sizeof label, in->value);
+    else
+        snprintf(label, sizeof label, "%s", tg_op_name(in->op) ? tg_op_name(in->op) : "?");
+    printf("  n%zu [label=", i);
+    quoted(label);
+    if (in->op == TG_OP_INPUT)
+        printf(", shape=box, style=filled, fillcolor=\"#dbe9f6\"");
+    else if (in->op == TG_OP_CONST)
+        printf(", shape=plaintext");
+    printf(", tooltip=\"%%%zu\"];\n", i);
+}
+
+/* Operand -> result, numbered where the order matters (not commutative). */
+static void
+edges(size_t i, const tg_insn *in)
+{
+    int ordered = in->noperands > 1 && !(tg_op_flags(in->op) & TG_OPF_COMMUTATIVE);
+    for (uint32_t k = 0; k < in->noperands && k < 3; k++) {
+        printf("  n%u -> n%zu", (unsigned)in->operand[k], i);
+        if (ordered)
+            printf(" [label=\"%u\"]", (unsigned)k + 1);
+        printf(";\n");
+    }
+}
+
+/* 0, or -1 if an instruction cannot be read (tg_last_error says why). */
+static int
+graph(const tg_tape *t)
+{
+    size_t n = tg_tape_size(t), m = tg_num_outputs(t);
+    tg_insn *ins = cli_alloc(n, sizeof *ins);
+    for (size_t i = 0; i < n; i++)
+        if (tg_tape_insn(t, i, &ins[i]) != TG_OK) {
+            free(ins);
+            return -1;
+        }
     printf("digraph ");
     quoted(tg_tape_name(t));
     printf(" {\n  graph [label=");
     quoted(tg_tape_name(t));
     printf(", labelloc=t];\n  node [fontname=\"Helvetica\", shape=ellipse];\n"
            "  edge [fontname=\"Helvetica\", fontsize=10];\n");
-    for (size_t i = 0; i < p->n; i++)
-        node(p, i);
-    for (size_t i = 0; i < p->n; i++)
-        edges(p, i);
-    for (size_t j = 0; j < p->nout; j++) {
+    for (size_t i = 0; i < n; i++)
+        node(t, i, &ins[i]);
+    for (size_t i = 0; i < n; i++)
+        edges(i, &ins[i]);
+    for (size_t j = 0; j < m; j++) {
+        char label[600];
+        scalar_label(label, sizeof label, t, 0, j);
         printf("  out%zu [label=", j);
-        quoted(p->out_label[j]);
+        quoted(label);
         printf(", shape=doubleoctagon, style=filled, fillcolor=\"#fbe3c5\"];\n");
-        printf("  n%u -> out%zu;\n", (unsigned)p->out[j], j);
+        printf("  n%u -> out%zu;\n", (unsigned)tg_output_ref(t, j), j);
     }
     printf("}\n");
+    free(ins);
+    return 0;
 }
 
 static int
@@ -75,15 +122,10 @@ run(const cli_args *a)
     tg_tape *t = cli_load(a, a->pos[0], &rc);
     if (!t)
         return rc;
-    cli_prog p;
-    if (cli_prog_read(&p, t) != 0) {
-        tg_tape_free(t);
-        return cli_fail(a, "%s: cannot read the tape's disassembly", a->pos[0]);
-    }
-    graph(t, &p);
-    cli_prog_free(&p);
+    if (graph(t) != 0)
+        rc = cli_fail(a, "%s: %s", a->pos[0], tg_last_error());
     tg_tape_free(t);
-    return CLI_OK;
+    return rc;
 }
 
 static const cli_opt opts[] = { { NULL, NULL, NULL } };

@@ -106,14 +106,17 @@ run(const cli_args *a)
         tg_tape_free(t);
         return rc;
     }
-    cli_prog p;
-    if (cli_prog_read(&p, t) != 0) {
-        tg_tape_free(t);
-        return cli_fail(a, "%s: cannot read the tape's disassembly", path);
+    /* The op histogram, through the public instruction view. */
+    size_t n = tg_tape_size(t), hist[TG_OP_COUNT] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        tg_insn in;
+        if (tg_tape_insn(t, i, &in) != TG_OK) {
+            tg_tape_free(t);
+            return cli_fail(a, "%s: %s", path, tg_last_error());
+        }
+        if ((unsigned)in.op < TG_OP_COUNT)
+            hist[in.op]++;
     }
-    size_t hist[TG_OP_COUNT] = { 0 };
-    for (size_t i = 0; i < p.n; i++)
-        hist[p.op[i]]++;
 
     struct stat st;
     long long fsize = stat(path, &st) == 0 ? (long long)st.st_size : -1;
@@ -122,13 +125,12 @@ run(const cli_args *a)
     printf("%-15s%s\n", "tape:", tg_tape_name(t));
     print_blocks(t, 1);
     print_blocks(t, 0);
-    printf("%-15s%zu\n", "instructions:", p.n);
+    printf("%-15s%zu\n", "instructions:", n);
     printf("%-15s%zu\n", "memory bytes:", tg_tape_bytes(t));
     printf("ops:\n");
     for (int op = 0; op < TG_OP_COUNT; op++)
         if (hist[op])
             printf("  %-8s %zu\n", tg_op_name((tg_opcode)op), hist[op]);
-    cli_prog_free(&p);
     if (a->val[O_SPARSITY] || a->val[O_SVG])
         rc = sparsity(a, t, wrt);
     tg_tape_free(t);

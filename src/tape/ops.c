@@ -31,3 +31,9 @@ tg_op_arity(tg_opcode op)
 {
     return (unsigned)op < TG_OP_COUNT ? tape_op_arity[op] : -1;
 }
+
+unsigned
+tg_op_flags(tg_opcode op)
+{
+    return (unsigned)op < TG_OP_COUNT ? tape_op_flags[op] : 0u;
+}

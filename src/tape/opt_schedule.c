@@ -72,7 +72,7 @@ tape_opt_schedule(tg_tape *t)
         u->a[j] = leaf ? t->a[i] : newid[t->a[i]];
         u->b[j] = ar >= 2 ? newid[t->b[i]] : 0;
         u->c[j] = ar >= 3 ? newid[t->c[i]] : 0;
-        if ((tape_op_flags[op] & TG_F_COMM) && u->b[j] < u->a[j]) {   /* keep CSE's order */
+        if ((tape_op_flags[op] & TG_OPF_COMMUTATIVE) && u->b[j] < u->a[j]) {   /* keep CSE's order */
             uint32_t x = u->a[j];
             u->a[j] = u->b[j];
             u->b[j] = x;

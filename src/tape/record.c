@@ -92,7 +92,7 @@ rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
     uint32_t rc = ar >= 3 ? materialise(t, c) : 0;
     if (t->status != TG_OK)
         return TG_NIL;
-    if ((tape_op_flags[op] & TG_F_COMM) && rb < ra) {
+    if ((tape_op_flags[op] & TG_OPF_COMMUTATIVE) && rb < ra) {
         uint32_t s = ra;
         ra = rb;
         rb = s;

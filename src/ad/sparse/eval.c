@@ -52,13 +52,13 @@ reserve(tg_workspace *w, size_t doubles, const char *fn)
     return TG_OK;
 }
 
-/* Lanes a sweep of group g needs: its colours rounded up to 1, 2, 4, 8
- * (a tridiagonal pattern's 3 colours sweep 4 lanes, not 8). */
+/* Lanes a sweep of group g needs: its colours (1 to 4), else 8 (a
+ * tridiagonal pattern's 3 colours sweep 3 lanes, not 8). */
 static size_t
 group_lanes(const tg_sparsity *s, uint32_t g)
 {
     uint32_t c = s->ncolors - g * L8;
-    return c >= 5 ? L8 : c >= 3 ? 4 : c;
+    return c >= 5 ? L8 : c;
 }
 
 /* seed[k*L + l] = 1 where input k (global) has colour 8g + l; every seed
@@ -77,42 +77,40 @@ seed_group(const tg_sparsity *s, uint32_t g, size_t nin, size_t L, double *seed)
     }
 }
 
-/* vals[e] for the entries of group g, from L lanes read at ref[src[e]];
- * with one group every entry is in it, in order */
+/* The destination of entry e: vals[e], or J[rows[e] * ld + cols[e]]. */
+#define DEST(e) (ld ? (size_t)s->rows[e] * ld + s->cols[e] : (size_t)(e))
+
+/* entries of group g, from L lanes read at ref[src[e]]; with one group
+ * every entry is in it, in order */
 static void
 recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lanes, size_t L,
-        double *vals)
+        double *out, size_t ld)
 {
     const uint32_t *src = s->src, *ec = s->ecolor;
     if (g == 0 && s->ncolors <= L8) {
         for (size_t e = 0; e < s->nnz; e++)
-            vals[e] = lanes[(size_t)ref[src[e]] * L + ec[e]];
+            out[DEST(e)] = lanes[(size_t)ref[src[e]] * L + ec[e]];
         return;
     }
     for (size_t q = s->grp_ptr[g]; q < s->grp_ptr[g + 1]; q++) {
         uint32_t e = s->grp_ent[q];
-        vals[e] = lanes[(size_t)ref[src[e]] * L + ec[e] % L8];
+        out[DEST(e)] = lanes[(size_t)ref[src[e]] * L + ec[e] % L8];
     }
 }
 
-tg_status
-tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, const double *x,
-                      double *vals)
+void
+sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
+                   double *out, size_t ld)
 {
-    const char *fn = "tg_sparse_jacobian";
-    CHECK(check(t, s, SP_JAC, fn));
-    if ((!x && t->nin) || (!vals && s->nnz))
-        return tape_fail_call(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
     size_t n = t->n, nin = t->nin;
     ad_seeded_layout Ly = ad_layout_seeded(t);
-    CHECK(reserve(w, Ly.size, fn));
     double *v = AD_F64(w, Ly.v), *lanes = AD_F64(w, Ly.lanes), *seed = AD_F64(w, Ly.seed);
     uint32_t G = sp_groups(s);
     if (!s->by_rows && G > 0) {             /* values with the first group's tangents */
         size_t L = group_lanes(s, 0);
         seed_group(s, 0, nin, L, seed);
         sp_forward_tangent(t, x, seed, v, lanes, L);
-        recover(s, 0, t->out_ref, lanes, L, vals);
+        recover(s, 0, t->out_ref, lanes, L, out, ld);
     } else {
         ad_forward_one(t, x, v);
     }
@@ -125,14 +123,26 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
                     lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
             }
             ad_reverse_lanes(t, v, lanes);
-            recover(s, g, t->in_ref + s->lo, lanes, L8, vals);
+            recover(s, g, t->in_ref + s->lo, lanes, L8, out, ld);
         } else {
             size_t L = group_lanes(s, g);
             seed_group(s, g, nin, L, seed);
             ad_tangent_n(t, v, seed, lanes, L);
-            recover(s, g, t->out_ref, lanes, L, vals);
+            recover(s, g, t->out_ref, lanes, L, out, ld);
         }
     }
+}
+
+tg_status
+tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, const double *x,
+                      double *vals)
+{
+    const char *fn = "tg_sparse_jacobian";
+    CHECK(check(t, s, SP_JAC, fn));
+    if ((!x && t->nin) || (!vals && s->nnz))
+        return tape_fail_call(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
+    CHECK(reserve(w, ad_layout_seeded(t).size, fn));
+    sp_jacobian_sweeps(t, s, w, x, vals, 0);
     return TG_OK;
 }
 
@@ -160,7 +170,7 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
         sp_forward_tangent(t, x, wd, v, vd, L);
         memset(wd, 0, L * n * sizeof *wd);
         ad_second_n(t, v, vd, wb, wd, L);
-        recover(s, g, t->in_ref + s->lo, wd, L, vals);
+        recover(s, g, t->in_ref + s->lo, wd, L, vals, 0);
     }
     return TG_OK;
 }

@@ -1,5 +1,6 @@
 /* src/ad/sparse/fwdtan.c -- the fused value + tangent sweep (fwdtan.inc)
- * for 1, 2, 4 and TG_LANES lanes. */
+ * for 1, 2, 3, 4 and TG_LANES lanes (3: the tridiagonal patterns, where a
+ * fourth lane would only add memory traffic). */
 #include <float.h>
 #include <math.h>
 
@@ -18,6 +19,14 @@ static void FT_FN(const tg_tape *, const double *restrict, const double *restric
 
 #define FT_FN fwdtan2
 #define FT_L 2
+static void FT_FN(const tg_tape *, const double *restrict, const double *restrict,
+                  double *restrict, double *restrict);
+#include "ad/sparse/fwdtan.inc"
+#undef FT_FN
+#undef FT_L
+
+#define FT_FN fwdtan3
+#define FT_L 3
 static void FT_FN(const tg_tape *, const double *restrict, const double *restrict,
                   double *restrict, double *restrict);
 #include "ad/sparse/fwdtan.inc"
@@ -48,7 +57,9 @@ sp_forward_tangent(const tg_tape *t, const double *x, const double *seed, double
         fwdtan1(t, x, seed, v, vd);
     else if (L == 2)
         fwdtan2(t, x, seed, v, vd);
-    else if (L <= 4)
+    else if (L == 3)
+        fwdtan3(t, x, seed, v, vd);
+    else if (L == 4)
         fwdtan4(t, x, seed, v, vd);
     else
         fwdtan8(t, x, seed, v, vd);

@@ -101,8 +101,8 @@ int      sp_check_star(const sp_csr *low, const uint32_t *color);
 
 /* ----------------------------------------------------------- fwdtan.c */
 
-/* Values v[n] and L tangent lanes vd[n*L] (L in 1, 2, 4, TG_LANES, rounded
- * up) in one sweep; input k's seeds are seed[k*L .. k*L + L). */
+/* Values v[n] and L tangent lanes vd[n*L] (L in 1, 2, 3, 4, TG_LANES; 5..7
+ * run as TG_LANES) in one sweep; input k's seeds are seed[k*L .. k*L + L). */
 void sp_forward_tangent(const tg_tape *t, const double *x, const double *seed, double *v,
                         double *vd, size_t L);
 
@@ -112,6 +112,7 @@ enum { SP_JAC = 1, SP_HESS = 2 };
 
 struct tg_sparsity {
     tg_status status;
+    uint32_t ninst;         /* the tape's instruction count (tg_jacobian's cache key) */
     char err[256];
     int kind;               /* SP_JAC, SP_HESS */
     int by_rows;            /* Jacobian by adjoint sweeps over row colours */
@@ -134,8 +135,20 @@ struct tg_sparsity {
 };
 
 /* Pattern + colouring + recovery for t (the public constructors and the
- * Jacobian compression inside tg_jacobian).  NULL only when out of memory. */
-tg_sparsity *sp_build(const tg_tape *t, int kind, int wrt);
+ * Jacobian compression inside tg_jacobian).  NULL only when out of memory.
+ * budget < 0: always colour; else a Jacobian whose greedy colouring would
+ * visit more than budget pairs of entries is left uncoloured (ncolors =
+ * UINT32_MAX, no recovery map: compression cannot pay there). */
+tg_sparsity *sp_build(const tg_tape *t, int kind, int wrt, double budget);
 uint32_t     sp_groups(const tg_sparsity *s);
+
+/* ------------------------------------------------------------- eval.c */
+
+/* The compressed Jacobian sweeps of s (a coloured Jacobian sparsity of t)
+ * in w's seeded layout (already reserved): entry e into out[e], or, with
+ * ld > 0, into out[rows[e] * ld + cols[e]] (a dense J, zeroed by the
+ * caller). */
+void sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
+                        double *out, size_t ld);
 
 #endif

@@ -90,8 +90,20 @@ max_len(const sp_csr *a)
 
 /* Jacobian: columns or rows, whichever needs fewer colours (columns on a
  * tie: tangent sweeps need no adjoint bookkeeping). */
+/* pairs of entries a greedy distance-2 colouring of a's columns visits */
+static double
+pair_cost(const sp_csr *a)
+{
+    double c = 0;
+    for (uint32_t r = 0; r < a->nrows; r++) {
+        double len = (double)(a->ptr[r + 1] - a->ptr[r]);
+        c += len * len;
+    }
+    return c;
+}
+
 static int
-jacobian(tg_sparsity *s, const tg_tape *t)
+jacobian(tg_sparsity *s, const tg_tape *t, double budget)
 {
     sp_csr J, JT;
     uint32_t *cc = NULL, *rc = NULL;
@@ -112,6 +124,15 @@ jacobian(tg_sparsity *s, const tg_tape *t)
     uint32_t ncc = NONE, nrc = NONE;
     int try_rows = max_len(&JT) < s->nw;
     int try_cols = max_len(&J) < t->nout || !try_rows;
+    if (budget >= 0) {
+        try_cols &= pair_cost(&J) <= budget;
+        try_rows &= pair_cost(&JT) <= budget;
+        if (!try_cols && !try_rows) {       /* too dense to pay: leave uncoloured */
+            s->ncolors = NONE;
+            ok = 0;
+            goto out;
+        }
+    }
     if (try_cols && (ncc = sp_colour_columns(&J, &JT, cc)) == NONE)
         goto out;
     if (try_rows && (nrc = sp_colour_columns(&JT, &J, rc)) == NONE)
@@ -197,7 +218,7 @@ out:
 }
 
 tg_sparsity *
-sp_build(const tg_tape *t, int kind, int wrt)
+sp_build(const tg_tape *t, int kind, int wrt, double budget)
 {
     tg_sparsity *s = mem_calloc(1, sizeof *s);
     if (!s)
@@ -216,6 +237,7 @@ sp_build(const tg_tape *t, int kind, int wrt)
     }
     s->nin = t->nin;
     s->nout = t->nout;
+    s->ninst = t->n;
     if (wrt == TG_ALL) {
         s->lo = 0;
         s->nw = t->nin;
@@ -228,7 +250,7 @@ sp_build(const tg_tape *t, int kind, int wrt)
                  what, wrt, t->name, t->ninb);
         return s;
     }
-    int rc = kind == SP_JAC ? jacobian(s, t) : hessian(s, t);
+    int rc = kind == SP_JAC ? jacobian(s, t, budget) : hessian(s, t);
     if (rc == 0 || rc == -2) {          /* done, or an error state (a limit) */
         if (rc) {
             sp_release(s);
@@ -246,13 +268,13 @@ sp_build(const tg_tape *t, int kind, int wrt)
 tg_sparsity *
 tg_jacobian_sparsity(const tg_tape *t, int wrt)
 {
-    return sp_build(t, SP_JAC, wrt);
+    return sp_build(t, SP_JAC, wrt, -1.0);
 }
 
 tg_sparsity *
 tg_hessian_sparsity(const tg_tape *t, int wrt)
 {
-    return sp_build(t, SP_HESS, wrt);
+    return sp_build(t, SP_HESS, wrt, -1.0);
 }
 
 tg_status

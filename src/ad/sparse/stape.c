@@ -20,7 +20,7 @@
 static tg_sparsity *
 pattern_of(derive *D, const tg_tape *f, int kind, int wrt)
 {
-    tg_sparsity *s = sp_build(f, kind, wrt);
+    tg_sparsity *s = sp_build(f, kind, wrt, -1.0);
     if (!s) {
         tape_fail(D->t, TG_ERR_NOMEM, "out of memory computing the sparsity of \"%s\"", f->name);
         return NULL;
