@@ -47,16 +47,17 @@ info_row() {   # KEY VALUE
     local v=${2//,/;}
     printf 'info,,,%s,,,,,,,,,,,,,,,,,,,%s\n' "$1" "$v" >> "$raw/info.csv"
 }
-metric_row() { # WORKLOAD SIZE SYSTEM NAME UNIT VALUE NOTE
+metric_row() { # WORKLOAD SIZE SYSTEM NAME UNIT VALUE NOTE  (to $metric_csv)
     local note=${7//,/;}
     printf 'metric,%s,%s,%s,%s,%s,,,%s,,,,,,,,,,,,,,%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$note" \
-        >> "$raw/rust.csv"
+        >> "${metric_csv:-$raw/rust.csv}"
 }
 
 banner "build ($build, Release)"
 mkdir -p "$build"
+# Examples on: the Ipopt example (examples/ipopt_nlp) gives the LV1 figures.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTG_BUILD_TESTS=OFF \
-    -DTG_BUILD_EXAMPLES=OFF > "$build/configure.log" || { cat "$build/configure.log"; exit 1; }
+    -DTG_BUILD_EXAMPLES=ON > "$build/configure.log" || { cat "$build/configure.log"; exit 1; }
 grep -E 'tapegen bench:' "$build/configure.log" || true
 cmake --build "$build" -j"$jobs" --target tgbench > "$build/build.log" 2>&1 ||
     { cat "$build/build.log"; exit 1; }
@@ -115,6 +116,12 @@ run w2 --workload w2
 run w3 --workload w3
 for n in "${w4_sizes[@]}"; do
     run "w4_n$n" --workload w4 --n "$n"
+done
+# Sparse derivatives (issue 10): W1's Hessian and W4's Jacobian.
+if [[ $quick -eq 1 ]]; then sparse_sizes=(1000); else sparse_sizes=(1000 10000 100000); fi
+for n in "${sparse_sizes[@]}"; do
+    run "w1s_n$n" --workload w1s --n "$n"
+    run "w4s_n$n" --workload w4s --n "$n"
 done
 
 # Peak RSS of W1 n = 100000 with one system per process.
@@ -223,6 +230,63 @@ TOML
         failed=1
         failures+=("rust-gen")
     fi
+fi
+
+# Ipopt on Luksan-Vlcek 1 with every derivative from tapegen: status,
+# iterations, time in the derivative callbacks and its share of IpoptSolve,
+# peak RSS (examples/ipopt_nlp).  Quick mode: n = 1000 only.
+: > "$raw/ipopt.csv"
+if grep -q 'Ipopt not found' "$build/configure.log"; then
+    echo "run.sh: Ipopt not found (coinor-libipopt-dev): skipping the LV1 runs"
+    info_row ipopt "Ipopt LV1: SKIPPED - Ipopt not found (Debian coinor-libipopt-dev)."
+else
+    if [[ $quick -eq 1 ]]; then lv1_sizes=1000; else lv1_sizes=1000,10000,100000; fi
+    banner "Ipopt LV1 (n = $lv1_sizes)"
+    t0=$(now)
+    if ! cmake --build "$build" -j"$jobs" --target ipopt_nlp > "$logs/ipopt_build.log" 2>&1; then
+        cat "$logs/ipopt_build.log" | tail -30
+        echo "run.sh: building examples/ipopt_nlp FAILED"
+        failed=1
+        failures+=("ipopt_nlp build")
+    fi
+    # Two runs: the numeric sparse calls (the example's default) and the
+    # sparse derivative tapes (--tapes).
+    for mode in calls tapes; do
+        [[ -x $build/ipopt_nlp ]] || break
+        wl="Ipopt LV1"; margs=()
+        [[ $mode == tapes ]] && { wl="Ipopt LV1 tapes"; margs=(--tapes); }
+        csvf=$work/ipopt_lv1_$mode.csv
+        if (cd "$work" && "$build/ipopt_nlp" --only LV1 --lv1 "$lv1_sizes" "${margs[@]}" --csv "$csvf") \
+                > "$logs/ipopt_$mode.log" 2>&1; then
+            grep -E '^(LV1|  LV1)' "$logs/ipopt_$mode.log" | sed "s/^/  [$mode] /"
+        else
+            tail -30 "$logs/ipopt_$mode.log"
+            echo "run.sh: the Ipopt LV1 runs ($mode) FAILED (see $logs/ipopt_$mode.log)"
+            failed=1
+            failures+=("ipopt_lv1_$mode")
+        fi
+        [[ -s $csvf ]] || continue
+        # One metric row per figure (columns of ipopt_nlp --csv).
+        metric_csv=$raw/ipopt.csv
+        while IFS=, read -r prob n m status iter obj opt relerr deriv solve share rec pat jnnz jcol hnnz hcol peak chk derivs; do
+            [[ $prob == LV1 ]] || continue
+            sz="n=$n"
+            solved=0; [[ $status == Solve_Succeeded || $status == Solved_To_Acceptable ]] && solved=1
+            metric_row "$wl" "$sz" tapegen "solved" "" "$solved" "$status after $iter iterations; m = $m"
+            metric_row "$wl" "$sz" tapegen "iterations" "" "$iter" "Ipopt iterations"
+            metric_row "$wl" "$sz" tapegen "objective" "" "$obj" "known optimum $opt; rel. error $relerr"
+            metric_row "$wl" "$sz" tapegen "derivative callbacks" s "$deriv" "CPU time in eval_grad_f + eval_jac_g + eval_h ($derivs)"
+            metric_row "$wl" "$sz" tapegen "IpoptSolve" s "$solve" "CPU time of IpoptSolve"
+            metric_row "$wl" "$sz" tapegen "derivative share" % "$share" "derivative callbacks / IpoptSolve"
+            metric_row "$wl" "$sz" tapegen "setup" s "$(awk -v a="$rec" -v b="$pat" 'BEGIN { printf "%.6f", a + b }')" \
+                "recording $rec s + patterns$([[ $mode == tapes ]] && echo ' and derivative tapes') $pat s"
+            metric_row "$wl" "$sz" tapegen "peak RSS" B "$(awk -v p="$peak" 'BEGIN { printf "%.0f", p * 1048576 }')" \
+                "getrusage max RSS of ipopt_nlp after this run (sizes run in increasing order)"
+            metric_row "$wl" "$sz" tapegen "pattern sizes" "" "$jnnz" "Jacobian nnz $jnnz in $jcol colours; Hessian nnz $hnnz in $hcol colours"
+        done < "$csvf"
+        unset metric_csv
+    done
+    info_row ipopt "Ipopt LV1: examples/ipopt_nlp --only LV1 --lv1 $lv1_sizes [--tapes] (Ipopt $(pkg-config --modversion ipopt 2>/dev/null || echo '?')); $(elapsed "$t0" "$(now)") s."
 fi
 
 info_row load "load average $load_start at the start; $(cut -d' ' -f1-3 /proc/loadavg) at the end"

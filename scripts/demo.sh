@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # THE main job: builds tapegen (Release) and fits the NIST StRD nonlinear
-# regression problems with exact derivatives from a tape.  Then the Rust
+# regression problems with exact derivatives from a tape.  Then Ipopt
+# solves the Hock-Schittkowski problems and Luksan-Vlcek 1 (n = 10^3, 10^4,
+# 10^5) with every derivative from tapegen's sparse calls
+# (examples/ipopt_nlp; --no-ipopt or TG_DEMO_IPOPT=0 skips it).  Then the Rust
 # check: every fitted model's residual and Jacobian tapes are exported to one
 # Rust crate (build/nist_rust), built with cargo, run at the fitted
 # parameters and compared with the C interpreter.  Without cargo the Rust
@@ -15,6 +18,18 @@ bash scripts/install-deps.sh
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"${TG_JOBS:-2}" --target nist_fit
+# The Ipopt example exists when CMake found Ipopt (install-deps installs it).
+ipopt=1
+[[ ${TG_DEMO_IPOPT:-1} == 0 ]] && ipopt=0
+for a in "$@"; do [[ $a == --no-ipopt ]] && ipopt=0; done
+if [[ $ipopt -eq 1 ]]; then
+    if cmake --build build --target help | grep -q 'ipopt_nlp'; then
+        cmake --build build -j"${TG_JOBS:-2}" --target ipopt_nlp
+    else
+        echo "demo: Ipopt was not found by CMake (Debian coinor-libipopt-dev); the Ipopt part is skipped"
+        ipopt=0
+    fi
+fi
 
 # nist_fit takes its options before the data directory and dataset names
 # after it: `bash scripts/demo.sh -v Misra1a` runs `nist_fit -v DATA Misra1a`.
@@ -24,6 +39,7 @@ rust=(--rust build/nist_rust)
 [[ ${TG_DEMO_RUST:-1} == 0 ]] && rust=()
 for a in "$@"; do
     if [[ $a == --no-rust ]]; then rust=()
+    elif [[ $a == --no-ipopt ]]; then :
     elif [[ $a == -* ]]; then opts+=("$a")
     else names+=("$a"); fi
 done
@@ -36,4 +52,9 @@ case $rc in
         rc=0 ;;
     3)  echo "demo: the Rust check FAILED (see above; the fits themselves are complete)" ;;
 esac
+if [[ $ipopt -eq 1 ]]; then
+    echo
+    echo "== Ipopt with tapegen derivatives (examples/ipopt_nlp)"
+    build/ipopt_nlp || { echo "demo: the Ipopt example FAILED (a problem missed its optimum)"; rc=1; }
+fi
 exit "$rc"

@@ -9,6 +9,9 @@ packages=(build-essential cmake pkg-config libcriterion-dev libcminpack-dev libr
 # ADOL-C, the reference the benchmarks compare with (bench/; optional: the
 # harness builds and its smoke test runs without it).
 packages+=(libadolc-dev)
+# Ipopt (examples/ipopt_nlp: the nonlinear programs solved with tapegen's
+# sparse derivatives, run by scripts/demo.sh and the ipopt_nlp_solves test).
+packages+=(coinor-libipopt-dev)
 # Graphviz (the CLI test draws `tapegen dot` output), clang and its runtime
 # (the libFuzzer build in scripts/check.sh).
 packages+=(graphviz clang libclang-rt-14-dev)

@@ -211,6 +211,67 @@ expect 2 err 'give --opt or --level, not both' derive r.tape --grad --opt max --
 expect 2 err '--grad needs a tape with one output; "polar" has 2' derive p.tape --grad -o x.tape
 expect 1 err "cannot write $work/nodir/x\.tape" derive r.tape --grad -o "$work/nodir/x.tape"
 
+# ------------------------------------------------------------ sparse derivative tapes
+expect 0 out 'b\.tape: tape "broyden", 10 inputs, 10 outputs' example broyden --n 10 -o b.tape
+expect 0 out 'bsj\.tape: tape "broyden_sjac", 10 inputs, 28 outputs' derive b.tape --sparse-jac -o bsj.tape
+# At x = 1 the nonzeros, row by row: (0,0) -1, (0,1) -2, then -1 -1 -2 per row, last row -1 -1.
+expect 0 out '^jac = -1 -2( -1 -1 -2){8} -1 -1$' eval bsj.tape --x 1,1,1,1,1,1,1,1,1,1
+expect 0 out 'r3\.tape: tape "rosenbrock", 3 inputs, 1 output' example rosenbrock --n 3 -o r3.tape
+expect 0 out 'r3h\.tape: tape "rosenbrock_shess", 4 inputs, 5 outputs' derive r3.tape --sparse-hess -o r3h.tape
+expect 0 out '^  1: w\[1\] at 3$' info r3h.tape
+# Lower triangle of the Rosenbrock Hessian at x = 1 with weight 1: (0,0) 802,
+# (1,0) -400, (1,1) 1002, (2,1) -400, (2,2) 200; weight 2 doubles it.
+expect 0 out '^hess = 802 -400 1002 -400 200$' eval r3h.tape --x 1,1,1,1
+expect 0 out '^hess = 1604 -800 2004 -800 400$' eval r3h.tape --x 1,1,1,2
+expect 0 out 'psh\.tape: tape "polar_shess", 4 inputs, [0-9]+ outputs' derive p.tape --sparse-hess -o psh.tape
+expect 0 out 'ptj\.tape: tape "polar_sjac", 2 inputs, 2 outputs' derive p.tape --sparse-jac --wrt theta -o ptj.tape
+expect 2 err 'got --sparse-jac and --sparse-hess' derive b.tape --sparse-jac --sparse-hess -o x.tape
+expect 2 err 'got --jac and --sparse-jac' derive b.tape --jac --sparse-jac -o x.tape
+expect 0 out '--sparse-hess' derive --help
+
+# ------------------------------------------------------------ info --sparsity
+expect 0 out '^jacobian: +10 x 10, nnz 28 \(.*\), colours 3$' info b.tape --sparsity
+expect 0 out '^hessian: +10 x 10 \(lower triangle stored\), nnz 10 \(.*\), colours 1$' info b.tape --sparsity
+expect 0 out '^  ##\.{8}$' info b.tape --sparsity
+expect 0 out '^  \.{4}###\.{3}$' info b.tape --sparsity
+expect 0 out '^sparsity wrt: +all inputs \(10\)$' info b.tape --sparsity
+t 0 example rosenbrock --n 10 -o r10.tape
+expect 0 out '^jacobian: +1 x 10, nnz 10 ' info r10.tape --sparsity
+expect 0 out '^hessian: +10 x 10 \(lower triangle stored\), nnz 19 \(.*\), colours 3$' info r10.tape --sparsity
+expect 0 out '^  \.{3}###\.{4}$' info r10.tape --sparsity     # row 4 of the tridiagonal, mirrored
+t 0 example rosenbrock --n 1000 -o r1000.tape
+expect 0 out '^  \(downsampled to 32 x 64: ' info r1000.tape --sparsity
+expect 0 out '^hessian: +1000 x 1000 \(lower triangle stored\), nnz 1999 \(.*\), colours 3$' \
+    info r1000.tape --sparsity
+# Downsampled picture of a tridiagonal matrix: 32 lines of 64 cells, the
+# first starting with a mark, every line with at most 4 marks.
+if t 0 info r1000.tape --sparsity; then
+    lines=$(sed -n '/^hessian:/,$p' "$out" | grep -cE '^  [#.]{64}$')
+    widest=$(sed -n '/^hessian:/,$p' "$out" | grep -E '^  [#.]{64}$' | tr -cd '#\n' | awk '{ if (length > m) m = length } END { print m }')
+    if [[ $lines -eq 32 && $widest -le 4 ]]; then
+        ok "info --sparsity: downsampled Hessian picture is a 32 x 64 band"
+    else
+        fail "info --sparsity: downsampled picture has $lines lines, widest $widest marks"
+    fi
+fi
+expect 0 out '^sparsity wrt: +block 1 "theta" \(1\)$' info p.tape --sparsity --wrt theta
+expect 0 out '^jacobian: +2 x 1, nnz 2 ' info p.tape --sparsity --wrt 1
+expect 0 out '^svg: +r10\.svg$' info r10.tape --svg r10.svg
+if grep -q '<svg' r10.svg && grep -q 'Hessian of w.y: 10 x 10, nnz 19, colours 3' r10.svg &&
+    [[ $(grep -c '<rect x=.*width="40\.00" height="40\.00"/>' r10.svg) -eq $((10 + 28)) ]]; then
+    ok "info --svg: both panels, one square per nonzero (10 + 28 mirrored)"
+else
+    fail "info --svg: r10.svg does not hold the expected panels"
+fi
+if command -v xmllint >/dev/null 2>&1; then
+    if xmllint --noout r10.svg 2>"$err"; then ok "info --svg: well-formed XML"; else fail "info --svg: xmllint"; fi
+fi
+expect 1 err "cannot write $work/nodir/x\.svg" info r10.tape --svg "$work/nodir/x.svg"
+[[ ! -e $work/nodir/x.svg.tmp ]] && ok "info --svg: no temporary file left behind"
+expect 2 err '--wrt applies to --sparsity and --svg' info p.tape --wrt 0
+expect 2 err "--wrt: tape \"polar\" has no input block 'phi'" info p.tape --sparsity --wrt phi
+expect 0 out '--sparsity' info --help
+
 # ------------------------------------------------------------ optimize
 expect 0 out 'rho\.tape: tape "rosenbrock_hess", [0-9]+ -> [0-9]+ instructions' optimize rh.tape -o rho.tape
 expect 0 out '^hess = 1330 480 480 200$' eval rho.tape --x -1.2,1

@@ -1,6 +1,6 @@
 /* bench/src/main.c -- tgbench: the benchmark harness's command line.
  *
- *   tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|all] [--n N]...
+ *   tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|w1s|w4s|all] [--n N]...
  *           [--batch-points P] [--rounds R] [--min-time S] [--no-adolc]
  *           [--only OP] [--csv FILE] [-v]
  *   tgbench --memprobe tapegen|adolc|hand [--n N] [--csv FILE]
@@ -23,7 +23,7 @@
 static void
 usage(FILE *f)
 {
-    fputs("usage: tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|all] [--n N]...\n"
+    fputs("usage: tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|w1s|w4s|all] [--n N]...\n"
           "               [--batch-points P] [--rounds R] [--min-time S] [--no-adolc]\n"
           "               [--only OP] [--csv FILE] [-v]\n"
           "       tgbench --memprobe tapegen|adolc|hand [--n N] [--csv FILE]\n"
@@ -33,7 +33,9 @@ usage(FILE *f)
           "  --quick      smallest sizes, each measurement >= 0.02 s, 3 rounds\n"
           "  --smoke      correctness of every system on tiny sizes, minimal timing\n"
           "  --workload   which workload (default all); --n gives its sizes\n"
-          "               (W1 default 2 10 100 1000 100000, W4 default 100 1000)\n"
+          "               (W1 default 2 10 100 1000 100000, W4 default 100 1000;\n"
+          "               w1s/w4s: W1's sparse Hessian and W4's sparse Jacobian,\n"
+          "               default 1000 10000 100000)\n"
           "  --rounds     rounds per measurement (default 7)\n"
           "  --min-time   seconds each measurement lasts at least (default 0.2)\n"
           "  --no-adolc   leave ADOL-C out even when it is built in\n"
@@ -144,7 +146,8 @@ main(int argc, char **argv)
         int all = strcmp(workload, "all") == 0;
         int w1 = all || strcmp(workload, "w1") == 0, w2 = all || strcmp(workload, "w2") == 0;
         int w3 = all || strcmp(workload, "w3") == 0, w4 = all || strcmp(workload, "w4") == 0;
-        if (!w1 && !w2 && !w3 && !w4) {
+        int w1s = all || strcmp(workload, "w1s") == 0, w4s = all || strcmp(workload, "w4s") == 0;
+        if (!w1 && !w2 && !w3 && !w4 && !w1s && !w4s) {
             fprintf(stderr, "tgbench: unknown workload %s\n", workload);
             return 2;
         }
@@ -184,6 +187,23 @@ main(int argc, char **argv)
             }
             for (int k = 0; k < cnt; k++)
                 failed |= run_w4(&o, ns[k], csv);
+        }
+        if (w1s || w4s) {
+            static const size_t full[] = { 1000, 10000, 100000 };
+            static const size_t quick[] = { 1000 };
+            static const size_t smoke[] = { 10 };
+            const size_t *ns = o.smoke ? smoke : o.quick ? quick : full;
+            int cnt = o.smoke || o.quick ? 1 : 3;
+            if (nsizes && !all) {
+                ns = sizes;
+                cnt = nsizes;
+            }
+            for (int k = 0; k < cnt; k++) {
+                if (w1s)
+                    failed |= run_w1_sparse(&o, ns[k], csv);
+                if (w4s)
+                    failed |= run_w4_sparse(&o, ns[k], csv);
+            }
         }
         if (failed)
             fprintf(stderr, "tgbench: CHECK FAILURES (see above)\n");

@@ -268,6 +268,170 @@ cmp_set(const void *a, const void *b)
     return (u > v) - (u < v);
 }
 
+/* ------------------------------------------- sparse derivatives (issue 10) */
+
+static double metric(const table *t, const char *wl, const char *size, const char *sys,
+                     const char *name);
+
+#define SW1 "sparse W1 rosenbrock"
+#define SW4 "sparse W4 broyden"
+
+static const char *const sparse_sizes[3] = { "n=1000", "n=10000", "n=100000" };
+
+/* A ratio row (name) of set (wl, size) against thr; sizes not run are
+ * skipped, except the first (then "not measured"). */
+static void
+ratio_target(tstate *ts, const table *t, const char *target, const char *wl, const char *size,
+             const char *name, double thr, int must)
+{
+    char where[96];
+    snprintf(where, sizeof where, "%s %s", wl, size);
+    const row *r = find(t, "ratio", wl, size, name, NULL);
+    if (!r && !must)
+        return;
+    target_line(ts, target, where, r ? num(r, F_MED) : NAN, r ? num(r, F_MIN) : NAN,
+                r ? num(r, F_MAX) : NAN, thr, 1, r ? r->f[F_OP] : "size not run (quick mode?)");
+}
+
+/* Linear in n: CPU time per call per n at 10^5 over the same at 10^3. */
+static void
+linear_target(tstate *ts, const table *t, const char *target, const char *wl, const char *sys,
+              const char *op)
+{
+    const row *a = find(t, "time", wl, "n=1000", sys, op);
+    const row *b = find(t, "time", wl, "n=100000", sys, op);
+    double v = a && b ? (num(b, F_MED) / 1e5) / (num(a, F_MED) / 1e3) : NAN;
+    char extra[160], t1[32], t2[32];
+    snprintf(extra, sizeof extra, "%s per call: %s at n=1000, %s at n=100000", op,
+             fmt_time(a ? num(a, F_MED) : NAN, t1, sizeof t1),
+             fmt_time(b ? num(b, F_MED) : NAN, t2, sizeof t2));
+    target_line(ts, target, wl, v, NAN, NAN, 2.0, 1, extra);
+}
+
+static void
+write_sparse_targets(tstate *ts, const table *t)
+{
+    for (int k = 0; k < 3; k++)
+        ratio_target(ts, t, "tg_sparse_hessian time / tg_gradient time", SW1, sparse_sizes[k],
+                     "tg_sparse_hessian / tg_gradient", 6.0, k == 0);
+    linear_target(ts, t, "tg_sparse_hessian linear in n: time/n at 1e5 over 1e3", SW1, "tapegen",
+                  "sparse hess");
+    for (int k = 0; k < 3; k++)
+        ratio_target(ts, t, "tg_sparse_jacobian time / tg_eval time", SW4, sparse_sizes[k],
+                     "tg_sparse_jacobian / tg_eval", 4.0, k == 0);
+    linear_target(ts, t, "tg_sparse_jacobian linear in n: time/n at 1e5 over 1e3", SW4, "tapegen",
+                  "sparse jac");
+    {   /* CppAD 2024 sparse_hes on this machine: 0.84 ms; at least 2x faster */
+        const row *r = find(t, "time", SW1, "n=1000", "tapegen", "sparse hess");
+        target_line(ts, "tg_sparse_hessian CPU time, ms (CppAD sparse_hes: 0.84 ms)",
+                    SW1 " n=1000", r ? 1e3 * num(r, F_MED) : NAN, r ? 1e3 * num(r, F_MIN) : NAN,
+                    r ? 1e3 * num(r, F_MAX) : NAN, 0.42, 1, "at least 2x faster than CppAD");
+    }
+    static const struct {
+        const char *wl, *op, *metric;
+    } pat[2] = {
+        { SW1, "hessian pattern", "Hessian pattern" },
+        { SW4, "jacobian pattern", "Jacobian pattern" },
+    };
+    for (int k = 0; k < 2; k++) {
+        char name[96], where[96], extra[200];
+        snprintf(where, sizeof where, "%s n=100000", pat[k].wl);
+        const row *r = find(t, "time", pat[k].wl, "n=100000", "tapegen", pat[k].op);
+        snprintf(name, sizeof name, "%s + colouring, wall s", pat[k].metric);
+        target_line(ts, name, where, r ? num(r, F_WMED) : NAN, r ? num(r, F_WMIN) : NAN,
+                    r ? num(r, F_WMAX) : NAN, 0.5, 1, r ? "" : "size not run (quick mode?)");
+        snprintf(name, sizeof name, "%s colours", pat[k].metric);
+        double colours = metric(t, pat[k].wl, "n=100000", "tapegen sparse", name);
+        snprintf(name, sizeof name, "%s colours (tridiagonal)", pat[k].metric);
+        target_line(ts, name, where, colours, NAN, NAN, 3.0, 1, "");
+        snprintf(name, sizeof name, "%s peak RSS growth", pat[k].metric);
+        double grow = metric(t, pat[k].wl, "n=100000", "tapegen sparse", name);
+        snprintf(name, sizeof name, "%s nnz", pat[k].metric);
+        double nnz = metric(t, pat[k].wl, "n=100000", "tapegen sparse", name);
+        snprintf(extra, sizeof extra, "peak RSS growth while building: %.1f MiB for %.0f nonzeros "
+                 "(O(nnz): a dense n x n would need %.0f GiB)", grow / 1048576.0, nnz,
+                 1e10 * 8.0 / 1073741824.0);
+        snprintf(name, sizeof name, "%s working memory, bytes per nonzero", pat[k].metric);
+        target_line(ts, name, where, nnz > 0 ? grow / nnz : NAN, NAN, NAN, 256.0, 1, extra);
+    }
+    {
+        const row *r = find(t, "time", SW1, "n=10000", "tapegen dtape", "sparse hess tape build");
+        target_line(ts, "tg_sparse_hessian_tape build, wall s", SW1 " n=10000",
+                    r ? num(r, F_WMED) : NAN, r ? num(r, F_WMIN) : NAN, r ? num(r, F_WMAX) : NAN,
+                    1.0, 1, r ? "tg_sparse_hessian_tape + tg_tape_free" : "size not run (quick mode?)");
+        ratio_target(ts, t, "sparse Hessian tape eval / tg_gradient (O(n))", SW1, "n=10000",
+                     "sparse Hessian tape eval / tg_gradient", 6.0, 1);
+    }
+    {   /* Ipopt on LV1 */
+        const char *wl = "Ipopt LV1", *sz = "n=100000";
+        double solved = metric(t, wl, sz, "tapegen", "solved");
+        const row *st = find(t, "metric", wl, sz, "tapegen", "solved");
+        target_line(ts, "Ipopt LV1 solves (1 = solved to its known optimum's tolerance)",
+                    "Ipopt LV1 n=100000", solved, NAN, NAN, 1.0, 0, st ? st->f[F_NOTE] : info(t, "ipopt"));
+        double share = metric(t, wl, sz, "tapegen", "derivative share");
+        const row *d = find(t, "metric", wl, sz, "tapegen", "derivative callbacks");
+        const row *ip = find(t, "metric", wl, sz, "tapegen", "IpoptSolve");
+        char extra[200], b1[32], b2[32];
+        snprintf(extra, sizeof extra, "derivative callbacks %s of IpoptSolve %s",
+                 fmt_time(d ? num(d, F_MED) : NAN, b1, sizeof b1),
+                 fmt_time(ip ? num(ip, F_MED) : NAN, b2, sizeof b2));
+        target_line(ts, "Ipopt LV1 derivative callbacks, % of IpoptSolve (CPU)", "Ipopt LV1 n=100000",
+                    share, NAN, NAN, 20.0, 1, extra);
+        const row *dt = find(t, "metric", "Ipopt LV1 tapes", sz, "tapegen", "derivative callbacks");
+        const row *it = find(t, "metric", "Ipopt LV1 tapes", sz, "tapegen", "IpoptSolve");
+        snprintf(extra, sizeof extra, "with sparse derivative tapes (--tapes): callbacks %s of "
+                 "IpoptSolve %s", fmt_time(dt ? num(dt, F_MED) : NAN, b1, sizeof b1),
+                 fmt_time(it ? num(it, F_MED) : NAN, b2, sizeof b2));
+        target_line(ts, "Ipopt LV1 derivative callbacks, % of IpoptSolve (CPU), --tapes",
+                    "Ipopt LV1 tapes n=100000",
+                    metric(t, "Ipopt LV1 tapes", sz, "tapegen", "derivative share"), NAN, NAN, 20.0,
+                    1, extra);
+        double p4 = metric(t, wl, "n=10000", "tapegen", "peak RSS");
+        double p5 = metric(t, wl, sz, "tapegen", "peak RSS");
+        snprintf(extra, sizeof extra, "peak RSS %s at n=10^5, %s at n=10^4 (per n, 10^5 over 10^4)",
+                 fmt_bytes(p5, b1, sizeof b1), fmt_bytes(p4, b2, sizeof b2));
+        target_line(ts, "Ipopt LV1 peak memory linear in n", "Ipopt LV1 n=100000",
+                    p4 > 0 ? (p5 / 1e5) / (p4 / 1e4) : NAN, NAN, NAN, 1.5, 1, extra);
+    }
+}
+
+/* The Ipopt LV1 runs, one row per derivative source and size. */
+static void
+write_ipopt(FILE *md, const table *t)
+{
+    static const char *const wls[2] = { "Ipopt LV1", "Ipopt LV1 tapes" };
+    int any = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < t->n; i++) {
+            const row *r = &t->r[i];
+            const char *wl = wls[k];
+            if (!eq(r->f[F_KIND], "metric") || !eq(r->f[F_WL], wl) || !eq(r->f[F_OP], "solved"))
+                continue;
+            const char *sz = r->f[F_SIZE];
+            if (!any)
+                fputs("| derivatives | size | status | objective | derivative callbacks (CPU) | "
+                      "IpoptSolve (CPU) | share | setup | peak RSS | patterns |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|\n", md);
+            any = 1;
+            const row *o = find(t, "metric", wl, sz, "tapegen", "objective");
+            const row *p = find(t, "metric", wl, sz, "tapegen", "pattern sizes");
+            char b1[32], b2[32], b3[32], b4[32];
+            fprintf(md, "| %s | %s | %s | %.12g (%s) | %s | %s | %.1f%% | %s | %s | %s |\n",
+                    k ? "sparse derivative tapes" : "tg_sparse_jacobian_ws / tg_sparse_hessian_ws",
+                    sz, r->f[F_NOTE], o ? num(o, F_MED) : NAN, o ? o->f[F_NOTE] : "",
+                    fmt_time(metric(t, wl, sz, "tapegen", "derivative callbacks"), b1, sizeof b1),
+                    fmt_time(metric(t, wl, sz, "tapegen", "IpoptSolve"), b2, sizeof b2),
+                    metric(t, wl, sz, "tapegen", "derivative share"),
+                    fmt_time(metric(t, wl, sz, "tapegen", "setup"), b3, sizeof b3),
+                    fmt_bytes(metric(t, wl, sz, "tapegen", "peak RSS"), b4, sizeof b4),
+                    p ? p->f[F_NOTE] : "");
+        }
+    if (!any) {
+        const char *v = info(t, "ipopt");
+        fprintf(md, "%s\n", v ? v : "Not run.");
+    }
+}
+
 static void
 write_targets(tstate *ts, const table *t, const wlsize *sets, int ns)
 {
@@ -360,6 +524,7 @@ write_targets(tstate *ts, const table *t, const wlsize *sets, int ns)
             }
         }
     }
+    write_sparse_targets(ts, t);
 }
 
 /* ---------------------------------------------------------- per workload */
@@ -826,13 +991,23 @@ run_report(const char *outdir, int nfiles, char **files)
     fputs("\n## Memory (W1 rosenbrock)\n\n", md);
     write_memory(md, &t);
 
+    fputs("\n## Ipopt on Luksan-Vlcek 1 (examples/ipopt_nlp)\n\n"
+          "Every derivative from tapegen: tg_gradient, tg_sparse_jacobian (constraints), "
+          "tg_sparse_hessian of (f, g) with weights (sigma, lambda); tapes recorded once.  "
+          "The known optimum is the local minimiser Ipopt reaches from the standard start.\n\n",
+          md);
+    write_ipopt(md, &t);
+
     fputs("\n## Results by workload\n\n"
           "`hand C`: hand-written function and analytic derivatives (the reference, 1×).  "
           "`tapegen`: the simple API (tg_eval, tg_gradient, ...).  `tapegen ws`: the _ws "
           "variants with a caller-owned workspace.  `tapegen dtape`: tg_eval of a derivative "
           "tape (tg_gradient_tape, tg_hvp_tape, tg_jvp_tape), and building one.  `ADOL-C`: "
           "function, gradient, hess_vec, hessian, jacobian, jac_vec on a tape kept in memory.  "
-          "`central FD`: central finite differences of the hand-written function.  `record`: "
+          "`central FD`: central finite differences of the hand-written function.  `sparse ...`: "
+          "tg_sparse_hessian / tg_sparse_jacobian with a pattern built once, against the "
+          "hand-written nonzeros (`hessian pattern`/`jacobian pattern`: building the pattern "
+          "and colouring it).  `record`: "
           "recording (tapegen) or taping (ADOL-C); its × hand-written is relative to one "
           "hand-written evaluation of f.\n",
           md);

@@ -14,6 +14,11 @@ int run_w2(const bench_opts *o, FILE *csv);
 int run_w3(const bench_opts *o, FILE *csv);
 int run_w4(const bench_opts *o, size_t n, FILE *csv);
 
+/* Sparse derivatives (sparse.c): W1's Hessian and W4's Jacobian at size n,
+ * tg_sparse_* against tg_gradient / tg_eval and hand-written entries. */
+int run_w1_sparse(const bench_opts *o, size_t n, FILE *csv);
+int run_w4_sparse(const bench_opts *o, size_t n, FILE *csv);
+
 /* W1 at size n with one system only ("tapegen", "adolc" or "hand"):
  * record, f, gradient and HVP once; prints and writes peak RSS rows. */
 int run_memprobe(const char *system, size_t n, FILE *csv);

@@ -100,4 +100,21 @@ const char *cli_plural(size_t n, const char *one, const char *many);
 /* Allocation that cannot return NULL (the tool exits with 1 on failure). */
 void *cli_alloc(size_t count, size_t size);
 
+/* pattern.c: pictures of sparsity patterns (rows x cols; symmetric: s
+ * holds the lower triangle and the picture mirrors it).  The ASCII picture
+ * has at most maxw x maxh characters ('#' nonzero, '.' zero), each one a
+ * block of entries when the matrix is larger. */
+void cli_pattern_ascii(FILE *f, const tg_sparsity *s, size_t rows, size_t cols, int symmetric,
+                       size_t maxw, size_t maxh);
+typedef struct cli_pattern {
+    const char *title;
+    const tg_sparsity *s;
+    size_t rows, cols;
+    int symmetric;
+} cli_pattern;
+/* An SVG with one panel per pattern (at most 400 x 400 cells each), written
+ * to path through a temporary file and a rename.  0, or -1 with the reason
+ * in why. */
+int cli_pattern_svg(const char *path, const cli_pattern *p, size_t np, char *why, size_t why_len);
+
 #endif

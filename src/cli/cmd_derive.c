@@ -1,10 +1,10 @@
 /* src/cli/cmd_derive.c -- `tapegen derive FILE --KIND -o OUT`: a derivative
- * tape (tg_*_tape), optimised, saved as a tape file. */
+ * tape (tg_*_tape, tg_sparse_*_tape), optimised, saved as a tape file. */
 #include <string.h>
 
 #include "cli/cli.h"
 
-enum { O_GRAD, O_JAC, O_HESS, O_JVP, O_VJP, O_HVP, O_WRT, O_OPT, O_LEVEL, O_OUT };
+enum { O_GRAD, O_JAC, O_HESS, O_JVP, O_VJP, O_HVP, O_SJAC, O_SHESS, O_WRT, O_OPT, O_LEVEL, O_OUT };
 
 static const cli_opt opts[] = {
     { "--grad", NULL, NULL },
@@ -13,6 +13,8 @@ static const cli_opt opts[] = {
     { "--jvp", NULL, NULL },
     { "--vjp", NULL, NULL },
     { "--hvp", NULL, NULL },
+    { "--sparse-jac", NULL, NULL },
+    { "--sparse-hess", NULL, NULL },
     { "--wrt", NULL, "BLOCK" },
     { "--opt", NULL, "LEVEL" },
     { "--level", NULL, "LEVEL" },
@@ -25,6 +27,7 @@ typedef tg_tape *(*derive_fn)(const tg_tape *, int);
 static const derive_fn kinds[] = {
     tg_gradient_tape, tg_jacobian_tape, tg_hessian_tape,
     tg_jvp_tape, tg_vjp_tape, tg_hvp_tape,
+    tg_sparse_jacobian_tape, tg_sparse_hessian_tape,
 };
 
 /* The one --KIND flag given, or a usage error. */
@@ -32,16 +35,18 @@ static int
 kind(const cli_args *a, int *k)
 {
     *k = -1;
-    for (int i = O_GRAD; i <= O_HVP; i++) {
+    for (int i = O_GRAD; i <= O_SHESS; i++) {
         if (!a->val[i])
             continue;
         if (*k >= 0)
-            return cli_usage(a, "give one of --grad, --jac, --hess, --jvp, --vjp, --hvp "
-                             "(got %s and %s)", opts[*k].name, opts[i].name);
+            return cli_usage(a, "give one of --grad, --jac, --hess, --jvp, --vjp, --hvp, "
+                             "--sparse-jac, --sparse-hess (got %s and %s)",
+                             opts[*k].name, opts[i].name);
         *k = i;
     }
     if (*k < 0)
-        return cli_usage(a, "missing the derivative: --grad, --jac, --hess, --jvp, --vjp or --hvp");
+        return cli_usage(a, "missing the derivative: --grad, --jac, --hess, --jvp, --vjp, --hvp, "
+                         "--sparse-jac or --sparse-hess");
     return CLI_OK;
 }
 
@@ -92,8 +97,9 @@ run(const cli_args *a)
 }
 
 const cli_cmd cli_cmd_derive = {
-    "derive", "derive FILE --grad|--jac|--hess|--jvp|--vjp|--hvp [--wrt BLOCK] [--opt LEVEL] -o OUT",
-    "write a derivative tape (gradient, Jacobian, Hessian, JVP, VJP or HVP)",
+    "derive", "derive FILE --grad|--jac|--hess|--jvp|--vjp|--hvp|--sparse-jac|--sparse-hess "
+    "[--wrt BLOCK] [--opt LEVEL] -o OUT",
+    "write a derivative tape (gradient, Jacobian, Hessian, JVP, VJP, HVP, sparse Jacobian or Hessian)",
     "Builds the derivative tape of FILE and saves it to OUT:\n"
     "  --grad   gradient, n_w outputs (the tape must have one output)\n"
     "  --jac    Jacobian, m*n_w outputs, row-major\n"
@@ -101,15 +107,23 @@ const cli_cmd cli_cmd_derive = {
     "  --jvp    Jacobian-vector product: an extra input block \"v\" (n_w), m outputs\n"
     "  --vjp    vector-Jacobian product: an extra input block \"w\" (m), n_w outputs\n"
     "  --hvp    Hessian-vector product: an extra input block \"v\" (n_w), n_w outputs\n"
+    "  --sparse-jac   the Jacobian's structural nonzeros only: one output block\n"
+    "           \"jac\" of nnz values, sorted by row then column (the order of\n"
+    "           tg_jacobian_sparsity; `tapegen info FILE --sparsity` shows it)\n"
+    "  --sparse-hess  the lower triangle of the Hessian of w . y: an extra input\n"
+    "           block \"w\" (m weights) and one output block \"hess\" of nnz\n"
+    "           values in tg_hessian_sparsity's order (any number of outputs)\n"
     "  --wrt BLOCK   differentiate with respect to one input block, by name or\n"
     "                0-based index (default: all inputs; n_w is its size)\n"
     "  --opt LEVEL   none, basic (default), medium, high or max (tg_tape_optimize;\n"
     "                --level is the same option)\n"
     "  -o, --output OUT   the tape file to write\n"
     "The new tape keeps FILE's input blocks, has one output block and is named\n"
-    "after FILE's tape with a suffix (_grad, _jac, ...).\n"
+    "after FILE's tape with a suffix (_grad, _jac, ..., _sjac, _shess).  The\n"
+    "sparse tapes grow with the number of nonzeros, not with n_w^2.\n"
     "\n"
     "Example:\n"
-    "  tapegen derive f.tape --grad -o f_grad.tape\n",
+    "  tapegen derive f.tape --grad -o f_grad.tape\n"
+    "  tapegen derive f.tape --sparse-hess -o f_shess.tape\n",
     opts, 1, 1, run,
 };

@@ -52,6 +52,26 @@ logsumexp(tg_tape *t, size_t n)
     free(x);
 }
 
+/* Broyden's tridiagonal system: y_i = (3 - 2 x_i) x_i - x_{i-1} - 2 x_{i+1} + 1
+ * (x_{-1} = x_n = 0), x of n >= 1, outputs y of n: a tridiagonal Jacobian. */
+static void
+broyden(tg_tape *t, size_t n)
+{
+    tg_var *x = cli_alloc(n, sizeof *x), *y = cli_alloc(n, sizeof *y);
+    tg_input_vec(t, "x", n, x);
+    for (size_t i = 0; i < n; i++) {
+        tg_var r = tg_add(tg_mul(tg_sub(3.0, tg_mul(2.0, x[i])), x[i]), 1.0);
+        if (i > 0)
+            r = tg_sub(r, x[i - 1]);
+        if (i + 1 < n)
+            r = tg_sub(r, tg_mul(2.0, x[i + 1]));
+        y[i] = r;
+    }
+    tg_output_vec(t, "y", n, y);
+    free(x);
+    free(y);
+}
+
 typedef struct example {
     const char *name;
     void (*record)(tg_tape *, size_t);
@@ -62,6 +82,7 @@ static const example examples[] = {
     { "rosenbrock", rosenbrock, 2, 2 },
     { "polar", polar, 0, 0 },
     { "logsumexp", logsumexp, 3, 1 },
+    { "broyden", broyden, 4, 1 },
 };
 
 static int
@@ -76,7 +97,7 @@ run(const cli_args *a)
         if (strcmp(examples[i].name, a->pos[0]) == 0)
             e = &examples[i];
     if (!e)
-        return cli_usage(a, "unknown example '%s' (rosenbrock, polar or logsumexp)", a->pos[0]);
+        return cli_usage(a, "unknown example '%s' (rosenbrock, polar, logsumexp or broyden)", a->pos[0]);
     size_t n = e->n;
     if (a->val[O_N] && !e->min_n)
         return cli_usage(a, "example '%s' takes no --n", e->name);
@@ -103,6 +124,9 @@ const cli_cmd cli_cmd_example = {
     "  polar        (r, theta) -> xy = (r cos theta, r sin theta); input blocks r\n"
     "               and theta, output block xy of 2\n"
     "  logsumexp    f(x) = log(sum exp(x[i])); input block x of --n N (default 3)\n"
+    "  broyden      Broyden's tridiagonal system y[i] = (3 - 2 x[i]) x[i] - x[i-1]\n"
+    "               - 2 x[i+1] + 1; input block x and output block y of --n N\n"
+    "               (default 4): a sparse (tridiagonal) Jacobian\n"
     "  --name TAPE_NAME   the tape's name (default: the example's)\n"
     "  -o, --output FILE  the tape file to write\n"
     "\n"

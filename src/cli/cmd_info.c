@@ -1,8 +1,21 @@
-/* src/cli/cmd_info.c -- `tapegen info FILE`: what a tape file holds. */
+/* src/cli/cmd_info.c -- `tapegen info FILE`: what a tape file holds, and
+ * with --sparsity the structural Jacobian and Hessian patterns. */
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+
+enum { O_SPARSITY, O_SVG, O_WRT };
+
+static const cli_opt opts[] = {
+    { "--sparsity", NULL, NULL },
+    { "--svg", NULL, "FILE" },
+    { "--wrt", NULL, "BLOCK" },
+    { NULL, NULL, NULL },
+};
+
+#define PICTURE_W 64
+#define PICTURE_H 32
 
 static void
 print_blocks(const tg_tape *t, int in)
@@ -19,14 +32,80 @@ print_blocks(const tg_tape *t, int in)
     }
 }
 
+/* A pattern's construction status, as a CLI_FAIL message. */
+static int
+pattern_ok(const cli_args *a, const tg_sparsity *s, const char *what)
+{
+    if (!s)
+        return cli_fail(a, "%s pattern: out of memory", what);
+    if (tg_sparsity_status(s) != TG_OK)
+        return cli_fail(a, "%s pattern: %s", what, tg_sparsity_error(s));
+    return CLI_OK;
+}
+
+static void
+print_pattern(const char *label, const tg_sparsity *s, size_t rows, size_t cols, int symmetric)
+{
+    size_t nnz = tg_sparsity_nnz(s);
+    double full = symmetric ? (double)rows * (double)(rows + 1) / 2.0 : (double)rows * (double)cols;
+    printf("%-15s%zu x %zu%s, nnz %zu (%.3g%% of %s), colours %zu\n", label, rows, cols,
+           symmetric ? " (lower triangle stored)" : "", nnz,
+           full > 0 ? 100.0 * (double)nnz / full : 0.0,
+           symmetric ? "the lower triangle" : "the matrix", tg_sparsity_colors(s));
+    cli_pattern_ascii(stdout, s, rows, cols, symmetric, PICTURE_W, PICTURE_H);
+}
+
+/* --sparsity / --svg: the Jacobian pattern of t and the pattern of the
+ * Hessian of w . y (any weights), with respect to --wrt. */
+static int
+sparsity(const cli_args *a, const tg_tape *t, int wrt)
+{
+    int rc;
+    size_t nw = wrt == TG_ALL ? tg_num_inputs(t) : tg_input_block_size(t, (size_t)wrt);
+    size_t m = tg_num_outputs(t);
+    tg_sparsity *jac = tg_jacobian_sparsity(t, wrt);
+    tg_sparsity *hess = tg_hessian_sparsity(t, wrt);
+    if ((rc = pattern_ok(a, jac, "Jacobian")) == CLI_OK &&
+        (rc = pattern_ok(a, hess, "Hessian")) == CLI_OK) {
+        if (wrt == TG_ALL)
+            printf("%-15sall inputs (%zu)\n", "sparsity wrt:", nw);
+        else
+            printf("%-15sblock %d \"%s\" (%zu)\n", "sparsity wrt:", wrt,
+                   tg_input_block_name(t, (size_t)wrt), nw);
+        print_pattern("jacobian:", jac, m, nw, 0);
+        print_pattern("hessian:", hess, nw, nw, 1);
+        if (a->val[O_SVG]) {
+            char why[512];
+            cli_pattern p[2] = {
+                { "Jacobian", jac, m, nw, 0 },
+                { "Hessian of w.y", hess, nw, nw, 1 },
+            };
+            if (cli_pattern_svg(a->val[O_SVG], p, 2, why, sizeof why) != 0)
+                rc = cli_fail(a, "%s", why);
+            else
+                printf("%-15s%s\n", "svg:", a->val[O_SVG]);
+        }
+    }
+    tg_sparsity_free(jac);
+    tg_sparsity_free(hess);
+    return rc;
+}
+
 static int
 run(const cli_args *a)
 {
     int rc = CLI_OK;
     const char *path = a->pos[0];
+    if (a->val[O_WRT] && !a->val[O_SPARSITY] && !a->val[O_SVG])
+        return cli_usage(a, "--wrt applies to --sparsity and --svg");
     tg_tape *t = cli_load(a, path, &rc);
     if (!t)
         return rc;
+    int wrt = TG_ALL;
+    if ((rc = cli_wrt(a, t, a->val[O_WRT], &wrt)) != CLI_OK) {
+        tg_tape_free(t);
+        return rc;
+    }
     /* The op histogram, through the public instruction view. */
     size_t n = tg_tape_size(t), hist[TG_OP_COUNT] = { 0 };
     for (size_t i = 0; i < n; i++) {
@@ -52,20 +131,31 @@ run(const cli_args *a)
     for (int op = 0; op < TG_OP_COUNT; op++)
         if (hist[op])
             printf("  %-8s %zu\n", tg_op_name((tg_opcode)op), hist[op]);
+    if (a->val[O_SPARSITY] || a->val[O_SVG])
+        rc = sparsity(a, t, wrt);
     tg_tape_free(t);
-    return CLI_OK;
+    return rc;
 }
 
-static const cli_opt opts[] = { { NULL, NULL, NULL } };
-
 const cli_cmd cli_cmd_info = {
-    "info", "info FILE",
-    "describe a tape file: name, blocks, instruction count, op histogram, size",
+    "info", "info FILE [--sparsity] [--svg SVG] [--wrt BLOCK]",
+    "describe a tape file: name, blocks, instruction count, op histogram, size, sparsity",
     "Prints the tape's name, its input and output blocks (index, name[size] and\n"
     "offset in the flat array), the number of instructions, how many there are of\n"
     "each op, the bytes the loaded tape occupies (tg_tape_bytes) and the file size.\n"
+    "  --sparsity    also the structural sparsity patterns (tg_jacobian_sparsity,\n"
+    "                tg_hessian_sparsity): the m x n_w Jacobian and the lower\n"
+    "                triangle of the Hessian of w . y (any weights w), each with\n"
+    "                its nnz, the colours (sweeps) one evaluation needs and an\n"
+    "                ASCII picture of at most 64 x 32 characters ('#' nonzero;\n"
+    "                larger matrices are downsampled, a character per block)\n"
+    "  --svg SVG     also draw both patterns into the SVG file SVG (implies\n"
+    "                --sparsity; at most 400 x 400 cells per pattern)\n"
+    "  --wrt BLOCK   the patterns with respect to one input block, by name or\n"
+    "                0-based index (default: all inputs; n_w is its size)\n"
     "\n"
-    "Example:\n"
-    "  tapegen example rosenbrock --n 3 -o f.tape && tapegen info f.tape\n",
+    "Examples:\n"
+    "  tapegen example rosenbrock --n 3 -o f.tape && tapegen info f.tape\n"
+    "  tapegen example broyden --n 1000 -o b.tape && tapegen info b.tape --sparsity\n",
     opts, 1, 1, run,
 };
