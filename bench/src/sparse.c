@@ -233,7 +233,7 @@ run_w1_sparse(const bench_opts *o, size_t n, FILE *csv)
     k = bench_add(&bs, SYS_HAND, "sparse hess", c1_hand_shess, &s);
     bench_note(&bs, k, "the 2n-1 entries of the lower triangle, written out");
 
-    s.f = tgrec_rosenbrock(n);
+    s.f = tgrec_rosenbrock(n, 0);
     if (!s.f || tg_tape_status(s.f) != TG_OK) {
         bench_fail(&bs, "tapegen recording failed");
         goto done;
@@ -414,7 +414,7 @@ run_w4_sparse(const bench_opts *o, size_t n, FILE *csv)
     k = bench_add(&bs, SYS_HAND, "sparse jac", c4_hand_sjac, &s);
     bench_note(&bs, k, "the 3n-2 entries, written out");
 
-    s.f = tgrec_broyden(n);
+    s.f = tgrec_broyden(n, 0);
     if (!s.f || tg_tape_status(s.f) != TG_OK) {
         bench_fail(&bs, "tapegen recording failed");
         goto done;

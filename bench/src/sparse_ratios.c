@@ -102,7 +102,7 @@ check(const tg_sparsity *s, const double *vals, const double *dense, size_t n, c
 static void
 workload(size_t n, int hessian)
 {
-    tg_tape *t = hessian ? tgrec_rosenbrock(n) : tgrec_broyden(n);
+    tg_tape *t = hessian ? tgrec_rosenbrock(n, 0) : tgrec_broyden(n, 0);
     if (!t || tg_tape_optimize(t, TG_OPT_BASIC) != TG_OK) {
         fprintf(stderr, "tgsparse: recording failed\n");
         exit(1);
