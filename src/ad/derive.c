@@ -267,6 +267,7 @@ derive_end(derive *D, uint32_t *buf)
 {
     mem_free(buf);
     derive_free(D);
+    tape_check_pass(D->t, "a derivative tape");   /* TG_VERIFY builds only */
     return D->t;
 }
 
