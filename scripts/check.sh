@@ -59,11 +59,11 @@ asan_count=$last_count
 banner "configure build-tsan"
 cmake -S "$root" -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTG_TSAN=ON \
     -DTG_OPENMP=OFF -DTG_BUILD_TESTS=OFF -DTG_BUILD_EXAMPLES=OFF
-banner "build build-tsan (library + tsan_threads)"
-cmake --build build-tsan -j"$jobs" --target tsan_threads
+banner "build build-tsan (library + tsan_threads, tsan_lazy)"
+cmake --build build-tsan -j"$jobs" --target tsan_threads tsan_lazy
 banner "test build-tsan"
-ctest --test-dir build-tsan -R '^tsan_threads$' --output-on-failure
-tsan_count=1
+ctest --test-dir build-tsan -R '^tsan_' --output-on-failure
+tsan_count=2
 
 # Fuzzing: tg_tape_load under libFuzzer + ASan + UBSan for TG_FUZZ_SECONDS
 # (default 60) from seeds written by the tapegen command.  Needs clang.
