@@ -556,6 +556,156 @@ typedef enum tg_opt_level {
 } tg_opt_level;
 tg_status tg_tape_optimize(tg_tape *t, tg_opt_level level);
 
+/* ------------------------------------------------- user-defined functions */
+
+/* A function the user implements in C, recorded as ONE instruction (a CALL
+ * with n operands and k outputs) and called back by every numeric path:
+ * an interpolation table, a solver, a special function with a known
+ * derivative.  The peers are ADOL-C's external functions and CppAD's atomic
+ * functions; as in tenferro (AdContext owning its extension rule sets) the
+ * functions live in an explicit object, tg_funcs, passed where it is
+ * needed -- there is no process-global registry, so two libraries in one
+ * process cannot collide.
+ *
+ * Lifetime and threads.  Define every function first (tg_func_define), then
+ * use the object: the first tg_call_func or tg_tape_load_funcs with it
+ * SEALS it (checks the jvp_func/vjp_func references below; afterwards
+ * tg_func_define returns TG_ERR_ARG), and a sealed object is never written
+ * again, so any number of threads may evaluate tapes that use it at once.
+ * The callbacks are then called concurrently from those threads (and from
+ * OpenMP batch calls) with the same ctx: they must be thread-safe for that
+ * (reentrant, or ctx read-only).  The object must outlive every tape
+ * recorded or loaded with it, and every tape derived from those
+ * (derivative tapes, copies, optimised tapes); tg_funcs_free does not know
+ * about tapes.  A tape refers to at most ONE tg_funcs object (recording a
+ * call with another one is TG_ERR_ARG). */
+typedef struct tg_funcs tg_funcs;
+
+/* The callbacks.  x: the n inputs; every array is the caller's, read or
+ * written only during the call.  They cannot fail: a point outside the
+ * function's domain should give NaN (which then propagates as for every
+ * op).  They may be called many times per evaluation (once per point and
+ * per derivative direction) and in any order.
+ *   eval: y[k] = f(x).
+ *   jvp:  dy[k] = J(x) dx            (J = df/dx, k x n; dx: n).
+ *   vjp:  xbar[n] = J(x)^T ybar      (ybar: k); OVERWRITE xbar (the library
+ *         accumulates).
+ *   hvp:  hv[n] = d/dx (ybar . J(x) v) = sum_q ybar_q H_q(x) v
+ *         (ybar: k, v: n, H_q the Hessian of output q): the second order. */
+typedef void (*tg_func_eval_fn)(void *ctx, const double *x, double *y);
+typedef void (*tg_func_jvp_fn)(void *ctx, const double *x, const double *dx, double *dy);
+typedef void (*tg_func_vjp_fn)(void *ctx, const double *x, const double *ybar, double *xbar);
+typedef void (*tg_func_hvp_fn)(void *ctx, const double *x, const double *ybar, const double *v,
+                               double *hv);
+
+/* The definition of one function; zero-initialise it and fill the fields
+ * you use (fields may be appended in later releases).
+ *   name        the function's name: 1..63 bytes, [A-Za-z_][A-Za-z0-9_]*,
+ *               unique within the object.  Tape files record it (with n
+ *               and k) and generated code calls it by this name.
+ *   n, k        inputs and outputs (0 allowed; at most 2^24 each).
+ *   eval        required.
+ *   jvp, vjp    first derivatives; may be NULL, but then every numeric
+ *               call that needs them (forward: tg_jvp, tg_jacobian's
+ *               tangent sweeps, sparse calls; reverse: tg_gradient,
+ *               tg_vjp, ...) returns TG_ERR_UNSUPPORTED naming the
+ *               function.  Give both unless the function is only ever
+ *               evaluated (e.g. the derivative functions named below).
+ *   hvp         second order (tg_hvp, tg_hessian, tg_sparse_hessian).
+ *               Optional; when NULL:
+ *   hvp_numeric 1: second order differentiates vjp numerically, by
+ *               central differences along v,
+ *                 hv = (vjp(x + h v, ybar) - vjp(x - h v, ybar)) / (2 h),
+ *                 h = eps^(1/3) * max(1, max_j |x_j|) / max_j |v_j|
+ *               (eps = DBL_EPSILON: h balances truncation O(h^2) against
+ *               rounding O(eps/h), a relative error near eps^(2/3), about
+ *               4e-11 for a well-scaled function [Nocedal & Wright,
+ *               Numerical Optimization, 2nd ed., sec. 8.1]).  Such second
+ *               derivatives are approximations: they are NOT exact like
+ *               the rest of tapegen, which is why you must ask for them.
+ *               0 (default): second-order calls return TG_ERR_UNSUPPORTED.
+ *   jvp_func    optional: the name of ANOTHER function of the same object
+ *               computing the JVP as a function of the same kind, with
+ *               n + n inputs (x, dx) and k outputs (dy).
+ *   vjp_func    optional: the same for the VJP, with n + k inputs
+ *               (x, ybar) and n outputs (xbar).
+ *               Derivative TAPES of a tape using this function record
+ *               CALLs to these (forward: jvp_func, reverse: vjp_func;
+ *               second order: the derivatives of those, so give them
+ *               jvp_func/vjp_func too); without them tg_*_tape return a
+ *               tape in the error state TG_ERR_UNSUPPORTED.  Checked when
+ *               the object is sealed (unknown name or wrong shape:
+ *               TG_ERR_ARG from the call that seals it).
+ *   ctx         passed to every callback. */
+typedef struct tg_func_def {
+    const char *name;
+    size_t n, k;
+    tg_func_eval_fn eval;
+    tg_func_jvp_fn jvp;
+    tg_func_vjp_fn vjp;
+    tg_func_hvp_fn hvp;
+    int hvp_numeric;
+    const char *jvp_func;
+    const char *vjp_func;
+    void *ctx;
+} tg_func_def;
+
+/* A new, empty object (NULL only when out of memory); free with
+ * tg_funcs_free (NULL allowed) once no tape uses it. */
+tg_funcs *tg_funcs_new(void);
+void      tg_funcs_free(tg_funcs *fs);
+/* Adds a copy of *def to fs (the strings are copied; ctx and the callbacks
+ * are kept as pointers).  Errors (message in tg_last_error(), fs
+ * unchanged): TG_ERR_ARG for a NULL argument, a missing eval, a bad or
+ * duplicate name, n or k > 2^24, or fs already sealed; TG_ERR_NOMEM.  Not
+ * thread-safe with respect to other uses of fs. */
+tg_status tg_func_define(tg_funcs *fs, const tg_func_def *def);
+/* Seals fs now (see above): checks every jvp_func/vjp_func reference.
+ * Optional (the first use seals), but call it before handing fs to several
+ * threads that might use it first at the same time.  Errors: TG_ERR_ARG
+ * (NULL fs, a reference to an undefined function or one of the wrong
+ * shape; fs then stays open). */
+tg_status tg_funcs_seal(tg_funcs *fs);
+/* Number of functions in fs (0 for NULL); their names in definition order
+ * (NULL when i is out of range; owned by fs). */
+size_t      tg_funcs_count(const tg_funcs *fs);
+const char *tg_funcs_name(const tg_funcs *fs, size_t i);
+
+/* Records y = name(x) on t: one CALL instruction with n operands and k
+ * outputs (XOUT instructions; tg_tape_insn shows them).  x: the function's
+ * n values of t (or the tapeless zero; NULL allowed when n == 0); y: k
+ * slots receiving the outputs (NULL allowed when k == 0).  Seals fs.
+ * Errors are sticky on t (y then {t, TG_NIL}): TG_ERR_ARG for a NULL fs or
+ * name, a name fs does not define, a value of another tape, fs failing to
+ * seal, or t already using another tg_funcs object; TG_ERR_LIMIT.  CALLs
+ * are never folded or merged by CSE (the user's function may have state
+ * the library cannot see), and are not allowed inside tg_map/tg_scan
+ * bodies (TG_ERR_UNSUPPORTED).
+ *
+ * How each path uses the callbacks (per point and per direction):
+ *   tg_eval, batch calls          eval;
+ *   tangent sweeps (tg_jvp, the forward-mode Jacobian, sparse Jacobians
+ *     by columns)                 jvp, skipped for an all-zero dx (dy = 0);
+ *   adjoint sweeps (tg_gradient, tg_vjp, reverse-mode Jacobian, batch
+ *     gradients)                  vjp, skipped for an all-zero ybar;
+ *   second order (tg_hvp, tg_hessian, sparse Hessians)  vjp, and hvp or
+ *     its numeric replacement (hvp_numeric), skipped for zero directions;
+ *   sparsity patterns             the call is a dense block: every output
+ *     depends on every input (Jacobian), and every pair of its inputs
+ *     may interact (Hessian), since the library cannot see inside it;
+ *   derivative tapes              CALLs of jvp_func / vjp_func (above);
+ *   lazy derivative tapes and tg_tape_compile   not used for such tapes
+ *     (the sweeps serve; tg_tape_compile and tg_compile return
+ *     TG_ERR_UNSUPPORTED);
+ *   tape files                    the function's name and shape are
+ *     saved; load with tg_tape_load_funcs and the object defining them;
+ *   Rust and C output             a call of a user-supplied function by
+ *     name (see tg_rust_source and tg_c_source).
+ * Absolute zero (CONVENTIONS rule 1) holds for the call as a whole: a zero
+ * direction or cotangent contributes exactly zero, whatever the callbacks
+ * would return; inside the callbacks it is the user's business. */
+void tg_call_func(tg_tape *t, const tg_funcs *fs, const char *name, const tg_var *x, tg_var *y);
+
 /* ----------------------------------------------------------------- files */
 
 /* Saves t to path in the versioned, checksummed tape format
@@ -583,6 +733,16 @@ tg_status tg_tape_save(const tg_tape *t, const char *path);
  * when out of memory.  A loaded tape is identical to the saved one (same
  * disassembly, bitwise-equal results). */
 tg_tape *tg_tape_load(const char *path);
+/* As tg_tape_load, for tapes that call user functions (tg_call_func): each
+ * function the file names must be defined in fs with the same n and k; the
+ * loaded tape then calls fs's callbacks (fs is sealed, and must outlive the
+ * tape).  fs may be NULL: then this is tg_tape_load.  Loading a file that
+ * calls user functions without an object, or with one that lacks a
+ * function or defines it with another shape, gives a tape in the error
+ * state TG_ERR_FORMAT, e.g. "tape uses user function 'foo' (2 -> 1): load
+ * it with the tg_funcs object that defines it".  Errors otherwise as
+ * tg_tape_load. */
+tg_tape *tg_tape_load_funcs(const char *path, const tg_funcs *fs);
 
 /* ------------------------------------------------------------------ Rust */
 

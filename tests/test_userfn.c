@@ -1,0 +1,633 @@
+/* tests/test_userfn.c -- user-defined functions (tg_call_func, issue 13
+ * part 3).  The subject is `rot` (tests/userfn.h): a hand-written C
+ * function with hand-written JVP, VJP and HVP.  Every numeric path through
+ * a tape calling it is compared with the SAME tape recorded from tapegen's
+ * own ops (the independent oracle) and, for first derivatives, with
+ * central differences; derivative tapes (CALLs of the derivative functions)
+ * with the numeric calls; files with and without the object; the numeric
+ * second order (hvp_numeric) with the exact one; missing callbacks give
+ * TG_ERR_UNSUPPORTED. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "derivutil.h"
+#include "userfn.h"
+
+#define N 3
+#define MV 5
+#define RTOL 1e-12
+
+static void random_point(tu_rng *r, double *x)
+{
+    for (int j = 0; j < N; j++)
+        x[j] = tu_rng_range(r, -1.5, 1.5);
+}
+
+static void assert_close_vec(const double *got, const double *want, size_t n, double rtol,
+                             const char *what)
+{
+    double s = du_scale(want, n);
+    for (size_t j = 0; j < n; j++)
+        cr_assert(du_close2(got[j], want[j], rtol, s), "%s[%zu]: %.17g, want %.17g", what, j,
+                  got[j], want[j]);
+}
+
+/* ------------------------------------------------------------ definition */
+
+static void nop_eval(void *ctx, const double *x, double *y)
+{
+    (void)ctx; (void)x; (void)y;
+}
+
+Test(userfn, define_checks_its_arguments)
+{
+    tg_funcs *fs = tg_funcs_new();
+    cr_assert(fs);
+    tg_func_def d = { .name = "f", .n = 1, .k = 1, .eval = nop_eval };
+    cr_assert_eq(tg_func_define(NULL, &d), TG_ERR_ARG);
+    cr_assert_eq(tg_func_define(fs, NULL), TG_ERR_ARG);
+    const char *bad[] = { "", "1f", "a-b", "a b", "\xc3\xa9", NULL };
+    for (int i = 0; i < 5; i++) {
+        d.name = bad[i];
+        cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG, "name '%s' accepted", bad[i]);
+    }
+    d.name = NULL;
+    cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG);
+    char longname[80];
+    memset(longname, 'a', 64);
+    longname[64] = 0;
+    d.name = longname;
+    cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG);
+    longname[63] = 0;
+    TU_OK(tg_func_define(fs, &d));
+    d.name = "f";
+    d.eval = NULL;
+    cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG);
+    cr_assert(strstr(tg_last_error(), "eval"), "%s", tg_last_error());
+    d.eval = nop_eval;
+    d.n = ((size_t)1 << 24) + 1;
+    cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG);
+    d.n = 1;
+    TU_OK(tg_func_define(fs, &d));
+    cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG, "duplicate accepted");
+    cr_assert(strstr(tg_last_error(), "already"), "%s", tg_last_error());
+    cr_assert_eq(tg_funcs_count(fs), 2);
+    cr_assert_str_eq(tg_funcs_name(fs, 1), "f");
+    cr_assert_null(tg_funcs_name(fs, 2));
+    cr_assert_eq(tg_funcs_count(NULL), 0);
+    /* sealing freezes the object */
+    TU_OK(tg_funcs_seal(fs));
+    d.name = "g";
+    cr_assert_eq(tg_func_define(fs, &d), TG_ERR_ARG);
+    cr_assert(strstr(tg_last_error(), "sealed"), "%s", tg_last_error());
+    tg_funcs_free(fs);
+    tg_funcs_free(NULL);
+}
+
+Test(userfn, sealing_checks_derivative_function_references)
+{
+    tg_funcs *fs = tg_funcs_new();
+    tg_func_def d = { .name = "f", .n = 2, .k = 1, .eval = nop_eval, .jvp_func = "f_jvp" };
+    TU_OK(tg_func_define(fs, &d));
+    cr_assert_eq(tg_funcs_seal(fs), TG_ERR_ARG, "undefined jvp_func accepted");
+    cr_assert(strstr(tg_last_error(), "f_jvp"), "%s", tg_last_error());
+    /* wrong shape: a jvp function of f takes 2 + 2 inputs, gives 1 output */
+    tg_func_def j = { .name = "f_jvp", .n = 3, .k = 1, .eval = nop_eval };
+    TU_OK(tg_func_define(fs, &j));
+    tg_tape *t = tu_tape("t", 0);
+    tg_var x[2];
+    tg_input_vec(t, "x", 2, x);
+    tg_var y;
+    tg_call_func(t, fs, "f", x, &y);
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG, "wrong shape accepted");
+    cr_assert(strstr(tg_tape_error(t), "3 -> 1"), "%s", tg_tape_error(t));
+    cr_assert_eq(y.id, TG_NIL);
+    tg_tape_free(t);
+    tg_funcs_free(fs);
+}
+
+Test(userfn, call_errors_are_sticky)
+{
+    tg_funcs *fs = ufn_new(UFN_FULL), *other = ufn_new(UFN_FULL);
+    tg_tape *t = tu_tape("t", 0), *u = tu_tape("u", 0);
+    tg_var x[2], xu = tg_input(u, "x"), y[2];
+    tg_input_vec(t, "x", 2, x);
+    tg_call_func(t, fs, "nope", x, y);
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    cr_assert(strstr(tg_tape_error(t), "nope"), "%s", tg_tape_error(t));
+    tg_tape_free(t);
+
+    t = tu_tape("t", 0);
+    tg_input_vec(t, "x", 2, x);
+    tg_var mixed[2] = { x[0], xu };
+    tg_call_func(t, fs, "rot", mixed, y);
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    cr_assert_eq(y[0].id, TG_NIL);
+    tg_tape_free(t);
+
+    t = tu_tape("t", 0);
+    tg_input_vec(t, "x", 2, x);
+    tg_call_func(t, NULL, "rot", x, y);
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    tg_tape_free(t);
+
+    /* one object per tape */
+    t = tu_tape("t", 0);
+    tg_input_vec(t, "x", 2, x);
+    tg_call_func(t, fs, "rot", x, y);
+    TU_TAPE_OK(t);
+    tg_call_func(t, other, "rot", x, y);
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    cr_assert(strstr(tg_tape_error(t), "another tg_funcs"), "%s", tg_tape_error(t));
+    tg_tape_free(t);
+
+    /* the tapeless zero is an input */
+    t = tu_tape("t", 0);
+    tg_var z[2] = { tg_input(t, "a"), TG_ZERO_VAR };
+    tg_call_func(t, fs, "rot", z, y);
+    tg_output_vec(t, "y", 2, y);
+    TU_TAPE_OK(t);
+    double a = 1.5, out[2];
+    TU_OK(tg_eval(t, &a, out));
+    cr_assert(out[0] == 1.5 && out[1] == 0.0);
+    tg_tape_free(t);
+    tg_tape_free(u);
+    tg_funcs_free(fs);
+    tg_funcs_free(other);
+}
+
+Test(userfn, one_instruction_per_call)
+{
+    tg_funcs *fs = ufn_new(UFN_FULL);
+    tg_tape *t = tu_tape("t", 0);
+    tg_var x[2], y[2], y2[2];
+    tg_input_vec(t, "x", 2, x);
+    size_t before = tg_tape_size(t);
+    tg_call_func(t, fs, "rot", x, y);
+    cr_assert_eq(tg_tape_size(t), before + 3, "CALL + 2 XOUT, got %zu", tg_tape_size(t) - before);
+    /* never merged by CSE */
+    tg_call_func(t, fs, "rot", x, y2);
+    cr_assert_eq(tg_tape_size(t), before + 6);
+    cr_assert_neq(y[0].id, y2[0].id);
+    tg_insn in;
+    TU_OK(tg_tape_insn(t, before, &in));
+    cr_assert_eq(in.op, TG_OP_CALL);
+    cr_assert_eq(in.noperands, 2);
+    cr_assert_eq(in.operand[0], x[0].id);
+    cr_assert_eq(in.operand[1], x[1].id);
+    TU_OK(tg_tape_insn(t, y[1].id, &in));
+    cr_assert_eq(in.op, TG_OP_XOUT);
+    cr_assert_eq(in.operand[0], before);
+    tg_tape_free(t);
+    tg_funcs_free(fs);
+}
+
+/* ------------------------------------------------------------ numeric paths */
+
+typedef struct pair {
+    tg_funcs *fs;
+    tg_tape *call, *ops;    /* through the user function / from ops */
+} pair;
+
+static pair make_pair(int variant, int scalar)
+{
+    pair p;
+    p.fs = ufn_new(variant);
+    p.call = ufn_tape(p.fs, scalar);
+    p.ops = ufn_tape(NULL, scalar);
+    return p;
+}
+
+static void free_pair(pair *p)
+{
+    tg_tape_free(p->call);
+    tg_tape_free(p->ops);
+    tg_funcs_free(p->fs);
+}
+
+Test(userfn, eval_equals_the_op_recording)
+{
+    pair p = make_pair(UFN_FULL, 0);
+    tu_rng r = { 11 };
+    for (int k = 0; k < 20; k++) {
+        double x[N], a[MV], b[MV];
+        random_point(&r, x);
+        TU_OK(tg_eval(p.call, x, a));
+        TU_OK(tg_eval(p.ops, x, b));
+        /* same libm calls, same order: the same bits */
+        for (int j = 0; j < MV; j++)
+            cr_assert(tu_same_bits(a[j], b[j]), "y[%d]: %.17g vs %.17g", j, a[j], b[j]);
+    }
+    free_pair(&p);
+}
+
+Test(userfn, first_derivatives_equal_the_oracle_and_differences)
+{
+    pair p = make_pair(UFN_FULL, 0), s = make_pair(UFN_FULL, 1);
+    tu_rng r = { 12 };
+    for (int k = 0; k < 10; k++) {
+        double x[N], v[N], w[MV], a[MV * N], b[MV * N], fd[MV];
+        random_point(&r, x);
+        random_point(&r, v);
+        for (int j = 0; j < MV; j++)
+            w[j] = tu_rng_range(&r, -1, 1);
+        TU_OK(tg_jacobian(p.call, x, a));
+        TU_OK(tg_jacobian(p.ops, x, b));
+        assert_close_vec(a, b, MV * N, RTOL, "jacobian");
+        for (int i = 0; i < MV; i++)
+            for (int j = 0; j < N; j++)
+                cr_assert(tu_close(a[i * N + j], tu_cdiff_tape(p.ops, x, (size_t)i, (size_t)j),
+                                   1e-6, 1e-7), "J[%d][%d] vs central differences", i, j);
+        TU_OK(tg_jvp(p.call, x, v, a));
+        TU_OK(tg_jvp(p.ops, x, v, b));
+        assert_close_vec(a, b, MV, RTOL, "jvp");
+        tu_cdiff_dir(tu_tape_eval_fn, p.call, N, MV, x, v, 1e-6, fd);
+        assert_close_vec(a, fd, MV, 1e-6, "jvp vs central differences");
+        TU_OK(tg_vjp(p.call, x, w, a));
+        TU_OK(tg_vjp(p.ops, x, w, b));
+        assert_close_vec(a, b, N, RTOL, "vjp");
+        TU_OK(tg_gradient(s.call, x, a));
+        TU_OK(tg_gradient(s.ops, x, b));
+        assert_close_vec(a, b, N, RTOL, "gradient");
+        for (int j = 0; j < N; j++)
+            cr_assert(tu_close(a[j], tu_cdiff_tape(s.call, x, 0, (size_t)j), 1e-6, 1e-7),
+                      "gradient[%d] vs central differences", j);
+    }
+    free_pair(&p);
+    free_pair(&s);
+}
+
+Test(userfn, second_derivatives_equal_the_oracle)
+{
+    pair s = make_pair(UFN_FULL, 1);
+    tu_rng r = { 13 };
+    for (int k = 0; k < 10; k++) {
+        double x[N], v[N], a[N * N], b[N * N], fd[N];
+        random_point(&r, x);
+        random_point(&r, v);
+        TU_OK(tg_hessian(s.call, x, a));
+        TU_OK(tg_hessian(s.ops, x, b));
+        assert_close_vec(a, b, N * N, RTOL, "hessian");
+        TU_OK(tg_hvp(s.call, x, v, a));
+        TU_OK(tg_hvp(s.ops, x, v, b));
+        assert_close_vec(a, b, N, RTOL, "hvp");
+        tu_cdiff_hvp(s.call, x, v, fd);
+        assert_close_vec(a, fd, N, 1e-5, "hvp vs central differences of the gradient");
+    }
+    free_pair(&s);
+}
+
+Test(userfn, numeric_hvp_only_when_allowed)
+{
+    pair num = make_pair(UFN_NUMERIC_HVP, 1), no = make_pair(UFN_NO_HVP, 1);
+    tu_rng r = { 14 };
+    for (int k = 0; k < 10; k++) {
+        double x[N], v[N], a[N * N], b[N * N];
+        random_point(&r, x);
+        random_point(&r, v);
+        TU_OK(tg_hessian(num.call, x, a));
+        TU_OK(tg_hessian(num.ops, x, b));
+        /* central differences of the VJP: relative error ~ eps^(2/3) */
+        assert_close_vec(a, b, N * N, 1e-7, "hessian by differences of the vjp");
+        TU_OK(tg_hvp(num.call, x, v, a));
+        TU_OK(tg_hvp(num.ops, x, v, b));
+        assert_close_vec(a, b, N, 1e-7, "hvp by differences of the vjp");
+    }
+    double x[N] = { 0.3, -0.2, 0.9 }, v[N] = { 1, 0, 0 }, out[N * N] = { 42 };
+    cr_assert_eq(tg_hvp(no.call, x, v, out), TG_ERR_UNSUPPORTED);
+    cr_assert(strstr(tg_last_error(), "rot") && strstr(tg_last_error(), "hvp"), "%s",
+              tg_last_error());
+    cr_assert_eq(tg_hessian(no.call, x, out), TG_ERR_UNSUPPORTED);
+    cr_assert_eq(out[0], 42, "output written on error");
+    /* first order still works */
+    double g[N];
+    TU_OK(tg_gradient(no.call, x, g));
+    free_pair(&num);
+    free_pair(&no);
+}
+
+Test(userfn, missing_jvp_is_unsupported_where_needed)
+{
+    pair p = make_pair(UFN_NO_JVP, 0);
+    double x[N] = { 0.3, -0.2, 0.9 }, v[N] = { 1, 2, 3 }, w[MV] = { 1, 1, 1, 1, 1 }, out[MV];
+    cr_assert_eq(tg_jvp(p.call, x, v, out), TG_ERR_UNSUPPORTED);
+    cr_assert(strstr(tg_last_error(), "jvp"), "%s", tg_last_error());
+    TU_OK(tg_vjp(p.call, x, w, out));
+    TU_OK(tg_eval(p.call, x, out));
+    free_pair(&p);
+}
+
+Test(userfn, zero_directions_skip_the_callbacks)
+{
+    pair p = make_pair(UFN_FULL, 0);
+    double x[N] = { 0.3, -0.2, 0.9 }, v[N] = { 0, 0, 0 }, w[MV] = { 0 }, out[MV];
+    long j0 = atomic_load(&ufn_calls[1]), v0 = atomic_load(&ufn_calls[2]);
+    TU_OK(tg_jvp(p.call, x, v, out));
+    for (int j = 0; j < MV; j++)
+        cr_assert(out[j] == 0.0);
+    TU_OK(tg_vjp(p.call, x, w, out));
+    for (int j = 0; j < N; j++)
+        cr_assert(out[j] == 0.0);
+    cr_assert_eq(atomic_load(&ufn_calls[1]), j0, "jvp called for a zero direction");
+    cr_assert_eq(atomic_load(&ufn_calls[2]), v0, "vjp called for a zero cotangent");
+    free_pair(&p);
+}
+
+Test(userfn, batch_calls_equal_pointwise_calls)
+{
+    pair p = make_pair(UFN_FULL, 0), s = make_pair(UFN_FULL, 1);
+    enum { NP = 37 };
+    double X[NP * N], Y[NP * MV], G[NP * N];
+    tu_rng r = { 15 };
+    for (int i = 0; i < NP; i++)
+        random_point(&r, X + i * N);
+    TU_OK(tg_eval_batch(p.call, NP, X, Y));
+    TU_OK(tg_gradient_batch(s.call, NP, X, G));
+    for (int i = 0; i < NP; i++) {
+        double y[MV], g[N];
+        TU_OK(tg_eval(p.ops, X + i * N, y));
+        TU_OK(tg_gradient(s.ops, X + i * N, g));
+        assert_close_vec(Y + i * MV, y, MV, 0.0, "eval_batch");
+        assert_close_vec(G + i * N, g, N, RTOL, "gradient_batch");
+    }
+    free_pair(&p);
+    free_pair(&s);
+}
+
+Test(userfn, wrt_and_multi_equal_the_oracle)
+{
+    pair p = make_pair(UFN_FULL, 0), s = make_pair(UFN_FULL, 1);
+    double x[N] = { 0.4, -0.7, 1.1 }, V[2 * N] = { 1, 0.5, -1, 0, 2, 1 }, W[2 * MV];
+    for (int j = 0; j < 2 * MV; j++)
+        W[j] = 0.25 * j - 1;
+    double a[2 * MV * N], b[2 * MV * N];
+    TU_OK(tg_jvp_multi(p.call, TG_ALL, 2, x, V, a));
+    TU_OK(tg_jvp_multi(p.ops, TG_ALL, 2, x, V, b));
+    assert_close_vec(a, b, 2 * MV, RTOL, "jvp_multi");
+    TU_OK(tg_vjp_multi(p.call, TG_ALL, 2, x, W, a));
+    TU_OK(tg_vjp_multi(p.ops, TG_ALL, 2, x, W, b));
+    assert_close_vec(a, b, 2 * N, RTOL, "vjp_multi");
+    TU_OK(tg_hvp_multi(s.call, TG_ALL, 2, x, V, a));
+    TU_OK(tg_hvp_multi(s.ops, TG_ALL, 2, x, V, b));
+    assert_close_vec(a, b, 2 * N, RTOL, "hvp_multi");
+    TU_OK(tg_jacobian_wrt(p.call, 0, x, a));
+    TU_OK(tg_jacobian_wrt(p.ops, 0, x, b));
+    assert_close_vec(a, b, MV * N, RTOL, "jacobian_wrt");
+    TU_OK(tg_hessian_wrt(s.call, 0, x, a));
+    TU_OK(tg_hessian_wrt(s.ops, 0, x, b));
+    assert_close_vec(a, b, N * N, RTOL, "hessian_wrt");
+    free_pair(&p);
+    free_pair(&s);
+}
+
+Test(userfn, workspaces_serve_calls)
+{
+    pair s = make_pair(UFN_FULL, 1);
+    tg_workspace *w = tg_workspace_new(s.call);
+    cr_assert(w);
+    double x[N] = { 0.4, -0.7, 1.1 }, a[N], b[N], v[N] = { 1, 2, 3 };
+    for (int rep = 0; rep < 40; rep++) {   /* past the lazy threshold */
+        TU_OK(tg_gradient_ws(s.call, w, x, a));
+        TU_OK(tg_gradient(s.call, x, a));
+        TU_OK(tg_hvp(s.call, x, v, a));
+    }
+    TU_OK(tg_gradient(s.ops, x, b));
+    TU_OK(tg_gradient_ws(s.call, w, x, a));
+    assert_close_vec(a, b, N, RTOL, "gradient_ws");
+    tg_workspace_free(w);
+    free_pair(&s);
+}
+
+/* ------------------------------------------------------------ sparsity */
+
+Test(userfn, sparse_patterns_treat_a_call_as_dense)
+{
+    /* y = rot(x0, x1), plus x2^2: the call's block is dense */
+    tg_funcs *fs = ufn_new(UFN_FULL);
+    tg_tape *t = tu_tape("sp", 0);
+    tg_var x[3], y[2];
+    tg_input_vec(t, "x", 3, x);
+    tg_call_func(t, fs, "rot", x, y);
+    tg_var out[3] = { y[0], y[1], tg_mul(x[2], x[2]) };
+    tg_output_vec(t, "y", 3, out);
+    TU_TAPE_OK(t);
+    tg_sparsity *sj = tg_jacobian_sparsity(t, TG_ALL);
+    TU_OK(tg_sparsity_status(sj));
+    cr_assert_eq(tg_sparsity_nnz(sj), 5, "nnz %zu", tg_sparsity_nnz(sj));
+    double x0[3] = { 0.7, 0.3, -2 }, vals[5], J[9];
+    TU_OK(tg_sparse_jacobian(t, sj, x0, vals));
+    TU_OK(tg_jacobian(t, x0, J));
+    for (size_t e = 0; e < 5; e++) {
+        uint32_t i = tg_sparsity_rows(sj)[e], j = tg_sparsity_cols(sj)[e];
+        cr_assert(tu_close(vals[e], J[i * 3 + j], RTOL, 0), "J(%u,%u)", i, j);
+    }
+    tg_sparsity *sh = tg_hessian_sparsity(t, TG_ALL);
+    TU_OK(tg_sparsity_status(sh));
+    /* lower triangle: (0,0) (1,0) (1,1) from the call, (2,2) */
+    cr_assert_eq(tg_sparsity_nnz(sh), 4, "nnz %zu", tg_sparsity_nnz(sh));
+    double w[3] = { 0.5, -1.5, 2 }, hv[4];
+    TU_OK(tg_sparse_hessian(t, sh, x0, w, hv));
+    /* the weighted Hessian by hand: sum w_q H_q */
+    double a = x0[0], c = cos(x0[1]), s = sin(x0[1]);
+    double want[4] = { 0, -s * w[0] + c * w[1], -a * c * w[0] - a * s * w[1], 2 * w[2] };
+    for (int e = 0; e < 4; e++)
+        cr_assert(tu_close(hv[e], want[e], RTOL, 1e-15), "H entry %d: %.17g vs %.17g", e, hv[e],
+                  want[e]);
+    tg_sparsity_free(sj);
+    tg_sparsity_free(sh);
+    tg_tape_free(t);
+    tg_funcs_free(fs);
+}
+
+/* ------------------------------------------------------------ derivative tapes */
+
+Test(userfn, derivative_tapes_call_the_derivative_functions)
+{
+    pair p = make_pair(UFN_FULL, 0), s = make_pair(UFN_FULL, 1);
+    tg_tape *gt = tg_gradient_tape(s.call, TG_ALL), *jt = tg_jacobian_tape(p.call, TG_ALL);
+    tg_tape *jv = tg_jvp_tape(p.call, TG_ALL), *vj = tg_vjp_tape(p.call, TG_ALL);
+    tg_tape *ht = tg_hvp_tape(s.call, TG_ALL), *hs = tg_hessian_tape(s.call, TG_ALL);
+    tg_tape *all[] = { gt, jt, jv, vj, ht, hs };
+    for (int i = 0; i < 6; i++)
+        TU_TAPE_OK(all[i]);
+    tu_rng r = { 16 };
+    for (int k = 0; k < 10; k++) {
+        double x[N], xv[N + MV], a[MV * N], b[MV * N];
+        random_point(&r, x);
+        TU_OK(tg_eval(gt, x, a));
+        TU_OK(tg_gradient(s.ops, x, b));
+        assert_close_vec(a, b, N, RTOL, "gradient tape");
+        TU_OK(tg_eval(jt, x, a));
+        TU_OK(tg_jacobian(p.ops, x, b));
+        assert_close_vec(a, b, MV * N, RTOL, "jacobian tape");
+        memcpy(xv, x, sizeof x);
+        random_point(&r, xv + N);
+        TU_OK(tg_eval(jv, xv, a));
+        TU_OK(tg_jvp(p.ops, x, xv + N, b));
+        assert_close_vec(a, b, MV, RTOL, "jvp tape");
+        TU_OK(tg_eval(ht, xv, a));
+        TU_OK(tg_hvp(s.ops, x, xv + N, b));
+        assert_close_vec(a, b, N, RTOL, "hvp tape");
+        TU_OK(tg_eval(hs, x, a));
+        TU_OK(tg_hessian(s.ops, x, b));
+        assert_close_vec(a, b, N * N, RTOL, "hessian tape");
+        for (int j = 0; j < MV; j++)
+            xv[N + j] = tu_rng_range(&r, -1, 1);
+        TU_OK(tg_eval(vj, xv, a));
+        TU_OK(tg_vjp(p.ops, x, xv + N, b));
+        assert_close_vec(a, b, N, RTOL, "vjp tape");
+        /* a derivative tape is differentiated numerically again: the
+         * gradient tape's Jacobian is the Hessian */
+        TU_OK(tg_jacobian(gt, x, a));
+        TU_OK(tg_hessian(s.ops, x, b));
+        assert_close_vec(a, b, N * N, RTOL, "jacobian of the gradient tape");
+    }
+    for (int i = 0; i < 6; i++)
+        tg_tape_free(all[i]);
+    free_pair(&p);
+    free_pair(&s);
+}
+
+Test(userfn, derivative_tapes_without_functions_are_unsupported)
+{
+    pair s = make_pair(UFN_NO_DERIV_FUNCS, 1);
+    tg_tape *gt = tg_gradient_tape(s.call, TG_ALL), *jv = tg_jvp_tape(s.call, TG_ALL);
+    cr_assert_eq(tg_tape_status(gt), TG_ERR_UNSUPPORTED);
+    cr_assert(strstr(tg_tape_error(gt), "'rot'") && strstr(tg_tape_error(gt), "vjp_func"), "%s",
+              tg_tape_error(gt));
+    cr_assert_eq(tg_tape_status(jv), TG_ERR_UNSUPPORTED);
+    cr_assert(strstr(tg_tape_error(jv), "jvp_func"), "%s", tg_tape_error(jv));
+    tg_tape_free(gt);
+    tg_tape_free(jv);
+    free_pair(&s);
+}
+
+/* ------------------------------------------------------------ files */
+
+static char *tmp_path(const char *name)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/tg_userfn_%ld_%s", (long)getpid(), name);
+    return buf;
+}
+
+Test(userfn, files_need_the_object)
+{
+    pair s = make_pair(UFN_FULL, 1);
+    const char *path = tmp_path("uf.tape");
+    TU_OK(tg_tape_save(s.call, path));
+    tg_tape *no = tg_tape_load(path);
+    cr_assert_eq(tg_tape_status(no), TG_ERR_FORMAT);
+    cr_assert(strstr(tg_tape_error(no), "tape uses user function 'rot' (2 -> 2): load it with "
+                     "the tg_funcs object that defines it"), "%s", tg_tape_error(no));
+    tg_tape_free(no);
+    no = tg_tape_load_funcs(path, NULL);
+    cr_assert_eq(tg_tape_status(no), TG_ERR_FORMAT);
+    tg_tape_free(no);
+
+    /* an object without rot, and one with rot of another shape */
+    tg_funcs *empty = tg_funcs_new(), *wrong = tg_funcs_new();
+    tg_func_def d = { .name = "rot", .n = 3, .k = 2, .eval = ufn_rotjvp_eval };
+    TU_OK(tg_func_define(wrong, &d));
+    no = tg_tape_load_funcs(path, empty);
+    cr_assert_eq(tg_tape_status(no), TG_ERR_FORMAT);
+    cr_assert(strstr(tg_tape_error(no), "'rot'"), "%s", tg_tape_error(no));
+    tg_tape_free(no);
+    no = tg_tape_load_funcs(path, wrong);
+    cr_assert_eq(tg_tape_status(no), TG_ERR_FORMAT);
+    cr_assert(strstr(tg_tape_error(no), "3 -> 2"), "%s", tg_tape_error(no));
+    tg_tape_free(no);
+
+    /* a fresh object defining the same functions */
+    tg_funcs *fs2 = ufn_new(UFN_FULL);
+    tg_tape *t = tg_tape_load_funcs(path, fs2);
+    TU_TAPE_OK(t);
+    char *d1 = tg_tape_disasm(s.call), *d2 = tg_tape_disasm(t);
+    cr_assert_str_eq(d1, d2);
+    free(d1);
+    free(d2);
+    double x[N] = { 0.4, -0.7, 1.1 }, a[N * N], b[N * N];
+    TU_OK(tg_hessian(t, x, a));
+    TU_OK(tg_hessian(s.ops, x, b));
+    assert_close_vec(a, b, N * N, RTOL, "hessian of the loaded tape");
+    /* saving the loaded tape gives the same bytes */
+    const char *path2 = tmp_path("uf2.tape");
+    TU_OK(tg_tape_save(t, path2));
+    FILE *f1 = fopen(path, "rb"), *f2 = fopen(path2, "rb");
+    int c1, c2;
+    do {
+        c1 = fgetc(f1);
+        c2 = fgetc(f2);
+        cr_assert_eq(c1, c2, "saved files differ");
+    } while (c1 != EOF);
+    fclose(f1);
+    fclose(f2);
+    /* a derivative tape (CALLs of rot_vjp) round-trips too */
+    tg_tape *gt = tg_gradient_tape(t, TG_ALL);
+    TU_OK(tg_tape_save(gt, path2));
+    tg_tape *gl = tg_tape_load_funcs(path2, fs2);
+    TU_TAPE_OK(gl);
+    TU_OK(tg_eval(gl, x, a));
+    TU_OK(tg_gradient(s.ops, x, b));
+    assert_close_vec(a, b, N, RTOL, "loaded gradient tape");
+    tg_tape_free(gt);
+    tg_tape_free(gl);
+    unlink(path);
+    unlink(path2);
+    tg_tape_free(t);
+    tg_funcs_free(fs2);
+    tg_funcs_free(empty);
+    tg_funcs_free(wrong);
+    free_pair(&s);
+}
+
+Test(userfn, loading_a_plain_tape_with_an_object_is_fine)
+{
+    tg_tape *t = tu_tape("plain", 0);
+    tg_output(t, "y", tg_sin(tg_input(t, "x")));
+    const char *path = tmp_path("plain.tape");
+    TU_OK(tg_tape_save(t, path));
+    tg_funcs *fs = ufn_new(UFN_FULL);
+    tg_tape *l = tg_tape_load_funcs(path, fs);
+    TU_TAPE_OK(l);
+    tg_tape_free(l);
+    unlink(path);
+    tg_tape_free(t);
+    tg_funcs_free(fs);
+}
+
+/* ------------------------------------------------------------ other paths */
+
+Test(userfn, optimise_and_inline_keep_calls)
+{
+    pair s = make_pair(UFN_FULL, 1);
+    double x[N] = { 0.4, -0.7, 1.1 }, a[N], b[N];
+    TU_OK(tg_tape_optimize(s.call, TG_OPT_MAX));
+    TU_OK(tg_gradient(s.call, x, a));
+    TU_OK(tg_gradient(s.ops, x, b));
+    assert_close_vec(a, b, N, RTOL, "gradient of the optimised tape");
+    /* tg_call inlines a tape with calls */
+    tg_tape *g = tu_tape("g", 0);
+    tg_var in[N], out;
+    tg_input_vec(g, "x", N, in);
+    tg_call(g, s.call, in, &out);
+    tg_output(g, "f", tg_mul(out, 2.0));
+    TU_TAPE_OK(g);
+    TU_OK(tg_gradient(g, x, a));
+    for (int j = 0; j < N; j++)
+        cr_assert(tu_close(a[j], 2 * b[j], RTOL, 1e-15));
+    tg_tape_free(g);
+    free_pair(&s);
+}
+
+Test(userfn, native_compilation_refuses_cleanly)
+{
+    pair s = make_pair(UFN_FULL, 1);
+    cr_assert_null(tg_compile(s.call, NULL));
+    cr_assert(strstr(tg_last_error(), "user function"), "%s", tg_last_error());
+    cr_assert_eq(tg_tape_compile(s.call, TG_F | TG_GRAD, NULL), TG_ERR_UNSUPPORTED);
+    double x[N] = { 0.4, -0.7, 1.1 }, a[N];
+    TU_OK(tg_gradient(s.call, x, a));    /* still usable */
+    free_pair(&s);
+}
