@@ -2,6 +2,7 @@
  * read-out around the sweeps in forward.c, reverse.c, tangent.c and
  * second.c, in the workspace layouts of layout.h.  Outputs are written only after every check has
  * passed and the workspace is in place, so an error leaves them untouched. */
+#include "ad/call.h"
 #include "ad/layout.h"
 #include "ad/lazy.h"
 #include "ad/native.h"
@@ -72,7 +73,6 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
 {
     const char *fn = "tg_eval";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_call(t, fn));
     NEED(x, t->nin);
     NEED(y, t->nout);
     ROUTE(AD_ROUTE_F, NULL, y);
@@ -100,7 +100,7 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
     zero(bar, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
+    ad_reverse_stored_t(t, v, pa, pb, ta, tb, bar);
     for (uint32_t k = 0; k < t->nin; k++)
         wj[k] = bar[t->in_ref[k]];
     return TG_OK;
@@ -126,6 +126,7 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
     const char *fn = "tg_gradient";
     CHECK(check_tape(t, fn));
     CHECK(tape_refuse_x(t, fn));
+    CHECK(ad_calls_check(t, AD_NEED_VJP, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(g, t->nin);
@@ -141,6 +142,7 @@ tg_vjp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *w_, 
     const char *fn = "tg_vjp";
     CHECK(check_tape(t, fn));
     CHECK(tape_refuse_x(t, fn));
+    CHECK(ad_calls_check(t, AD_NEED_VJP, fn));
     NEED(x, t->nin);
     NEED(w_, t->nout);
     NEED(wj, t->nin);
@@ -153,6 +155,7 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     const char *fn = "tg_jvp";
     CHECK(check_tape(t, fn));
     CHECK(tape_refuse_x(t, fn));
+    CHECK(ad_calls_check(t, AD_NEED_JVP, fn));
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(jv, t->nout);
@@ -197,6 +200,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     const char *fn = "tg_jacobian";
     CHECK(check_tape(t, fn));
     CHECK(tape_refuse_x(t, fn));
+    CHECK(ad_calls_check(t, AD_NEED_JVP | AD_NEED_VJP, fn));
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
     ROUTE(AD_ROUTE_JAC, NULL, J);
@@ -231,7 +235,7 @@ first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *ws, cons
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
     zero(w, t->n);
     w[t->out_ref[0]] = 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, w);
+    ad_reverse_stored_t(t, v, pa, pb, ta, tb, w);
 }
 
 tg_status
@@ -240,6 +244,7 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     const char *fn = "tg_hvp";
     CHECK(check_tape(t, fn));
     CHECK(tape_refuse_x(t, fn));
+    CHECK(ad_calls_check(t, AD_NEED_JVP | AD_NEED_HVP, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(v_, t->nin);
@@ -268,6 +273,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     const char *fn = "tg_hessian";
     CHECK(check_tape(t, fn));
     CHECK(tape_refuse_x(t, fn));
+    CHECK(ad_calls_check(t, AD_NEED_JVP | AD_NEED_HVP, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(H, (size_t)t->nin * t->nin);

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "ad/sweep.h"
+#include "ad/call.h"
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
 
@@ -44,8 +45,18 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
      * (its callers refuse tapes with them: tape_refuse_x) */
     SWEEP_CASE(MAP)
     SWEEP_CASE(SCAN)
+        SWEEP_NEXT_FWD;
+    /* a user function (call.c): its values now; its adjoints are pulled
+     * by ad_reverse_stored_t, which stops at each call.  The call and its
+     * XOUTs store no partials (slots pointing at themselves, partial 0). */
     SWEEP_CASE(CALL)
+        ad_call_forward(t, i, v, 1);
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
+        SWEEP_NEXT_FWD;
     SWEEP_CASE(XOUT)
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
 #define D1(OP, da)                                                      \
     SWEEP_CASE(OP) {                                                    \
@@ -90,11 +101,12 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
  * to do) or not finite; for a finite nonzero w, azmul(p, w) and p*w are
  * equal as values (a zero partial gives a zero, maybe -0), so the common
  * case is a plain multiply-add (the zero tests cost more than the work). */
-void
-ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict pb,
-                  const uint32_t *restrict ta, const uint32_t *restrict tb, double *restrict bar)
+static inline void
+reverse_stored_range(uint32_t lo, uint32_t hi, const double *restrict pa,
+                     const double *restrict pb, const uint32_t *restrict ta,
+                     const uint32_t *restrict tb, double *restrict bar)
 {
-    for (uint32_t i = n; i-- > 0;) {
+    for (uint32_t i = hi; i-- > lo;) {
         double w = bar[i];
         if (w == 0.0)
             continue;
@@ -106,4 +118,31 @@ ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict 
             bar[tb[i]] += mathx_azmul(pb[i], w);
         }
     }
+}
+
+void
+ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict pb,
+                  const uint32_t *restrict ta, const uint32_t *restrict tb, double *restrict bar)
+{
+    reverse_stored_range(0, n, pa, pb, ta, tb, bar);
+}
+
+/* The stored-partials reverse sweep over a tape that may call user
+ * functions: the plain loop between calls, each call's vjp (call.c) in
+ * between, from the last call down.  The same accumulation order as the
+ * dispatching sweep.  (Loops, MAP/SCAN, are refused before this path.) */
+void
+ad_reverse_stored_t(const tg_tape *t, const double *v, const double *pa, const double *pb,
+                    const uint32_t *ta, const uint32_t *tb, double *bar)
+{
+    uint32_t hi = t->n;
+    for (uint32_t r = t->nxr; r-- > 0;) {
+        uint32_t i = t->xr[r].inst;
+        uint32_t end = i + 1 + (uint32_t)t->xr[r].nout;
+        reverse_stored_range(end, hi, pa, pb, ta, tb, bar);
+        if (t->xr[r].kind == TG_OP_CALL)
+            ad_call_reverse(t, i, v, bar, 1, 1);
+        hi = i;
+    }
+    reverse_stored_range(0, hi, pa, pb, ta, tb, bar);
 }

@@ -144,6 +144,8 @@ ad_lazy_get(const tg_tape *t, int k)
 const tg_tape *
 ad_lazy_count(const tg_tape *t, int k)
 {
+    if (tape_has_x(t))      /* user functions: the sweeps serve (no derivative tape) */
+        return NULL;
     lazy_slot *s = tape_attachment(t, &lazy_key);
     if (!s || atomic_load_explicit(&s->off, memory_order_relaxed))
         return NULL;

@@ -33,7 +33,7 @@ prologue(const tg_tape *t, tg_workspace *w, int wrt, int scalar, const char *fn,
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
-    if (tape_has_x(t))
+    if (tape_has_loops(t))
         return tape_refuse_x(t, fn);
     if (!w)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
@@ -73,7 +73,7 @@ ad_first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *w, co
     memset(bar, 0, t->n * sizeof *bar);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
+    ad_reverse_stored_t(t, v, pa, pb, ta, tb, bar);
 }
 
 /* ------------------------------------------------------------ one block */

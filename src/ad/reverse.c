@@ -6,6 +6,7 @@
  * points (batch gradients).  Single gradients take the stored-partials
  * path of fused.c instead. */
 #include "ad/sweep.h"
+#include "ad/call.h"
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
 

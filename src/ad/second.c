@@ -15,6 +15,7 @@
 #include <math.h>
 
 #include "ad/sweep.h"
+#include "ad/call.h"
 #include "ad/partials.h"
 
 typedef struct d4 {
@@ -104,6 +105,10 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
     for (uint32_t i = t->n; i-- > 0;) {
+        if (op[i] == TG_OP_CALL) {  /* a user function (call.c); its XOUTs do nothing */
+            ad_call_second(t, i, v, vd, w, wd, L, ACCW);
+            continue;
+        }
         double wi = w[i];
         const double *wdi = wd + (size_t)i * L;
         const double *td[4] = { vd + (size_t)ca[i] * L, vd + (size_t)cb[i] * L,
@@ -141,7 +146,7 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
         case TG_OP_INPUT:
         case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
         case TG_OP_SCAN:
-        case TG_OP_CALL:
+        case TG_OP_CALL:    /* handled above */
         case TG_OP_XOUT:
         case TG_OP_COUNT:
             break;

@@ -77,6 +77,10 @@ void ad_reverse_points(const tg_tape *t, const double *v, double *bar);
  * zeros). */
 void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *pa, double *pb,
                          uint32_t *ta, uint32_t *tb);
+/* ad_reverse_stored_t: the same for a tape with user-function calls (the
+ * sweep stops at each to call its vjp); any tape without loops. */
+void ad_reverse_stored_t(const tg_tape *t, const double *v, const double *pa, const double *pb,
+                         const uint32_t *ta, const uint32_t *tb, double *bar);
 void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uint32_t *ta,
                        const uint32_t *tb, double *bar);
 

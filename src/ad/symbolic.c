@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "ad/symbolic.h"
+#include "ad/call_sym.h"
 #include "ad/rules.h"
 
 static tape_opnd
@@ -100,6 +101,12 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
             tan[i] = TG_NIL;
             continue;
         }
+        if (op == TG_OP_CALL) {     /* a user function (call_sym.c), its XOUTs with it */
+            uint32_t k = (uint32_t)tape_xrec_of(t, i)->nout;
+            ad_sym_call_tangent(t, i, tan);
+            i += k;
+            continue;
+        }
         uint32_t ia = t->a[i], ib = t->b[i], ic = t->c[i], sum = TG_NIL;
 #define PUSH(k, p) if (tan[k] != TG_NIL) accumulate(t, &sum, scale(t, (p), tan[k]));
         switch ((tg_opcode)op) {
@@ -112,7 +119,7 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
         case TG_OP_INPUT:
         case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
         case TG_OP_SCAN:
-        case TG_OP_CALL:
+        case TG_OP_CALL:    /* handled above */
         case TG_OP_XOUT:
         case TG_OP_COUNT:
             break;
@@ -127,6 +134,10 @@ int
 ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 {
     for (uint32_t i = n; i-- > 0 && t->status == TG_OK;) {
+        if (t->op[i] == TG_OP_CALL) {   /* a user function (call_sym.c) */
+            ad_sym_call_adjoint(t, i, adj, active);
+            continue;
+        }
         uint32_t w = adj[i];
         if (w == TG_NIL)
             continue;
@@ -158,9 +169,15 @@ ad_activity(const tg_tape *t, uint32_t n, uint32_t lo, uint32_t hi, uint8_t *act
     for (uint32_t i = 0; i < n; i++) {
         uint8_t op = t->op[i];
         int ar = tape_op_arity[op];
-        if (op == TG_OP_INPUT)
+        if (op == TG_OP_INPUT) {
             active[i] = t->a[i] >= lo && t->a[i] < hi;
-        else
+        } else if (op == TG_OP_CALL) {  /* its XOUTs follow it (arity 1) */
+            const tape_xrec *r = tape_xrec_of(t, i);
+            const uint32_t *o = tape_xops(t, r);
+            active[i] = 0;
+            for (uint64_t j = 0; j < r->nops; j++)
+                active[i] |= active[o[j]];
+        } else
             active[i] = (ar >= 1 && active[t->a[i]]) | (ar >= 2 && active[t->b[i]])
                       | (ar >= 3 && active[t->c[i]]);
     }

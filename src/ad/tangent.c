@@ -3,6 +3,7 @@
  * partials (rules.def, numeric context) with its operands' tangents, in
  * operand order. */
 #include "ad/sweep.h"
+#include "ad/call.h"
 #include "ad/ctx_num.h"
 
 AD_INLINE void
@@ -61,10 +62,12 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             break;                                                      \
         }
 #include "ad/rules.def"
+        case TG_OP_CALL:    /* a user function: its outputs' tangents (call.c) */
+            ad_call_tangent(t, i, v, vd, L);
+            break;
         case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
         case TG_OP_SCAN:
-        case TG_OP_CALL:
-        case TG_OP_XOUT:
+        case TG_OP_XOUT:    /* written by its instruction */
         case TG_OP_COUNT:
             break;
         }

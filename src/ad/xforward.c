@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "ad/sweep.h"
+#include "ad/call.h"
 
 size_t
 ad_x_scratch(const tg_tape *t)
@@ -75,14 +76,15 @@ void
 ad_forward_x(const tg_tape *t, uint32_t i, double *v, size_t VL, double *scratch)
 {
     const tape_xrec *r = tape_xrec_of(t, i);
+    if (r->kind == TG_OP_CALL) {    /* a user function (call.c) */
+        ad_call_forward(t, i, v, VL);
+        return;
+    }
     for (size_t l = 0; l < VL; l++) {
         v[(size_t)i * VL + l] = 0.0;
         if (r->kind == TG_OP_MAP)
             map_lane(t, r, i, v, VL, l, scratch);
-        else if (r->kind == TG_OP_SCAN)
+        else
             scan_lane(t, r, i, v, VL, l, scratch);
-        else    /* CALL: refused before any sweep (tape_refuse_x), issue 13 fills it in */
-            for (uint64_t k = 0; k < r->nout; k++)
-                v[(size_t)(i + 1 + k) * VL + l] = NAN;
     }
 }

@@ -4,6 +4,7 @@
  * tape keeps a table of the functions it calls (t->calls: indices into its
  * one tg_funcs object t->funcs); the CALL's record points into it. */
 #include <stdio.h>
+#include <string.h>
 
 #include "tape/alloc.h"
 #include "tape/funcs.h"
@@ -110,4 +111,17 @@ tg_funcs_seal(tg_funcs *fs)
     if (tape_funcs_seal(fs, err, sizeof err))
         return tape_fail_call(TG_ERR_ARG, "tg_funcs_seal: %s", err);
     return TG_OK;
+}
+
+int
+tape_copy_calls(tg_tape *dst, const tg_tape *src)
+{
+    if (src->ncalls == 0)
+        return 0;
+    if (tape_grow((void **)&dst->calls, &dst->callcap, src->ncalls, sizeof *dst->calls))
+        return tape_fail(dst, TG_ERR_NOMEM, "out of memory copying the call table");
+    memcpy(dst->calls, src->calls, src->ncalls * sizeof *dst->calls);
+    dst->ncalls = src->ncalls;
+    dst->funcs = src->funcs;
+    return 0;
 }

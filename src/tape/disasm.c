@@ -81,7 +81,7 @@ print_list(tape_sb *sb, const char *name, const uint32_t *o, uint64_t m)
 }
 
 /* "map body0 count=3 xs=[..] params=[..]", "scan body1 steps=4
- * carry=[..] xs=[..] params=[..]", "call fn0 args=[..]". */
+ * carry=[..] xs=[..] params=[..]", "call NAME args=[..]". */
 static void
 print_x(tape_sb *sb, const tg_tape *t, uint32_t i)
 {
@@ -89,7 +89,7 @@ print_x(tape_sb *sb, const tg_tape *t, uint32_t i)
     const uint32_t *o = tape_xops(t, r);
     uint64_t nxs = r->count * r->nx;
     if (r->kind == TG_OP_CALL) {
-        tape_sb_printf(sb, " fn%" PRIu32, r->body);
+        tape_sb_printf(sb, " %s", tape_call_func(t, r)->name);
         print_list(sb, "args", o, r->nops);
         return;
     }

@@ -28,14 +28,16 @@
 #include <unistd.h>
 
 #include "tape/alloc.h"
+#include "tape/funcs.h"
 #include "internal.h"
 
 #define FILE_MAGIC    "TAPEGEN"         /* 8 bytes with the NUL */
-#define FILE_VERSION  2u                /* written; 1 and 2 are read */
+#define FILE_VERSION  3u                /* newest read; 1, 2 and 3 are read */
+#define FILE_PLAIN    2u                /* written for a tape without extended instructions */
 #define HEADER_BYTES  24u
 #define FILE_MIN      (HEADER_BYTES + 8u)
 #define FILE_MAX      ((uint64_t)1 << 40)
-#define MAX_SECTIONS  6
+#define MAX_SECTIONS  8
 
 /* Format 1 numbered ops in this order (the order of ops.def in release
  * 0.1.0).  Frozen: ops appended or reordered later do not change how a
@@ -216,6 +218,15 @@ sec_opnames(buf *b, const tg_tape *t, const optable *o)
         put_name(b, o->name[k]);
 }
 
+/* Operand columns an instruction of op uses in the file: its arity (at
+ * least a, which CONST, INPUT and the extended instructions use as an
+ * index); an XOUT also uses b, its output index. */
+static int
+used_cols(int op)
+{
+    return op == TG_OP_XOUT ? 2 : tape_op_arity[op] ? tape_op_arity[op] : 1;
+}
+
 static void
 sec_insts(buf *b, const tg_tape *t, const optable *o)
 {
@@ -225,7 +236,7 @@ sec_insts(buf *b, const tg_tape *t, const optable *o)
     const uint32_t *col[3] = { t->a, t->b, t->c };
     for (int c = 0; c < 3; c++)
         for (uint32_t i = 0; i < t->n; i++)
-            put_u32(b, (c == 0 || tape_op_arity[t->op[i]] > c) ? col[c][i] : 0);
+            put_u32(b, c < used_cols(t->op[i]) ? col[c][i] : 0);
 }
 
 static void
@@ -246,6 +257,45 @@ sec_outputs(buf *b, const tg_tape *t, const optable *o)
         put_u32(b, t->out_ref[j]);
 }
 
+/* Format 3: the records of the extended instructions, in instruction
+ * order, then their operand lists (the list offsets and the instruction
+ * of each record follow from the order). */
+static void
+sec_xrecs(buf *b, const tg_tape *t, const optable *o)
+{
+    put_u32(b, t->nxr);
+    for (uint32_t r = 0; r < t->nxr; r++) {
+        const tape_xrec *x = &t->xr[r];
+        put(b, &o->code[x->kind], 1);
+        put_u32(b, x->body);
+        put_u64(b, x->count);
+        put_u32(b, x->nc);
+        put_u32(b, x->nx);
+        put_u32(b, x->np);
+        put_u32(b, x->ny);
+        put_u64(b, x->nops);
+        put_u64(b, x->nout);
+    }
+    put_u64(b, t->nxops);
+    for (uint64_t k = 0; k < t->nxops; k++)
+        put_u32(b, t->xops[k]);
+}
+
+/* Format 3: the user functions the CALLs name (tg_call_func), by name and
+ * shape; loading resolves them in the caller's tg_funcs object. */
+static void
+sec_calls(buf *b, const tg_tape *t, const optable *o)
+{
+    (void)o;
+    put_u32(b, t->ncalls);
+    for (uint32_t c = 0; c < t->ncalls; c++) {
+        const tape_func *f = tape_funcs_at(t->funcs, t->calls[c]);
+        put_name(b, f->name);
+        put_u32(b, f->n);
+        put_u32(b, f->k);
+    }
+}
+
 typedef void (*sec_writer)(buf *, const tg_tape *, const optable *);
 
 static const struct {
@@ -254,18 +304,22 @@ static const struct {
 } writers[MAX_SECTIONS] = {
     { "META", sec_meta }, { "BLKS", sec_blocks }, { "OPNM", sec_opnames },
     { "INST", sec_insts }, { "KPOO", sec_consts }, { "OUTS", sec_outputs },
+    { "XREC", sec_xrecs }, { "CALL", sec_calls },
 };
 
+/* A tape without extended instructions is written as format 2 (readable
+ * by every release since 0.2), one with them as format 3. */
 static void
 serialize(buf *b, const tg_tape *t)
 {
     optable o;
     make_optable(&o, t);
+    int nsec = tape_has_x(t) ? 8 : 6;
     put(b, FILE_MAGIC, 8);
-    put_u32(b, FILE_VERSION);
-    put_u32(b, MAX_SECTIONS);
+    put_u32(b, tape_has_x(t) ? FILE_VERSION : FILE_PLAIN);
+    put_u32(b, (uint32_t)nsec);
     put_u64(b, 0);                      /* total size, patched below */
-    for (int s = 0; s < MAX_SECTIONS; s++) {
+    for (int s = 0; s < nsec; s++) {
         put(b, writers[s].tag, 4);
         size_t at = b->len;
         put_u64(b, 0);                  /* payload length, patched */
@@ -294,7 +348,7 @@ tg_tape_save(const tg_tape *t, const char *path)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
                             t->name, t->err);
-    if (tape_has_x(t))
+    if (tape_has_loops(t))              /* loop bodies: issue 11 (format 3 + bodies) */
         return tape_refuse_x(t, "tg_tape_save");
     buf b = { 0 };
     serialize(&b, t);
@@ -382,6 +436,10 @@ typedef struct image {
     char (*bname)[TAPE_NAME_MAX + 1];   /* ninb + noutb names */
     uint32_t *bsize;
     const uint8_t *ops, *cols, *kbits, *outs;
+    uint32_t nxr, ncalls;   /* format 3: extended instructions, user functions */
+    uint64_t nxops;
+    const uint8_t *xrecs, *xops, *calls;
+    size_t calls_at;        /* file offset of the CALL section, for messages */
     bool nomem;             /* the failure was an allocation */
 } image;
 
@@ -526,6 +584,47 @@ read_outputs(rd *r, image *im)
     return 0;
 }
 
+#define XREC_BYTES 45u      /* kind, body, count, nc, nx, np, ny, nops, nout */
+
+static int
+read_xrecs(rd *r, image *im)
+{
+    if (rd_u32(r, &im->nxr, "extended instruction count"))
+        return -1;
+    if ((uint64_t)im->nxr * XREC_BYTES > r->len - r->at)
+        return bad(r, "%" PRIu32 " extended instructions cannot fit in the section", im->nxr);
+    im->xrecs = r->p + r->at;
+    r->at += (size_t)im->nxr * XREC_BYTES;
+    if (need(r, 8, "operand list count"))
+        return -1;
+    im->nxops = get_u64(r->p + r->at);
+    r->at += 8;
+    if (im->nxops > (r->len - r->at) / 4 || im->nxops * 4 != r->len - r->at)
+        return bad(r, "%" PRIu64 " operand refs do not match the section length", im->nxops);
+    im->xops = r->p + r->at;
+    r->at = r->len;
+    return 0;
+}
+
+static int
+read_calls(rd *r, image *im)
+{
+    im->calls_at = r->base;
+    if (rd_u32(r, &im->ncalls, "user function count"))
+        return -1;
+    if ((uint64_t)im->ncalls * 11 > r->len - r->at)     /* each entry takes >= 11 bytes */
+        return bad(r, "%" PRIu32 " user functions cannot fit in the section", im->ncalls);
+    im->calls = r->p + r->at;
+    char name[TAPE_NAME_MAX + 1];
+    for (uint32_t c = 0; c < im->ncalls; c++) {
+        uint32_t n, k;
+        if (rd_name(r, name, "user function name") || rd_u32(r, &n, "inputs")
+            || rd_u32(r, &k, "outputs"))
+            return -1;
+    }
+    return 0;
+}
+
 typedef int (*sec_reader)(rd *, image *);
 
 /* The sections of each format, in file order. */
@@ -538,6 +637,9 @@ static const struct layout {
       { read_meta1, read_blocks, read_insts, read_consts, read_outputs } },
     { 2, 6, { "META", "BLKS", "OPNM", "INST", "KPOO", "OUTS" },
       { read_meta2, read_blocks, read_opnames, read_insts, read_consts, read_outputs } },
+    { 3, 8, { "META", "BLKS", "OPNM", "INST", "KPOO", "OUTS", "XREC", "CALL" },
+      { read_meta2, read_blocks, read_opnames, read_insts, read_consts, read_outputs,
+        read_xrecs, read_calls } },
 };
 
 static const struct layout *
@@ -559,7 +661,7 @@ check_header(rd *r, const uint8_t *h, size_t have, uint64_t len)
         return bad(r, "truncated header (%" PRIu64 " bytes)", len);
     const struct layout *l = layout_of(get_u32(h + 8));
     if (!l)
-        return bad(r, "unsupported format version %" PRIu32 " (this build reads 1 and %u)",
+        return bad(r, "unsupported format version %" PRIu32 " (this build reads 1 to %u)",
                    get_u32(h + 8), FILE_VERSION);
     if (get_u32(h + 12) != l->nsec)
         return bad(r, "format %" PRIu32 " has %" PRIu32 " sections, the header says %" PRIu32,
@@ -594,8 +696,7 @@ check_encoding(rd *r, image *im)
             return bad(r, "instruction %" PRIu32 ": operation \"%s\" is unknown to this build",
                        i, im->opname[op]);
         used[op] = true;
-        int ar = tape_op_arity[im->opmap[op]];
-        for (int j = ar ? ar : 1; j < 3; j++) {
+        for (int j = used_cols(im->opmap[op]); j < 3; j++) {
             const uint8_t *at = im->cols + 4 * ((size_t)j * n + i);
             r->at = (size_t)(at - im->file);
             if (get_u32(at) != 0)
@@ -722,6 +823,85 @@ tape_from_image(tg_tape *t, const image *im)
     t->nk = im->nk;
     t->nin = im->nin;
     t->nout = im->nout;
+}
+
+/* The user functions a format 3 file names, resolved in fs: each must be
+ * defined there with the same shape.  0, or -1 with t failed
+ * (TG_ERR_FORMAT, the message naming the function). */
+static int
+calls_from_image(tg_tape *t, const image *im, const tg_funcs *fs, const char *path)
+{
+    rd r = { im->calls, (size_t)-1, 0, 0, NULL, 0 };
+    char name[TAPE_NAME_MAX + 1], err[200];
+    for (uint32_t c = 0; c < im->ncalls; c++) {
+        uint32_t n = 0, k = 0;
+        (void)rd_name(&r, name, "");            /* read_calls checked every entry */
+        (void)rd_u32(&r, &n, "");
+        (void)rd_u32(&r, &k, "");
+        uint32_t fn = tape_funcs_find(fs, name);
+        if (fn == TAPE_FUNC_NONE)
+            return tape_fail(t, TG_ERR_FORMAT, "%s: tape uses user function '%s' (%" PRIu32
+                             " -> %" PRIu32 "): load it with the tg_funcs object that defines "
+                             "it (tg_tape_load_funcs)", path, name, n, k);
+        const tape_func *f = tape_funcs_at(fs, fn);
+        if (f->n != n || f->k != k)
+            return tape_fail(t, TG_ERR_FORMAT, "%s: tape uses user function '%s' (%" PRIu32
+                             " -> %" PRIu32 "); the tg_funcs object defines it as %" PRIu32
+                             " -> %" PRIu32, path, name, n, k, f->n, f->k);
+        if (tape_funcs_seal(fs, err, sizeof err))
+            return tape_fail(t, TG_ERR_FORMAT, "%s: the tg_funcs object does not seal: %s", path,
+                             err);
+        if (tape_call_entry(t, fs, fn) == TG_NIL)
+            return -1;
+    }
+    return 0;
+}
+
+/* Format 3: the extended instructions' records and operand lists.  Each
+ * record's instruction and list offset follow from the order; the rest
+ * (kinds against instructions, operands earlier, shapes) is tape_verify's. */
+static int
+xtabs_from_image(tg_tape *t, const image *im, const tg_funcs *fs, const char *path)
+{
+    if (im->nxr == 0 && im->ncalls == 0)
+        return 0;
+    if (tape_grow((void **)&t->xr, &t->xrcap, im->nxr, sizeof *t->xr)
+        || (im->nxops && !(t->xops = mem_malloc((size_t)im->nxops * sizeof *t->xops))))
+        return tape_fail(t, TG_ERR_NOMEM, "out of memory loading %s", path);
+    t->xopscap = im->nxops;
+    for (uint64_t k = 0; k < im->nxops; k++)
+        t->xops[k] = get_u32(im->xops + 4 * k);
+    t->nxops = im->nxops;
+    uint64_t op0 = 0;
+    uint32_t i = 0;
+    for (uint32_t q = 0; q < im->nxr; q++) {
+        const uint8_t *p = im->xrecs + (size_t)q * XREC_BYTES;
+        tape_xrec *x = &t->xr[q];
+        int kind = p[0] < im->nops ? im->opmap[p[0]] : -1;
+        if (kind < 0 || !tape_is_x((uint8_t)kind))
+            return tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: extended instruction record %"
+                             PRIu32 " has kind %u", path, (size_t)(p - im->file), q, p[0]);
+        x->kind = (uint8_t)kind;
+        x->body = get_u32(p + 1);
+        x->count = get_u64(p + 5);
+        x->nc = get_u32(p + 13);
+        x->nx = get_u32(p + 17);
+        x->np = get_u32(p + 21);
+        x->ny = get_u32(p + 25);
+        x->nops = get_u64(p + 29);
+        x->nout = get_u64(p + 37);
+        x->op0 = op0;
+        op0 = x->nops > UINT64_MAX - op0 ? UINT64_MAX : op0 + x->nops;
+        while (i < t->n && !tape_is_x(t->op[i]))
+            i++;
+        x->inst = i < t->n ? i++ : TG_NIL;      /* tape_verify names a missing one */
+        t->xkinds |= tape_xk_bit(x->kind);
+        t->nxr = q + 1;
+    }
+    if (op0 != im->nxops)
+        return tape_fail(t, TG_ERR_FORMAT, "%s: the extended instructions have %" PRIu64
+                         " operands, the operand list %" PRIu64, path, op0, im->nxops);
+    return calls_from_image(t, im, fs, path);
 }
 
 /* ------------------------------------------------------ reading bytes */
@@ -880,6 +1060,12 @@ read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen
 tg_tape *
 tg_tape_load(const char *path)
 {
+    return tg_tape_load_funcs(path, NULL);
+}
+
+tg_tape *
+tg_tape_load_funcs(const char *path, const tg_funcs *fs)
+{
     tg_tape *t = tg_tape_new("loading");
     if (!t)
         return NULL;
@@ -908,6 +1094,8 @@ tg_tape_load(const char *path)
         mem_free(t->name);
         t->name = strcpy(name, im->name);
         tape_from_image(t, im);
+        if (t->status == TG_OK)
+            xtabs_from_image(t, im, fs, path);
         if (t->status == TG_OK && tape_verify_at(t, &f) != 0) {
             /* an invalid tape is never handed out: an empty one in error */
             tg_tape_free(t);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "tapegen.h"
+#include "tape/funcs.h"
 
 #define TAPE_MAX_INSTS  ((uint64_t)UINT32_MAX - 1) /* ids 0..2^32-3; TG_ZERO, TG_NIL reserved */
 #define TAPE_NAME_MAX   255
@@ -98,6 +99,9 @@ struct tg_tape {
     uint32_t nbodies, bodiescap;
     uint32_t depth;             /* nesting depth: 0 without loops, else 1 + max over bodies */
     unsigned xkinds;            /* TAPE_XK_* of the extended instructions here and in bodies */
+    const struct tg_funcs *funcs;   /* the user functions CALLs refer to (one object per tape; */
+    uint32_t *calls;            /* not owned); the call table: function indices into funcs, */
+    uint32_t ncalls, callcap;   /* one entry per function called (src/tape/call.c) */
 
     _Atomic(struct tape_attached *) attached;  /* see attach.c */
 };
@@ -111,6 +115,14 @@ static inline unsigned
 tape_xk_bit(uint8_t op)
 {
     return op == TG_OP_MAP ? TAPE_XK_MAP : op == TG_OP_SCAN ? TAPE_XK_SCAN : TAPE_XK_CALL;
+}
+
+/* t (or a body of it) has loops, MAP or SCAN.  Paths that handle user
+ * function calls but not loops yet refuse with this test (tape_refuse_x). */
+static inline bool
+tape_has_loops(const tg_tape *t)
+{
+    return (t->xkinds & (TAPE_XK_MAP | TAPE_XK_SCAN)) != 0;
 }
 
 /* op is MAP, SCAN or CALL (an extended instruction with a record).  The
@@ -141,6 +153,13 @@ static inline const uint32_t *
 tape_xops(const tg_tape *t, const tape_xrec *r)
 {
     return t->xops + r->op0;
+}
+
+/* The user function a CALL record calls (src/tape/funcs.h). */
+static inline const tape_func *
+tape_call_func(const tg_tape *t, const tape_xrec *r)
+{
+    return tape_funcs_at(t->funcs, t->calls[r->body]);
 }
 
 /* The body tape of a MAP/SCAN record. */
@@ -238,11 +257,23 @@ void     tape_free_x(tg_tape *t);
  * tape_refuse_call: the same for user-function calls (issue 13). */
 tg_status tape_refuse_x(const tg_tape *t, const char *fn);
 tg_status tape_refuse_call(const tg_tape *t, const char *fn);
+/* Both: for paths that handle neither (native code). */
+tg_status tape_refuse_xc(const tg_tape *t, const char *fn);
 /* xtab.c: bytes held by t's loop tables and bodies (for tg_tape_bytes). */
 size_t   tape_x_bytes(const tg_tape *t);
 /* xtab.c: two tapes record the same computation with the same blocks
  * (instructions, constants bit for bit, block names and sizes, bodies). */
 bool     tape_same(const tg_tape *a, const tg_tape *b);
+
+/* call.c: the index of function fn of fs in t's call table, added when
+ * new (t->funcs becomes fs; a tape uses one object); TG_NIL with t failed.
+ * tape_rec_call appends a CALL of fs's function fn on operand refs
+ * x[n] with its k XOUTs: the CALL's id, or TG_NIL with t failed.
+ * tape_copy_calls makes dst's call table a copy of src's (0, or -1 with
+ * dst failed). */
+uint32_t tape_call_entry(tg_tape *t, const tg_funcs *fs, uint32_t fn);
+uint32_t tape_rec_call(tg_tape *t, const tg_funcs *fs, uint32_t fn, const uint32_t *x);
+int      tape_copy_calls(tg_tape *dst, const tg_tape *src);
 
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */

@@ -16,11 +16,6 @@ static uint64_t
 replay_x(tg_tape *t, const tg_tape *f, uint32_t i, uint32_t *map)
 {
     tape_xrec r = *tape_xrec_of(f, i);
-    if (r.kind == TG_OP_CALL) {     /* issue 13 (userfn) replays calls */
-        tape_fail(t, TG_ERR_UNSUPPORTED, "replaying a user-defined function call is not "
-                  "supported yet");
-        return r.nout;
-    }
     uint32_t *ops = mem_malloc((size_t)(r.nops ? r.nops : 1) * sizeof *ops);
     if (!ops) {
         tape_fail(t, TG_ERR_NOMEM, "out of memory replaying a %s", tg_op_name(r.kind));
@@ -29,9 +24,13 @@ replay_x(tg_tape *t, const tg_tape *f, uint32_t i, uint32_t *map)
     const uint32_t *o = tape_xops(f, &r);
     for (uint64_t k = 0; k < r.nops; k++)
         ops[k] = map[o[k]];
-    uint32_t b = tape_add_body(t, tape_body_of(f, &r));
     uint32_t j = TG_NIL;
-    if (b != UINT32_MAX) {
+    /* a CALL names a function of f's object in f's call table: the same
+     * function, entered in t's table */
+    uint32_t b = r.kind == TG_OP_CALL ? UINT32_MAX : tape_add_body(t, tape_body_of(f, &r));
+    if (r.kind == TG_OP_CALL)
+        j = tape_rec_call(t, f->funcs, f->calls[r.body], ops);
+    else if (b != UINT32_MAX) {
         r.body = b;
         j = tape_append_x(t, r.kind, &r, ops);
     }

@@ -150,6 +150,14 @@ check_x(const tg_tape *t, uint32_t i, uint32_t *xi, tape_fault *f)
     if (r->kind == TG_OP_CALL) {
         if (r->count != 1 || r->nc || r->np || r->nops != r->nx || r->nout != r->ny)
             return fault(f, TAPE_AT_INST, i, 1, "instruction %" PRIu32 ": malformed call", i);
+        if (!t->funcs || r->body >= t->ncalls || t->calls[r->body] >= t->funcs->nf)
+            return fault(f, TAPE_AT_INST, i, 1, "instruction %" PRIu32 ": call of no known "
+                         "user function", i);
+        const tape_func *fn = tape_call_func(t, r);
+        if (fn->n != r->nx || fn->k != r->ny)
+            return fault(f, TAPE_AT_INST, i, 1, "instruction %" PRIu32 ": call of '%s' (%"
+                         PRIu32 " -> %" PRIu32 ") with %" PRIu32 " operands and %" PRIu32
+                         " outputs", i, fn->name, fn->n, fn->k, r->nx, r->ny);
     } else if (check_body_shape(t, i, r, f)) {
         return -1;
     }

@@ -120,7 +120,9 @@ tape_same(const tg_tape *a, const tg_tape *b)
         || (a->nout && memcmp(a->out_ref, b->out_ref, a->nout * sizeof *a->out_ref))
         || !same_blocks(a->inb, b->inb, a->ninb) || !same_blocks(a->outb, b->outb, a->noutb)
         || !same_xrecs(a->xr, b->xr, a->nxr)
-        || (a->nxops && memcmp(a->xops, b->xops, (size_t)a->nxops * sizeof *a->xops)))
+        || (a->nxops && memcmp(a->xops, b->xops, (size_t)a->nxops * sizeof *a->xops))
+        || a->funcs != b->funcs || a->ncalls != b->ncalls
+        || (a->ncalls && memcmp(a->calls, b->calls, a->ncalls * sizeof *a->calls)))
         return false;
     for (uint32_t j = 0; j < a->nbodies; j++)
         if (!tape_same(a->bodies[j], b->bodies[j]))
@@ -198,6 +200,8 @@ clone_into(tg_tape *c, const tg_tape *t)
             return -1;
         c->bodies[c->nbodies++] = b;
     }
+    if (tape_copy_calls(c, t))
+        return -1;
     c->depth = t->depth;
     c->xkinds = t->xkinds;
     c->limit = t->limit;
@@ -249,6 +253,10 @@ tape_free_x(tg_tape *t)
     mem_free(t->bodies);
     mem_free(t->xr);
     mem_free(t->xops);
+    mem_free(t->calls);
+    t->calls = NULL;
+    t->ncalls = t->callcap = 0;
+    t->funcs = NULL;
     t->bodies = NULL;
     t->xr = NULL;
     t->xops = NULL;
@@ -269,7 +277,7 @@ tape_x_bytes(const tg_tape *t)
 tg_status
 tape_refuse_x(const tg_tape *t, const char *fn)
 {
-    if (!t || !tape_has_x(t))
+    if (!t || !tape_has_loops(t))   /* user-function calls are handled */
         return TG_OK;
     return tape_fail_call(TG_ERR_UNSUPPORTED, "%s does not support loops yet (tape \"%s\" has "
                           "%" PRIu32 " extended instructions)", fn, t->name, t->nxr);
@@ -280,6 +288,13 @@ tape_refuse_call(const tg_tape *t, const char *fn)
 {
     if (!t || !(t->xkinds & TAPE_XK_CALL))
         return TG_OK;
-    return tape_fail_call(TG_ERR_UNSUPPORTED, "%s does not support user-defined function calls "
-                          "yet (tape \"%s\")", fn, t->name);
+    return tape_fail_call(TG_ERR_UNSUPPORTED, "%s does not support user function calls "
+                          "(tape \"%s\" calls user functions, tg_call_func)", fn, t->name);
+}
+
+tg_status
+tape_refuse_xc(const tg_tape *t, const char *fn)
+{
+    tg_status s = tape_refuse_x(t, fn);
+    return s != TG_OK ? s : tape_refuse_call(t, fn);
 }

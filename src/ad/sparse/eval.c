@@ -6,6 +6,7 @@
  * dense: the workspace holds the lanes of the tape's instructions and one
  * seed per input, never an m x n or n x n array.  The sparsity object is
  * only read, so one object serves any number of threads. */
+#include "ad/call.h"
 #include "ad/layout.h"
 #include "ad/sparse/sparse.h"
 
@@ -26,8 +27,12 @@ check(const tg_tape *t, const tg_sparsity *s, int kind, const char *fn)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
-    if (tape_has_x(t))
+    if (tape_has_loops(t))
         return tape_refuse_x(t, fn);
+    tg_status cs = ad_calls_check(t, kind == SP_JAC ? AD_NEED_JVP | AD_NEED_VJP
+                                                    : AD_NEED_JVP | AD_NEED_HVP, fn);
+    if (cs != TG_OK)
+        return cs;
     if (!s)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL sparsity", fn);
     if (s->status != TG_OK)

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "ad/sweep.h"
+#include "ad/call.h"
 #include "ad/dispatch.h"
 #include "ad/ctx_num.h"
 #include "ad/sparse/sparse.h"

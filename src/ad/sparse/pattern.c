@@ -42,11 +42,26 @@ operand(const tg_tape *t, uint32_t i, int p)
     return p == 0 ? t->a[i] : p == 1 ? t->b[i] : t->c[i];
 }
 
-/* operand p of op carries a derivative: mask SP_D1 (Jacobian) or SP_NZ */
+/* operand p of op carries a derivative: mask SP_D1 (Jacobian) or SP_NZ.
+ * An XOUT is its CALL's output: a plain edge to the CALL. */
 static inline int
 edge(unsigned mask, uint8_t op, int p)
 {
+    if (op == TG_OP_XOUT)
+        return p == 0;
     return p < tape_op_arity[op] && (sp_edge[op][p] & mask);
+}
+
+/* A user-function CALL (tg_call_func) is opaque: every output depends on
+ * every operand and every pair of operands may interact.  Its own set is
+ * the union of its operands' (each XOUT shares it), and when an output
+ * is live every pair in that union interacts (Hessian). */
+static const uint32_t *
+call_ops(const tg_tape *t, uint32_t i, uint32_t *n)
+{
+    const tape_xrec *r = tape_xrec_of(t, i);
+    *n = (uint32_t)r->nops;
+    return tape_xops(t, r);
 }
 
 /* pairs[p] bit q: operands p <= q interact in second order */
@@ -114,6 +129,15 @@ mark(pat *P, int hessian)
     for (uint32_t i = t->n; i-- > 0;) {
         uint8_t op = t->op[i], m = P->mark[i];
         unsigned pr[3];
+        if (op == TG_OP_CALL) {
+            uint32_t no;
+            const uint32_t *o = call_ops(t, i, &no);
+            if (hessian && (m & LIVE) && no)
+                P->mark[i] = m = (uint8_t)(m | NONLIN | NEED);
+            for (uint32_t j = 0; j < no; j++)
+                P->mark[o[j]] |= (m & LIVE) | (m & NEED);
+            continue;
+        }
         if (hessian && (m & LIVE) && pairs(op, pr)) {
             P->mark[i] |= NONLIN;
             for (int p = 0; p < 3; p++)
@@ -131,6 +155,13 @@ mark(pat *P, int hessian)
         if (!(P->mark[i] & (NEED | NONLIN)))
             continue;
         uint8_t op = t->op[i];
+        if (op == TG_OP_CALL) {
+            uint32_t no;
+            const uint32_t *o = call_ops(t, i, &no);
+            for (uint32_t j = 0; j < no; j++)
+                P->last[o[j]] = i;
+            continue;
+        }
         for (int p = 0; p < 3; p++)
             if (edge(P->mask, op, p))
                 P->last[operand(t, i, p)] = i;
@@ -140,12 +171,38 @@ mark(pat *P, int hessian)
             P->last[t->out_ref[r]] = UINT32_MAX;
 }
 
+/* X of a CALL: a fresh union of its operands' sets */
+static void
+form_call(pat *P, uint32_t i)
+{
+    uint32_t no;
+    const uint32_t *o = call_ops(P->t, i, &no);
+    sp_set *s = NULL;
+    for (uint32_t j = 0; j < no && !P->S.oom; j++) {
+        const sp_set *in = P->set[o[j]];
+        if (!in || in == s)
+            continue;
+        if (!s) {
+            s = sp_set_copy(&P->S, in);
+            if (!s)
+                return;
+        } else {
+            sp_set_union(&P->S, s, in);
+        }
+    }
+    P->set[i] = s;
+}
+
 /* X_i from the operands' sets */
 static void
 form(pat *P, uint32_t i)
 {
     const tg_tape *t = P->t;
     uint8_t op = t->op[i];
+    if (op == TG_OP_CALL) {
+        form_call(P, i);
+        return;
+    }
     if (op == TG_OP_INPUT) {
         uint32_t k = t->a[i];
         if (k >= P->lo && k - P->lo < P->nw && (P->set[i] = sp_set_new(&P->S))) {
@@ -221,6 +278,14 @@ interact(pat *P, uint32_t i)
 {
     const tg_tape *t = P->t;
     unsigned pr[3];
+    if (t->op[i] == TG_OP_CALL) {   /* every pair in the call's set */
+        const sp_set *U = P->set[i];
+        if (U) {
+            const uint32_t *ul = sp_set_list(U, P->bufq);
+            interact_one(P, ul, U->len, ul, U->len);
+        }
+        return;
+    }
     pairs(t->op[i], pr);
     for (int p = 0; p < 3; p++)
         for (int q = p; q < 3; q++) {
@@ -245,6 +310,16 @@ release_operands(pat *P, uint32_t i)
 {
     const tg_tape *t = P->t;
     uint8_t op = t->op[i];
+    if (op == TG_OP_CALL) {
+        uint32_t no;
+        const uint32_t *o = call_ops(t, i, &no);
+        for (uint32_t j = 0; j < no; j++)
+            if (P->last[o[j]] == i && P->set[o[j]]) {
+                sp_set_release(&P->S, P->set[o[j]]);
+                P->set[o[j]] = NULL;
+            }
+        return;
+    }
     for (int p = 0; p < 3; p++) {
         if (!edge(P->mask, op, p))
             continue;

@@ -235,7 +235,7 @@ sp_build(const tg_tape *t, int kind, int wrt, double budget)
                  t->name, t->err);
         return s;
     }
-    if (tape_has_x(t)) {
+    if (tape_has_loops(t)) {
         fail(s, TG_ERR_UNSUPPORTED, what, "does not support loops yet");
         return s;
     }

@@ -65,6 +65,13 @@ live_from(const tg_tape *t, uint32_t n, const uint32_t *y, uint32_t m, uint8_t *
     for (uint32_t i = n; i-- > 0;) {
         if (!live[i])
             continue;
+        if (tape_is_x(t->op[i])) {      /* a user-function CALL: its operand list */
+            const tape_xrec *r = tape_xrec_of(t, i);
+            const uint32_t *o = tape_xops(t, r);
+            for (uint64_t j = 0; j < r->nops; j++)
+                live[o[j]] = 1;
+            continue;
+        }
         int ar = tape_op_arity[t->op[i]];
         if (ar >= 1)
             live[t->a[i]] = 1;

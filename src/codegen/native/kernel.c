@@ -80,7 +80,7 @@ nat_kernel_jobs(const tg_tape *t, const nat_opts *o, int batch, const char *fn, 
         return 0;
     }
     if (tape_has_x(t)) {
-        *st = tape_refuse_x(t, fn);
+        *st = tape_refuse_xc(t, fn);
         return 0;
     }
     if (o->opt_level < 0 || o->opt_level > 3) {
