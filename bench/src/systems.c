@@ -641,11 +641,8 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
         free(Gref);
     }
 
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
+    if (!bench_run_checked(&bs, o))
         goto done;
-    }
-    bench_run(&bs, o);
     {
         /* FD gradient estimate where it is too slow to time */
         int kf = bench_find(&bs, SYS_HAND, "f");
@@ -655,13 +652,8 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
                              2.0 * (double)n * tf, "s", "estimated from the hand-written f");
         }
     }
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+done:;
+    int failed = bench_report(&bs, csv);
     tg_tape_free(s.f);
     tg_tape_free(s.gt);
     tg_tape_free(s.ht);
@@ -965,18 +957,10 @@ run_w4(const bench_opts *o, size_t n, FILE *csv)
     c4_fd_jac(&s);
     bench_check_norm(&bs, k, s.J, Jref, n * n, FD_SYS_TOL, "Jacobian");
 
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
+    if (!bench_run_checked(&bs, o))
         goto done;
-    }
-    bench_run(&bs, o);
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+done:;
+    int failed = bench_report(&bs, csv);
     tg_tape_free(s.f);
     tg_tape_free(s.jt);
     tg_workspace_free(s.ws);
