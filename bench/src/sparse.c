@@ -18,6 +18,7 @@
  * pattern's own size (8 bytes per entry for rows and columns). */
 #define _POSIX_C_SOURCE 200809L
 #include "systems.h"
+#include "tgcheck.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -34,17 +35,6 @@
 #define SPARSE_DENSE_MAX_N 1000    /* the dense tg_hessian alongside, up to here */
 
 #define SYS_TG_SPARSE "tapegen sparse"
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "bench: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* Resident set now, KiB (/proc/self/statm), or -1. */
 static long
@@ -67,16 +57,6 @@ poison(double *v, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         v[i] = NAN;
-}
-
-static int
-tg_ok(bench_set *bs, tg_status st, const char *what)
-{
-    if (st != TG_OK) {
-        bench_fail(bs, "%s failed: %s (%s)", what, tg_status_str(st), tg_last_error());
-        return 0;
-    }
-    return 1;
 }
 
 static int
@@ -329,8 +309,7 @@ run_w1_sparse(const bench_opts *o, size_t n, FILE *csv)
     if (kt >= 0)
         bench_add_ratio(&bs, "sparse Hessian tape eval / tg_gradient", kt, kg, 0);
 
-    if (!bench_run_checked(&bs, o))
-        goto done;
+    bench_run_checked(&bs, o);
 done:;
     int failed = bench_report(&bs, csv);
     tg_sparsity_free(s.sp);
@@ -479,8 +458,7 @@ run_w4_sparse(const bench_opts *o, size_t n, FILE *csv)
     if (kt >= 0)
         bench_add_ratio(&bs, "sparse Jacobian tape eval / tg_eval", kt, kf, 0);
 
-    if (!bench_run_checked(&bs, o))
-        goto done;
+    bench_run_checked(&bs, o);
 done:;
     int failed = bench_report(&bs, csv);
     tg_sparsity_free(s.sp);
