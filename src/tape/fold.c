@@ -3,7 +3,12 @@
  * refused on purpose, are listed once, in docs/conventions.md (rule 2):
  * fold_consts is its first entry (constant op constant, evaluated by
  * tape_eval_op, the interpreter's own semantics), fold_identity has one
- * case per identity.  Change the list and this file together. */
+ * case per identity.  Change the list and this file together.
+ *
+ * Every fold here needs a constant operand, except neg(neg x): the
+ * recorder's fast path (record.c, fast_op) relies on it and skips this
+ * file for operations on non-constant instructions.  A new fold without a
+ * constant operand must be excluded there too. */
 #include <math.h>
 
 #include "internal.h"
