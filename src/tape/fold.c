@@ -5,10 +5,11 @@
  * tape_eval_op, the interpreter's own semantics), fold_identity has one
  * case per identity.  Change the list and this file together.
  *
- * Every fold here needs a constant operand, except neg(neg x): the
- * recorder's fast path (record.c, fast_op) relies on it and skips this
- * file for operations on non-constant instructions.  A new fold without a
- * constant operand must be excluded there too. */
+ * Every fold here needs a constant operand, except neg(neg x), and a
+ * binary fold with one constant operand needs it to be +-0, 1 or NaN: the
+ * recorder's fast paths (record.c, fast_op and plain_literal) rely on both
+ * and skip this file for other operations.  A new fold outside these
+ * rules must be excluded there too. */
 #include <math.h>
 
 #include "internal.h"

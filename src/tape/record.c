@@ -247,6 +247,23 @@ fast_opnd(const tg_tape *t, uint64_t i, uint32_t *r)
 }
 
 static inline bool
+plain_literal(double k)
+{
+    return k != 0.0 && k != 1.0 && k == k;
+}
+
+/* op(r, k) (k_first: op(k, r)) with r a non-constant instruction and k a
+ * plain literal. */
+static uint32_t
+rec_lit(tg_tape *t, tg_opcode op, uint32_t r, double k, bool k_first)
+{
+    uint32_t rk = tape_const(t, k);
+    if (rk == TG_NIL)
+        return TG_NIL;
+    return k_first ? rec_refs(t, op, rk, r, 0) : rec_refs(t, op, r, rk, 0);
+}
+
+static inline bool
 fast_op(tg_tape *t, tg_opcode op, int n)
 {
     return t && t->status == TG_OK && (unsigned)op < TG_OP_COUNT && tape_op_arity[op] == n
@@ -273,6 +290,18 @@ tg_op2_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka,
     uint32_t ra, rb;
     if (ta == tb && fast_op(ta, op, 2) && fast_opnd(ta, ia, &ra) && fast_opnd(ta, ib, &rb)) {
         tg_var v = { ta, rec_refs(ta, op, ra, rb, 0) };
+        return v;
+    }
+    /* One operand a literal that no fold looks at (fold.c: only 0, 1 and
+     * NaN are special): materialised, then the same fast path. */
+    if (ta && !tb && !(ib >> 32) && plain_literal(kb) && fast_op(ta, op, 2)
+        && fast_opnd(ta, ia, &ra)) {
+        tg_var v = { ta, rec_lit(ta, op, ra, kb, false) };
+        return v;
+    }
+    if (tb && !ta && !(ia >> 32) && plain_literal(ka) && fast_op(tb, op, 2)
+        && fast_opnd(tb, ib, &rb)) {
+        tg_var v = { tb, rec_lit(tb, op, rb, ka, true) };
         return v;
     }
     tg_operand o[2] = { unpack(ta, ia, ka), unpack(tb, ib, kb) };
