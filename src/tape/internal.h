@@ -232,7 +232,6 @@ int      tape_fail(tg_tape *t, tg_status s, const char *fmt, ...) TAPE_PRINTF(3,
 int      tape_reserve(tg_tape *t, uint64_t need);
 uint32_t tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c);
 int      tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem);
-bool     tape_is_const(const tg_tape *t, uint32_t r, double *v);
 bool     tape_name_ok(const char *s);
 
 /* xtab.c: appends extended instruction op with record *rec (kind, body,
@@ -275,6 +274,17 @@ uint32_t tape_call_entry(tg_tape *t, const tg_funcs *fs, uint32_t fn);
 uint32_t tape_rec_call(tg_tape *t, const tg_funcs *fs, uint32_t fn, const uint32_t *x);
 int      tape_copy_calls(tg_tape *dst, const tg_tape *src);
 
+/* r is a CONST instruction of t: *v = its constant.  Inline: the folder
+ * asks this of every operand of every recorded operation. */
+static inline bool
+tape_is_const(const tg_tape *t, uint32_t r, double *v)
+{
+    if (r >= t->n || t->op[r] != TG_OP_CONST)
+        return false;
+    *v = t->k[t->a[r]];
+    return true;
+}
+
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */
 uint32_t tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
@@ -293,6 +303,10 @@ int      tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t 
 
 /* cse.c */
 uint32_t tape_cse_find(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k);
+/* The instruction (op, a, b, c) (not a constant or an input): found, or
+ * appended -- tape_cse_find then tape_append, in one probe when there is
+ * room.  TG_NIL with t failed. */
+uint32_t tape_cse_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c);
 int      tape_cse_insert(tg_tape *t, uint32_t i);
 int      tape_cse_reserve(tg_tape *t);
 int      tape_cse_rebuild(tg_tape *t);
