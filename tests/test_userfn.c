@@ -7,6 +7,7 @@
  * with the numeric calls; files with and without the object; the numeric
  * second order (hvp_numeric) with the exact one; missing callbacks give
  * TG_ERR_UNSUPPORTED. */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -627,4 +628,114 @@ Test(userfn, native_compilation_refuses_cleanly)
     double x[N] = { 0.4, -0.7, 1.1 }, a[N];
     TU_OK(tg_gradient(s.call, x, a));    /* still usable */
     free_pair(&s);
+}
+
+/* ------------------------------------------------------------ generated C */
+
+#include <dlfcn.h>
+
+/* The user's C functions of the generated code: rot, rot_jvp, rot_vjp by
+ * the formulas of tests/userfn.h (with the prototypes the generated code
+ * declares). */
+static const char user_c[] =
+    "\nvoid rot(const double *x, double *y)\n"
+    "{ y[0] = x[0] * cos(x[1]); y[1] = x[0] * sin(x[1]); }\n"
+    "void rot_jvp(const double *z, double *y)\n"
+    "{\n    double c = cos(z[1]), s = sin(z[1]);\n"
+    "    y[0] = c * z[2] - z[0] * s * z[3];\n    y[1] = s * z[2] + z[0] * c * z[3];\n}\n"
+    "void rot_vjp(const double *z, double *y)\n"
+    "{\n    double c = cos(z[1]), s = sin(z[1]);\n"
+    "    y[0] = c * z[2] + s * z[3];\n    y[1] = -z[0] * s * z[2] + z[0] * c * z[3];\n}\n";
+
+typedef int (*ckern)(const double *, double *, double *);
+
+static char *cat(char *a, const char *b)
+{
+    size_t n = a ? strlen(a) : 0, m = strlen(b);
+    a = realloc(a, n + m + 1);
+    cr_assert(a);
+    memcpy(a + n, b, m + 1);
+    return a;
+}
+
+Test(userfn, generated_c_calls_the_users_functions, .timeout = 120)
+{
+    if (system("cc --version > /dev/null 2>&1") != 0) {
+        cr_log_warn("no C compiler: the generated C is not compiled");
+        return;
+    }
+    pair p = make_pair(UFN_FULL, 0), s = make_pair(UFN_FULL, 1);
+    tg_tape *gt = tg_gradient_tape(s.call, TG_ALL), *jv = tg_jvp_tape(p.call, TG_ALL);
+    TU_TAPE_OK(gt);
+    TU_TAPE_OK(jv);
+    const tg_tape *tp[3] = { p.call, gt, jv };
+    const char *names[3] = { "k_f", "k_grad", "k_jvp" };
+    size_t work[3], nin[3] = { N, N, 2 * N }, nout[3] = { MV, N, MV };
+    char *src = NULL;
+    for (int k = 0; k < 3; k++) {
+        tg_c_options o = { 0 };
+        o.function_name = names[k];
+        o.part_size = k == 0 ? 2 : 0;   /* values cross parts through work slots */
+        char *one = NULL;
+        TU_OK(tg_c_source(tp[k], &o, &one, &work[k]));
+        cr_assert(strstr(one, "void rot(const double *x, double *y);"), "no prototype:\n%s", one);
+        src = cat(src, one);
+        free(one);
+    }
+    src = cat(src, user_c);
+    char dir[] = "/tmp/tg_userfn_c_XXXXXX", path[256], so[256], cmd[1024];
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/k.c", dir);
+    snprintf(so, sizeof so, "%s/k.so", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f && fputs(src, f) >= 0 && fclose(f) == 0);
+    snprintf(cmd, sizeof cmd, "cc -std=c11 -Wall -Wextra -pedantic -Werror -ffp-contract=off "
+             "-O2 -fPIC -shared -o %s %s -lm", so, path);
+    cr_assert_eq(system(cmd), 0, "cc failed on the generated C (%s)", path);
+    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    cr_assert(h, "dlopen: %s", dlerror());
+    tu_rng r = { 21 };
+    for (int rep = 0; rep < 20; rep++) {
+        double x[2 * N], got[MV], want[MV];
+        for (int j = 0; j < 2 * N; j++)
+            x[j] = tu_rng_range(&r, -2, 2);
+        for (int k = 0; k < 3; k++) {
+            ckern fn;
+            *(void **)&fn = dlsym(h, names[k]);
+            cr_assert(fn, "dlsym %s", names[k]);
+            double *w = calloc(work[k] + 1, sizeof *w);
+            cr_assert_eq(fn(x, got, w), 0);
+            free(w);
+            TU_OK(tg_eval(tp[k], x, want));
+            /* the same C arithmetic; libm calls may be merged (sincos) */
+            assert_close_vec(got, want, nout[k], 1e-14, names[k]);
+            (void)nin;
+        }
+    }
+    dlclose(h);
+    remove(path);
+    remove(so);
+    rmdir(dir);
+    free(src);
+    tg_tape_free(gt);
+    tg_tape_free(jv);
+    free_pair(&p);
+    free_pair(&s);
+}
+
+Test(userfn, generated_c_refuses_bad_user_names)
+{
+    tg_funcs *fs = tg_funcs_new();
+    tg_func_def d = { .name = "sin", .n = 1, .k = 1, .eval = nop_eval };
+    TU_OK(tg_func_define(fs, &d));
+    tg_tape *t = tu_tape("t", 0);
+    tg_var x = tg_input(t, "x"), y;
+    tg_call_func(t, fs, "sin", &x, &y);
+    tg_output(t, "y", y);
+    TU_TAPE_OK(t);
+    char *src = NULL;
+    cr_assert_eq(tg_c_source(t, NULL, &src, NULL), TG_ERR_NAME);
+    cr_assert(strstr(tg_last_error(), "sin"), "%s", tg_last_error());
+    tg_tape_free(t);
+    tg_funcs_free(fs);
 }

@@ -167,6 +167,40 @@ put_opnd(cgen *g, uint32_t r)
     }
 }
 
+/* work[slot] of the current variant (the batch one interleaves points). */
+static void
+put_work(cgen *g, uint64_t slot)
+{
+    tape_sb_printf(g->sb, "work[%" PRIu64 "%s", slot * (g->batch ? CG_B : 1),
+                   g->batch ? " + p]" : "]");
+}
+
+/* A user-function CALL (tg_call_func): its operands gathered into x_, the
+ * user's C function NAME(const T *x, T *y) (declared at the top), its k
+ * outputs copied to their slots, which the XOUT statements read. */
+static void
+put_call(cgen *g, uint32_t i, const char *ind)
+{
+    const tg_tape *t = g->t;
+    const tape_xrec *r = tape_xrec_of(t, i);
+    const uint32_t *o = tape_xops(t, r);
+    tape_sb_printf(g->sb, "%s{\n%s    const %s x_[%" PRIu64 "] = {", ind, ind, g->T,
+                   r->nops ? r->nops : 1);
+    for (uint64_t k = 0; k < r->nops; k++) {
+        tape_sb_printf(g->sb, "%s", k ? ", " : " ");
+        put_opnd(g, o[k]);
+    }
+    tape_sb_printf(g->sb, "%s };\n%s    %s y_[%" PRIu64 "];\n%s    %s(x_, y_);\n",
+                   r->nops ? "" : " 0", ind, g->T, r->nout ? r->nout : 1, ind,
+                   tape_call_func(t, r)->name);
+    for (uint64_t k = 0; k < r->nout; k++) {
+        tape_sb_printf(g->sb, "%s    ", ind);
+        put_work(g, (uint64_t)g->L->slot[i] + k);
+        tape_sb_printf(g->sb, " = y_[%" PRIu64 "];\n", k);
+    }
+    tape_sb_printf(g->sb, "%s}\n", ind);
+}
+
 /* Whether constant operand r of instruction i must be hidden from the C
  * compiler: it rewrites libm calls with constant arguments (gcc turns
  * pow(x, -1.0) into 1.0 / x, correctly rounded, where glibc's pow is not),
@@ -195,6 +229,10 @@ put_expr(cgen *g, uint32_t i)
     const tg_tape *t = g->t;
     uint8_t op = t->op[i];
     const char *e = op_c[op];
+    if (op == TG_OP_XOUT) {         /* output b of the CALL at a (put_call) */
+        put_work(g, (uint64_t)g->L->slot[t->a[i]] + t->b[i]);
+        return;
+    }
     if (op == TG_OP_AZMUL && g->L->mul[i] != CG_AZ_GUARD)
         e = g->L->mul[i] == CG_AZ_PLAIN ? "A * B" : "A * B + 0.0";   /* "0.0f" in f32 */
     uint32_t opnd[3];
@@ -242,6 +280,10 @@ put_stmt(cgen *g, const cg_stmt *s)
 {
     const cg_lowered *L = g->L;
     const char *ind = g->batch ? "        " : "    ";
+    if (s->out == TG_NIL && L->where[s->ref] == CG_AT_CALL) {
+        put_call(g, s->ref, ind);
+        return;
+    }
     if (s->out != TG_NIL) {
         tape_sb_printf(g->sb, "%sy[%" PRIu64 "%s = ", ind, (uint64_t)s->out * (g->batch ? CG_B : 1),
                        g->batch ? " + p]" : "]");
@@ -385,6 +427,22 @@ put_helpers(tape_sb *sb, unsigned needs)
                        "#endif\n");
 }
 
+/* The user functions t calls (tg_call_func), as C prototypes the user's
+ * code defines: void NAME(const T *x, T *y), x: n values, y: k values. */
+static void
+put_user_protos(const tg_tape *t, tape_sb *sb, const char *T)
+{
+    if (t->ncalls == 0)
+        return;
+    tape_sb_printf(sb, "\n/* User functions (tg_call_func), defined by your code: x holds n values,\n"
+                   " * y receives k values. */\n");
+    for (uint32_t c = 0; c < t->ncalls; c++) {
+        const tape_func *f = tape_funcs_at(t->funcs, t->calls[c]);
+        tape_sb_printf(sb, "void %s(const %s *x, %s *y);   /* %" PRIu32 " -> %" PRIu32 " */\n",
+                       f->name, T, T, f->n, f->k);
+    }
+}
+
 /* Unit 0's single variant: prototypes of the parts in other units, parts
  * 0 .. n0, the entry point. */
 static void
@@ -478,6 +536,7 @@ c_emit(const tg_tape *t, const c_job *j, char ***units, size_t *nunits, uint32_t
                                " * Compile as %s.c: without contraction or fast-math. */\n",
                                TG_VERSION_STRING, u, nu, j->name, j->name, j->name);
             put_helpers(&sb, g.needs);
+            put_user_protos(t, &sb, g.T);
             tape_sb_printf(&sb, "%s", body[u].buf ? body[u].buf : "");
             if (sb.failed || body[u].failed)
                 s = TG_ERR_NOMEM;
@@ -511,13 +570,18 @@ c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
         o = &z;
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name, t->err);
-    if (tape_has_x(t))
-        return tape_refuse_xc(t, fn);
+    if (tape_has_loops(t))
+        return tape_refuse_x(t, fn);
+    char err[256];
+    for (uint32_t c = 0; c < t->ncalls; c++) {     /* the user's names are C names too */
+        const char *un = tape_funcs_at(t->funcs, t->calls[c])->name;
+        if (c_check_name(un, err, sizeof err) != TG_OK)
+            return tape_fail_call(TG_ERR_NAME, "%s: user function: %s", fn, err);
+    }
     if (o->function_name)
         snprintf(j->name, sizeof j->name, "%s", o->function_name);
     else
         cg_sanitize(t->name, j->name, sizeof j->name);
-    char err[256];
     if (c_check_name(o->function_name ? o->function_name : j->name, err, sizeof err) != TG_OK)
         return tape_fail_call(TG_ERR_NAME, "%s: %s%s", fn, err,
                             o->function_name ? "" : " (from the tape name; give function_name)");
@@ -600,6 +664,7 @@ put_header(tape_sb *sb, const tg_tape *t, const c_job *j, uint32_t work_len)
         tape_sb_printf(sb, "/* The same at npts points: X npts x %s_N_IN, Y npts x %s_N_OUT (row-major),\n"
                        " * work: %s_BATCH_WORK_LEN values. Returns 0. */\n"
                        "int %s_batch(size_t npts, const %s *X, %s *Y, %s *work);\n", U, U, U, j->name, T, T, T);
+    put_user_protos(t, sb, T);
     tape_sb_printf(sb, "\n#endif\n");
 }
 

@@ -35,8 +35,8 @@ fold_constants(cg_lowered *L)
             L->kval[i] = t->k[t->a[i]];
             continue;
         }
-        if (op == TG_OP_INPUT)
-            continue;
+        if (op == TG_OP_INPUT || (tape_op_flags[op] & TG_OPF_EXTENDED))
+            continue;       /* a user-function CALL is never evaluated here */
         uint32_t o[3];
         cg_operands(t, i, o);
         bool all = true;
@@ -55,7 +55,7 @@ fold_constants(cg_lowered *L)
 
 typedef struct dfs {
     uint32_t ref;
-    uint8_t next;       /* next operand to visit */
+    uint32_t next;      /* next operand to visit (a CALL may have many) */
 } dfs;
 
 /* Appends the definitions of r's not yet defined dependencies, then r's. */
@@ -70,10 +70,9 @@ visit(cg_lowered *L, uint8_t *done, dfs *stack, uint32_t r)
     done[r] = 1;
     while (sp) {
         dfs *top = &stack[sp - 1];
-        uint32_t i = top->ref, opnd[3];
-        cg_operands(t, i, opnd);
-        if (top->next < tape_op_arity[t->op[i]]) {
-            uint32_t o = opnd[top->next++];
+        uint32_t i = top->ref;
+        if (top->next < cg_nopnd(t, i)) {
+            uint32_t o = cg_opnd(t, i, top->next++);
             if (!done[o] && !no_stmt(L, o)) {
                 done[o] = 1;
                 stack[sp++] = (dfs){ o, 0 };
@@ -119,10 +118,8 @@ def_and_last(const cg_lowered *L, uint32_t *def, uint32_t *last)
             continue;
         }
         def[r] = s;
-        uint32_t opnd[3];
-        cg_operands(t, r, opnd);
-        for (int k = 0; k < tape_op_arity[t->op[r]]; k++)
-            last[opnd[k]] = s;
+        for (uint32_t k = 0, no = cg_nopnd(t, r); k < no; k++)
+            last[cg_opnd(t, r, k)] = s;
     }
 }
 
@@ -147,6 +144,10 @@ places(cg_lowered *L, uint32_t part_size)
         uint32_t r = L->stmt[s].ref;
         if (L->stmt[s].out != TG_NIL)
             continue;
+        if (t->op[r] == TG_OP_CALL) {   /* its outputs: k slots of its own, below */
+            L->where[r] = CG_AT_CALL;
+            continue;
+        }
         bool crosses = last[r] / part_size != s / part_size;    /* >: uses follow the def */
         L->where[r] = crosses ? CG_AT_WORK : CG_AT_LOCAL;
         if (crosses) {
@@ -163,6 +164,11 @@ places(cg_lowered *L, uint32_t part_size)
         uint32_t r = L->stmt[s].ref;
         if (L->stmt[s].out == TG_NIL && L->where[r] == CG_AT_WORK)
             L->slot[r] = nfree ? freed[--nfree] : L->work_len++;
+        else if (L->stmt[s].out == TG_NIL && L->where[r] == CG_AT_CALL) {
+            /* fresh slots, never recycled (a tape has few calls) */
+            L->slot[r] = L->work_len;
+            L->work_len += (uint32_t)tape_xrec_of(t, r)->nout;
+        }
     }
     for (uint32_t i = 0; i < t->n; i++)
         if (t->op[i] == TG_OP_INPUT)

@@ -27,7 +27,9 @@ enum {
                            by the lowering), spelt as a literal: kval */
     CG_AT_INPUT,        /* x[...], an input read where used */
     CG_AT_LOCAL,        /* a local of the part that defines it */
-    CG_AT_WORK          /* work[slot] */
+    CG_AT_WORK,         /* work[slot] */
+    CG_AT_CALL          /* a user-function CALL statement: it writes its k outputs
+                           to work[slot .. slot + k), which its XOUTs read */
 };
 
 /* How an AZMUL instruction may be spelt (cg_lowered.mul). */
@@ -61,6 +63,23 @@ typedef struct cg_lowered {
  * Linear time and memory, no recursion.  TG_ERR_NOMEM leaves L freeable. */
 tg_status cg_lower(cg_lowered *L, const tg_tape *t, uint32_t part_size);
 void      cg_lowered_free(cg_lowered *L);
+
+/* The operands a statement of instruction i reads: a CALL's operand list,
+ * an XOUT's CALL, else tape_op_arity[op] of a, b, c. */
+static inline uint32_t
+cg_nopnd(const tg_tape *t, uint32_t i)
+{
+    uint8_t op = t->op[i];
+    return op == TG_OP_CALL ? (uint32_t)tape_xrec_of(t, i)->nops : (uint32_t)tape_op_arity[op];
+}
+
+static inline uint32_t
+cg_opnd(const tg_tape *t, uint32_t i, uint32_t k)
+{
+    if (t->op[i] == TG_OP_CALL)
+        return tape_xops(t, tape_xrec_of(t, i))[k];
+    return k == 0 ? t->a[i] : k == 1 ? t->b[i] : t->c[i];
+}
 
 /* Operands of instruction i as an array (arity from tape_op_arity). */
 static inline void
