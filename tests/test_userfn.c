@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "derivutil.h"
@@ -738,4 +739,109 @@ Test(userfn, generated_c_refuses_bad_user_names)
     cr_assert(strstr(tg_last_error(), "sin"), "%s", tg_last_error());
     tg_tape_free(t);
     tg_funcs_free(fs);
+}
+
+/* ------------------------------------------------------------ generated Rust */
+
+static void put_vec(FILE *f, const double *v, size_t n)
+{
+    fprintf(f, "[");
+    for (size_t j = 0; j < n; j++)
+        fprintf(f, "%s%.17g_f64", j ? ", " : "", v[j]);
+    fprintf(f, "]");
+}
+
+/* The user's side of the crate: UserFunctions by the formulas of
+ * tests/userfn.h, and the kernels at points against values tg_eval gave. */
+static const char user_rs_head[] =
+    "use ufcrate::*;\n\nstruct Mine;\n\nimpl UserFunctions for Mine {\n"
+    "    fn rot(&self, x: &[f64], y: &mut [f64]) {\n"
+    "        y[0] = x[0] * x[1].cos();\n        y[1] = x[0] * x[1].sin();\n    }\n"
+    "    fn rot_jvp(&self, z: &[f64], y: &mut [f64]) {\n"
+    "        let (c, s) = (z[1].cos(), z[1].sin());\n"
+    "        y[0] = c * z[2] - z[0] * s * z[3];\n        y[1] = s * z[2] + z[0] * c * z[3];\n    }\n"
+    "    fn rot_vjp(&self, z: &[f64], y: &mut [f64]) {\n"
+    "        let (c, s) = (z[1].cos(), z[1].sin());\n"
+    "        y[0] = c * z[2] + s * z[3];\n        y[1] = -z[0] * s * z[2] + z[0] * c * z[3];\n    }\n"
+    "}\n\nfn close(a: f64, b: f64) -> bool {\n    a == b || (a - b).abs() <= 1e-12 * b.abs().max(1.0)\n}\n";
+
+Test(userfn, generated_rust_calls_the_users_trait, .timeout = 600)
+{
+    const char *cargo = "/root/.cargo/bin/cargo";
+    if (system("cargo --version > /dev/null 2>&1") == 0)
+        cargo = "cargo";
+    else if (access(cargo, X_OK) != 0) {
+        cr_log_warn("cargo not found: the generated Rust is NOT compiled");
+        return;
+    }
+    pair p = make_pair(UFN_FULL, 0), s = make_pair(UFN_FULL, 1);
+    tg_tape *gt = tg_gradient_tape(s.call, TG_ALL), *jv = tg_jvp_tape(p.call, TG_ALL);
+    TU_TAPE_OK(gt);
+    TU_TAPE_OK(jv);
+    tg_rust_options o = { 0 };
+    o.crate_name = "ufcrate";
+    tg_rust_builder *b = tg_rust_builder_new(&o);
+    cr_assert(b);
+    TU_OK(tg_rust_builder_add(b, p.call, "k_f"));
+    TU_OK(tg_rust_builder_add(b, gt, "k_grad"));
+    TU_OK(tg_rust_builder_add(b, jv, "k_jvp"));
+    char root[512], dir[600], path[700], cmd[2048];
+    const char *bin = getenv("TG_BINARY_DIR");
+    snprintf(root, sizeof root, "%s/userfn_rust", bin && *bin ? bin : "/tmp");
+    snprintf(dir, sizeof dir, "%s/ufcrate", root);
+    TU_OK(tg_rust_builder_write(b, dir));
+    tg_rust_builder_free(b);
+    snprintf(path, sizeof path, "%s/.cargo", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/.cargo/config.toml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("[source.crates-io]\nreplace-with = \"debian\"\n[source.debian]\n"
+          "directory = \"/usr/share/cargo/registry\"\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/tests/user.rs", dir);
+    f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(user_rs_head, f);
+    fprintf(f, "\n#[test]\nfn kernels_with_user_functions_match_the_interpreter() {\n"
+               "    let mut work = vec![0.0_f64; 64];\n");
+    tu_rng r = { 31 };
+    for (int rep = 0; rep < 5; rep++) {
+        double x[2 * N], y[MV], g[N], jvv[MV];
+        for (int j = 0; j < 2 * N; j++)
+            x[j] = tu_rng_range(&r, -2, 2);
+        TU_OK(tg_eval(p.call, x, y));
+        TU_OK(tg_eval(gt, x, g));
+        TU_OK(tg_eval(jv, x, jvv));
+        const struct { const char *k; const char *args; const double *want; size_t m; } c[3] = {
+            { "ufcrate_k_f", "&x[..3]", y, MV }, { "ufcrate_k_grad", "&x[..3]", g, N },
+            { "ufcrate_k_jvp", "&x[..3], &x[3..]", jvv, MV } };
+        fprintf(f, "    let x: [f64; 6] = ");
+        put_vec(f, x, 2 * N);
+        fprintf(f, ";\n");
+        for (int k = 0; k < 3; k++) {
+            fprintf(f, "    {\n        let want: [f64; %zu] = ", c[k].m);
+            put_vec(f, c[k].want, c[k].m);
+            fprintf(f, ";\n        let mut out = [0.0_f64; %zu];\n"
+                       "        %s(&Mine, %s, &mut out, &mut work).unwrap();\n"
+                       "        for j in 0..out.len() {\n"
+                       "            assert!(close(out[j], want[j]), \"%s[{}] = {}, want {}\", j, out[j], want[j]);\n"
+                       "        }\n    }\n", c[k].m, c[k].k, c[k].args, c[k].k);
+        }
+    }
+    fprintf(f, "}\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cd '%s' && CARGO_TARGET_DIR='%s/target' RUSTFLAGS='-D warnings' "
+             "CARGO_NET_OFFLINE=true %s test --offline > '%s/cargo.log' 2>&1", dir, root, cargo,
+             root);
+    int rc = system(cmd);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "tail -30 '%s/cargo.log' >&2", root);
+        (void)system(cmd);
+    }
+    cr_assert_eq(rc, 0, "cargo test of the generated crate failed (log: %s/cargo.log)", root);
+    tg_tape_free(gt);
+    tg_tape_free(jv);
+    free_pair(&p);
+    free_pair(&s);
 }

@@ -188,6 +188,10 @@ expr_text(emit *e, tape_sb *sb, uint32_t i)
     const tg_tape *t = e->t;
     uint8_t op = t->op[i];
     const char *tpl = op_rust[op];
+    if (op == TG_OP_XOUT) {         /* output b of the CALL at a (emit_call) */
+        tape_sb_printf(sb, "work[%" PRIu64 "]", (uint64_t)e->L->slot[t->a[i]] + t->b[i]);
+        return;
+    }
     if (op == TG_OP_AZMUL && e->L->mul[i] != CG_AZ_GUARD)
         tpl = e->L->mul[i] == CG_AZ_PLAIN ? "{a} * {b}" : "{a} * {b} + 0.0";
     uint32_t opnd[3];
@@ -214,8 +218,10 @@ part_flush(emit *e)
     const tg_tape *t = e->t;
     tape_sb *p = &e->parts;
     /* every part takes every slice (simple, and rustc drops the unused) */
-    tape_sb_printf(p, "\n#[inline(never)]\n#[allow(unused_variables)]\nfn %s_part%" PRIu32 "(",
-                   e->k->fname, e->npart);
+    tape_sb_printf(p, "\n#[inline(never)]\n#[allow(unused_variables)]\nfn %s_part%" PRIu32 "%s(",
+                   e->k->fname, e->npart, t->ncalls ? "<U: UserFunctions + ?Sized>" : "");
+    if (t->ncalls)
+        tape_sb_printf(p, "user: &U, ");
     for (uint32_t b = 0; b < t->ninb; b++)
         tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", e->k->in[b], e->T, t->inb[b].size);
     for (uint32_t b = 0; b < t->noutb; b++)
@@ -229,11 +235,34 @@ part_flush(emit *e)
     e->npart++;
 }
 
+/* A user-function CALL: the operands gathered into an array, the user's
+ * method of the UserFunctions trait writing the k outputs to their slots
+ * (which the XOUTs read). */
+static void
+emit_call(emit *e, tape_sb *sb, uint32_t i)
+{
+    const tg_tape *t = e->t;
+    const tape_xrec *r = tape_xrec_of(t, i);
+    const uint32_t *o = tape_xops(t, r);
+    uint32_t s = e->L->slot[i];
+    tape_sb_printf(sb, "    {\n        let x_: [%s; %" PRIu64 "] = [", e->T, r->nops);
+    for (uint64_t k = 0; k < r->nops; k++) {
+        tape_sb_printf(sb, "%s", k ? ", " : "");
+        put_opnd(e, sb, o[k], CTX_BARE);
+    }
+    tape_sb_printf(sb, "];\n        user.%s(&x_, &mut work[%" PRIu32 "..%" PRIu64 "]);\n    }\n",
+                   tape_call_func(t, r)->name, s, (uint64_t)s + r->nout);
+}
+
 static void
 emit_stmt(emit *e, const cg_stmt *st)
 {
     const tg_tape *t = e->t;
     tape_sb *sb = &e->body;
+    if (st->out == TG_NIL && e->L->where[st->ref] == CG_AT_CALL) {
+        emit_call(e, sb, st->ref);
+        return;
+    }
     if (st->out != TG_NIL) {
         uint32_t el, b = tape_block_of(t->outb, t->noutb, st->out, &el);
         tape_sb_printf(sb, "    %s[%" PRIu32 "] = ", e->k->out[b], el);
@@ -285,6 +314,9 @@ emit_doc(emit *e, tape_sb *sb)
     for (uint32_t b = 0; b < t->noutb; b++)
         tape_sb_printf(sb, "/// - `%s`: %" PRIu32 " values, block \"%s\" of the tape\n", e->k->out[b],
                        t->outb[b].size, t->outb[b].name);
+    if (t->ncalls)
+        tape_sb_printf(sb, "///\n/// `user`: your implementation of [`UserFunctions`], whose methods "
+                       "this kernel calls\n/// (the tape calls user functions).\n");
     tape_sb_printf(sb, "///\n/// `work`: scratch space of at least [`WORK_LEN_%s`] = %" PRIu32
                    " values.\n///\n/// # Errors\n/// [`Error`] when a slice is shorter than stated; "
                    "nothing is written then.\n", e->k->uname, e->k->work_len);
@@ -308,7 +340,10 @@ emit_kernel_fn(emit *e, tape_sb *sb)
     bool snake = true;
     for (const char *p = f; *p; p++)
         snake &= !(*p >= 'A' && *p <= 'Z');
-    tape_sb_printf(sb, "%spub fn %s(", snake ? "" : "#[allow(non_snake_case)]\n", f);
+    tape_sb_printf(sb, "%spub fn %s%s(", snake ? "" : "#[allow(non_snake_case)]\n", f,
+                   t->ncalls ? "<U: UserFunctions + ?Sized>" : "");
+    if (t->ncalls)
+        tape_sb_printf(sb, "user: &U, ");
     emit_signature(e, sb, true);
     tape_sb_printf(sb, ") -> Result<(), Error> {\n");
     for (uint32_t b = 0; b < t->ninb; b++)
@@ -322,7 +357,7 @@ emit_kernel_fn(emit *e, tape_sb *sb)
     else    /* all values are locals: the slice is unused */
         tape_sb_printf(sb, "    let _ = work;\n    let mut work: [%s; 0] = [];\n", e->T);
     for (uint32_t p = 0; p < e->npart; p++) {
-        tape_sb_printf(sb, "    %s_part%" PRIu32 "(", f, p);
+        tape_sb_printf(sb, "    %s_part%" PRIu32 "(%s", f, p, t->ncalls ? "user, " : "");
         for (uint32_t b = 0; b < t->ninb; b++)
             tape_sb_printf(sb, "%s, ", e->k->in[b]);
         for (uint32_t b = 0; b < t->noutb; b++)

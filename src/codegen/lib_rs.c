@@ -4,9 +4,45 @@
  * kernels that emit.c prints. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "codegen/cg.h"
 #include "tape/alloc.h"
+
+/* The trait of the user functions the kernels call (tg_call_func), one
+ * method per function name (first use wins; every kernel of a crate is
+ * expected to use one tg_funcs object). */
+static void
+put_user_trait(tape_sb *sb, const tg_rust_builder *b, const char *T)
+{
+    bool any = false;
+    for (uint32_t i = 0; i < b->nk; i++)
+        any |= b->k[i].t->ncalls > 0;
+    if (!any)
+        return;
+    tape_sb_printf(sb, "\n/// The user functions the kernels call (recorded with tapegen's `tg_call_func`).\n"
+                   "/// Implement it and pass your implementation as the first argument, `user`,\n"
+                   "/// of every kernel that calls them.  Each method reads its inputs from `x`\n"
+                   "/// and writes its outputs to `y` (slices of exactly the stated lengths).\n"
+                   "pub trait UserFunctions {\n");
+    for (uint32_t i = 0; i < b->nk; i++) {
+        const tg_tape *t = b->k[i].t;
+        for (uint32_t c = 0; c < t->ncalls; c++) {
+            const tape_func *f = tape_funcs_at(t->funcs, t->calls[c]);
+            bool seen = false;
+            for (uint32_t i2 = 0; i2 <= i && !seen; i2++) {
+                const tg_tape *t2 = b->k[i2].t;
+                for (uint32_t c2 = 0; c2 < (i2 == i ? c : t2->ncalls) && !seen; c2++)
+                    seen = strcmp(tape_funcs_at(t2->funcs, t2->calls[c2])->name, f->name) == 0;
+            }
+            if (!seen)
+                tape_sb_printf(sb, "    /// `%s`: `x` holds %" PRIu32 " values; write %" PRIu32
+                               " values to `y`.\n    fn %s(&self, x: &[%s], y: &mut [%s]);\n",
+                               f->name, f->n, f->k, f->name, T, T);
+        }
+    }
+    tape_sb_printf(sb, "}\n");
+}
 
 static void
 prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool any_out,
@@ -74,6 +110,7 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
         tape_sb_printf(sb, "\n/// pow with a constant exponent; x*x for 2.\n#[inline(always)]\nfn tg_powk(x: %s, c: %s) -> %s {\n    if c == 2.0 { x * x } else { %s }\n}\n", T, T, T,
                        b->o.no_std ? (b->o.f32 ? "libm::powf(x, c)" : "libm::pow(x, c)") : "x.powf(c)");
     cg_put_partial_helpers(sb, needs, &b->o);
+    put_user_trait(sb, b, T);
 }
 
 tg_status
