@@ -845,3 +845,25 @@ Test(userfn, generated_rust_calls_the_users_trait, .timeout = 600)
     free_pair(&p);
     free_pair(&s);
 }
+
+Test(userfn, loop_bodies_may_not_call_user_functions)
+{
+    tg_funcs *fs = ufn_new(UFN_FULL);
+    tg_tape *body = tu_tape("body", 0);
+    tg_var x[2], p, y[2];
+    tg_input_vec(body, "x", 2, x);
+    p = tg_input(body, "p");
+    (void)p;
+    tg_call_func(body, fs, "rot", x, y);
+    tg_output_vec(body, "y", 2, y);
+    TU_TAPE_OK(body);
+    tg_tape *t = tu_tape("t", 0);
+    tg_var xs[4], ys[4];
+    tg_input_vec(t, "xs", 4, xs);
+    tg_map(t, body, 2, xs, NULL, ys);
+    cr_assert_eq(tg_tape_status(t), TG_ERR_UNSUPPORTED);
+    cr_assert(strstr(tg_tape_error(t), "user functions"), "%s", tg_tape_error(t));
+    tg_tape_free(t);
+    tg_tape_free(body);
+    tg_funcs_free(fs);
+}

@@ -44,6 +44,9 @@ check_body(tg_tape *t, const tg_tape *body, loop_shape *s)
     if (!map && out[0].size != s->nc)
         return tape_fail(t, TG_ERR_SHAPE, "%s: body \"%s\" takes a carry of %" PRIu32 " scalars "
                          "and returns one of %" PRIu32, s->fn, body->name, s->nc, out[0].size);
+    if (body->xkinds & TAPE_XK_CALL)   /* user functions: not inside loops (issue 13) */
+        return tape_fail(t, TG_ERR_UNSUPPORTED, "%s: body \"%s\" calls user functions "
+                         "(tg_call_func), which loop bodies may not", s->fn, body->name);
     if (body->depth + 1 > TAPE_MAX_DEPTH)
         return tape_fail(t, TG_ERR_LIMIT, "%s: body \"%s\" nests loops %" PRIu32 " deep; at most "
                          "%d levels are allowed", s->fn, body->name, body->depth + 1,
