@@ -22,6 +22,7 @@
 
 #include "tape/alloc.h"
 #include "testutil.h"
+#include "userfn.h"
 
 #define N 4             /* inputs of f: x[3], p */
 #define NPTS 16         /* batch points */
@@ -68,6 +69,7 @@ typedef struct st {
     long k;                         /* allocations allowed before failing; -1 unarmed */
     tg_tape *f, *out;
     tg_workspace *w;
+    tg_funcs *fs;                   /* user functions (the userfn cases) */
     char *before, *src;
     char path[128];
     double y[4096], ref[4096];
@@ -87,6 +89,7 @@ release(st *s)
     tg_tape_free(s->f);
     tg_tape_free(s->out);
     tg_workspace_free(s->w);
+    tg_funcs_free(s->fs);
     free(s->before);
     free(s->src);
     if (s->path[0])
@@ -578,4 +581,139 @@ static const oom_case c_crate = { "rust_crate", prepare_crate, run_crate, check_
 Test(oom, rust_crates, .timeout = 600)
 {
     sweep_kinds(&c_crate, 3);
+}
+
+/* ------------------------------------------------------- user functions */
+
+/* rot (tests/userfn.h) defined without asserting (the define may fail). */
+static tg_status
+define_rot(tg_funcs *fs)
+{
+    tg_func_def d = { .name = "rot", .n = 2, .k = 2, .eval = ufn_rot_eval, .jvp = ufn_rot_jvp,
+                      .vjp = ufn_rot_vjp, .hvp = ufn_rot_hvp, .vjp_func = "rot_vjp" };
+    tg_func_def v = { .name = "rot_vjp", .n = 4, .k = 2, .eval = ufn_rotvjp_eval,
+                      .jvp = ufn_rotvjp_jvp, .vjp = ufn_rotvjp_vjp };
+    tg_status r = tg_func_define(fs, &d);
+    return r != TG_OK ? r : tg_func_define(fs, &v);
+}
+
+/* f recorded with two calls of rot: (y0, y1) = rot(x0 x1, x2), f = y0 y1 + p. */
+static void
+record_calls(tg_tape *t, const tg_funcs *fs)
+{
+    tg_var x[3], y[2], z[2];
+    tg_input_vec(t, "x", 3, x);
+    tg_var p = tg_input(t, "p");
+    tg_var a[2] = { tg_mul(x[0], x[1]), x[2] };
+    tg_call_func(t, fs, "rot", a, y);
+    tg_call_func(t, fs, "rot", y, z);
+    tg_output(t, "f", tg_add(tg_mul(z[0], z[1]), p));
+}
+
+static void
+prepare_uf(st *s)
+{
+    if (s->kind == 0)
+        return;                 /* everything is made armed */
+    s->fs = tg_funcs_new();
+    cr_assert(s->fs && define_rot(s->fs) == TG_OK);
+    s->f = tg_tape_new("uf");
+    record_calls(s->f, s->fs);
+    TU_TAPE_OK(s->f);
+    reference(s->f, s->ref);
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(s->path, sizeof s->path, "%s/tg-test-oom-uf-%ld.tape", base, (long)getpid());
+    unlink(s->path);
+    if (s->kind == 3) {
+        TU_OK(tg_tape_save(s->f, s->path));
+        s->before = tg_tape_disasm(s->f);
+    }
+}
+
+/* kinds: 0 the object, its definitions and a recording; 1 the gradient
+ * tape (CALLs of rot_vjp); 2 save; 3 load with the object; 4 gradient and
+ * Hessian (the numeric callbacks); 5 the C source. */
+static tg_status
+run_uf(st *s)
+{
+    tg_status r;
+    double g[N * N];
+    switch (s->kind) {
+    case 0:
+        s->fs = tg_funcs_new();
+        if (!s->fs)
+            return TG_ERR_NOMEM;
+        if ((r = define_rot(s->fs)) != TG_OK)
+            return r;
+        s->out = tg_tape_new("uf");
+        if (!s->out)
+            return TG_ERR_NOMEM;
+        record_calls(s->out, s->fs);
+        return tg_tape_status(s->out);
+    case 1:
+        s->out = tg_gradient_tape(s->f, TG_ALL);
+        return s->out ? tg_tape_status(s->out) : TG_ERR_NOMEM;
+    case 2:
+        return tg_tape_save(s->f, s->path);
+    case 3:
+        s->out = tg_tape_load_funcs(s->path, s->fs);
+        return s->out ? tg_tape_status(s->out) : TG_ERR_NOMEM;
+    case 4:
+        if ((r = tg_gradient(s->f, X0, g)) != TG_OK)
+            return r;
+        r = tg_hessian(s->f, X0, g);
+        if (r == TG_OK)
+            memcpy(s->y, g, sizeof g);
+        return r;
+    default:
+        return tg_c_source(s->f, NULL, &s->src, NULL);
+    }
+}
+
+static void
+check_uf(st *s, tg_status r)
+{
+    if (s->kind != 0)
+        assert_values(s->f, s->ref, "the tape with calls");
+    if (r != TG_OK) {
+        if (s->out)
+            cr_assert_eq(tg_tape_status(s->out), TG_ERR_NOMEM, "kind %d: %s", s->kind,
+                         tg_tape_error(s->out));
+        return;
+    }
+    if (s->kind == 0) {         /* the recording computes what an unarmed one does */
+        tg_funcs *fs = tg_funcs_new();
+        cr_assert(fs && define_rot(fs) == TG_OK);
+        tg_tape *want = tg_tape_new("uf");
+        record_calls(want, fs);
+        double y[1];
+        reference(want, y);
+        assert_values(s->out, y, "recorded with calls");
+        tg_tape_free(want);
+        tg_funcs_free(fs);
+    } else if (s->kind == 1) {
+        double g[N], h[N];
+        TU_OK(tg_eval(s->out, X0, g));
+        TU_OK(tg_gradient(s->f, X0, h));
+        for (int j = 0; j < N; j++)
+            cr_assert(tu_close(g[j], h[j], 1e-12, 1e-15), "gradient tape [%d]", j);
+    } else if (s->kind == 3) {
+        char *now = tg_tape_disasm(s->out);
+        cr_assert(now && strcmp(now, s->before) == 0, "the loaded tape differs");
+        free(now);
+    } else if (s->kind == 4) {
+        double h[N * N];
+        TU_OK(tg_hessian(s->f, X0, h));
+        for (int j = 0; j < N * N; j++)
+            cr_assert(tu_same_bits(h[j], s->y[j]), "hessian [%d]", j);
+    } else if (s->kind == 5) {
+        cr_assert(s->src && strstr(s->src, "void rot(const double *x, double *y);"));
+    }
+}
+
+static const oom_case c_uf = { "user_functions", prepare_uf, run_uf, check_uf };
+
+Test(oom, user_functions, .timeout = 600)
+{
+    sweep_kinds(&c_uf, 6);
 }

@@ -545,7 +545,8 @@ c_emit(const tg_tape *t, const c_job *j, char ***units, size_t *nunits, uint32_t
         *work_len = L.work_len;
     }
     for (size_t u = 0; u < nu; u++) {
-        mem_free(body[u].buf);
+        if (body)           /* NULL when its own allocation failed */
+            mem_free(body[u].buf);
         if (s != TG_OK && out)
             mem_free(out[u]);
     }
