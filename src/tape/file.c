@@ -835,22 +835,23 @@ calls_from_image(tg_tape *t, const image *im, const tg_funcs *fs, const char *pa
     char name[TAPE_NAME_MAX + 1], err[200];
     for (uint32_t c = 0; c < im->ncalls; c++) {
         uint32_t n = 0, k = 0;
+        size_t at = im->calls_at + 4 + r.at;   /* the entry's file offset */
         (void)rd_name(&r, name, "");            /* read_calls checked every entry */
         (void)rd_u32(&r, &n, "");
         (void)rd_u32(&r, &k, "");
         uint32_t fn = tape_funcs_find(fs, name);
         if (fn == TAPE_FUNC_NONE)
-            return tape_fail(t, TG_ERR_FORMAT, "%s: tape uses user function '%s' (%" PRIu32
-                             " -> %" PRIu32 "): load it with the tg_funcs object that defines "
-                             "it (tg_tape_load_funcs)", path, name, n, k);
+            return tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: tape uses user function '%s' (%"
+                             PRIu32 " -> %" PRIu32 "): load it with the tg_funcs object that "
+                             "defines it (tg_tape_load_funcs)", path, at, name, n, k);
         const tape_func *f = tape_funcs_at(fs, fn);
         if (f->n != n || f->k != k)
-            return tape_fail(t, TG_ERR_FORMAT, "%s: tape uses user function '%s' (%" PRIu32
-                             " -> %" PRIu32 "); the tg_funcs object defines it as %" PRIu32
-                             " -> %" PRIu32, path, name, n, k, f->n, f->k);
+            return tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: tape uses user function '%s' (%"
+                             PRIu32 " -> %" PRIu32 "); the tg_funcs object defines it as %"
+                             PRIu32 " -> %" PRIu32, path, at, name, n, k, f->n, f->k);
         if (tape_funcs_seal(fs, err, sizeof err))
-            return tape_fail(t, TG_ERR_FORMAT, "%s: the tg_funcs object does not seal: %s", path,
-                             err);
+            return tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: the tg_funcs object does not "
+                             "seal: %s", path, at, err);
         if (tape_call_entry(t, fs, fn) == TG_NIL)
             return -1;
     }
@@ -899,8 +900,9 @@ xtabs_from_image(tg_tape *t, const image *im, const tg_funcs *fs, const char *pa
         t->nxr = q + 1;
     }
     if (op0 != im->nxops)
-        return tape_fail(t, TG_ERR_FORMAT, "%s: the extended instructions have %" PRIu64
-                         " operands, the operand list %" PRIu64, path, op0, im->nxops);
+        return tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: the extended instructions have %"
+                         PRIu64 " operands, the operand list %" PRIu64, path,
+                         (size_t)(im->xrecs - im->file) - 4, op0, im->nxops);
     return calls_from_image(t, im, fs, path);
 }
 
