@@ -752,7 +752,8 @@ const char *tg_funcs_name(const tg_funcs *fs, size_t i);
  * outputs (XOUT instructions; tg_tape_insn shows them).  x: the function's
  * n values of t (or the tapeless zero; NULL allowed when n == 0); y: k
  * slots receiving the outputs (NULL allowed when k == 0).  Seals fs.
- * Errors are sticky on t (y then {t, TG_NIL}): TG_ERR_ARG for a NULL fs or
+ * Errors are sticky on t (y then {t, TG_NIL}; untouched when fs does not
+ * define the name, whose k is unknown): TG_ERR_ARG for a NULL fs or
  * name, a name fs does not define, a value of another tape, fs failing to
  * seal, or t already using another tg_funcs object; TG_ERR_LIMIT.  CALLs
  * are never folded or merged by CSE (the user's function may have state
@@ -761,8 +762,9 @@ const char *tg_funcs_name(const tg_funcs *fs, size_t i);
  *
  * How each path uses the callbacks (per point and per direction):
  *   tg_eval, batch calls          eval;
- *   tangent sweeps (tg_jvp, the forward-mode Jacobian, sparse Jacobians
- *     by columns)                 jvp, skipped for an all-zero dx (dy = 0);
+ *   tangent sweeps (tg_jvp, sparse Jacobians by columns) jvp, skipped
+ *     for an all-zero dx (dy = 0); tg_jacobian and tg_sparse_jacobian
+ *     ask for jvp and vjp (they pick the direction);
  *   adjoint sweeps (tg_gradient, tg_vjp, reverse-mode Jacobian, batch
  *     gradients)                  vjp, skipped for an all-zero ybar;
  *   second order (tg_hvp, tg_hessian, sparse Hessians)  vjp, and hvp or
@@ -773,7 +775,9 @@ const char *tg_funcs_name(const tg_funcs *fs, size_t i);
  *   derivative tapes              CALLs of jvp_func / vjp_func (above);
  *   lazy derivative tapes and tg_tape_compile   not used for such tapes
  *     (the sweeps serve; tg_tape_compile and tg_compile return
- *     TG_ERR_UNSUPPORTED);
+ *     TG_ERR_UNSUPPORTED), nor tg_tape_optimize (TG_ERR_UNSUPPORTED, for
+ *     now);
+ *   tg_call (inlining a tape)     the CALLs are copied (same object);
  *   tape files                    the function's name and shape are
  *     saved; load with tg_tape_load_funcs and the object defining them;
  *   Rust and C output             a call of a user-supplied function by
@@ -823,7 +827,8 @@ tg_tape *tg_tape_load_funcs(const char *path, const tg_funcs *fs);
 
 /* ------------------------------------------------------------------ Rust */
 
-/* Options of the Rust translator; zero-initialised = all defaults. */
+/* Options of the Rust translator; zero-initialised = all defaults.  (User
+ * functions in generated code: see tg_rust_source and tg_c_source.) */
 typedef struct tg_rust_options {
     const char *crate_name;      /* NULL: derived from the tape name */
     const char *function_name;   /* NULL: derived from the tape name */
@@ -849,6 +854,15 @@ typedef struct tg_rust_options {
  * Output is deterministic.  Semantics are the interpreter's (docs/
  * conventions.md): + - * / sqrt and comparisons agree bit for bit; libm
  * functions may differ by an ulp or two (glibc vs Rust std / the libm crate).
+ *
+ * User functions (tg_call_func): the crate declares
+ *   pub trait UserFunctions { fn NAME(&self, x: &[T], y: &mut [T]); ... }
+ * with one method per function its kernels call (x: n values, y: k values
+ * to write; a user function name must be a valid Rust identifier, else
+ * TG_ERR_NAME), and such a kernel takes your implementation first:
+ *   pub fn KERNEL<U: UserFunctions + ?Sized>(user: &U, in_1: &[T], ...)
+ * (kernels without calls are unchanged).  The generated tests/kernels.rs
+ * cannot know your functions: it has no test for such kernels.
  *
  * *src: malloc'd, NUL-terminated (caller frees with free()); *work_len
  * (may be NULL): the kernel's work length.  Errors: TG_ERR_ARG (NULL),
@@ -934,9 +948,18 @@ typedef struct tg_c_options {
  * guarded so that several generated files may be concatenated into one
  * translation unit.  Output is deterministic.
  *
+ * User functions (tg_call_func): the code calls a C function of yours by
+ * the function's name, declared in the source (and in NAME.h) as
+ *   void FNAME(const T *x, T *y);    x: n values, y: k values to write
+ * (T the kernel's type); link your definitions with the generated code.
+ * The batch variant calls it once per point.  Bit-for-bit agreement with
+ * tg_eval then also needs your C function to compute what your eval
+ * callback does.
+ *
  * *src: malloc'd, NUL-terminated (caller frees with free()); *work_len (may
  * be NULL): the work length of NAME.  Errors: TG_ERR_ARG (NULL), TG_ERR_NAME
- * (a function name that is not [A-Za-z_][A-Za-z0-9_]* or is a C keyword),
+ * (a function name, or a user function's name, that is not
+ * [A-Za-z_][A-Za-z0-9_]* or is a C keyword or a <math.h> name),
  * the tape's status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error().
  * Thread-safe (t is only read). */
 tg_status tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len);
