@@ -601,11 +601,23 @@ Test(userfn, loading_a_plain_tape_with_an_object_is_fine)
 
 /* ------------------------------------------------------------ other paths */
 
-Test(userfn, inlining_keeps_calls)
+Test(userfn, optimise_and_inline_keep_calls)
 {
     pair s = make_pair(UFN_FULL, 1);
-    double x[N] = { 0.4, -0.7, 1.1 }, a[N], b[N];
+    double x[N] = { 0.4, -0.7, 1.1 }, a[N], b[N], y0, y1;
+    TU_OK(tg_eval(s.call, x, &y0));
+    TU_OK(tg_tape_optimize(s.call, TG_OPT_MAX));
+    TU_OK(tg_eval(s.call, x, &y1));
+    cr_assert(tu_same_bits(y0, y1), "optimisation changed the value");
+    TU_OK(tg_gradient(s.call, x, a));
     TU_OK(tg_gradient(s.ops, x, b));
+    assert_close_vec(a, b, N, RTOL, "gradient of the optimised tape");
+    /* a derivative tape with calls of rot_vjp, optimised */
+    tg_tape *gt = tg_gradient_tape(s.call, TG_ALL);
+    TU_OK(tg_tape_optimize(gt, TG_OPT_MAX));
+    TU_OK(tg_eval(gt, x, a));
+    assert_close_vec(a, b, N, RTOL, "optimised gradient tape");
+    tg_tape_free(gt);
     /* tg_call inlines a tape with calls */
     tg_tape *g = tu_tape("g", 0);
     tg_var in[N], out;
