@@ -247,7 +247,7 @@ fast_opnd(const tg_tape *t, uint64_t i, uint32_t *r)
 {
     uint32_t id = (uint32_t)i;
     if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST || tape_is_x(t->op[id]))
-        return false;           /* a MAP/SCAN/CALL is no value: record() says so */
+        return false;
     *r = id;
     return true;
 }
