@@ -673,12 +673,7 @@ Test(loops, unsupported_paths_refuse)
     REFUSED(tg_gradient_batch(sc, 1, x, g));
     REFUSED(tg_tape_optimize(t, TG_OPT_BASIC));
     REFUSED(tg_tape_save(t, "/tmp/never-written.tape"));
-    char *src = NULL;
-    REFUSED(tg_c_source(t, NULL, &src, NULL));
-    st = tg_rust_source(t, NULL, &src, NULL);
-    cr_expect_eq(st, TG_ERR_UNSUPPORTED);
-    cr_expect(tg_compile(t, NULL) == NULL);
-    cr_expect(strstr(tg_last_error(), "does not support loops yet") != NULL, "%s", tg_last_error());
+    /* C, Rust and native kernels: tests/test_loops_codegen.c */
     tg_tape *d = tg_gradient_tape(sc, TG_ALL);
     cr_expect_eq(tg_tape_status(d), TG_ERR_UNSUPPORTED);
     cr_expect(strstr(tg_tape_error(d), "do not support loops yet") != NULL, "%s", tg_tape_error(d));
