@@ -216,8 +216,8 @@ static tg_tape *make_outer(const tg_tape *B, shape s, size_t count, bool flat, b
     if (!scalar) {
         tg_output_vec(t, "y", m, out);
     } else {
-        tg_var f = tg_mul(tg_num_inputs(t) ? (tg_var){ t, tg_input_ref(t, 0) }
-                          : tg_const(t, 1.0), 0.125);
+        tg_var f0 = tg_num_inputs(t) ? (tg_var){ t, tg_input_ref(t, 0) } : tg_const(t, 1.0);
+        tg_var f = tg_mul(f0, 0.125);
         for (size_t k = 0; k < m; k++)
             f = tg_add(f, tg_mul(out[k], 0.25 + 0.125 * (double)(k % 5)));
         if (m >= 2)
