@@ -589,40 +589,54 @@ first_use(uint8_t *taken, const uint32_t *refs, uint32_t q, uint32_t r)
     return taken[q] = 1, true;
 }
 
-/* The saving forward scan: body (c, x, p) -> (c', y = c); its ys are the
- * carries entering each step.  Returns the instruction (TG_NIL: failed). */
-static uint32_t
-saving_scan(const loopv *L)
+/* The carries entering each step, as outputs: where the scan already
+ * returns carry j as its y slot q (its body outputs the carry's INPUT),
+ * those ys; otherwise a saving scan is recorded -- the same body (a clone:
+ * identical instructions) with the carries appended to its ys, so that the
+ * optimiser can merge the original scan into it (tape_opt_merge_loops)
+ * and the values are computed once.  sv[j] and *stride: carry j entering
+ * step k is instruction sv[j] + k * stride.  0, or -1 with t failed. */
+static int
+saved_carries(const loopv *L, uint32_t *sv, uint64_t *stride)
 {
     tg_tape *t = L->t;
     const tg_tape *B = L->B;
-    tg_tape *u = body_new(t, B, "save");
-    if (!u)
-        return TG_NIL;
-    tape_input_block(u, "c", L->nc);
-    tape_input_block(u, "x", L->nx);
-    tape_input_block(u, "p", L->np);
-    uint32_t *map = zalloc(t, B->n, sizeof *map);
-    if (body_status(t, u) == 0 && map && tape_replay(u, B, u->in_ref, map) == 0) {
-        uint32_t *c = tape_output_block(u, "c", L->nc);
-        for (uint32_t j = 0; c && j < L->nc; j++)
-            c[j] = map[B->out_ref[j]];
-        uint32_t *y = tape_output_block(u, "y", L->nc);
-        for (uint32_t j = 0; y && j < L->nc; j++)
-            y[j] = u->in_ref[j];
+    bool all = true;
+    for (uint32_t j = 0; j < L->nc; j++) {
+        sv[j] = TG_NIL;
+        for (uint32_t q = 0; q < L->ny && sv[j] == TG_NIL; q++)
+            if (B->out_ref[L->nc + q] == B->in_ref[j])
+                sv[j] = out_y(L, 0, q);
+        all &= sv[j] != TG_NIL;
     }
-    mem_free(map);
-    /* the body's own ys are dead here: drop them (best effort) */
-    if (u->status == TG_OK)
-        (void)tg_tape_optimize(u, TG_OPT_NONE);
+    *stride = L->ny;
+    if (all)
+        return 0;
+    tg_tape *u = tape_clone(B);
+    if (!u || tape_grow((void **)&u->out_ref, &u->noutcap, (uint64_t)u->nout + L->nc,
+                        sizeof *u->out_ref)) {
+        tg_tape_free(u);
+        return tape_fail(t, TG_ERR_NOMEM, "out of memory differentiating a scan of \"%s\"",
+                         t->name);
+    }
+    for (uint32_t j = 0; j < L->nc; j++)
+        u->out_ref[u->nout + j] = u->in_ref[j];
+    u->nout += L->nc;
+    u->outb[u->noutb - 1].size += L->nc;    /* the y block is the last */
     uint64_t nops = L->r.nops;
     uint32_t *ops = zalloc(t, nops, sizeof *ops);
     if (!ops)
-        return tg_tape_free(u), TG_NIL;
+        return tg_tape_free(u), -1;
     memcpy(ops, t->xops + L->r.op0, nops * sizeof *ops);
-    uint32_t i2 = append_loop(t, TG_OP_SCAN, u, L->count, L->nc, L->nx, L->np, L->nc, ops, nops);
+    uint32_t ny2 = L->ny + L->nc;
+    uint32_t i2 = append_loop(t, TG_OP_SCAN, u, L->count, L->nc, L->nx, L->np, ny2, ops, nops);
     mem_free(ops);
-    return i2;
+    if (i2 == TG_NIL)
+        return -1;
+    for (uint32_t j = 0; j < L->nc; j++)
+        sv[j] = i2 + 1 + L->nc + L->ny + j;
+    *stride = ny2;
+    return 0;
 }
 
 /* Adjoint of a map: a map of the body's VJP over the applications with a
@@ -755,16 +769,17 @@ adjoint_scan(const loopv *L, ascratch *s, uint32_t *adj, const uint8_t *active, 
         mem_free(xo);
         return 0;
     }
-    uint32_t sv = L->nc ? saving_scan(L) : TG_NIL;
-    if (L->nc && sv == TG_NIL)
-        return tg_tape_free(u), mem_free(xo), -1;
+    uint32_t *sv = zalloc(t, L->nc, sizeof *sv);
+    uint64_t stride = 0;
+    if (!sv || saved_carries(L, sv, &stride))
+        return tg_tape_free(u), mem_free(xo), mem_free(sv), -1;
     uint32_t nxs = L->nc + L->nx + nyb;
     uint64_t nops = (uint64_t)nca + npa + L->count * nxs + L->np;
     s->ops = zalloc(t, nops, sizeof *s->ops);
     s->pinit = zalloc(t, npa + 1, 1);
     uint32_t *pref = zalloc(t, npa + 1, sizeof *pref);
     if (!s->ops || !s->pinit || !pref)
-        return tg_tape_free(u), mem_free(xo), mem_free(pref), -1;
+        return tg_tape_free(u), mem_free(xo), mem_free(pref), mem_free(sv), -1;
     uint32_t zero = TG_NIL, *o = s->ops;
     for (uint32_t q = 0; q < nca; q++)
         *o++ = or_zero(t, adj[out_c(L, s->pos[q])], &zero);
@@ -775,7 +790,7 @@ adjoint_scan(const loopv *L, ascratch *s, uint32_t *adj, const uint8_t *active, 
     }
     for (uint64_t k = L->count; k-- > 0;) {      /* last step first */
         for (uint32_t j = 0; j < L->nc; j++)
-            *o++ = (uint32_t)(sv + 1 + L->nc + k * L->nc + j);
+            *o++ = (uint32_t)(sv[j] + k * stride);
         for (uint32_t j = 0; j < L->nx; j++)
             *o++ = op_x(L, k, j);
         for (uint32_t q = 0; q < nyb; q++)
@@ -785,6 +800,7 @@ adjoint_scan(const loopv *L, ascratch *s, uint32_t *adj, const uint8_t *active, 
         *o++ = op_p(L, j);
     uint32_t i2 = append_loop(t, TG_OP_SCAN, u, L->count, nca + npa, nxs, L->np, nxo, s->ops,
                               (uint64_t)(o - s->ops));
+    mem_free(sv);
     if (i2 == TG_NIL)
         return mem_free(xo), mem_free(pref), -1;
     /* params: replace where the accumulator started from adj[p] */

@@ -31,6 +31,12 @@ int       tape_xplan_make(const tg_tape *t, uint32_t i, uint8_t *live, tape_xpla
 uint32_t  tape_xplan_apply(tg_tape *u, const tg_tape *t, uint32_t i, const tape_xplan *P,
                            uint32_t *map);
 void      tape_xplan_free(tape_xplan *P);
+/* opt_loops.c: t with every loop whose outputs a later loop also computes
+ * (same kind, count, operands; a body that extends its ys, e.g. the
+ * carry-saving scan of a derivative tape) replaced by that loop, moved up
+ * to the first one's place; NULL when there is none (or no memory: the
+ * merge is only an optimisation). */
+tg_tape  *tape_opt_merge_loops(const tg_tape *t);
 
 /* opt_rewrite.c: the exact rewrites of `level` that apply to op(a, b)
  * about to be recorded on u (operands already mapped), to a fixed point;

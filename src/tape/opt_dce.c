@@ -105,8 +105,10 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
 
 /* The live part of t, rebuilt at `level` into a new tape (NULL: no memory). */
 tg_tape *
-tape_opt_dce(const tg_tape *t, tg_opt_level level)
+tape_opt_dce(const tg_tape *t0, tg_opt_level level)
 {
+    tg_tape *merged = tape_opt_merge_loops(t0);
+    const tg_tape *t = merged ? merged : t0;
     /* NONE copies verbatim: no folding or CSE may change what it keeps */
     tg_tape *u = tg_tape_new_ex(t->name, level == TG_OPT_NONE ? TG_NO_FOLD | TG_NO_CSE : 0);
     uint8_t *live = mem_malloc((size_t)t->n + 1);
@@ -144,6 +146,7 @@ out:
     mem_free(plans);
     mem_free(live);
     mem_free(map);
+    tg_tape_free(merged);
     return u;
 }
 

@@ -266,3 +266,176 @@ tape_xplan_apply(tg_tape *u, const tg_tape *t, uint32_t i, const tape_xplan *P,
             map[i + 1 + k] = (uint32_t)(j + 1 + P->outmap[k]);
     return j;
 }
+
+/* ------------------------------------------------------- merging loops */
+
+/* b2 computes what b1 computes and more: the same instructions, constants,
+ * loops and input blocks; each output block of b1 is a prefix of b2's. */
+static bool
+body_extends(const tg_tape *b2, const tg_tape *b1)
+{
+    if (b1->n != b2->n || b1->nk != b2->nk || b1->ninb != b2->ninb || b1->noutb != b2->noutb
+        || b1->nxr != b2->nxr || b1->nxops != b2->nxops || b1->nbodies != b2->nbodies)
+        return false;
+    size_t n = b1->n;
+    if (n && (memcmp(b1->op, b2->op, n) || memcmp(b1->a, b2->a, n * sizeof *b1->a)
+              || memcmp(b1->b, b2->b, n * sizeof *b1->b) || memcmp(b1->c, b2->c, n * sizeof *b1->c)))
+        return false;
+    if (b1->nk && memcmp(b1->k, b2->k, b1->nk * sizeof *b1->k))
+        return false;
+    if (b1->nxops && memcmp(b1->xops, b2->xops, (size_t)b1->nxops * sizeof *b1->xops))
+        return false;
+    for (uint32_t r = 0; r < b1->nxr; r++) {
+        const tape_xrec *p = &b1->xr[r], *q = &b2->xr[r];
+        if (p->kind != q->kind || p->count != q->count || p->nc != q->nc || p->nx != q->nx
+            || p->np != q->np || p->ny != q->ny || p->op0 != q->op0 || p->nops != q->nops
+            || p->nout != q->nout || !tape_same(tape_body_of(b1, p), tape_body_of(b2, q)))
+            return false;
+    }
+    for (uint32_t j = 0; j < b1->ninb; j++)
+        if (b1->inb[j].size != b2->inb[j].size || strcmp(b1->inb[j].name, b2->inb[j].name))
+            return false;
+    for (uint32_t j = 0; j < b1->noutb; j++) {
+        const tape_block *p = &b1->outb[j], *q = &b2->outb[j];
+        if (p->size > q->size || strcmp(p->name, q->name))
+            return false;
+        for (uint32_t e = 0; e < p->size; e++)
+            if (b1->out_ref[p->offset + e] != b2->out_ref[q->offset + e])
+                return false;
+    }
+    return true;
+}
+
+/* Loop r2 (later) computes every output of loop r1 (earlier): the same
+ * kind, trip count, operands and a body that extends r1's in its ys. */
+static bool
+loop_extends(const tg_tape *t, const tape_xrec *r2, const tape_xrec *r1)
+{
+    if (r1->kind != r2->kind || (r1->kind != TG_OP_MAP && r1->kind != TG_OP_SCAN)
+        || r1->count != r2->count || r1->nc != r2->nc || r1->nx != r2->nx || r1->np != r2->np
+        || r1->ny > r2->ny || r1->nops != r2->nops)
+        return false;
+    if (r1->nops && memcmp(tape_xops(t, r1), tape_xops(t, r2), (size_t)r1->nops * sizeof(uint32_t)))
+        return false;
+    return r1->body == r2->body || body_extends(tape_body_of(t, r2), tape_body_of(t, r1));
+}
+
+/* Output k of loop r1 as an output of r2 (loop_extends(r2, r1)). */
+static uint64_t
+merged_out(const tape_xrec *r1, const tape_xrec *r2, uint64_t k)
+{
+    uint64_t nc = r1->kind == TG_OP_SCAN ? r1->nc : 0;
+    if (k < nc)
+        return k;
+    uint64_t step = (k - nc) / r1->ny, j = (k - nc) % r1->ny;
+    return nc + step * r2->ny + j;
+}
+
+/* Copies instruction i of t verbatim onto u (operands through map[]). */
+static uint32_t
+copy_scalar(tg_tape *u, const tg_tape *t, uint32_t i, const uint32_t *map)
+{
+    uint8_t op = t->op[i];
+    if (op == TG_OP_CONST)
+        return tape_const(u, t->k[t->a[i]]);
+    int ar = tape_op_arity[op];
+    return tape_append(u, op, map[t->a[i]], ar >= 2 ? map[t->b[i]] : 0, ar >= 3 ? map[t->c[i]] : 0);
+}
+
+/* Appends loop r of t onto u (verbatim; operands through map[]). */
+static uint32_t
+copy_loop_verbatim(tg_tape *u, const tg_tape *t, const tape_xrec *r, const uint32_t *map)
+{
+    uint32_t *ops = mem_malloc((size_t)(r->nops + 1) * sizeof *ops);
+    if (!ops) {
+        tape_fail(u, TG_ERR_NOMEM, "out of memory merging the loops of \"%s\"", t->name);
+        return TG_NIL;
+    }
+    for (uint64_t k = 0; k < r->nops; k++)
+        ops[k] = map[tape_xops(t, r)[k]];
+    tape_xrec rec = *r;
+    uint32_t bi = tape_add_body(u, tape_body_of(t, r)), j = TG_NIL;
+    if (bi != UINT32_MAX) {
+        rec.body = bi;
+        j = tape_append_x(u, r->kind, &rec, ops);
+    }
+    mem_free(ops);
+    return j;
+}
+
+/* into[r]: the last loop that absorbs loop r (chains followed), or
+ * UINT32_MAX; the number of loops absorbed. */
+static uint32_t
+merge_targets(const tg_tape *t, uint32_t *into)
+{
+    uint32_t merged = 0;
+    for (uint32_t r = 0; r < t->nxr; r++)
+        into[r] = UINT32_MAX;
+    for (uint32_t r2 = 1; r2 < t->nxr; r2++)
+        for (uint32_t r1 = 0; r1 < r2; r1++)
+            if (into[r1] == UINT32_MAX && loop_extends(t, &t->xr[r2], &t->xr[r1])) {
+                into[r1] = r2;
+                merged++;
+            }
+    for (uint32_t r = t->nxr; r-- > 0;)          /* chains: r -> into[r] -> ... */
+        if (into[r] != UINT32_MAX && into[into[r]] != UINT32_MAX)
+            into[r] = into[into[r]];
+    return merged;
+}
+
+tg_tape *
+tape_opt_merge_loops(const tg_tape *t)
+{
+    if (t->nxr < 2)
+        return NULL;
+    uint32_t *into = mem_malloc((size_t)t->nxr * sizeof *into);
+    uint32_t *at = mem_malloc((size_t)t->nxr * sizeof *at);     /* emitted target -> u's loop */
+    uint32_t *map = mem_malloc(((size_t)t->n + 1) * sizeof *map);
+    tg_tape *u = NULL;
+    if (!into || !at || !map || merge_targets(t, into) == 0)
+        goto out;
+    u = tg_tape_new_ex(t->name, TG_NO_FOLD | TG_NO_CSE);
+    if (!u)
+        goto out;
+    for (uint32_t r = 0; r < t->nxr; r++)
+        at[r] = TG_NIL;
+    for (uint32_t b = 0; b < t->ninb; b++)
+        tape_input_block(u, t->inb[b].name, t->inb[b].size);
+    for (uint32_t k = 0; k < t->nin && u->status == TG_OK; k++)
+        map[t->in_ref[k]] = u->in_ref[k];
+    for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++) {
+        uint8_t op = t->op[i];
+        if (op == TG_OP_INPUT || op == TG_OP_XOUT)
+            continue;
+        if (!tape_is_x(op)) {
+            map[i] = copy_scalar(u, t, i, map);
+            continue;
+        }
+        /* a loop: emitted as its target (which has the same operands, all
+         * earlier), once */
+        uint32_t r = t->a[i], g = into[r] != UINT32_MAX ? into[r] : r;
+        if (at[g] == TG_NIL)
+            at[g] = copy_loop_verbatim(u, t, &t->xr[g], map);
+        if (at[g] == TG_NIL)
+            break;
+        map[i] = at[g];
+        for (uint64_t k = 0; k < t->xr[r].nout; k++)
+            map[i + 1 + k] = at[g] + 1 + (uint32_t)merged_out(&t->xr[r], &t->xr[g], k);
+    }
+    for (uint32_t b = 0; b < t->noutb && u->status == TG_OK; b++) {
+        uint32_t *slots = tape_output_block(u, t->outb[b].name, t->outb[b].size);
+        for (uint32_t j = 0; slots && j < t->outb[b].size; j++)
+            slots[j] = map[t->out_ref[t->outb[b].offset + j]];
+    }
+    u->flags = t->flags;
+    u->limit = t->limit;
+    if (u->status != TG_OK) {
+        tg_tape_free(u);
+        u = NULL;
+    }
+out:
+    mem_free(into);
+    mem_free(at);
+    mem_free(map);
+    return u;
+}
