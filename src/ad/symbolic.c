@@ -118,7 +118,7 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
 #undef PUSH
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:
+        case TG_OP_MAP:     /* extended: handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
         case TG_OP_XOUT:
@@ -153,7 +153,7 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 #undef PULL
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:
+        case TG_OP_MAP:     /* extended: handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
         case TG_OP_XOUT:
