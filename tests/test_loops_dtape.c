@@ -250,14 +250,25 @@ static void random_point(tu_rng *r, double *x, size_t n, int special)
         x[tu_rng_below(r, n)] = sp[tu_rng_below(r, sizeof sp / sizeof *sp)];
 }
 
-static void assert_close_vec(const char *what, const double *a, const double *b, size_t m,
-                             const char *ctx)
+/* At a point with a special input (special != 0), sums that meet
+ * infinities of both signs in another order (the flat recording merges
+ * identical applications by CSE, the loop cannot) may give NaN where the
+ * other gives an infinity: there, non-finite only has to meet non-finite. */
+static void assert_close_vec_sp(const char *what, const double *a, const double *b, size_t m,
+                                const char *ctx, int special)
 {
     double scale = fmax(du_scale(a, m), du_scale(b, m));
     for (size_t j = 0; j < m; j++)
-        cr_assert(tu_close(a[j], b[j], 1e-13, 1e-13 * scale),
+        cr_assert(tu_close(a[j], b[j], 1e-13, 1e-13 * scale)
+                  || (special && !isfinite(a[j]) && !isfinite(b[j])),
                   "%s %s: output %zu: loop %s, flat %s", ctx, what, j, tu_d(a[j]).s,
                   tu_d(b[j]).s);
+}
+
+static void assert_close_vec(const char *what, const double *a, const double *b, size_t m,
+                             const char *ctx)
+{
+    assert_close_vec_sp(what, a, b, m, ctx, 0);
 }
 
 /* DL (of the looped tape) and DF (of the flat one) agree at npts points. */
@@ -277,7 +288,7 @@ static void cmp_tapes(const char *what, tg_tape *DL, tg_tape *DF, uint64_t seed,
         random_point(&r, x, n, p >= 4);
         du_eval(DL, x, yl);
         du_eval(DF, x, yf);
-        assert_close_vec(what, yl, yf, m, ctx);
+        assert_close_vec_sp(what, yl, yf, m, ctx, p >= 4);
     }
     free(x);
     free(yl);
