@@ -679,8 +679,17 @@ Test(loops_dtape, optimize_looped_tapes_exactly, .timeout = 120)
                 TU_OK(tg_tape_optimize(O, (tg_opt_level)lvl));
                 same_values(O, L, seed, "optimised looped tape");
                 size_t n1 = tg_tape_size(O);
+                char *d1 = tg_tape_disasm(O);
                 TU_OK(tg_tape_optimize(O, (tg_opt_level)lvl));
-                cr_assert_eq(tg_tape_size(O), n1, "optimising twice changed the size");
+                if (getenv("TG_DUMP") && tg_tape_size(O) != n1) {
+                    char *d2 = tg_tape_disasm(O);
+                    fprintf(stderr, "%s\n-----\n%s\n", d1, d2);
+                    free(d2);
+                }
+                free(d1);
+                cr_assert_eq(tg_tape_size(O), n1, "seed %llu scalar %d level %d: optimising "
+                             "twice changed the size from %zu to %zu", (unsigned long long)seed,
+                             scalar, lvl, n1, tg_tape_size(O));
                 tg_tape_free(O);
             }
             tg_tape_free(L);
