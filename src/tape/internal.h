@@ -121,6 +121,18 @@ tape_is_x(uint8_t op)
     return op == TG_OP_MAP || op == TG_OP_SCAN || op == TG_OP_CALL;
 }
 
+extern const uint8_t tape_op_arity[TG_OP_COUNT];
+extern const uint8_t tape_op_flags[TG_OP_COUNT];
+
+/* How many of the columns a, b, c instruction op uses (the others hold 0):
+ * the arity, or 1 for the leaves and extended instructions (a is an index),
+ * 2 for XOUT (a the instruction, b the output index). */
+static inline int
+tape_cols_used(uint8_t op)
+{
+    return op == TG_OP_XOUT ? 2 : tape_op_arity[op] ? tape_op_arity[op] : 1;
+}
+
 /* t has extended instructions.  Every path that cannot handle them yet
  * refuses such tapes through this test (grep for tape_has_x). */
 static inline bool
