@@ -746,6 +746,19 @@ Test(loops, recording_errors)
         expect_error(t, TG_ERR_ARG, "extended");
         tg_tape_free(t);
     }
+    {   /* at most 2^32 - 1 applications, even of an empty body */
+        tg_tape *e = tu_tape("empty", 0);
+        tg_input_vec(e, "x", 0, NULL);
+        tg_input_vec(e, "p", 0, NULL);
+        tg_output_vec(e, "y", 0, NULL);
+        tg_tape *t = tu_tape("e", 0);
+        tg_map(t, e, (size_t)UINT32_MAX, NULL, NULL, NULL);
+        TU_TAPE_OK(t);
+        tg_map(t, e, (size_t)UINT32_MAX + 1, NULL, NULL, NULL);
+        expect_error(t, TG_ERR_LIMIT, "applications");
+        tg_tape_free(t);
+        tg_tape_free(e);
+    }
     {   /* errors are sticky: a later loop records nothing */
         tg_tape *t = tu_tape("e", 0);
         tg_var x[2];

@@ -158,6 +158,8 @@ map_lane(const tg_tape *t, const tape_xrec *r, uint32_t i, double *v, size_t VL,
                   VL, l, v, v + (size_t)(i + 1) * VL + l };
     const uint32_t *ps = m.xs + r->count * r->nx;
     uint64_t j0 = 0;
+    if (r->ny == 0)
+        return;                 /* no outputs: nothing to compute */
     (void)j0;
 #if defined(TG_HAVE_OPENMP)
     uint64_t nfull = r->count / m.C;
