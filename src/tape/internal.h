@@ -121,6 +121,18 @@ tape_is_x(uint8_t op)
     return op == TG_OP_MAP || op == TG_OP_SCAN || op == TG_OP_CALL;
 }
 
+extern const uint8_t tape_op_arity[TG_OP_COUNT];
+extern const uint8_t tape_op_flags[TG_OP_COUNT];
+
+/* How many of the columns a, b, c instruction op uses (the others hold 0):
+ * the arity, or 1 for the leaves and extended instructions (a is an index),
+ * 2 for XOUT (a the instruction, b the output index). */
+static inline int
+tape_cols_used(uint8_t op)
+{
+    return op == TG_OP_XOUT ? 2 : tape_op_arity[op] ? tape_op_arity[op] : 1;
+}
+
 /* t has extended instructions.  Every path that cannot handle them yet
  * refuses such tapes through this test (grep for tape_has_x). */
 static inline bool
@@ -225,6 +237,9 @@ uint32_t tape_append_x(tg_tape *t, uint8_t op, const tape_xrec *rec, const uint3
 /* xtab.c: index of body b in t->bodies, storing a copy when no
  * structurally identical body is there yet; UINT32_MAX with t failed. */
 uint32_t tape_add_body(tg_tape *t, const tg_tape *b);
+/* xtab.c: as tape_add_body, but takes b itself (freed when an identical
+ * body is already there, or on failure). */
+uint32_t tape_adopt_body(tg_tape *t, tg_tape *b);
 /* xtab.c: a structural copy of t (instructions, constants, blocks, names,
  * flags, bodies, records; no CSE tables, no attachments); NULL when out
  * of memory.  Status and error are copied too. */
