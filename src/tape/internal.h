@@ -227,6 +227,17 @@ uint32_t tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
 int      tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem);
 bool     tape_name_ok(const char *s);
 
+/* r is a CONST instruction of t: *v = its constant.  Inline: the folder
+ * asks this of every operand of every recorded operation. */
+static inline bool
+tape_is_const(const tg_tape *t, uint32_t r, double *v)
+{
+    if (r >= t->n || t->op[r] != TG_OP_CONST)
+        return false;
+    *v = t->k[t->a[r]];
+    return true;
+}
+
 /* xtab.c: appends extended instruction op with record *rec (kind, body,
  * count, block sizes, nops, nout filled in by the caller) and operand list
  * ops[rec->nops], then its rec->nout XOUTs; all or nothing (t->limit
@@ -257,16 +268,6 @@ size_t   tape_x_bytes(const tg_tape *t);
 /* xtab.c: two tapes record the same computation with the same blocks
  * (instructions, constants bit for bit, block names and sizes, bodies). */
 bool     tape_same(const tg_tape *a, const tg_tape *b);
-/* r is a CONST instruction of t: *v = its constant.  Inline: the folder
- * asks this of every operand of every recorded operation. */
-static inline bool
-tape_is_const(const tg_tape *t, uint32_t r, double *v)
-{
-    if (r >= t->n || t->op[r] != TG_OP_CONST)
-        return false;
-    *v = t->k[t->a[r]];
-    return true;
-}
 
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */
