@@ -482,6 +482,29 @@ tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
  * thread-safe with respect to other calls on t. */
 tg_status tg_tape_set_lazy(tg_tape *t, int on);
 
+/* The memory budget of the adjoint and second-order sweeps through scans
+ * (tg_scan) on t and in its loop bodies: at most `snapshots` carries (for
+ * second order: carries with their tangents) of one scan are held at a
+ * time.  A scan's reverse pass needs the carry before each step, in
+ * reverse order; with s snapshots for l steps they are recomputed from
+ * checkpoints placed by binomial checkpointing [Griewank & Walther,
+ * "Algorithm 799: revolve", ACM TOMS 26(1), 2000], which needs the fewest
+ * forward steps possible: r*l - C(s+r, s+1) with r the least integer with
+ * C(s+r, s) >= l, i.e. every step is recomputed at most r times (10^5
+ * steps with 100 snapshots: r = 3).  s counts the snapshot of the scan's
+ * input carry; s >= l stores every carry (each step recomputed once in
+ * the reverse pass, no more).  snapshots == 0 (the default) is automatic:
+ * every carry is stored while they take at most 8 MiB per scan, else as
+ * many snapshots as fit in 8 MiB.  Memory: snapshots * (carry size)
+ * doubles per scan being reversed, plus one body's arrays per nesting
+ * level; it is taken from the caller's workspace (tg_workspace_new(t)
+ * sizes for it) or the pooled one.  Results do not depend on the budget
+ * (the same operations in the same order), only time and memory do.
+ * Returns TG_ERR_ARG for a NULL t, TG_ERR_NOMEM.  Not thread-safe with
+ * respect to other calls on t; workspaces made before the change may be
+ * regrown by the next call. */
+tg_status tg_tape_set_checkpoints(tg_tape *t, size_t snapshots);
+
 /* Batches of npts points, evaluated in parallel with OpenMP (when built with
  * it) and several points per instruction dispatch.  X: npts*n doubles, one
  * point per row; Y: npts*m; G: npts*n (m must be 1).  npts == 0 does
@@ -618,9 +641,21 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * records nothing.  Not thread-safe on t (as every recording call); body
  * is only read.
  *
- * Every numeric path evaluates loops; derivative tapes and tg_tape_optimize
- * keep them as loops (see there); the paths that cannot handle them yet
- * return TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
+ * Every numeric path evaluates loops, and the numeric derivatives go
+ * through them: tg_gradient, tg_vjp, tg_jvp, tg_jacobian, tg_hvp,
+ * tg_hessian, their _ws, _wrt and _multi variants and tg_gradient_batch.
+ * A map's tangent is a map of the body's tangent, its adjoint a map of
+ * the body's adjoint with the params' adjoints summed over applications;
+ * a scan's adjoint runs the body's adjoint backwards over the steps from
+ * carries stored or recomputed from checkpoints (tg_tape_set_checkpoints
+ * sets the memory budget); second order is tangent over adjoint through
+ * both.  The memory of these sweeps is one body's arrays per nesting level
+ * plus a scan's checkpoints, never count * |body|.  Results agree with the
+ * flat recording of the same function up to rounding (sums over
+ * applications are added in another grouping).  Derivative tapes and
+ * tg_tape_optimize keep loops as loops (see there); files, generated C and
+ * Rust and native kernels carry them.  The sparse calls return
+ * TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
 void tg_map(tg_tape *t, const tg_tape *body, size_t count,
             const tg_var *xs, const tg_var *params, tg_var *ys);
 void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,

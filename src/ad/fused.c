@@ -10,6 +10,7 @@
 
 #include "ad/sweep.h"
 #include "ad/dispatch.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 /* v[i] = value; (ta[i], pa[i]) and (tb[i], pb[i]) = the adjoint slots the
@@ -40,12 +41,19 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         pa[i] = pb[i] = 0.0;
         ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
-    /* extended instructions: unreachable until this sweep handles loops
-     * (its callers refuse tapes with them: tape_refuse_x) */
+    /* a loop: its outputs' values (xforward.c, in the scratch after the n
+     * values); no stored partials -- the reverse sweep hands loops to
+     * ad_x_reverse (ad_reverse_stored_x) */
     SWEEP_CASE(MAP)
     SWEEP_CASE(SCAN)
     SWEEP_CASE(CALL)
+        ad_x_values(t, i, v, v + n_);
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
+        SWEEP_NEXT_FWD;
     SWEEP_CASE(XOUT)
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
 #define D1(OP, da)                                                      \
     SWEEP_CASE(OP) {                                                    \
