@@ -482,6 +482,29 @@ tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
  * thread-safe with respect to other calls on t. */
 tg_status tg_tape_set_lazy(tg_tape *t, int on);
 
+/* The memory budget of the adjoint and second-order sweeps through scans
+ * (tg_scan) on t and in its loop bodies: at most `snapshots` carries (for
+ * second order: carries with their tangents) of one scan are held at a
+ * time.  A scan's reverse pass needs the carry before each step, in
+ * reverse order; with s snapshots for l steps they are recomputed from
+ * checkpoints placed by binomial checkpointing [Griewank & Walther,
+ * "Algorithm 799: revolve", ACM TOMS 26(1), 2000], which needs the fewest
+ * forward steps possible: r*l - C(s+r, s+1) with r the least integer with
+ * C(s+r, s) >= l, i.e. every step is recomputed at most r times (10^5
+ * steps with 100 snapshots: r = 3).  s counts the snapshot of the scan's
+ * input carry; s >= l stores every carry (each step recomputed once in
+ * the reverse pass, no more).  snapshots == 0 (the default) is automatic:
+ * every carry is stored while they take at most 8 MiB per scan, else as
+ * many snapshots as fit in 8 MiB.  Memory: snapshots * (carry size)
+ * doubles per scan being reversed, plus one body's arrays per nesting
+ * level; it is taken from the caller's workspace (tg_workspace_new(t)
+ * sizes for it) or the pooled one.  Results do not depend on the budget
+ * (the same operations in the same order), only time and memory do.
+ * Returns TG_ERR_ARG for a NULL t, TG_ERR_NOMEM.  Not thread-safe with
+ * respect to other calls on t; workspaces made before the change may be
+ * regrown by the next call. */
+tg_status tg_tape_set_checkpoints(tg_tape *t, size_t snapshots);
+
 /* Batches of npts points, evaluated in parallel with OpenMP (when built with
  * it) and several points per instruction dispatch.  X: npts*n doubles, one
  * point per row; Y: npts*m; G: npts*n (m must be 1).  npts == 0 does
@@ -535,7 +558,24 @@ tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, doub
  * absolute-zero products (azmul); select routes adjoints to the taken
  * branch only.  The Jacobian tape uses n_w tangent sweeps when n_w <= m,
  * else m adjoint sweeps; the Hessian tape is the Jacobian of the gradient
- * code; the HVP tape is tangent over adjoint and stays O(|f|). */
+ * code; the HVP tape is tangent over adjoint and stays O(|f|).
+ *
+ * Loops (tg_map, tg_scan) stay loops in every derivative tape, at every
+ * nesting depth, so its size is O(|body| + trip-count data), never
+ * O(count * |body|): the tangent of a map is a map of the body's JVP (over
+ * the applications with a nonzero tangent), of a scan a scan of the body's
+ * JVP carrying (c, dc); the adjoint of a map is a map of the body's VJP
+ * (over the applications with a nonzero cotangent) and a reverse scan
+ * summing the params' contributions, of a scan a forward scan that saves
+ * the carry entering each step (none when the scan returns its carries as
+ * ys already) followed by a reverse scan of the body's VJP carrying the
+ * carry's adjoint and the params' adjoint, over the saved carries and step
+ * inputs in reverse order [Griewank & Walther, 2nd ed., ch. 12, the
+ * store-all reversal of an evolution]; second order composes the two.  The
+ * derived bodies recompute the body's values; tg_tape_optimize merges the
+ * original scan into its carry-saving copy.  Results agree with the
+ * derivative tapes of the unrolled recording up to the order of sums (a
+ * map's param adjoints are summed per application, then across). */
 tg_tape *tg_gradient_tape(const tg_tape *f, int wrt);
 tg_tape *tg_jacobian_tape(const tg_tape *f, int wrt);
 tg_tape *tg_hessian_tape(const tg_tape *f, int wrt);
@@ -596,12 +636,26 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * must hold values, a value of another tape; the body's own status when it
  * is in the error state; TG_ERR_SHAPE for a body with the wrong block
  * structure (the message says which); TG_ERR_LIMIT when the outputs exceed
- * the tape's limit or bodies nest too deep; TG_ERR_NOMEM.  A NULL t
+ * the tape's limit, count or steps exceed 2^32 - 1, or bodies nest too
+ * deep; TG_ERR_NOMEM.  A NULL t
  * records nothing.  Not thread-safe on t (as every recording call); body
  * is only read.
  *
- * Every numeric path evaluates loops; the paths that cannot handle them
- * yet return TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
+ * Every numeric path evaluates loops, and the numeric derivatives go
+ * through them: tg_gradient, tg_vjp, tg_jvp, tg_jacobian, tg_hvp,
+ * tg_hessian, their _ws, _wrt and _multi variants and tg_gradient_batch.
+ * A map's tangent is a map of the body's tangent, its adjoint a map of
+ * the body's adjoint with the params' adjoints summed over applications;
+ * a scan's adjoint runs the body's adjoint backwards over the steps from
+ * carries stored or recomputed from checkpoints (tg_tape_set_checkpoints
+ * sets the memory budget); second order is tangent over adjoint through
+ * both.  The memory of these sweeps is one body's arrays per nesting level
+ * plus a scan's checkpoints, never count * |body|.  Results agree with the
+ * flat recording of the same function up to rounding (sums over
+ * applications are added in another grouping).  Derivative tapes and
+ * tg_tape_optimize keep loops as loops (see there); files, generated C and
+ * Rust and native kernels carry them.  The sparse calls return
+ * TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
 void tg_map(tg_tape *t, const tg_tape *body, size_t count,
             const tg_var *xs, const tg_var *params, tg_var *ys);
 void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
@@ -623,7 +677,22 @@ void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
  * adjoint sweep of a recorded Rosenbrock runs ~30% faster).  tg_var values
  * of t recorded before are invalid afterwards.  Linear time and memory, no recursion; optimising
  * twice gives the same tape as optimising once.  On error (out of memory)
- * t is unchanged. */
+ * t is unchanged.
+ * Loops (tg_map, tg_scan) stay loops; at every level: a loop whose outputs
+ * are all dead goes; a map's y slots dead in every application, and its
+ * applications whose outputs are all dead, leave the body and the loop; a
+ * scan's y slots dead at every step, and its carries whose final value is
+ * dead and that no live output needs later, leave the body; the x and
+ * param slots only those read leave the operand list; a loop whose
+ * outputs a later loop also computes (same body, trip count and operands,
+ * more ys: the carry-saving scan of a gradient tape) is merged into it.
+ * From TG_OPT_BASIC on: each body is optimised at the same level; an x
+ * slot with the same operand in every application becomes a param, a
+ * constant param becomes a constant of the body, and body work that
+ * depends on params and constants only is computed once outside the loop
+ * (from two applications on) -- the value is the same, bit for bit; the
+ * recursion into bodies is bounded by their nesting depth (at most 32).
+ * User-defined function calls (tg_call_fn) give TG_ERR_UNSUPPORTED. */
 typedef enum tg_opt_level {
     TG_OPT_NONE = 0,
     TG_OPT_BASIC,
@@ -790,7 +859,8 @@ void tg_call_func(tg_tape *t, const tg_funcs *fs, const char *name, const tg_var
 /* ----------------------------------------------------------------- files */
 
 /* Saves t to path in the versioned, checksummed tape format
- * (docs/file-format.md; little-endian on every platform).  Saving is
+ * (docs/file-format.md; little-endian on every platform): version 3, with
+ * the loop bodies, for a tape with loops, version 2 otherwise.  Saving is
  * deterministic: the same tape gives the same bytes.  The file is written
  * atomically: to a temporary file in path's directory, flushed to the disk
  * (fsync), then renamed over path (and the directory synced); on any
@@ -851,6 +921,11 @@ typedef struct tg_rust_options {
  * linear), `work` slots (reused by liveness) only for values read in a
  * later part, absolute-zero products spelt as plain ones where provably
  * equal; constants print so that they read back to the same bits.
+ * Loops stay loops, as in tg_c_source: each body one function `NAME_lJ`
+ * taking its blocks as fixed-size arrays, each loop a `for` calling it
+ * with windows of the work array, split once per loop into disjoint
+ * regions (carry, next carry, ys, body work); WORK_LEN_NAME counts them,
+ * so crate size and build time do not grow with trip counts.
  * Output is deterministic.  Semantics are the interpreter's (docs/
  * conventions.md): + - * / sqrt and comparisons agree bit for bit; libm
  * functions may differ by an ulp or two (glibc vs Rust std / the libm crate).
@@ -869,7 +944,8 @@ typedef struct tg_rust_options {
  * TG_ERR_NAME (a block name that sanitises to a keyword or to the same
  * identifier as another block, or to `work`; an explicit crate/function
  * name that is not [A-Za-z_][A-Za-z0-9_]* or is a keyword), the tape's
- * status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error(). */
+ * status if it is in error, TG_ERR_LIMIT and TG_ERR_UNSUPPORTED as
+ * tg_c_source, TG_ERR_NOMEM.  Message: tg_last_error(). */
 tg_status tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *work_len);
 /* Writes a Cargo crate into dir (created with missing parents; generated
  * files overwritten): Cargo.toml (libm as dependency only when the code
@@ -948,6 +1024,17 @@ typedef struct tg_c_options {
  * guarded so that several generated files may be concatenated into one
  * translation unit.  Output is deterministic.
  *
+ * Loops (tg_map, tg_scan) stay loops: each body the tape's loops use is one
+ * static function NAME_lJ (its blocks as pointer arguments), and each loop
+ * a `for` over its applications/steps calling it, so the size of the code
+ * does not grow with trip counts.  The ys, the carry (two buffers swapped
+ * after each step) and the body's own work live in work; consecutive xs
+ * already in an input block or in an earlier loop's ys at a constant
+ * stride are read in place, other xs and params are first copied to work.
+ * Each application/step computes what the interpreter computes for it, in
+ * the same order: bit for bit still.  NAME_batch of a tape with loops
+ * evaluates the points one after the other.
+ *
  * User functions (tg_call_func): the code calls a C function of yours by
  * the function's name, declared in the source (and in NAME.h) as
  *   void FNAME(const T *x, T *y);    x: n values, y: k values to write
@@ -960,7 +1047,8 @@ typedef struct tg_c_options {
  * be NULL): the work length of NAME.  Errors: TG_ERR_ARG (NULL), TG_ERR_NAME
  * (a function name, or a user function's name, that is not
  * [A-Za-z_][A-Za-z0-9_]* or is a C keyword or a <math.h> name),
- * the tape's status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error().
+ * the tape's status if it is in error, TG_ERR_LIMIT (work beyond 2^32 - 2
+ * values), TG_ERR_NOMEM.  Message: tg_last_error().
  * Thread-safe (t is only read). */
 tg_status tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len);
 /* Writes NAME.c (tg_c_source) and NAME.h (the prototypes, with macros

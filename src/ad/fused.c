@@ -11,6 +11,7 @@
 #include "ad/sweep.h"
 #include "ad/call.h"
 #include "ad/dispatch.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 /* v[i] = value; (ta[i], pa[i]) and (tb[i], pb[i]) = the adjoint slots the
@@ -41,13 +42,17 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         pa[i] = pb[i] = 0.0;
         ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
-    /* extended instructions: unreachable until this sweep handles loops
-     * (its callers refuse tapes with them: tape_refuse_x) */
+    /* a loop: its outputs' values (xforward.c, in the scratch after the n
+     * values); no stored partials -- the reverse sweep hands loops to
+     * ad_x_reverse (ad_reverse_stored_x) */
     SWEEP_CASE(MAP)
     SWEEP_CASE(SCAN)
+        ad_x_values(t, i, v, v + n_);
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
     /* a user function (call.c): its values now; its adjoints are pulled
-     * by ad_reverse_stored_t, which stops at each call.  The call and its
+     * by ad_reverse_stored_x, which stops at each call.  The call and its
      * XOUTs store no partials (slots pointing at themselves, partial 0). */
     SWEEP_CASE(CALL)
         ad_call_forward(t, i, v, 1);
@@ -125,24 +130,4 @@ ad_reverse_stored(uint32_t n, const double *restrict pa, const double *restrict 
                   const uint32_t *restrict ta, const uint32_t *restrict tb, double *restrict bar)
 {
     reverse_stored_range(0, n, pa, pb, ta, tb, bar);
-}
-
-/* The stored-partials reverse sweep over a tape that may call user
- * functions: the plain loop between calls, each call's vjp (call.c) in
- * between, from the last call down.  The same accumulation order as the
- * dispatching sweep.  (Loops, MAP/SCAN, are refused before this path.) */
-void
-ad_reverse_stored_t(const tg_tape *t, const double *v, const double *pa, const double *pb,
-                    const uint32_t *ta, const uint32_t *tb, double *bar)
-{
-    uint32_t hi = t->n;
-    for (uint32_t r = t->nxr; r-- > 0;) {
-        uint32_t i = t->xr[r].inst;
-        uint32_t end = i + 1 + (uint32_t)t->xr[r].nout;
-        reverse_stored_range(end, hi, pa, pb, ta, tb, bar);
-        if (t->xr[r].kind == TG_OP_CALL)
-            ad_call_reverse(t, i, v, bar, 1, 1);
-        hi = i;
-    }
-    reverse_stored_range(0, hi, pa, pb, ta, tb, bar);
 }

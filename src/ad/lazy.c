@@ -144,7 +144,7 @@ ad_lazy_get(const tg_tape *t, int k)
 const tg_tape *
 ad_lazy_count(const tg_tape *t, int k)
 {
-    if (tape_has_x(t))      /* user functions: the sweeps serve (no derivative tape) */
+    if (t->xkinds & TAPE_XK_CALL)  /* user functions: the sweeps serve (no derivative tape) */
         return NULL;
     lazy_slot *s = tape_attachment(t, &lazy_key);
     if (!s || atomic_load_explicit(&s->off, memory_order_relaxed))
@@ -213,8 +213,6 @@ tg_tape_set_lazy(tg_tape *t, int on)
 {
     if (!t)
         return tape_fail_call(TG_ERR_ARG, "tg_tape_set_lazy: NULL tape");
-    if (on && tape_has_x(t))
-        return tape_refuse_x(t, "tg_tape_set_lazy");
     lazy_slot *s = tape_attachment(t, &lazy_key);
     if (!s)
         return tape_fail_call(TG_ERR_NOMEM, "tg_tape_set_lazy: out of memory");

@@ -8,6 +8,7 @@
 #include "ad/sweep.h"
 #include "ad/call.h"
 #include "ad/dispatch.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 #define REV_FN ad_reverse_lanes

@@ -51,6 +51,15 @@ void          ad_ws_return(const tg_tape *t, tg_workspace *w);
  * this length.  ad_forward_x computes extended instruction i's outputs
  * for VL lanes (the handler of MAP/SCAN/CALL in forward.inc). */
 size_t ad_x_scratch(const tg_tape *t);
+/* A map evaluates its body over C applications at once (C lanes per
+ * instruction dispatch, lane c = application j0 + c): C = AD_MAP_WIDE
+ * for small bodies, TG_LANES for larger ones, 1 (one application at a
+ * time) for huge ones, so that a chunk's values stay in cache. */
+#define AD_MAP_WIDE 64
+size_t ad_map_chunk(const tg_tape *body);
+/* The value sweep over C in {1, TG_LANES, AD_MAP_WIDE} points, point l's
+ * inputs at x[l*ldx ..) (v: ad_values_len(t, C) doubles). */
+void ad_forward_chunk(const tg_tape *t, const double *x, size_t ldx, double *v, size_t C);
 static inline size_t
 ad_values_len(const tg_tape *t, size_t VL)
 {
@@ -77,10 +86,6 @@ void ad_reverse_points(const tg_tape *t, const double *v, double *bar);
  * zeros). */
 void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *pa, double *pb,
                          uint32_t *ta, uint32_t *tb);
-/* ad_reverse_stored_t: the same for a tape with user-function calls (the
- * sweep stops at each to call its vjp); any tape without loops. */
-void ad_reverse_stored_t(const tg_tape *t, const double *v, const double *pa, const double *pb,
-                         const uint32_t *ta, const uint32_t *tb, double *bar);
 void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uint32_t *ta,
                        const uint32_t *tb, double *bar);
 
@@ -113,6 +118,10 @@ void ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const 
  * the compressed sweeps of src/ad/sparse use as many lanes as colours. */
 void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, size_t L);
 void ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
+                 size_t L);
+/* As ad_second_n without the fast products (the same operations as
+ * ad_second_lanes): the second-order sweeps through loop bodies (xsweep.c). */
+void ad_second_w(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
                  size_t L);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "ad/symbolic.h"
 #include "ad/call_sym.h"
+#include "ad/symloop.h"
 #include "ad/rules.h"
 
 static tape_opnd
@@ -101,10 +102,15 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
             tan[i] = TG_NIL;
             continue;
         }
+        if (op == TG_OP_XOUT)           /* set at its loop or call */
+            continue;
         if (op == TG_OP_CALL) {     /* a user function (call_sym.c), its XOUTs with it */
-            uint32_t k = (uint32_t)tape_xrec_of(t, i)->nout;
             ad_sym_call_tangent(t, i, tan);
-            i += k;
+            continue;
+        }
+        if (tape_is_x(op)) {
+            if (ad_sym_tangent_x(t, i, tan))
+                return -1;
             continue;
         }
         uint32_t ia = t->a[i], ib = t->b[i], ic = t->c[i], sum = TG_NIL;
@@ -117,7 +123,7 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
 #undef PUSH
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* extended: handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:    /* handled above */
         case TG_OP_XOUT:
@@ -138,8 +144,13 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
             ad_sym_call_adjoint(t, i, adj, active);
             continue;
         }
+        if (tape_is_x(t->op[i])) {      /* its outputs' adjoints, i+1.. */
+            if (ad_sym_adjoint_x(t, i, adj, active))
+                return -1;
+            continue;
+        }
         uint32_t w = adj[i];
-        if (w == TG_NIL)
+        if (w == TG_NIL || t->op[i] == TG_OP_XOUT)
             continue;
         uint32_t ia = t->a[i], ib = t->b[i], ic = t->c[i];
 #define PULL(k, p) if (active[k]) accumulate(t, &adj[k], scale(t, (p), w));
@@ -151,7 +162,7 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 #undef PULL
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* extended: handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
         case TG_OP_XOUT:
@@ -163,22 +174,32 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
     return t->status == TG_OK ? 0 : -1;
 }
 
-void
-ad_activity(const tg_tape *t, uint32_t n, uint32_t lo, uint32_t hi, uint8_t *active)
+/* in_act: per input index (NULL: the range [lo, hi)) */
+static void
+activity(const tg_tape *t, uint32_t n, const uint8_t *in_act, uint32_t lo, uint32_t hi,
+         uint8_t *active)
 {
     for (uint32_t i = 0; i < n; i++) {
         uint8_t op = t->op[i];
         int ar = tape_op_arity[op];
-        if (op == TG_OP_INPUT) {
-            active[i] = t->a[i] >= lo && t->a[i] < hi;
-        } else if (op == TG_OP_CALL) {  /* its XOUTs follow it (arity 1) */
-            const tape_xrec *r = tape_xrec_of(t, i);
-            const uint32_t *o = tape_xops(t, r);
-            active[i] = 0;
-            for (uint64_t j = 0; j < r->nops; j++)
-                active[i] |= active[o[j]];
-        } else
+        if (op == TG_OP_INPUT)
+            active[i] = in_act ? in_act[t->a[i]] : t->a[i] >= lo && t->a[i] < hi;
+        else if (tape_is_x(op))
+            ad_activity_x(t, i, active);    /* and its outputs */
+        else if (op != TG_OP_XOUT)
             active[i] = (ar >= 1 && active[t->a[i]]) | (ar >= 2 && active[t->b[i]])
                       | (ar >= 3 && active[t->c[i]]);
     }
+}
+
+void
+ad_activity(const tg_tape *t, uint32_t n, uint32_t lo, uint32_t hi, uint8_t *active)
+{
+    activity(t, n, NULL, lo, hi, active);
+}
+
+void
+ad_activity_in(const tg_tape *t, uint32_t n, const uint8_t *in_act, uint8_t *active)
+{
+    activity(t, n, in_act, 0, 0, active);
 }

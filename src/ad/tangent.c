@@ -4,6 +4,7 @@
  * operand order. */
 #include "ad/sweep.h"
 #include "ad/call.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 AD_INLINE void
@@ -13,6 +14,10 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
     for (uint32_t i = 0; i < t->n; i++) {
+        if (op[i] == TG_OP_MAP || op[i] == TG_OP_SCAN) {    /* a loop (xsweep.c) */
+            ad_x_tangent(t, i, v, vd, L);
+            continue;
+        }
         double *zd = vd + (size_t)i * L;
         const double *ad = vd + (size_t)ca[i] * L, *bd = vd + (size_t)cb[i] * L;
         const double *cd = vd + (size_t)cc[i] * L;
@@ -65,7 +70,7 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
         case TG_OP_CALL:    /* a user function: its outputs' tangents (call.c) */
             ad_call_tangent(t, i, v, vd, L);
             break;
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* handled above */
         case TG_OP_SCAN:
         case TG_OP_XOUT:    /* written by its instruction */
         case TG_OP_COUNT:

@@ -6,20 +6,28 @@
 #include "tape/alloc.h"
 #include "tape/opt.h"
 
-static void
-mark_live(const tg_tape *t, uint8_t *live)
+/* live[]: what the outputs depend on.  A live loop gets its plan (the
+ * outputs it keeps, opt_loops.c), which marks only the operands those need;
+ * plans[] is indexed by the loop's record.  -1 when out of memory. */
+static int
+mark_live(const tg_tape *t, uint8_t *live, tape_xplan *plans)
 {
     memset(live, 0, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         live[t->out_ref[j]] = 1;
+    int rc = 0;
     for (uint32_t i = t->n; i-- > 0;) {
         if (!live[i])
             continue;
-        if (tape_is_x(t->op[i])) {     /* live when one of its XOUTs is */
+        if (t->op[i] == TG_OP_CALL) {   /* live when one of its XOUTs is */
             const tape_xrec *r = tape_xrec_of(t, i);
             const uint32_t *o = tape_xops(t, r);
             for (uint64_t k = 0; k < r->nops; k++)
                 live[o[k]] = 1;
+            continue;
+        }
+        if (tape_is_x(t->op[i])) {
+            rc |= tape_xplan_make(t, i, live, &plans[t->a[i]]);
             continue;
         }
         int ar = tape_op_arity[t->op[i]];
@@ -27,53 +35,28 @@ mark_live(const tg_tape *t, uint8_t *live)
         for (int j = 0; j < ar; j++)
             live[opnd[j]] = 1;
     }
+    return rc;
 }
 
-/* The body of record r of t for u: verbatim (NONE) or optimised at
- * `level` (recursively: bodies nest at most TAPE_MAX_DEPTH deep); stored
- * once on u.  UINT32_MAX with u failed. */
-static uint32_t
-copy_body(tg_tape *u, const tg_tape *t, const tape_xrec *r, tg_opt_level level)
+uint32_t
+tape_opt_copy_call(tg_tape *u, const tg_tape *t, uint32_t i, uint32_t *map)
 {
-    const tg_tape *b = tape_body_of(t, r);
-    if (level == TG_OPT_NONE)
-        return tape_add_body(u, b);
-    tg_tape *c = tape_clone(b);
-    if (!c || tg_tape_optimize(c, level) != TG_OK) {
-        tg_tape_free(c);
-        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising loop body \"%s\"", b->name);
-        return UINT32_MAX;
-    }
-    return tape_adopt_body(u, c);
-}
-
-/* Extended instruction i of t onto u with its XOUTs (all of them: they
- * are contiguous); map[] of the XOUTs set.  Returns its XOUT count. */
-static uint64_t
-copy_x(tg_tape *u, const tg_tape *t, uint32_t i, uint32_t *map, tg_opt_level level)
-{
-    tape_xrec r = *tape_xrec_of(t, i);
-    const uint32_t *o = tape_xops(t, &r);
-    uint32_t *ops = mem_malloc((size_t)(r.nops ? r.nops : 1) * sizeof *ops);
+    const tape_xrec *r = tape_xrec_of(t, i);
+    const uint32_t *o = tape_xops(t, r);
+    uint32_t *ops = mem_malloc((size_t)(r->nops ? r->nops : 1) * sizeof *ops);
     uint32_t j = TG_NIL;
     if (!ops) {
-        tape_fail(u, TG_ERR_NOMEM, "out of memory copying a %s", tg_op_name(r.kind));
-    } else if (r.kind == TG_OP_CALL) {     /* the same function, in u's call table */
-        for (uint64_t k = 0; k < r.nops; k++)
+        tape_fail(u, TG_ERR_NOMEM, "out of memory copying a CALL");
+    } else {    /* the same function, in u's call table */
+        for (uint64_t k = 0; k < r->nops; k++)
             ops[k] = map[o[k]];
-        j = tape_rec_call(u, t->funcs, t->calls[r.body], ops);
-    } else {
-        for (uint64_t k = 0; k < r.nops; k++)
-            ops[k] = map[o[k]];
-        r.body = copy_body(u, t, &r, level);
-        if (r.body != UINT32_MAX)
-            j = tape_append_x(u, r.kind, &r, ops);
+        j = tape_rec_call(u, t->funcs, t->calls[r->body], ops);
     }
     mem_free(ops);
     map[i] = j;
-    for (uint64_t k = 0; k < r.nout; k++)
+    for (uint64_t k = 0; k < r->nout; k++)
         map[i + 1 + k] = j == TG_NIL ? TG_NIL : j + 1 + (uint32_t)k;
-    return r.nout;
+    return j;
 }
 
 /* One instruction of t onto u: verbatim (NONE) or through the recorder. */
@@ -110,26 +93,32 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
 
 /* The live part of t, rebuilt at `level` into a new tape (NULL: no memory). */
 tg_tape *
-tape_opt_dce(const tg_tape *t, tg_opt_level level)
+tape_opt_dce(const tg_tape *t0, tg_opt_level level)
 {
+    tg_tape *merged = tape_opt_merge_loops(t0);
+    const tg_tape *t = merged ? merged : t0;
     /* NONE copies verbatim: no folding or CSE may change what it keeps */
     tg_tape *u = tg_tape_new_ex(t->name, level == TG_OPT_NONE ? TG_NO_FOLD | TG_NO_CSE : 0);
     uint8_t *live = mem_malloc((size_t)t->n + 1);
     uint32_t *map = mem_malloc(((size_t)t->n + 1) * sizeof *map);
-    if (!u || !live || !map) {
+    tape_xplan *plans = mem_calloc((size_t)t->nxr + 1, sizeof *plans);
+    if (!u || !live || !map || !plans || mark_live(t, live, plans)) {
         tg_tape_free(u);
         u = NULL;
         goto out;
     }
-    mark_live(t, live);
     copy_blocks(u, t, true, NULL);
     for (uint32_t k = 0; k < t->nin && u->status == TG_OK; k++)
         map[t->in_ref[k]] = u->in_ref[k];
     for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++) {
-        if (tape_is_x(t->op[i]))
-            i += live[i] ? (uint32_t)copy_x(u, t, i, map, level)
-                         : (uint32_t)tape_xrec_of(t, i)->nout;
-        else if (live[i] && t->op[i] != TG_OP_INPUT)
+        uint8_t op = t->op[i];
+        if (!live[i] || op == TG_OP_INPUT || op == TG_OP_XOUT)   /* XOUTs: at their loop */
+            continue;
+        if (op == TG_OP_CALL)
+            tape_opt_copy_call(u, t, i, map);
+        else if (tape_is_x(op))
+            map[i] = tape_xplan_apply(u, t, i, &plans[t->a[i]], map, level);
+        else
             map[i] = copy_inst(u, t, i, map, level);
     }
     copy_blocks(u, t, false, map);
@@ -138,8 +127,12 @@ tape_opt_dce(const tg_tape *t, tg_opt_level level)
     if (u->status == TG_OK && !(u->flags & TG_NO_CSE))
         tape_cse_rebuild(u);    /* so that recording can go on sharing */
 out:
+    for (uint32_t r = 0; plans && r < t->nxr; r++)
+        tape_xplan_free(&plans[r]);
+    mem_free(plans);
     mem_free(live);
     mem_free(map);
+    tg_tape_free(merged);
     return u;
 }
 
