@@ -66,7 +66,7 @@ echo "== MPC with the horizon kept as one loop in the tape (examples/mpc)"
 mpc_rust=(--rust build/mpc_rust)
 [[ ${#rust[@]} -eq 0 ]] && mpc_rust=()
 mrc=0
-build/mpc --N 500 --iters 60 -q "${mpc_rust[@]}" || mrc=$?
+build/mpc --N 500 --iters 300 -q "${mpc_rust[@]}" || mrc=$?
 case $mrc in
     0)  ;;
     77) echo "demo: cargo was not found, so the MPC Rust kernel was not built (the rest is complete)" ;;

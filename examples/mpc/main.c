@@ -126,15 +126,19 @@ grad_at(ctx *c, const double *u)
 }
 
 /* Projected gradient with Armijo backtracking along the projection arc:
- * u+ = P(u - alpha g), accepted when J(u+) <= J(u) + sigma g.(u+ - u);
- * alpha starts at twice the last accepted step.  Returns 0 when the cost
- * decreased at every accepted step and overall. */
+ * u+ = P(u - alpha g), accepted when J(u+) <= J(u) + sigma g.(u+ - u)
+ * (Bertsekas, Nonlinear Programming, 3rd ed., sec. 2.3); the first trial
+ * step is the Barzilai-Borwein step s.s / s.y of the last move (Birgin,
+ * Martinez & Raydan, SIAM J. Optim. 10, 2000), else twice the last accepted
+ * step.  Returns 0 when the cost decreased at every accepted step and
+ * overall. */
 static int
 solve(ctx *c, double *u, int iters, int quiet, double *J0out, double *J1out)
 {
     const mpc_problem *p = c->p;
     size_t m = 2 * p->N;
-    double *ut = xcalloc(m, sizeof *ut), alpha = 1e-2, sigma = 1e-4;
+    double *ut = xcalloc(m, sizeof *ut), *gold = xcalloc(m, sizeof *gold);
+    double alpha = 1e-2, sigma = 1e-4;
     double J = grad_at(c, u), J0 = J;
     int monotone = 1;
     printf("\nprojected gradient (Armijo), from u = 0:\n  iter %14s %12s %10s %s\n", "J",
@@ -149,7 +153,6 @@ solve(ctx *c, double *u, int iters, int quiet, double *J0out, double *J1out)
             printf("  %4d %14.8g %12.4g %10.3g", it, J, pg, alpha);
         int evals = 0, accepted = 0;
         double Jt = J;
-        alpha *= 2.0;
         for (; evals < 60; evals++) {
             double slope = 0.0;
             for (size_t i = 0; i < m; i++)
@@ -170,13 +173,26 @@ solve(ctx *c, double *u, int iters, int quiet, double *J0out, double *J1out)
             break;   /* no decrease found: stationary to rounding */
         if (!(Jt <= J))
             monotone = 0;
-        memcpy(u, ut, m * sizeof *u);
+        /* s = ut - u (kept in ut), y = g(ut) - g(u) */
+        memcpy(gold, c->g, m * sizeof *gold);
+        for (size_t i = 0; i < m; i++) {
+            double si = ut[i] - u[i];
+            u[i] = ut[i];
+            ut[i] = si;
+        }
         J = grad_at(c, u);
+        double ss = 0.0, sy = 0.0;
+        for (size_t i = 0; i < m; i++) {
+            ss += ut[i] * ut[i];
+            sy += ut[i] * (c->g[i] - gold[i]);
+        }
+        alpha = sy > 0.0 ? ss / sy : 2.0 * alpha;
     }
     printf("  cost %.10g -> %.10g (%.1f%% of the start)\n", J0, J, 100.0 * J / J0);
     *J0out = J0;
     *J1out = J;
     free(ut);
+    free(gold);
     return monotone && J < J0 ? 0 : 1;
 }
 
