@@ -81,6 +81,8 @@ tg_eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y)
         return tape_fail_call(TG_ERR_ARG, "tg_eval_batch: NULL tape");
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_eval_batch: tape in the error state: %s", t->err);
+    if (tape_refuse_call(t, "tg_eval_batch") != TG_OK)
+        return TG_ERR_UNSUPPORTED;
     if (npts == 0)
         return TG_OK;
     if ((!X && t->nin) || (!Y && t->nout))
@@ -98,6 +100,8 @@ tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G)
         return tape_fail_call(TG_ERR_ARG, "tg_gradient_batch: NULL tape");
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_gradient_batch: tape in the error state: %s", t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, "tg_gradient_batch");
     if (t->nout != 1)
         return tape_fail_call(TG_ERR_SHAPE, "tg_gradient_batch: tape has %u outputs, not 1", t->nout);
     if (npts == 0)

@@ -294,6 +294,8 @@ tg_tape_save(const tg_tape *t, const char *path)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
                             t->name, t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, "tg_tape_save");
     buf b = { 0 };
     serialize(&b, t);
     if (b.failed) {
