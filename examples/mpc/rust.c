@@ -78,7 +78,9 @@ static int
 write_file(const char *dir, const char *name, const char *text)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int len = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (len < 0 || (size_t)len >= sizeof path)
+        return -1;
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
