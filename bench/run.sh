@@ -3,7 +3,10 @@
 #
 #   bash bench/run.sh            full run (a few minutes)
 #   bash bench/run.sh --quick    smallest sizes, short measurements (< 1 minute)
-#   options: --no-rust (skip the generated-Rust comparison), --no-adolc
+#   options: --no-rust (skip the generated-Rust comparison), --no-adolc,
+#            --loops (only what issue 11 measures: W1 at n = 1000 and 10^5
+#            with W1 as a map, W3 as a scan at 10^3 and 10^5 steps, the
+#            generated Rust; with --quick: n = 1000, 10^3 and 10^4 steps)
 #
 # Builds tapegen and tgbench in build-bench/ (Release), runs one tgbench
 # process per workload and size (every system side by side in it), the
@@ -16,14 +19,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 quick=0
+loops=0
 rust=1
 extra=()
 for a in "$@"; do
     case $a in
         --quick) quick=1 ;;
+        --loops) loops=1 ;;
         --no-rust) rust=0 ;;
         --no-adolc) extra+=(--no-adolc) ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -105,40 +110,46 @@ run() {
 if [[ $quick -eq 1 ]]; then
     w1_sizes=(2 10 100)
     w4_sizes=(100)
+    w3s_sizes=(1000 10000)
 else
     w1_sizes=(2 10 100 1000 100000)
     w4_sizes=(100 1000)
+    w3s_sizes=(1000 100000)
+fi
+if [[ $loops -eq 1 ]]; then
+    if [[ $quick -eq 1 ]]; then w1_sizes=(1000); else w1_sizes=(1000 100000); fi
 fi
 for n in "${w1_sizes[@]}"; do
     run "w1_n$n" --workload w1 --n "$n"
 done
-run w2 --workload w2
-run w3 --workload w3
 # Loops kept in the tape (issue 11): W3 as a scan (W1 as a map runs inside
 # the W1 processes above); peak-memory probes are child processes of it.
-if [[ $quick -eq 1 ]]; then w3s_sizes=(1000 10000); else w3s_sizes=(1000 100000); fi
 for n in "${w3s_sizes[@]}"; do
     run "w3s_n$n" --workload w3s --n "$n"
 done
-for n in "${w4_sizes[@]}"; do
-    run "w4_n$n" --workload w4 --n "$n"
-done
-# Sparse derivatives (issue 10): W1's Hessian and W4's Jacobian.
-if [[ $quick -eq 1 ]]; then sparse_sizes=(1000); else sparse_sizes=(1000 10000 100000); fi
-for n in "${sparse_sizes[@]}"; do
-    run "w1s_n$n" --workload w1s --n "$n"
-    run "w4s_n$n" --workload w4s --n "$n"
-done
+if [[ $loops -eq 0 ]]; then
+    run w2 --workload w2
+    run w3 --workload w3
+    for n in "${w4_sizes[@]}"; do
+        run "w4_n$n" --workload w4 --n "$n"
+    done
+    # Sparse derivatives (issue 10): W1's Hessian and W4's Jacobian.
+    if [[ $quick -eq 1 ]]; then sparse_sizes=(1000); else sparse_sizes=(1000 10000 100000); fi
+    for n in "${sparse_sizes[@]}"; do
+        run "w1s_n$n" --workload w1s --n "$n"
+        run "w4s_n$n" --workload w4s --n "$n"
+    done
 
-# Peak RSS of W1 n = 100000 with one system per process.
-for sys in hand tapegen adolc; do
-    if [[ $sys == adolc && ( ${#extra[@]} -gt 0 || ! $(grep -c 'ADOL-C .* found' "$build/configure.log") -gt 0 ) ]]; then
-        continue
-    fi
-    banner "memprobe $sys"
-    (cd "$work" && "$tgbench" --memprobe "$sys" --n 100000 --csv "$raw/memprobe_$sys.csv") ||
-        { failed=1; failures+=("memprobe_$sys"); }
-done
+    # Peak RSS of W1 n = 100000 with one system per process.
+    for sys in hand tapegen adolc; do
+        if [[ $sys == adolc && ( ${#extra[@]} -gt 0 || ! $(grep -c 'ADOL-C .* found' "$build/configure.log") -gt 0 ) ]]; then
+            continue
+        fi
+        banner "memprobe $sys"
+        (cd "$work" && "$tgbench" --memprobe "$sys" --n 100000 --csv "$raw/memprobe_$sys.csv") ||
+            { failed=1; failures+=("memprobe_$sys"); }
+    done
+fi
 
 # Generated Rust: W1 n = 1000 and W2 gradient kernels vs hand-written Rust.
 : > "$raw/rust.csv"
@@ -280,7 +291,9 @@ fi
 # iterations, time in the derivative callbacks and its share of IpoptSolve,
 # peak RSS (examples/ipopt_nlp).  Quick mode: n = 1000 only.
 : > "$raw/ipopt.csv"
-if grep -q 'Ipopt not found' "$build/configure.log"; then
+if [[ $loops -eq 1 ]]; then
+    info_row ipopt "Ipopt LV1: not run (--loops)."
+elif grep -q 'Ipopt not found' "$build/configure.log"; then
     echo "run.sh: Ipopt not found (coinor-libipopt-dev): skipping the LV1 runs"
     info_row ipopt "Ipopt LV1: SKIPPED - Ipopt not found (Debian coinor-libipopt-dev)."
 else

@@ -415,6 +415,7 @@ run_w3_scan(const bench_opts *o, size_t steps, FILE *csv)
     /* derivative tapes of the scan (forward scan + reverse scan of the VJP) */
     s.glt = tg_gradient_tape(s.loop, TG_ALL);
     st = s.glt ? tg_tape_status(s.glt) : TG_ERR_NOMEM;
+    why_not = s.glt && st != TG_OK ? tg_tape_error(s.glt) : NULL;
     if (st == TG_OK) {
         tape_rows(&bs, SYS_TG_LOOP_DTAPE, "loop grad tape", s.glt);
         st = tg_eval(s.glt, s.u, got);
@@ -423,6 +424,7 @@ run_w3_scan(const bench_opts *o, size_t steps, FILE *csv)
                            flat_on ? fh : NULL, 6, "tg_eval of tg_gradient_tape(scan tape)");
     s.hlt = tg_hvp_tape(s.loop, TG_ALL);
     st = s.hlt ? tg_tape_status(s.hlt) : TG_ERR_NOMEM;
+    why_not = s.hlt && st != TG_OK ? tg_tape_error(s.hlt) : NULL;
     if (st == TG_OK) {
         tape_rows(&bs, SYS_TG_LOOP_DTAPE, "loop hvp tape", s.hlt);
         st = tg_eval(s.hlt, s.uv, got);

@@ -422,13 +422,16 @@ adolc_metrics(bench_set *bs, short tag)
 static int
 loop_case(bench_set *bs, sc_state *s, const char *sys, const char *op, bench_fn fn,
           tg_status st, const double *got, const double *want, const double *flat, size_t len,
-          const char *note)
+          const char *note, const tg_tape *dtape)
 {
     char name[96];
     if (st != TG_OK) {
         snprintf(name, sizeof name, "%s: not available", op);
         char msg[160];
-        snprintf(msg, sizeof msg, "%s: %s", tg_status_str(st), tg_last_error());
+        /* a derivative tape in the error state carries its own message */
+        const char *why = dtape && tg_tape_status(dtape) != TG_OK ? tg_tape_error(dtape)
+                                                                  : tg_last_error();
+        snprintf(msg, sizeof msg, "%s: %s", tg_status_str(st), why);
         bench_metric_add(bs, sys, name, 0.0, "", msg);
         printf("%s %s: %s %s not available: %s\n", bs->workload, bs->size, sys, op, msg);
         return -1;
@@ -486,22 +489,23 @@ add_loop_cases(bench_set *bs, const bench_opts *o, const scalar_wl *wl, sc_state
     /* flat results (the same tape the "tapegen" cases time) */
     tg_eval(s->f, s->x, &yf);
     st = tg_eval(s->fl, s->x, &yl);
-    int kf = loop_case(bs, s, SYS_TG_LOOP, "f", c_lp_f, st, &yl, &fref, &yf, 1, "tg_eval");
+    int kf = loop_case(bs, s, SYS_TG_LOOP, "f", c_lp_f, st, &yl, &fref, &yf, 1, "tg_eval", NULL);
     tg_gradient(s->f, s->x, flat);
     st = tg_gradient(s->fl, s->x, got);
     int kg = loop_case(bs, s, SYS_TG_LOOP, "grad", c_lp_grad, st, got, gref, flat, n,
-                       "tg_gradient");
+                       "tg_gradient", NULL);
     int kh = -1;
     if (wl->hvp) {
         tg_hvp(s->f, s->x, s->v, flat);
         st = tg_hvp(s->fl, s->x, s->v, got);
-        kh = loop_case(bs, s, SYS_TG_LOOP, "hvp", c_lp_hvp, st, got, hvref, flat, n, "tg_hvp");
+        kh = loop_case(bs, s, SYS_TG_LOOP, "hvp", c_lp_hvp, st, got, hvref, flat, n, "tg_hvp",
+                       NULL);
     }
     if (wl->hess) {
         tg_hessian(s->f, s->x, flat);
         st = tg_hessian(s->fl, s->x, got);
         loop_case(bs, s, SYS_TG_LOOP, "hess", c_lp_hess, st, got, Href, flat, n * n,
-                  "tg_hessian");
+                  "tg_hessian", NULL);
     }
     /* derivative tapes of the loop tape (they keep loops as loops) */
     s->glt = tg_gradient_tape(s->fl, TG_ALL);
@@ -512,7 +516,7 @@ add_loop_cases(bench_set *bs, const bench_opts *o, const scalar_wl *wl, sc_state
     }
     tg_gradient(s->f, s->x, flat);
     int kdg = loop_case(bs, s, SYS_TG_LOOP_DTAPE, "grad", c_lpd_grad, st, got, gref, flat, n,
-                        "tg_eval of tg_gradient_tape(loop tape)");
+                        "tg_eval of tg_gradient_tape(loop tape)", s->glt);
     int kdh = -1;
     if (wl->hvp) {
         s->hlt = tg_hvp_tape(s->fl, TG_ALL);
@@ -523,7 +527,7 @@ add_loop_cases(bench_set *bs, const bench_opts *o, const scalar_wl *wl, sc_state
         }
         tg_hvp(s->f, s->x, s->v, flat);
         kdh = loop_case(bs, s, SYS_TG_LOOP_DTAPE, "hvp", c_lpd_hvp, st, got, hvref, flat, n,
-                        "tg_eval of tg_hvp_tape(loop tape)");
+                        "tg_eval of tg_hvp_tape(loop tape)", s->hlt);
     }
     bench_add_ratio(bs, "loop f / flat f", kf, bench_find(bs, SYS_TG, "f"), 0);
     bench_add_ratio(bs, "loop grad / flat grad", kg, bench_find(bs, SYS_TG, "grad"), 0);
