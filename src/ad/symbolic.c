@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "ad/symbolic.h"
+#include "ad/symloop.h"
 #include "ad/rules.h"
 
 static tape_opnd
@@ -100,6 +101,13 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
             tan[i] = TG_NIL;
             continue;
         }
+        if (op == TG_OP_XOUT)           /* set at its loop */
+            continue;
+        if (tape_is_x(op)) {
+            if (ad_sym_tangent_x(t, i, tan))
+                return -1;
+            continue;
+        }
         uint32_t ia = t->a[i], ib = t->b[i], ic = t->c[i], sum = TG_NIL;
 #define PUSH(k, p) if (tan[k] != TG_NIL) accumulate(t, &sum, scale(t, (p), tan[k]));
         switch ((tg_opcode)op) {
@@ -110,7 +118,7 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
 #undef PUSH
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* extended: handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
         case TG_OP_XOUT:
@@ -127,8 +135,13 @@ int
 ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 {
     for (uint32_t i = n; i-- > 0 && t->status == TG_OK;) {
+        if (tape_is_x(t->op[i])) {      /* its outputs' adjoints, i+1.. */
+            if (ad_sym_adjoint_x(t, i, adj, active))
+                return -1;
+            continue;
+        }
         uint32_t w = adj[i];
-        if (w == TG_NIL)
+        if (w == TG_NIL || t->op[i] == TG_OP_XOUT)
             continue;
         uint32_t ia = t->a[i], ib = t->b[i], ic = t->c[i];
 #define PULL(k, p) if (active[k]) accumulate(t, &adj[k], scale(t, (p), w));
@@ -140,7 +153,7 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 #undef PULL
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* extended: handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
         case TG_OP_XOUT:
@@ -152,16 +165,32 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
     return t->status == TG_OK ? 0 : -1;
 }
 
-void
-ad_activity(const tg_tape *t, uint32_t n, uint32_t lo, uint32_t hi, uint8_t *active)
+/* in_act: per input index (NULL: the range [lo, hi)) */
+static void
+activity(const tg_tape *t, uint32_t n, const uint8_t *in_act, uint32_t lo, uint32_t hi,
+         uint8_t *active)
 {
     for (uint32_t i = 0; i < n; i++) {
         uint8_t op = t->op[i];
         int ar = tape_op_arity[op];
         if (op == TG_OP_INPUT)
-            active[i] = t->a[i] >= lo && t->a[i] < hi;
-        else
+            active[i] = in_act ? in_act[t->a[i]] : t->a[i] >= lo && t->a[i] < hi;
+        else if (tape_is_x(op))
+            ad_activity_x(t, i, active);    /* and its outputs */
+        else if (op != TG_OP_XOUT)
             active[i] = (ar >= 1 && active[t->a[i]]) | (ar >= 2 && active[t->b[i]])
                       | (ar >= 3 && active[t->c[i]]);
     }
+}
+
+void
+ad_activity(const tg_tape *t, uint32_t n, uint32_t lo, uint32_t hi, uint8_t *active)
+{
+    activity(t, n, NULL, lo, hi, active);
+}
+
+void
+ad_activity_in(const tg_tape *t, uint32_t n, const uint8_t *in_act, uint8_t *active)
+{
+    activity(t, n, in_act, 0, 0, active);
 }

@@ -26,5 +26,7 @@ int ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 /* active[i] = instruction i < n depends on an input whose global index is
  * in [lo, hi). */
 void ad_activity(const tg_tape *t, uint32_t n, uint32_t lo, uint32_t hi, uint8_t *active);
+/* The same with the active inputs given by in_act[input index] != 0. */
+void ad_activity_in(const tg_tape *t, uint32_t n, const uint8_t *in_act, uint8_t *active);
 
 #endif

@@ -10,6 +10,34 @@
  * in the error state). */
 tg_tape  *tape_opt_dce(const tg_tape *t, tg_opt_level level);
 
+/* opt_loops.c: the pruned form of a live loop (dead outputs removed, and
+ * the slots, applications and operands only they needed).  body == NULL:
+ * the loop stays as it is. */
+typedef struct tape_xplan {
+    tg_tape *body;          /* the pruned body (owned), or NULL */
+    uint64_t count;
+    uint32_t nc, nx, np, ny;
+    uint64_t nops;
+    uint64_t *opsel;        /* kept operand k = old operand opsel[k] */
+    uint64_t *outmap;       /* old output k -> new output, UINT64_MAX: dead */
+} tape_xplan;
+/* For live loop i of t, whose outputs' live[] is final (a backward pass
+ * reaches i after them): plans *P and marks live the operands it keeps.
+ * 0, or -1 out of memory (then nothing is pruned and every operand is
+ * marked). */
+int       tape_xplan_make(const tg_tape *t, uint32_t i, uint8_t *live, tape_xplan *P);
+/* Appends the pruned loop to u (operands through map[]) and maps the kept
+ * outputs; the new instruction, or TG_NIL with u failed.  P->body != NULL. */
+uint32_t  tape_xplan_apply(tg_tape *u, const tg_tape *t, uint32_t i, const tape_xplan *P,
+                           uint32_t *map);
+void      tape_xplan_free(tape_xplan *P);
+/* opt_loops.c: t with every loop whose outputs a later loop also computes
+ * (same kind, count, operands; a body that extends its ys, e.g. the
+ * carry-saving scan of a derivative tape) replaced by that loop, moved up
+ * to the first one's place; NULL when there is none (or no memory: the
+ * merge is only an optimisation). */
+tg_tape  *tape_opt_merge_loops(const tg_tape *t);
+
 /* opt_rewrite.c: the exact rewrites of `level` that apply to op(a, b)
  * about to be recorded on u (operands already mapped), to a fixed point;
  * returns the new opcode (a and b updated). */

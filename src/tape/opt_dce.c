@@ -6,20 +6,69 @@
 #include "tape/alloc.h"
 #include "tape/opt.h"
 
-static void
-mark_live(const tg_tape *t, uint8_t *live)
+/* live[]: what the outputs depend on.  A live loop gets its plan (the
+ * outputs it keeps, opt_loops.c), which marks only the operands those need;
+ * plans[] is indexed by the loop's record.  -1 when out of memory. */
+static int
+mark_live(const tg_tape *t, uint8_t *live, tape_xplan *plans)
 {
     memset(live, 0, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         live[t->out_ref[j]] = 1;
+    int rc = 0;
     for (uint32_t i = t->n; i-- > 0;) {
         if (!live[i])
             continue;
+        if (tape_is_x(t->op[i])) {
+            rc |= tape_xplan_make(t, i, live, &plans[t->a[i]]);
+            continue;
+        }
         int ar = tape_op_arity[t->op[i]];
         const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
         for (int j = 0; j < ar; j++)
             live[opnd[j]] = 1;
     }
+    return rc;
+}
+
+/* Loop i of t onto u as it is (operands through map[]): its body
+ * optimised at `level` (not at NONE, which copies verbatim); its outputs
+ * mapped in order.  The new instruction, or TG_NIL with u failed. */
+static uint32_t
+copy_loop(tg_tape *u, const tg_tape *t, uint32_t i, uint32_t *map, tg_opt_level level)
+{
+    tape_xrec r = *tape_xrec_of(t, i);
+    if (r.kind == TG_OP_CALL) {
+        tape_fail(u, TG_ERR_UNSUPPORTED, "optimising a user-defined function call is not "
+                  "supported yet");
+        return TG_NIL;
+    }
+    const tg_tape *B = tape_body_of(t, &r);
+    tg_tape *opt = NULL;
+    if (level != TG_OPT_NONE) {
+        opt = tape_clone(B);
+        if (!opt || tg_tape_optimize(opt, level) != TG_OK) {
+            tg_tape_free(opt);
+            tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop body of \"%s\"", t->name);
+            return TG_NIL;
+        }
+    }
+    uint32_t *ops = mem_malloc((size_t)(r.nops + 1) * sizeof *ops);
+    uint32_t j = TG_NIL, bi = ops ? tape_add_body(u, opt ? opt : B) : UINT32_MAX;
+    tg_tape_free(opt);
+    if (!ops)
+        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising \"%s\"", t->name);
+    if (bi != UINT32_MAX) {
+        const uint32_t *o = tape_xops(t, &r);
+        for (uint64_t k = 0; k < r.nops; k++)
+            ops[k] = map[o[k]];
+        r.body = bi;
+        j = tape_append_x(u, r.kind, &r, ops);
+    }
+    mem_free(ops);
+    for (uint64_t k = 0; j != TG_NIL && k < r.nout; k++)
+        map[i + 1 + k] = j + 1 + (uint32_t)k;
+    return j;
 }
 
 /* One instruction of t onto u: verbatim (NONE) or through the recorder. */
@@ -56,32 +105,48 @@ copy_blocks(tg_tape *u, const tg_tape *t, bool input, const uint32_t *map)
 
 /* The live part of t, rebuilt at `level` into a new tape (NULL: no memory). */
 tg_tape *
-tape_opt_dce(const tg_tape *t, tg_opt_level level)
+tape_opt_dce(const tg_tape *t0, tg_opt_level level)
 {
+    tg_tape *merged = tape_opt_merge_loops(t0);
+    const tg_tape *t = merged ? merged : t0;
     /* NONE copies verbatim: no folding or CSE may change what it keeps */
     tg_tape *u = tg_tape_new_ex(t->name, level == TG_OPT_NONE ? TG_NO_FOLD | TG_NO_CSE : 0);
     uint8_t *live = mem_malloc((size_t)t->n + 1);
     uint32_t *map = mem_malloc(((size_t)t->n + 1) * sizeof *map);
-    if (!u || !live || !map) {
+    tape_xplan *plans = mem_calloc((size_t)t->nxr + 1, sizeof *plans);
+    if (!u || !live || !map || !plans || mark_live(t, live, plans)) {
         tg_tape_free(u);
         u = NULL;
         goto out;
     }
-    mark_live(t, live);
     copy_blocks(u, t, true, NULL);
     for (uint32_t k = 0; k < t->nin && u->status == TG_OK; k++)
         map[t->in_ref[k]] = u->in_ref[k];
-    for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++)
-        if (live[i] && t->op[i] != TG_OP_INPUT)
+    for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++) {
+        uint8_t op = t->op[i];
+        if (!live[i] || op == TG_OP_INPUT || op == TG_OP_XOUT)   /* XOUTs: at their loop */
+            continue;
+        if (tape_is_x(op)) {
+            tape_xplan *P = &plans[t->a[i]];
+            if (P->body && level != TG_OPT_NONE && tg_tape_optimize(P->body, level) != TG_OK)
+                tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop body of \"%s\"",
+                          t->name);
+            map[i] = P->body ? tape_xplan_apply(u, t, i, P, map) : copy_loop(u, t, i, map, level);
+        } else
             map[i] = copy_inst(u, t, i, map, level);
+    }
     copy_blocks(u, t, false, map);
     u->flags = t->flags;
     u->limit = t->limit;
     if (u->status == TG_OK && !(u->flags & TG_NO_CSE))
         tape_cse_rebuild(u);    /* so that recording can go on sharing */
 out:
+    for (uint32_t r = 0; plans && r < t->nxr; r++)
+        tape_xplan_free(&plans[r]);
+    mem_free(plans);
     mem_free(live);
     mem_free(map);
+    tg_tape_free(merged);
     return u;
 }
 

@@ -65,6 +65,12 @@ live_from(const tg_tape *t, uint32_t n, const uint32_t *y, uint32_t m, uint8_t *
     for (uint32_t i = n; i-- > 0;) {
         if (!live[i])
             continue;
+        if (tape_is_x(t->op[i])) {      /* live through any output: all operands */
+            const tape_xrec *r = tape_xrec_of(t, i);
+            for (uint64_t k = 0; k < r->nops; k++)
+                live[tape_xops(t, r)[k]] = 1;
+            continue;
+        }
         int ar = tape_op_arity[t->op[i]];
         if (ar >= 1)
             live[t->a[i]] = 1;
