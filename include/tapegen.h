@@ -686,6 +686,11 @@ typedef struct tg_rust_options {
  * linear), `work` slots (reused by liveness) only for values read in a
  * later part, absolute-zero products spelt as plain ones where provably
  * equal; constants print so that they read back to the same bits.
+ * Loops stay loops, as in tg_c_source: each body one function `NAME_lJ`
+ * taking its blocks as fixed-size arrays, each loop a `for` calling it
+ * with windows of the work array, split once per loop into disjoint
+ * regions (carry, next carry, ys, body work); WORK_LEN_NAME counts them,
+ * so crate size and build time do not grow with trip counts.
  * Output is deterministic.  Semantics are the interpreter's (docs/
  * conventions.md): + - * / sqrt and comparisons agree bit for bit; libm
  * functions may differ by an ulp or two (glibc vs Rust std / the libm crate).
@@ -695,7 +700,8 @@ typedef struct tg_rust_options {
  * TG_ERR_NAME (a block name that sanitises to a keyword or to the same
  * identifier as another block, or to `work`; an explicit crate/function
  * name that is not [A-Za-z_][A-Za-z0-9_]* or is a keyword), the tape's
- * status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error(). */
+ * status if it is in error, TG_ERR_LIMIT and TG_ERR_UNSUPPORTED as
+ * tg_c_source, TG_ERR_NOMEM.  Message: tg_last_error(). */
 tg_status tg_rust_source(const tg_tape *t, const tg_rust_options *o, char **src, size_t *work_len);
 /* Writes a Cargo crate into dir (created with missing parents; generated
  * files overwritten): Cargo.toml (libm as dependency only when the code
@@ -774,10 +780,23 @@ typedef struct tg_c_options {
  * guarded so that several generated files may be concatenated into one
  * translation unit.  Output is deterministic.
  *
+ * Loops (tg_map, tg_scan) stay loops: each body the tape's loops use is one
+ * static function NAME_lJ (its blocks as pointer arguments), and each loop
+ * a `for` over its applications/steps calling it, so the size of the code
+ * does not grow with trip counts.  The ys, the carry (two buffers swapped
+ * after each step) and the body's own work live in work; consecutive xs
+ * already in an input block or in an earlier loop's ys at a constant
+ * stride are read in place, other xs and params are first copied to work.
+ * Each application/step computes what the interpreter computes for it, in
+ * the same order: bit for bit still.  NAME_batch of a tape with loops
+ * evaluates the points one after the other.
+ *
  * *src: malloc'd, NUL-terminated (caller frees with free()); *work_len (may
  * be NULL): the work length of NAME.  Errors: TG_ERR_ARG (NULL), TG_ERR_NAME
  * (a function name that is not [A-Za-z_][A-Za-z0-9_]* or is a C keyword),
- * the tape's status if it is in error, TG_ERR_NOMEM.  Message: tg_last_error().
+ * the tape's status if it is in error, TG_ERR_LIMIT (work beyond 2^32 - 2
+ * values), TG_ERR_UNSUPPORTED (calls of user functions), TG_ERR_NOMEM.
+ * Message: tg_last_error().
  * Thread-safe (t is only read). */
 tg_status tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_len);
 /* Writes NAME.c (tg_c_source) and NAME.h (the prototypes, with macros

@@ -50,8 +50,13 @@ typedef struct cgen {
     const char *name;       /* the C function */
     const char *T;          /* "double" or "float" */
     bool f32, batch;        /* float arithmetic; the variant being printed */
+    bool blocks;            /* a loop body: blocks i0.., o0.. instead of x, y */
+    const char *root;       /* the kernel's name: bodies are <root>_l<id> */
+    uint32_t *seq;          /* the kernel's next body id */
+    uint32_t *bid;          /* per body of t: its id (put_bodies; freed by c_emit) */
     tape_sb *sb;
     unsigned needs;         /* bit h: c_helpers[h] is called */
+    bool oom;
 } cgen;
 
 /* ------------------------------------------------------------ names */
@@ -156,6 +161,11 @@ put_opnd(cgen *g, uint32_t r)
         break;
     }
     case CG_AT_INPUT:
+        if (g->blocks) {
+            uint32_t el, b = tape_block_of(t->inb, t->ninb, t->a[r], &el);
+            tape_sb_printf(g->sb, "i%" PRIu32 "[%" PRIu32 "]", b, el);
+            break;
+        }
         tape_sb_printf(g->sb, "x[%" PRIu64 "%s", (uint64_t)t->a[r] * (g->batch ? CG_B : 1), pt);
         break;
     case CG_AT_WORK:
@@ -237,12 +247,46 @@ put_expr(cgen *g, uint32_t i)
 
 /* ------------------------------------------------------------- parts */
 
+static void put_loop(cgen *g, const cg_loop *lp);
+
+/* Output out (and the nout - 1 after it) as an lvalue prefix: "y[" or
+ * "oB[" for a body; the caller appends the index. */
+static void
+put_out(cgen *g, uint32_t out, uint32_t *index)
+{
+    if (g->blocks) {
+        uint32_t el, b = tape_block_of(g->t->outb, g->t->noutb, out, &el);
+        tape_sb_printf(g->sb, "o%" PRIu32 "[", b);
+        *index = el;
+    } else {
+        tape_sb_printf(g->sb, "y[");
+        *index = out;
+    }
+}
+
 static void
 put_stmt(cgen *g, const cg_stmt *s)
 {
     const cg_lowered *L = g->L;
     const char *ind = g->batch ? "        " : "    ";
-    if (s->out != TG_NIL) {
+    if (s->out != TG_NIL && s->nout > 1) {      /* loop outputs, one copy */
+        uint32_t at;
+        tape_sb_printf(g->sb, "    for (size_t j_ = 0; j_ < %" PRIu32 "; j_++)\n        ", s->nout);
+        put_out(g, s->out, &at);
+        tape_sb_printf(g->sb, "%" PRIu32 " + j_] = work[%" PRIu32 " + j_];\n", at, L->slot[s->ref]);
+        return;
+    }
+    if (s->out == TG_NIL && L->where[s->ref] == CG_AT_LOOP) {
+        put_loop(g, &L->loop[L->slot[s->ref]]);
+        return;
+    }
+    if (s->out != TG_NIL && g->blocks) {
+        uint32_t at;
+        tape_sb_printf(g->sb, "%s", ind);
+        put_out(g, s->out, &at);
+        tape_sb_printf(g->sb, "%" PRIu32 "] = ", at);
+        put_opnd(g, s->ref);
+    } else if (s->out != TG_NIL) {
         tape_sb_printf(g->sb, "%sy[%" PRIu64 "%s = ", ind, (uint64_t)s->out * (g->batch ? CG_B : 1),
                        g->batch ? " + p]" : "]");
         put_opnd(g, s->ref);
@@ -259,9 +303,26 @@ put_stmt(cgen *g, const cg_stmt *s)
 }
 
 /* The signature of part p of the current variant. */
+/* The parameters of a body's functions: its blocks, then work. */
+static void
+put_block_params(cgen *g)
+{
+    for (uint32_t b = 0; b < g->t->ninb; b++)
+        tape_sb_printf(g->sb, "const %s *restrict i%" PRIu32 ", ", g->T, b);
+    for (uint32_t b = 0; b < g->t->noutb; b++)
+        tape_sb_printf(g->sb, "%s *restrict o%" PRIu32 ", ", g->T, b);
+    tape_sb_printf(g->sb, "%s *restrict work", g->T);
+}
+
 static void
 put_part_sig(cgen *g, uint32_t p)
 {
+    if (g->blocks) {
+        tape_sb_printf(g->sb, "%s_p%" PRIu32 "(", g->name, p);
+        put_block_params(g);
+        tape_sb_printf(g->sb, ")");
+        return;
+    }
     tape_sb_printf(g->sb, "%s_%c%" PRIu32 "(const %s *restrict x, %s *restrict y, %s *restrict work)",
                    g->name, g->batch ? 'b' : 'p', p, g->T, g->T, g->T);
 }
@@ -291,14 +352,210 @@ put_parts(cgen *g, uint32_t p0, uint32_t p1, bool ext)
     if (ext)
         put_part_decls(g, p0, p1);
     for (uint32_t p = p0; p < p1; p++) {
-        tape_sb_printf(g->sb, ext ? "\nTG_NOINLINE TG_HIDDEN void\n" : "\nTG_NOINLINE static void\n");
+        bool inl = g->blocks && L->npart == 1;      /* a small body: the loop may inline it */
+        tape_sb_printf(g->sb, ext ? "\nTG_NOINLINE TG_HIDDEN void\n" : inl ? "\nstatic void\n"
+                                  : "\nTG_NOINLINE static void\n");
         put_part_sig(g, p);
-        tape_sb_printf(g->sb, "\n{\n    (void)x;\n    (void)y;\n    (void)work;\n");
+        if (g->blocks) {
+            tape_sb_printf(g->sb, "\n{\n");
+            for (uint32_t b = 0; b < g->t->ninb; b++)
+                tape_sb_printf(g->sb, "    (void)i%" PRIu32 ";\n", b);
+            for (uint32_t b = 0; b < g->t->noutb; b++)
+                tape_sb_printf(g->sb, "    (void)o%" PRIu32 ";\n", b);
+            tape_sb_printf(g->sb, "    (void)work;\n");
+        } else
+            tape_sb_printf(g->sb, "\n{\n    (void)x;\n    (void)y;\n    (void)work;\n");
         if (g->batch)
             tape_sb_printf(g->sb, "    for (int p = 0; p < %d; p++) {\n", CG_B);
         for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
             put_stmt(g, &L->stmt[s]);
         tape_sb_printf(g->sb, g->batch ? "    }\n}\n" : "}\n");
+    }
+}
+
+/* ------------------------------------------------------------- loops */
+
+/* A loop (the lowering's cg_loop): the gathers, then one `for` per segment
+ * calling the body's function with pointers to its windows, swapping the
+ * carry and the next carry after each step. */
+
+static void
+gather_one(void *ctx, uint64_t slot, uint32_t ref)
+{
+    cgen *g = ctx;
+    tape_sb_printf(g->sb, "    work[%" PRIu64 "] = ", slot);
+    put_opnd(g, ref);
+    tape_sb_printf(g->sb, ";\n");
+}
+
+/* The array of window w ("work", "x" or a body's "iB") and the index of
+ * its element pos into idx; stride per step from k0 (0: fixed). */
+static const char *
+win_array(cgen *g, const cg_win *w, uint64_t k0, int64_t stride, char *idx, size_t len,
+          char *arr, size_t alen)
+{
+    uint64_t pos = w->pos;
+    if (w->src == CG_SRC_WORK)
+        snprintf(arr, alen, "work");
+    else if (g->blocks)
+        snprintf(arr, alen, "i%" PRIu32, w->blk);
+    else {
+        snprintf(arr, alen, "x");
+        pos += g->t->inb[w->blk].offset;
+    }
+    char k[48] = "k_";
+    if (k0)
+        snprintf(k, sizeof k, "(k_ - %" PRIu64 ")", k0);
+    if (stride == 0)
+        snprintf(idx, len, "%" PRIu64, pos);
+    else
+        snprintf(idx, len, "%" PRIu64 " %c %s * %" PRIu64, pos, stride < 0 ? '-' : '+', k,
+                 (uint64_t)(stride < 0 ? -stride : stride));
+    return arr;
+}
+
+/* A pointer to a window of n values (piece p of segment sg at step k_, or
+ * the fixed window w). */
+static void
+put_win(cgen *g, const cg_win *w, const cg_piece *p, const cg_seg *sg, uint32_t n)
+{
+    if (w->src == CG_SRC_NONE || n == 0) {
+        tape_sb_printf(g->sb, "NULL");
+        return;
+    }
+    char idx[128], arr[32];
+    win_array(g, w, sg ? sg->k0 : 0, p ? p->stride : 0, idx, sizeof idx, arr, sizeof arr);
+    tape_sb_printf(g->sb, "%s + (%s)", arr, idx);
+}
+
+/* Step k_'s window pieces copied into the segment's staging region. */
+static void
+put_staging(cgen *g, const cg_seg *sg)
+{
+    uint64_t rx = g->L->reg[sg->rx].base;
+    for (uint32_t i = 0; i < sg->npc; i++) {
+        const cg_piece *p = &sg->pc[i];
+        if (p->w.src == CG_SRC_REF)
+            continue;           /* stored before the loop */
+        char idx[128], arr[32];
+        win_array(g, &p->w, sg->k0, p->stride, idx, sizeof idx, arr, sizeof arr);
+        if (p->len == 1)
+            tape_sb_printf(g->sb, "            work[%" PRIu64 "] = %s[%s];\n", rx + p->e, arr, idx);
+        else
+            tape_sb_printf(g->sb, "            for (size_t j_ = 0; j_ < %" PRIu32 "; j_++)\n"
+                           "                work[%" PRIu64 " + j_] = %s[%s + j_];\n", p->len, rx + p->e,
+                           arr, idx);
+    }
+}
+
+static void
+put_loop(cgen *g, const cg_loop *lp)
+{
+    const cg_lowered *L = g->L;
+    bool scan = lp->op == TG_OP_SCAN, carry = scan && lp->nc;
+    tape_sb_printf(g->sb, "    /* %s of %s_l%" PRIu32 ", %" PRIu64 " %s */\n", scan ? "scan" : "map",
+                   g->root, lp->count ? g->bid[lp->body] : 0, lp->count, scan ? "steps" : "applications");
+    cg_loop_gathers(L, lp, gather_one, g);
+    if (lp->nseg == 0)
+        return;
+    tape_sb_printf(g->sb, "    {\n");
+    if (carry)
+        tape_sb_printf(g->sb, "        %s *c_ = work + %" PRIu64 ", *n_ = work + %" PRIu64 ", *s_;\n", g->T,
+                       L->reg[lp->rc].base, L->reg[lp->rn].base);
+    for (uint64_t q = 0; q < lp->nseg; q++) {
+        const cg_seg *sg = &lp->seg[q];
+        tape_sb_printf(g->sb, "        for (size_t k_ = %" PRIu64 "; k_ < %" PRIu64 "; k_++) {\n", sg->k0,
+                       sg->k1);
+        if (sg->rx != TG_NIL)
+            put_staging(g, sg);
+        tape_sb_printf(g->sb, "            %s_l%" PRIu32 "(", g->root, g->bid[lp->body]);
+        if (scan)
+            tape_sb_printf(g->sb, carry ? "c_, " : "NULL, ");
+        if (sg->rx != TG_NIL)
+            tape_sb_printf(g->sb, "work + %" PRIu64, L->reg[sg->rx].base);
+        else if (sg->npc)
+            put_win(g, &sg->pc[0].w, &sg->pc[0], sg, lp->nx);
+        else
+            tape_sb_printf(g->sb, "NULL");
+        tape_sb_printf(g->sb, ", ");
+        put_win(g, &lp->p, NULL, NULL, lp->np);
+        tape_sb_printf(g->sb, ", ");
+        if (scan)
+            tape_sb_printf(g->sb, carry ? "n_, " : "NULL, ");
+        if (lp->ny)
+            tape_sb_printf(g->sb, "work + (%" PRIu64 " + k_ * %" PRIu32 "), ", L->reg[lp->ry].base, lp->ny);
+        else
+            tape_sb_printf(g->sb, "NULL, ");
+        if (L->body[lp->body].work_len)
+            tape_sb_printf(g->sb, "work + %" PRIu64 ");\n", L->reg[L->rs].base);
+        else
+            tape_sb_printf(g->sb, "NULL);\n");
+        if (carry)
+            tape_sb_printf(g->sb, "            s_ = c_;\n            c_ = n_;\n            n_ = s_;\n");
+        tape_sb_printf(g->sb, "        }\n");
+    }
+    tape_sb_printf(g->sb, "    }\n");
+}
+
+/* Every body g's loops call, nested ones first, each once: static
+ * functions NAME_lJ (parts NAME_lJ_pQ) taking the body's blocks; with
+ * ext, the top-level ones have external (hidden) linkage, for parts in
+ * other translation units. */
+static void
+put_bodies(cgen *g, bool ext)
+{
+    if (g->L->nbody && !(g->bid = mem_calloc(g->L->nbody, sizeof *g->bid))) {
+        g->oom = true;
+        return;
+    }
+    for (uint32_t j = 0; j < g->L->nbody; j++) {
+        if (!g->L->used[j])
+            continue;
+        char name[CG_IDENT_MAX + 16];
+        g->bid[j] = (*g->seq)++;
+        snprintf(name, sizeof name, "%s_l%" PRIu32, g->root, g->bid[j]);
+        cgen b = *g;
+        b.t = g->L->body[j].t;
+        b.L = &g->L->body[j];
+        b.name = name;
+        b.blocks = true;
+        b.batch = false;
+        b.needs = 0;
+        b.bid = NULL;
+        put_bodies(&b, false);
+        put_parts(&b, 0, b.L->npart, false);
+        tape_sb_printf(b.sb, "\n%svoid %s(", ext ? "TG_HIDDEN " : "static ", name);
+        put_block_params(&b);
+        tape_sb_printf(b.sb, ");\n\n%svoid\n%s(", ext ? "TG_HIDDEN " : "static ", name);
+        put_block_params(&b);
+        tape_sb_printf(b.sb, ")\n{\n");
+        for (uint32_t q = 0; q < b.L->npart; q++) {
+            tape_sb_printf(b.sb, "    %s_p%" PRIu32 "(", name, q);
+            for (uint32_t k = 0; k < b.t->ninb; k++)
+                tape_sb_printf(b.sb, "i%" PRIu32 ", ", k);
+            for (uint32_t k = 0; k < b.t->noutb; k++)
+                tape_sb_printf(b.sb, "o%" PRIu32 ", ", k);
+            tape_sb_printf(b.sb, "work);\n");
+        }
+        tape_sb_printf(b.sb, "}\n");
+        mem_free(b.bid);
+        g->needs |= b.needs;
+        g->oom |= b.oom;
+    }
+}
+
+/* Prototypes of g's top-level bodies (for the other translation units). */
+static void
+put_body_decls(cgen *g)
+{
+    for (uint32_t j = 0; j < g->L->nbody; j++) {
+        if (!g->L->used[j])
+            continue;
+        cgen b = *g;
+        b.t = g->L->body[j].t;
+        tape_sb_printf(g->sb, "\nTG_HIDDEN void %s_l%" PRIu32 "(", g->root, g->bid[j]);
+        put_block_params(&b);
+        tape_sb_printf(g->sb, ");\n");
     }
 }
 
@@ -392,6 +649,7 @@ put_single(cgen *g, tape_sb *sb, uint32_t n0)
 {
     g->sb = sb;
     g->batch = false;
+    put_bodies(g, n0 < g->L->npart);
     put_part_decls(g, n0, g->L->npart);
     put_parts(g, 0, n0, false);
     tape_sb_printf(sb, "\nint %s(const %s *x, %s *y, %s *work);\n\nint\n%s(const %s *x, %s *y, %s *work)\n{\n",
@@ -407,6 +665,14 @@ put_batch(cgen *g, tape_sb *sb, uint32_t n0)
     const tg_tape *t = g->t;
     g->sb = sb;
     g->batch = true;
+    if (g->L->nloop) {          /* loops: one point after the other */
+        tape_sb_printf(sb, "\nint %s_batch(size_t npts, const %s *X, %s *Y, %s *work);\n\n"
+                       "int\n%s_batch(size_t npts, const %s *X, %s *Y, %s *work)\n{\n"
+                       "    for (size_t i0 = 0; i0 < npts; i0++)\n"
+                       "        %s(X + i0 * %" PRIu32 ", Y + i0 * %" PRIu32 ", work);\n    return 0;\n}\n",
+                       g->name, g->T, g->T, g->T, g->name, g->T, g->T, g->T, g->name, t->nin, t->nout);
+        return;
+    }
     put_part_decls(g, n0, g->L->npart);
     put_parts(g, 0, n0, false);
     uint64_t W = (uint64_t)CG_B * g->L->work_len, NI = (uint64_t)CG_B * t->nin;
@@ -457,14 +723,18 @@ c_emit(const tg_tape *t, const c_job *j, char ***units, size_t *nunits, uint32_t
     if (s == TG_OK && (!body || !out))
         s = TG_ERR_NOMEM;
     if (s == TG_OK) {
-        cgen g = { t, &L, j->name, j->f32 ? "float" : "double", j->f32, false, &body[0], 0 };
+        uint32_t seq = 0;
+        cgen g = { .t = t, .L = &L, .name = j->name, .T = j->f32 ? "float" : "double",
+                   .f32 = j->f32, .sb = &body[0], .root = j->name, .seq = &seq };
         put_single(&g, &body[0], ppu);
         if (j->batch)
             put_batch(&g, &body[0], ppu);
         for (size_t u = 1; u < nu; u++) {
             uint32_t p0 = (uint32_t)u * ppu, p1 = p0 + ppu < L.npart ? p0 + ppu : L.npart;
             g.sb = &body[u];
-            for (int b = 0; b <= j->batch; b++) {
+            if (L.nloop)
+                put_body_decls(&g);
+            for (int b = 0; b <= (j->batch && !L.nloop); b++) {
                 g.batch = b;
                 put_parts(&g, p0, p1, true);
             }
@@ -483,6 +753,9 @@ c_emit(const tg_tape *t, const c_job *j, char ***units, size_t *nunits, uint32_t
                 s = TG_ERR_NOMEM;
             out[u] = sb.buf;
         }
+        if (g.oom)
+            s = TG_ERR_NOMEM;
+        mem_free(g.bid);
         *work_len = L.work_len;
     }
     for (size_t u = 0; u < nu; u++) {
@@ -548,7 +821,7 @@ tg_c_source(const tg_tape *t, const tg_c_options *o, char **src, size_t *work_le
     size_t nu = 0;
     j.unit = 0;                 /* one file */
     if (s == TG_OK && (s = c_emit(t, &j, &u, &nu, &w)) != TG_OK)
-        return tape_fail_call(s, "tg_c_source: out of memory");
+        return tape_fail_call(s, "tg_c_source: %s", cg_lower_why(s));
     if (s == TG_OK) {
         *src = u[0];
         mem_free(u);
@@ -566,7 +839,7 @@ cg_c_units(const tg_tape *t, const tg_c_options *o, char ***units, size_t *nunit
     tg_status s = c_prepare("tg_c_source", t, o, &j);
     uint32_t w = 0;
     if (s == TG_OK && (s = c_emit(t, &j, units, nunits, &w)) != TG_OK)
-        return tape_fail_call(s, "tg_c_source: out of memory");
+        return tape_fail_call(s, "tg_c_source: %s", cg_lower_why(s));
     if (s == TG_OK && work_len)
         *work_len = w;
     return s;
@@ -665,7 +938,7 @@ tg_c_files(const tg_tape *t, const tg_c_options *o, const char *dir)
     if (s != TG_OK) {
         units_free(u, nu);
         mem_free(h.buf);
-        return tape_fail_call(s, "tg_c_files: out of memory");
+        return tape_fail_call(s, "tg_c_files: %s", cg_lower_why(s));
     }
     s = write_group(dir, j.name, h.buf, u, nu);
     units_free(u, nu);

@@ -31,7 +31,8 @@ typedef struct cg_kernel {
 enum {
     CG_NEED_MIN = 1, CG_NEED_MAX = 2, CG_NEED_AZMUL = 4, CG_NEED_SIGNUM = 8,
     CG_NEED_FRACT = 16, CG_NEED_POWK = 32, CG_NEED_LIBM = 64, CG_NEED_ACOSH = 128,
-    CG_NEED_POWDX = 256, CG_NEED_POWDY = 512, CG_NEED_HYPOTDX = 1024, CG_NEED_ATAN2DX = 2048
+    CG_NEED_POWDX = 256, CG_NEED_POWDY = 512, CG_NEED_HYPOTDX = 1024, CG_NEED_ATAN2DX = 2048,
+    CG_NEED_LOOP = 4096         /* tg_ro, tg_rw: the windows loops pass to bodies */
 };
 
 typedef struct cg_opts {

@@ -7,6 +7,7 @@
  * are `let` locals of a part and which cross parts in `work` slots, and
  * which absolute-zero products are plain ones.  This file only spells
  * them; op spellings come from the opcode table's Rust column. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +38,10 @@ typedef struct emit {
     tape_sb body;                   /* the part being emitted */
     uint32_t npart;
     tape_sb parts;                  /* finished part functions */
+    bool inline_parts;              /* a body of one part: rustc may inline it */
+    const char *root;               /* the kernel's name: bodies are <root>_l<id> */
+    uint32_t *seq;                  /* the kernel's next body id */
+    uint32_t *bid;                  /* per body of t: its id (emit_bodies) */
     bool oom;
 } emit;
 
@@ -214,8 +219,8 @@ part_flush(emit *e)
     const tg_tape *t = e->t;
     tape_sb *p = &e->parts;
     /* every part takes every slice (simple, and rustc drops the unused) */
-    tape_sb_printf(p, "\n#[inline(never)]\n#[allow(unused_variables)]\nfn %s_part%" PRIu32 "(",
-                   e->k->fname, e->npart);
+    tape_sb_printf(p, "\n#[inline%s]\n#[allow(unused_variables)]\nfn %s_part%" PRIu32 "(",
+                   e->inline_parts ? "" : "(never)", e->k->fname, e->npart);
     for (uint32_t b = 0; b < t->ninb; b++)
         tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", e->k->in[b], e->T, t->inb[b].size);
     for (uint32_t b = 0; b < t->noutb; b++)
@@ -229,11 +234,23 @@ part_flush(emit *e)
     e->npart++;
 }
 
+static void emit_loop(emit *e, const cg_loop *lp);
+
 static void
 emit_stmt(emit *e, const cg_stmt *st)
 {
     const tg_tape *t = e->t;
     tape_sb *sb = &e->body;
+    if (st->out != TG_NIL && st->nout > 1) {    /* loop outputs, one copy */
+        uint32_t el, b = tape_block_of(t->outb, t->noutb, st->out, &el), w = e->L->slot[st->ref];
+        tape_sb_printf(sb, "    %s[%" PRIu32 "..%" PRIu32 "].copy_from_slice(&work[%" PRIu32 "..%" PRIu32 "]);\n",
+                       e->k->out[b], el, el + st->nout, w, w + st->nout);
+        return;
+    }
+    if (st->out == TG_NIL && e->L->where[st->ref] == CG_AT_LOOP) {
+        emit_loop(e, &e->L->loop[e->L->slot[st->ref]]);
+        return;
+    }
     if (st->out != TG_NIL) {
         uint32_t el, b = tape_block_of(t->outb, t->noutb, st->out, &el);
         tape_sb_printf(sb, "    %s[%" PRIu32 "] = ", e->k->out[b], el);
@@ -248,15 +265,274 @@ emit_stmt(emit *e, const cg_stmt *st)
     tape_sb_printf(sb, ";\n");
 }
 
+static void emit_bodies(emit *e);
+
 static void
 emit_statements(emit *e)
 {
     const cg_lowered *L = e->L;
+    emit_bodies(e);
     for (uint32_t p = 0; p < L->npart && !e->oom; p++) {
         for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
             emit_stmt(e, &L->stmt[s]);
         part_flush(e);
     }
+}
+
+/* ------------------------------------------------------------- loops */
+
+/* Loop code (the lowering's cg_loop): the gathers, then, in a block of its
+ * own, the work array split once into the regions the calls use (disjoint
+ * `&mut` slices: the borrow checker sees them apart), then one `for` per
+ * segment calling the body's function with fixed-size windows (tg_ro,
+ * tg_rw), swapping the carry and the next carry after each step. */
+
+static void
+gather_one(void *ctx, uint64_t slot, uint32_t ref)
+{
+    emit *e = ctx;
+    tape_sb_printf(&e->body, "    work[%" PRIu64 "] = ", slot);
+    put_opnd(e, &e->body, ref, CTX_BARE);
+    tape_sb_printf(&e->body, ";\n");
+}
+
+/* The index pos + (k_ - k0) * stride of step k_ into buf. */
+static void
+fmt_index(char *buf, size_t len, uint64_t pos, uint64_t k0, int64_t stride)
+{
+    if (stride == 0) {
+        snprintf(buf, len, "%" PRIu64, pos);
+        return;
+    }
+    uint64_t a = (uint64_t)(stride < 0 ? -stride : stride);
+    char k[48] = "k_";
+    if (k0)
+        snprintf(k, sizeof k, "(k_ - %" PRIu64 ")", k0);
+    snprintf(buf, len, "%" PRIu64 " %c %s * %" PRIu64, pos, stride < 0 ? '-' : '+', k, a);
+}
+
+/* The array of window w: an input block or a region's slice; *base: the
+ * index of its first element. */
+static void
+put_array(emit *e, const cg_win *w, uint64_t *base)
+{
+    if (w->src == CG_SRC_INPUT) {
+        tape_sb_printf(&e->body, "%s", e->k->in[w->blk]);
+        *base = 0;
+    } else {
+        tape_sb_printf(&e->body, "r%" PRIu32 "_", w->reg);
+        *base = e->L->reg[w->reg].base;
+    }
+}
+
+/* A read-only window of n values: piece p at step k_ of segment g (p
+ * NULL: params window w), or nothing. */
+static void
+put_win(emit *e, const cg_win *w, const cg_piece *p, const cg_seg *g, uint32_t n)
+{
+    tape_sb *sb = &e->body;
+    if (w->src == CG_SRC_NONE || n == 0) {
+        tape_sb_printf(sb, "tg_ro(&[])");
+        return;
+    }
+    uint64_t base;
+    char idx[128];
+    tape_sb_printf(sb, "tg_ro(&");
+    put_array(e, w, &base);
+    fmt_index(idx, sizeof idx, w->pos - base, g ? g->k0 : 0, p ? p->stride : 0);
+    tape_sb_printf(sb, "[%s..])", idx);
+}
+
+/* The copies of step k_'s window pieces into the segment's staging region. */
+static void
+put_staging(emit *e, const cg_seg *g)
+{
+    tape_sb *sb = &e->body;
+    for (uint32_t i = 0; i < g->npc; i++) {
+        const cg_piece *p = &g->pc[i];
+        if (p->w.src == CG_SRC_REF)
+            continue;           /* stored before the loop */
+        uint64_t base;
+        char idx[128];
+        if (p->len == 1) {
+            tape_sb_printf(sb, "            r%" PRIu32 "_[%" PRIu32 "] = ", g->rx, p->e);
+            put_array(e, &p->w, &base);
+            fmt_index(idx, sizeof idx, p->w.pos - base, g->k0, p->stride);
+            tape_sb_printf(sb, "[%s];\n", idx);
+            continue;
+        }
+        tape_sb_printf(sb, "            r%" PRIu32 "_[%" PRIu32 "..%" PRIu32 "].copy_from_slice(&", g->rx,
+                       p->e, p->e + p->len);
+        put_array(e, &p->w, &base);
+        fmt_index(idx, sizeof idx, p->w.pos - base, g->k0, p->stride);
+        tape_sb_printf(sb, "[(%s)..(%s) + %" PRIu32 "]);\n", idx, idx, p->len);
+    }
+}
+
+static void
+put_call(emit *e, const cg_loop *lp, const cg_seg *g)
+{
+    tape_sb *sb = &e->body;
+    const cg_lowered *L = e->L;
+    char idx[128];
+    if (g->rx != TG_NIL)
+        put_staging(e, g);
+    tape_sb_printf(sb, "            %s_l%" PRIu32 "(", e->root, e->bid[lp->body]);
+    if (lp->op == TG_OP_SCAN)
+        tape_sb_printf(sb, lp->nc ? "tg_ro(&*c_), " : "tg_ro(&[]), ");
+    if (g->rx != TG_NIL)
+        tape_sb_printf(sb, "tg_ro(&r%" PRIu32 "_[..])", g->rx);
+    else if (g->npc)
+        put_win(e, &g->pc[0].w, &g->pc[0], g, lp->nx);
+    else
+        tape_sb_printf(sb, "tg_ro(&[])");
+    tape_sb_printf(sb, ", ");
+    put_win(e, &lp->p, NULL, NULL, lp->np);
+    tape_sb_printf(sb, ", ");
+    if (lp->op == TG_OP_SCAN)
+        tape_sb_printf(sb, lp->nc ? "tg_rw(&mut *n_), " : "tg_rw(&mut []), ");
+    if (lp->ny) {
+        fmt_index(idx, sizeof idx, g->k0 * lp->ny, g->k0, (int64_t)lp->ny);
+        tape_sb_printf(sb, "tg_rw(&mut r%" PRIu32 "_[%s..]), ", lp->ry, idx);
+    } else {
+        tape_sb_printf(sb, "tg_rw(&mut []), ");
+    }
+    if (L->body[lp->body].work_len)
+        tape_sb_printf(sb, "tg_rw(&mut *r%" PRIu32 "_));\n", L->rs);
+    else
+        tape_sb_printf(sb, "tg_rw(&mut []));\n");
+}
+
+/* Whether the calls of segment g index with the step. */
+static bool
+uses_step(const cg_loop *lp, const cg_seg *g)
+{
+    bool k = lp->ny != 0;
+    for (uint32_t i = 0; i < g->npc; i++)
+        k |= g->pc[i].w.src != CG_SRC_REF && g->pc[i].stride != 0;
+    return k;
+}
+
+static void
+emit_loop(emit *e, const cg_loop *lp)
+{
+    const cg_lowered *L = e->L;
+    tape_sb *sb = &e->body;
+    tape_sb_printf(sb, "    // %s of %s_l%" PRIu32 ", %" PRIu64 " %s\n", lp->op == TG_OP_SCAN ? "scan" : "map",
+                   e->root, lp->count ? e->bid[lp->body] : 0, lp->count, lp->op == TG_OP_SCAN ? "steps" : "applications");
+    cg_loop_gathers(L, lp, gather_one, e);
+    if (lp->nseg == 0)
+        return;
+    e->k->needs |= CG_NEED_LOOP;
+    uint32_t *rg = mem_malloc(cg_loop_nregions(lp) * sizeof *rg);
+    if (!rg) {
+        e->oom = true;
+        return;
+    }
+    uint32_t nr = cg_loop_regions(L, lp, rg);
+    tape_sb_printf(sb, "    {\n");
+    if (nr)
+        tape_sb_printf(sb, "        let w_: &mut [%s] = &mut work[..];\n", e->T);
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < nr; i++) {
+        const cg_region *r = &L->reg[rg[i]];
+        if (r->base > at)
+            tape_sb_printf(sb, "        let (_, w_) = w_.split_at_mut(%" PRIu64 ");\n", r->base - at);
+        tape_sb_printf(sb, "        let (r%" PRIu32 "_, %s) = w_.split_at_mut(%" PRIu64 ");\n", rg[i],
+                       i + 1 < nr ? "w_" : "_", r->len);
+        at = r->base + r->len;
+    }
+    mem_free(rg);
+    bool carry = lp->op == TG_OP_SCAN && lp->nc;
+    if (carry)
+        tape_sb_printf(sb, "        let (mut c_, mut n_) = (r%" PRIu32 "_, r%" PRIu32 "_);\n", lp->rc, lp->rn);
+    for (uint64_t s = 0; s < lp->nseg; s++) {
+        const cg_seg *g = &lp->seg[s];
+        bool uses_k = uses_step(lp, g);
+        tape_sb_printf(sb, "        for %s in %" PRIu64 "..%" PRIu64 "usize {\n", uses_k ? "k_" : "_",
+                       g->k0, g->k1);
+        put_call(e, lp, g);
+        if (carry)
+            tape_sb_printf(sb, "            core::mem::swap(&mut c_, &mut n_);\n");
+        tape_sb_printf(sb, "        }\n");
+    }
+    tape_sb_printf(sb, "    }\n");
+}
+
+/* Body j of e's tape as the function `<kernel>_l<j>` (nested bodies:
+ * `<kernel>_l<j>_l<k>`) taking its blocks as arrays -- i0.. for the inputs
+ * (carry, x, params), o0.. for the outputs (next carry, y) -- and its own
+ * work; its statements are parts like a kernel's.  Emitted once, however
+ * many loops call it. */
+static void
+emit_body(emit *e, uint32_t j)
+{
+    const cg_lowered *B = &e->L->body[j];
+    const tg_tape *t = B->t;
+    char in[3][CG_IDENT_MAX] = { "i0", "i1", "i2" }, out[2][CG_IDENT_MAX] = { "o0", "o1" };
+    cg_kernel k;
+    memset(&k, 0, sizeof k);
+    k.t = t;
+    k.in = in;
+    k.out = out;
+    k.work_len = B->work_len;
+    uint32_t id = (*e->seq)++;
+    e->bid[j] = id;
+    snprintf(k.fname, sizeof k.fname, "%.200s_l%" PRIu32, e->root, id);
+    for (size_t i = 0; i < sizeof k.uname; i++)
+        k.uname[i] = (char)toupper((unsigned char)k.fname[i]);
+    emit sub;
+    memset(&sub, 0, sizeof sub);
+    sub.t = t;
+    sub.L = B;
+    sub.o = e->o;
+    sub.k = &k;
+    sub.T = e->T;
+    sub.inline_parts = B->npart == 1;
+    sub.root = e->root;
+    sub.seq = e->seq;
+    emit_statements(&sub);
+    mem_free(sub.bid);
+    tape_sb *p = &e->parts;
+    bool snake = true;
+    for (const char *c = k.fname; *c; c++)
+        snake &= !(*c >= 'A' && *c <= 'Z');
+    tape_sb_printf(p, "\nconst WORK_LEN_%s: usize = %" PRIu32 ";\n\n/// A loop body of `%s` (tape \"%s\"): "
+                   "one application or step.\n#[inline]\n%sfn %s(", k.uname, B->work_len, e->k->fname,
+                   t->name, snake ? "" : "#[allow(non_snake_case)]\n", k.fname);
+    for (uint32_t b = 0; b < t->ninb; b++)
+        tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", in[b], e->T, t->inb[b].size);
+    for (uint32_t b = 0; b < t->noutb; b++)
+        tape_sb_printf(p, "%s: &mut [%s; %" PRIu32 "], ", out[b], e->T, t->outb[b].size);
+    tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) {\n", e->T, k.uname);
+    for (uint32_t q = 0; q < sub.npart; q++) {
+        tape_sb_printf(p, "    %s_part%" PRIu32 "(", k.fname, q);
+        for (uint32_t b = 0; b < t->ninb; b++)
+            tape_sb_printf(p, "%s, ", in[b]);
+        for (uint32_t b = 0; b < t->noutb; b++)
+            tape_sb_printf(p, "%s, ", out[b]);
+        tape_sb_printf(p, "work);\n");
+    }
+    tape_sb_printf(p, "}\n%s", sub.parts.buf ? sub.parts.buf : "");
+    e->k->needs |= k.needs;
+    e->oom |= sub.oom || sub.parts.failed;
+    mem_free(sub.body.buf);
+    mem_free(sub.parts.buf);
+}
+
+static void
+emit_bodies(emit *e)
+{
+    if (!e->L->nbody)
+        return;
+    e->bid = mem_calloc(e->L->nbody, sizeof *e->bid);
+    if (!e->bid) {
+        e->oom = true;
+        return;
+    }
+    for (uint32_t j = 0; j < e->L->nbody && !e->oom; j++)
+        if (e->L->used[j])
+            emit_body(e, j);
 }
 
 /* ------------------------------------------------------------ the kernel */
@@ -343,6 +619,9 @@ cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o)
     e.o = o;
     e.k = k;
     e.T = o->f32 ? "f32" : "f64";
+    uint32_t seq = 0;
+    e.root = k->fname;
+    e.seq = &seq;
     k->work_len = 0;
     k->needs = 0;
     tg_status s = cg_lower(&L, k->t, CG_PART_STMTS);
@@ -355,6 +634,7 @@ cg_emit_kernel(tape_sb *sb, cg_kernel *k, const cg_opts *o)
     if (s == TG_OK && (e.oom || sb->failed))
         s = TG_ERR_NOMEM;
     cg_lowered_free(&L);
+    mem_free(e.bid);
     mem_free(e.body.buf);
     mem_free(e.parts.buf);
     return s;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "codegen/cg.h"
+#include "codegen/lower.h"
 #include "tape/alloc.h"
 
 static void
@@ -54,6 +55,11 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
     if (any_work)
         tape_sb_printf(sb, "\n#[inline(always)]\nfn tg_work<const N: usize>(s: &mut [%s]) -> Result<&mut [%s; N], Error> {\n"
             "    let got = s.len();\n    s.get_mut(..N).and_then(|p| p.try_into().ok()).ok_or(Error::WorkTooShort { needed: N, got })\n}\n", T, T);
+    if (needs & CG_NEED_LOOP)     /* lengths were checked once, at the kernel's entry */
+        tape_sb_printf(sb, "\n/// The first N values of a loop's window, as an array (a body's block).\n#[inline(always)]\n"
+            "fn tg_ro<const N: usize>(s: &[%s]) -> &[%s; N] {\n    s[..N].try_into().unwrap()\n}\n\n"
+            "/// The first N values of a loop's window, writable.\n#[inline(always)]\n"
+            "fn tg_rw<const N: usize>(s: &mut [%s]) -> &mut [%s; N] {\n    (&mut s[..N]).try_into().unwrap()\n}\n", T, T, T, T);
     /* exact semantics of the mathx_* helpers of src/tape/mathx.h */
     if (needs & CG_NEED_MIN)
         tape_sb_printf(sb, "\n/// min ignoring a NaN operand; the first operand on ties.\n#[inline(always)]\nfn tg_min(a: %s, b: %s) -> %s {\n    if a <= b || b.is_nan() { a } else { b }\n}\n", T, T, T);
@@ -101,7 +107,7 @@ cg_lib_rs(tg_rust_builder *b, char **src)
         s = TG_ERR_NOMEM;
     if (s != TG_OK) {
         mem_free(sb.buf);
-        return cg_fail(b, s, "Rust generation failed: %s", tg_status_str(s));
+        return cg_fail(b, s, "Rust generation failed: %s", cg_lower_why(s));
     }
     for (uint32_t i = 0; i < b->nk; i++)
         b->k[i].needs = needs;          /* the crate's: decides the libm dependency */

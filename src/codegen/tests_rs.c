@@ -52,7 +52,8 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
         }
         for (uint32_t j = 0; j < t->noutb; j++)
             tape_sb_printf(sb, "    let mut %s = [0.0 as %s; %" PRIu32 "];\n", k->out[j], T, t->outb[j].size);
-        tape_sb_printf(sb, "    let mut work = [0.0 as %s; WORK_LEN_%s];\n    %s(", T, k->uname, k->fname);
+        /* on the heap: a loop's regions may be larger than a test thread's stack */
+        tape_sb_printf(sb, "    let mut work = vec![0.0 as %s; WORK_LEN_%s];\n    %s(", T, k->uname, k->fname);
         for (uint32_t j = 0; j < t->ninb; j++)
             tape_sb_printf(sb, "&%s, ", k->in[j]);
         for (uint32_t j = 0; j < t->noutb; j++)
@@ -76,7 +77,7 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
                 tape_sb_printf(sb, "    let %s = [0.5 as %s; %" PRIu32 "];\n", k->in[j], T, t->inb[j].size);
             for (uint32_t j = 0; j < t->noutb; j++)
                 tape_sb_printf(sb, "    let mut %s = [7.0 as %s; %" PRIu32 "];\n", k->out[j], T, t->outb[j].size);
-            tape_sb_printf(sb, "    let mut work = [0.0 as %s; WORK_LEN_%s];\n    let res_ = %s(", T, k->uname, k->fname);
+            tape_sb_printf(sb, "    let mut work = vec![0.0 as %s; WORK_LEN_%s];\n    let res_ = %s(", T, k->uname, k->fname);
             for (uint32_t j = 0; j < t->ninb; j++)
                 tape_sb_printf(sb, j == sj ? "&%s[..%" PRIu32 "], " : "&%s, ", k->in[j], t->inb[j].size - 1);
             for (uint32_t j = 0; j < t->noutb; j++)

@@ -90,6 +90,10 @@ nat_kernel_jobs(const tg_tape *t, const nat_opts *o, int batch, const char *fn, 
     size_t bwork;
     if ((*st = source_job(t, o, 0, fn, &jobs[0], work)) != TG_OK)
         return 0;
+    for (uint32_t i = 0; batch && i < t->n; i++)
+        if (t->op[i] == TG_OP_MAP || t->op[i] == TG_OP_SCAN)
+            batch = 0;          /* its batch variant would only loop over the points: so does
+                                   tg_kernel_eval_batch without one, and no -O3 compile is paid */
     if (batch && (*st = source_job(t, o, 1, fn, &jobs[1], &bwork)) != TG_OK) {
         nat_kernel_jobs_free(jobs, 1);
         return 0;
