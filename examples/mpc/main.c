@@ -364,8 +364,9 @@ main(int argc, char **argv)
             tg_tape *gft = tg_gradient_tape(tf, TG_ALL);
             printf("%zu)\n", gft ? tg_tape_size(gft) : (size_t)0);
             tg_tape_free(gft);
-            ok &= check("tg_eval(gradient tape of the scan) vs tg_gradient", relerr(gd, gs, n),
-                        TOL_LOOP_FLAT);
+            ok &= check(scan_grad ? "tg_eval(gradient tape of the scan) vs tg_gradient (scan)"
+                                  : "tg_eval(gradient tape of the scan) vs tg_gradient (flat)",
+                        relerr(gd, gs, n), TOL_LOOP_FLAT);
         } else {
             printf("  gradient tape of the scan: NOT AVAILABLE in this build (%s: %s)\n",
                    tg_status_str(st), gt ? tg_tape_error(gt) : "out of memory");
