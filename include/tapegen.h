@@ -482,6 +482,29 @@ tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
  * thread-safe with respect to other calls on t. */
 tg_status tg_tape_set_lazy(tg_tape *t, int on);
 
+/* The memory budget of the adjoint and second-order sweeps through scans
+ * (tg_scan) on t and in its loop bodies: at most `snapshots` carries (for
+ * second order: carries with their tangents) of one scan are held at a
+ * time.  A scan's reverse pass needs the carry before each step, in
+ * reverse order; with s snapshots for l steps they are recomputed from
+ * checkpoints placed by binomial checkpointing [Griewank & Walther,
+ * "Algorithm 799: revolve", ACM TOMS 26(1), 2000], which needs the fewest
+ * forward steps possible: r*l - C(s+r, s+1) with r the least integer with
+ * C(s+r, s) >= l, i.e. every step is recomputed at most r times (10^5
+ * steps with 100 snapshots: r = 3).  s counts the snapshot of the scan's
+ * input carry; s >= l stores every carry (each step recomputed once in
+ * the reverse pass, no more).  snapshots == 0 (the default) is automatic:
+ * every carry is stored while they take at most 8 MiB per scan, else as
+ * many snapshots as fit in 8 MiB.  Memory: snapshots * (carry size)
+ * doubles per scan being reversed, plus one body's arrays per nesting
+ * level; it is taken from the caller's workspace (tg_workspace_new(t)
+ * sizes for it) or the pooled one.  Results do not depend on the budget
+ * (the same operations in the same order), only time and memory do.
+ * Returns TG_ERR_ARG for a NULL t, TG_ERR_NOMEM.  Not thread-safe with
+ * respect to other calls on t; workspaces made before the change may be
+ * regrown by the next call. */
+tg_status tg_tape_set_checkpoints(tg_tape *t, size_t snapshots);
+
 /* Batches of npts points, evaluated in parallel with OpenMP (when built with
  * it) and several points per instruction dispatch.  X: npts*n doubles, one
  * point per row; Y: npts*m; G: npts*n (m must be 1).  npts == 0 does

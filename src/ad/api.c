@@ -33,6 +33,14 @@ check_tape(const tg_tape *t, const char *fn)
             return s_;                                                          \
     } while (0)
 
+/* The loop handlers' scratch (xsweep.h): the layout's x region, for the
+ * sweeps between XBEGIN and XEND (which returns TG_ERR_NOMEM if a handler
+ * ran out of memory anyway). */
+#define XBEGIN(w, L)                                                            \
+    ad_xctx xc_;                                                                \
+    ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
+#define XEND() CHECK(ad_xctx_end(&xc_, fn))
+
 /* Compiled by tg_tape_compile: the kernel instead of the sweeps. */
 #define ROUTE(part, v, out)                                                     \
     do {                                                                        \
@@ -96,11 +104,13 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
     double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.bar), *pa = AD_F64(w, L.pa);
     double *pb = AD_F64(w, L.pb);
     uint32_t *ta = AD_U32(w, L.ta), *tb = AD_U32(w, L.tb);
+    XBEGIN(w, L);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
     zero(bar, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
+    ad_reverse_stored_x(t, v, pa, pb, ta, tb, bar);
+    XEND();
     for (uint32_t k = 0; k < t->nin; k++)
         wj[k] = bar[t->in_ref[k]];
     return TG_OK;
@@ -125,7 +135,6 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
 {
     const char *fn = "tg_gradient";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_x(t, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(g, t->nin);
@@ -140,7 +149,6 @@ tg_vjp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *w_, 
 {
     const char *fn = "tg_vjp";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_x(t, fn));
     NEED(x, t->nin);
     NEED(w_, t->nout);
     NEED(wj, t->nin);
@@ -152,15 +160,16 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
 {
     const char *fn = "tg_jvp";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_x(t, fn));
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(jv, t->nout);
     ad_jvp_layout L = ad_layout_jvp(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd);
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     ad_tangent_one(t, v, v_, vd);
+    XEND();
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
     return TG_OK;
@@ -196,7 +205,6 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
 {
     const char *fn = "tg_jacobian";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_x(t, fn));
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
     ROUTE(AD_ROUTE_JAC, NULL, J);
@@ -208,6 +216,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     ad_jacobian_layout L = ad_layout_jacobian(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     /* fewer sweeps wins: ceil(n_in/8) tangent sweeps or ceil(m/8) adjoint sweeps */
     if (t->nin <= t->nout) {
@@ -217,6 +226,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
         for (size_t i0 = 0; i0 < t->nout; i0 += L8)
             jacobian_rev_block(t, v, lanes, i0, J);
     }
+    XEND();
     return TG_OK;
 }
 
@@ -231,7 +241,7 @@ first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *ws, cons
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
     zero(w, t->n);
     w[t->out_ref[0]] = 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, w);
+    ad_reverse_stored_x(t, v, pa, pb, ta, tb, w);
 }
 
 tg_status
@@ -239,7 +249,6 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
 {
     const char *fn = "tg_hvp";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_x(t, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(v_, t->nin);
@@ -251,12 +260,14 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);
     double *wd = AD_F64(w, L.wd);
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     ad_tangent_one(t, v, v_, vd);
     zero(wb, t->n);
     zero(wd, t->n);
     wb[t->out_ref[0]] = 1.0;
     ad_second_one(t, v, vd, wb, wd);
+    XEND();
     for (uint32_t k = 0; k < t->nin; k++)
         hv[k] = wd[t->in_ref[k]];
     return TG_OK;
@@ -267,7 +278,6 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
 {
     const char *fn = "tg_hessian";
     CHECK(check_tape(t, fn));
-    CHECK(tape_refuse_x(t, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(H, (size_t)t->nin * t->nin);
@@ -276,6 +286,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
+    XBEGIN(w, L);
     first_order(t, &L.first, w, x);
     for (size_t j0 = 0; j0 < nin; j0 += L8) {
         size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
@@ -286,6 +297,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
             for (size_t l = 0; l < lanes; l++)
                 H[k * nin + j0 + l] = wd[(size_t)t->in_ref[k] * L8 + l];
     }
+    XEND();
     return TG_OK;
 }
 

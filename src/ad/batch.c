@@ -32,7 +32,12 @@ chunk(const tg_tape *t, tg_workspace *w, batch_kind kind, size_t p0, int full,
     memset(bar, 0, L8 * n * sizeof *bar);
     for (size_t l = 0; l < L8; l++)
         bar[(size_t)t->out_ref[0] * L8 + l] = 1.0;
+    ad_xctx xc;     /* the loop handlers' scratch (xsweep.h) */
+    ad_xctx_begin(&xc, t, AD_F64(w, L.x), L.xn);
     ad_reverse_points(t, v, bar);
+    tg_status s = ad_xctx_end(&xc, "tg_gradient_batch");
+    if (s != TG_OK)
+        return s;
     for (size_t l = 0; l < L8; l++)
         for (size_t k = 0; k < nin; k++)
             Out[(p0 + l) * nin + k] = bar[(size_t)t->in_ref[k] * L8 + l];
@@ -100,8 +105,6 @@ tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G)
         return tape_fail_call(TG_ERR_ARG, "tg_gradient_batch: NULL tape");
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_gradient_batch: tape in the error state: %s", t->err);
-    if (tape_has_x(t))
-        return tape_refuse_x(t, "tg_gradient_batch");
     if (t->nout != 1)
         return tape_fail_call(TG_ERR_SHAPE, "tg_gradient_batch: tape has %u outputs, not 1", t->nout);
     if (npts == 0)

@@ -40,12 +40,19 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         pa[i] = pb[i] = 0.0;
         ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
-    /* extended instructions: unreachable until this sweep handles loops
-     * (its callers refuse tapes with them: tape_refuse_x) */
+    /* a loop: its outputs' values (xforward.c, in the scratch after the n
+     * values); no stored partials -- the reverse sweep hands loops to
+     * ad_x_reverse (ad_reverse_stored_x) */
     SWEEP_CASE(MAP)
     SWEEP_CASE(SCAN)
     SWEEP_CASE(CALL)
+        ad_forward_x(t, i, v, 1, v + n_);
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
+        SWEEP_NEXT_FWD;
     SWEEP_CASE(XOUT)
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
 #define D1(OP, da)                                                      \
     SWEEP_CASE(OP) {                                                    \

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "ad/sweep.h"
+#include "ad/xsweep.h"
 
 /* Doubles taken by `count` uint32 (two per double) and uint64 values. */
 static inline size_t ad_u32s(size_t count) { return (count + 1) / 2; }
@@ -28,6 +29,10 @@ ad_place(size_t *size, size_t doubles)
     return at;
 }
 
+/* Loops: every layout but eval's ends with the scratch (x, xn doubles)
+ * that the derivative sweeps' loop handlers run in (xsweep.h: ad_x_need
+ * for the sweeps the kind runs; 0 without loops). */
+
 /* Typed views of a workspace at a layout offset. */
 #define AD_F64(w, off) ((w)->buf + (off))
 #define AD_U32(w, off) ((uint32_t *)(void *)((w)->buf + (off)))
@@ -41,17 +46,17 @@ typedef struct ad_eval_layout {
 /* tg_gradient, tg_vjp (the stored-partials path of fused.c): values,
  * adjoints, the partials pa/pb and the adjoint slots ta/tb (uint32), n each. */
 typedef struct ad_reverse_layout {
-    size_t v, bar, pa, pb, ta, tb, size;
+    size_t v, bar, pa, pb, ta, tb, x, xn, size;
 } ad_reverse_layout;
 
 /* tg_jvp: values and one lane of tangents. */
 typedef struct ad_jvp_layout {
-    size_t v, vd, size;
+    size_t v, vd, x, xn, size;
 } ad_jvp_layout;
 
 /* tg_hvp: values, tangents, adjoints and their tangents, one lane each. */
 typedef struct ad_hvp_layout {
-    size_t v, vd, w, wd, size;
+    size_t v, vd, w, wd, x, xn, size;
 } ad_hvp_layout;
 
 /* tg_hessian: a first-order reverse sweep (its fields as in `reverse`, with
@@ -59,19 +64,19 @@ typedef struct ad_hvp_layout {
  * lanes of tangents vd and of adjoint tangents wd. */
 typedef struct ad_hessian_layout {
     ad_reverse_layout first;
-    size_t vd, wd, size;
+    size_t vd, wd, x, xn, size;
 } ad_hessian_layout;
 
 /* tg_jacobian by dense 8-lane sweeps: values and TG_LANES lanes of
  * tangents or adjoints. */
 typedef struct ad_jacobian_layout {
-    size_t v, lanes, size;
+    size_t v, lanes, x, xn, size;
 } ad_jacobian_layout;
 
 /* Batches of TG_LANES points (batch.c): values and adjoints, TG_LANES
  * lanes each. */
 typedef struct ad_batch_layout {
-    size_t v, bar, size;
+    size_t v, bar, x, xn, size;
 } ad_batch_layout;
 
 /* Seeded tangent sweeps (tg_sparse_jacobian, tg_jacobian's compressed
@@ -81,7 +86,7 @@ typedef struct ad_batch_layout {
  * tg_hvp_multi and tg_hessian_wrt run in the Hessian layout, whose wd
  * holds the seeds until the tangent sweep has read them. */
 typedef struct ad_seeded_layout {
-    size_t v, lanes, seed, size;
+    size_t v, lanes, seed, x, xn, size;
 } ad_seeded_layout;
 
 /* tg_hvp_wrt: the HVP's arrays and one seed per input. */

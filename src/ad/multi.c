@@ -9,6 +9,12 @@
 
 enum { L8 = TG_LANES };
 
+/* The loop handlers' scratch (xsweep.h): the layout's x region. */
+#define XBEGIN(w, L)                                                            \
+    ad_xctx xc_;                                                                \
+    ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
+#define XEND() CHECK(ad_xctx_end(&xc_, fn))
+
 #define CHECK(expr)                                                             \
     do {                                                                        \
         tg_status s_ = (expr);                                                  \
@@ -33,8 +39,6 @@ prologue(const tg_tape *t, tg_workspace *w, int wrt, int scalar, const char *fn,
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
-    if (tape_has_x(t))
-        return tape_refuse_x(t, fn);
     if (!w)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     if (wrt == TG_ALL) {
@@ -73,7 +77,7 @@ ad_first_order(const tg_tape *t, const ad_reverse_layout *L, tg_workspace *w, co
     memset(bar, 0, t->n * sizeof *bar);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
-    ad_reverse_stored(t->n, pa, pb, ta, tb, bar);
+    ad_reverse_stored_x(t, v, pa, pb, ta, tb, bar);
 }
 
 /* ------------------------------------------------------------ one block */
@@ -91,7 +95,9 @@ vjp_wrt(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const doubl
         NEED(wout, t->nout);
     ad_reverse_layout L = ad_layout_reverse(t);
     CHECK(reserve(w, L.size, fn));
+    XBEGIN(w, L);
     ad_first_order(t, &L, w, x, wout);
+    XEND();
     const double *bar = AD_F64(w, L.bar);
     for (uint32_t k = 0; k < nw; k++)
         wj[k] = bar[t->in_ref[lo + k]];
@@ -136,8 +142,10 @@ tg_jvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     ad_tangent_one(t, v, seed, vd);
+    XEND();
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
     return TG_OK;
@@ -159,12 +167,14 @@ tg_hvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     double *v = AD_F64(w, L.hvp.v), *vd = AD_F64(w, L.hvp.vd), *wb = AD_F64(w, L.hvp.w);
     double *wd = AD_F64(w, L.hvp.wd), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
+    XBEGIN(w, L.hvp);
     ad_forward_one(t, x, v);
     ad_tangent_one(t, v, seed, vd);
     memset(wb, 0, n * sizeof *wb);
     memset(wd, 0, n * sizeof *wd);
     wb[t->out_ref[0]] = 1.0;
     ad_second_one(t, v, vd, wb, wd);
+    XEND();
     for (uint32_t k = 0; k < nw; k++)
         hv[k] = wd[t->in_ref[lo + k]];
     return TG_OK;
@@ -182,6 +192,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
     ad_jacobian_layout L = ad_layout_jacobian(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     if (nw <= m) {          /* ceil(nw/8) tangent sweeps, unit seeds from lo + j0 */
         for (size_t j0 = 0; j0 < nw; j0 += L8) {
@@ -191,6 +202,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
                 for (size_t l = 0; l < cnt; l++)
                     J[i * nw + j0 + l] = lanes[(size_t)t->out_ref[i] * L8 + l];
         }
+        XEND();
         return TG_OK;
     }
     for (size_t i0 = 0; i0 < m; i0 += L8) {     /* ceil(m/8) adjoint sweeps */
@@ -203,6 +215,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
             for (size_t k = 0; k < nw; k++)
                 J[(i0 + l) * nw + k] = lanes[(size_t)t->in_ref[lo + k] * L8 + l];
     }
+    XEND();
     return TG_OK;
 }
 
@@ -219,6 +232,7 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
+    XBEGIN(w, L);
     ad_first_order(t, &L.first, w, x, NULL);
     for (size_t j0 = 0; j0 < nw; j0 += L8) {
         size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
@@ -229,6 +243,7 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
             for (size_t l = 0; l < cnt; l++)
                 H[k * nw + j0 + l] = wd[(size_t)t->in_ref[lo + k] * L8 + l];
     }
+    XEND();
     return TG_OK;
 }
 
@@ -250,6 +265,7 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     if (k == 0)
         return TG_OK;
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
@@ -259,6 +275,7 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
             for (size_t i = 0; i < m; i++)
                 JV[(d0 + l) * m + i] = lanes[(size_t)t->out_ref[i] * L8 + l];
     }
+    XEND();
     return TG_OK;
 }
 
@@ -278,6 +295,7 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.lanes);
     if (k == 0)
         return TG_OK;
+    XBEGIN(w, L);
     ad_forward_one(t, x, v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
@@ -290,6 +308,7 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
             for (uint32_t j = 0; j < nw; j++)
                 WJ[(d0 + l) * nw + j] = bar[(size_t)t->in_ref[lo + j] * L8 + l];
     }
+    XEND();
     return TG_OK;
 }
 
@@ -310,6 +329,7 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     if (k == 0)
         return TG_OK;
+    XBEGIN(w, L);
     ad_first_order(t, &L.first, w, x, NULL);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
@@ -321,6 +341,7 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
             for (uint32_t j = 0; j < nw; j++)
                 HV[(d0 + l) * nw + j] = wd[(size_t)t->in_ref[lo + j] * L8 + l];
     }
+    XEND();
     return TG_OK;
 }
 

@@ -7,6 +7,7 @@
  * path of fused.c instead. */
 #include "ad/sweep.h"
 #include "ad/dispatch.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 #define REV_FN ad_reverse_lanes

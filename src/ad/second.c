@@ -15,6 +15,7 @@
 #include <math.h>
 
 #include "ad/sweep.h"
+#include "ad/xsweep.h"
 #include "ad/partials.h"
 
 typedef struct d4 {
@@ -104,6 +105,12 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
     for (uint32_t i = t->n; i-- > 0;) {
+        if (tape_is_x(op[i])) {         /* a loop (xsweep.c) */
+            ad_x_second(t, i, v, vd, w, wd, L, ACCW);
+            continue;
+        }
+        if (op[i] == TG_OP_XOUT)        /* handled by its loop */
+            continue;
         double wi = w[i];
         const double *wdi = wd + (size_t)i * L;
         const double *td[4] = { vd + (size_t)ca[i] * L, vd + (size_t)cb[i] * L,
@@ -139,7 +146,7 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
 #undef HPULL
         case TG_OP_CONST:
         case TG_OP_INPUT:
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
         case TG_OP_XOUT:
@@ -177,4 +184,21 @@ ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w
         second(t, v, vd, wm, wd, 4, 0, 1);
     else
         second(t, v, vd, wm, wd, TG_LANES, 0, 1);
+}
+
+void
+ad_second_w(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
+            size_t L)
+{
+    double *wm = (double *)(uintptr_t)w;     /* only read when ACCW == 0 */
+    if (L <= 1)
+        second(t, v, vd, wm, wd, 1, 0, 0);
+    else if (L == 2)
+        second(t, v, vd, wm, wd, 2, 0, 0);
+    else if (L == 3)
+        second(t, v, vd, wm, wd, 3, 0, 0);
+    else if (L == 4)
+        second(t, v, vd, wm, wd, 4, 0, 0);
+    else
+        second(t, v, vd, wm, wd, TG_LANES, 0, 0);
 }

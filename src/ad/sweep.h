@@ -110,5 +110,9 @@ void ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const 
 void ad_tangent_n(const tg_tape *t, const double *v, const double *seed, double *vd, size_t L);
 void ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
                  size_t L);
+/* As ad_second_n without the fast products (the same operations as
+ * ad_second_lanes): the second-order sweeps through loop bodies (xsweep.c). */
+void ad_second_w(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
+                 size_t L);
 
 #endif

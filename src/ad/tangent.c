@@ -3,6 +3,7 @@
  * partials (rules.def, numeric context) with its operands' tangents, in
  * operand order. */
 #include "ad/sweep.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 AD_INLINE void
@@ -12,6 +13,10 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
     const uint8_t *op = t->op;
     const uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
     for (uint32_t i = 0; i < t->n; i++) {
+        if (tape_is_x(op[i])) {         /* a loop: its outputs' tangents (xsweep.c) */
+            ad_x_tangent(t, i, v, vd, L);
+            continue;
+        }
         double *zd = vd + (size_t)i * L;
         const double *ad = vd + (size_t)ca[i] * L, *bd = vd + (size_t)cb[i] * L;
         const double *cd = vd + (size_t)cc[i] * L;
@@ -61,10 +66,10 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             break;                                                      \
         }
 #include "ad/rules.def"
-        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_MAP:     /* handled above */
         case TG_OP_SCAN:
         case TG_OP_CALL:
-        case TG_OP_XOUT:
+        case TG_OP_XOUT:    /* written by its loop */
         case TG_OP_COUNT:
             break;
         }
