@@ -22,6 +22,7 @@
 #include <criterion/criterion.h>
 
 #include "derivutil.h"
+#include "ad/lazy.h"
 
 /* ------------------------------------------------------ random bodies */
 
@@ -549,26 +550,39 @@ Test(loops_dtape, optimized_derivative_tapes_agree, .timeout = 120)
     }
 }
 
-Test(loops_dtape, lazy_gradient_through_loops, .timeout = 120)
+/* The lazy derivative tapes (src/ad/lazy.c) of a looped tape: built on the
+ * AD_LAZY_AFTER-th count, within the size cap, and equal to the derivative
+ * tapes they are made from (and, when the numeric sweeps take loops, what
+ * tg_gradient returns). */
+Test(loops_dtape, lazy_tapes_through_loops, .timeout = 120)
 {
     for (int sc = 0; sc < 2; sc++) {
         tg_tape *B = smooth_body(sc);
         shape s = { sc, sc ? 2u : 0u, 2, 1, 1 };
-        tg_tape *L = make_outer(B, s, 20, false, true), *F = make_outer(B, s, 20, true, true);
-        size_t n = tg_num_inputs(L);
-        double x[MAXV], g[MAXV], gf[MAXV];
-        tu_rng r = { 15 };
-        for (int call = 0; call < 50; call++) {
-            random_point(&r, x, n, 0);
-            tg_status st = tg_gradient(L, x, g);
-            if (st == TG_ERR_UNSUPPORTED)
-                break;      /* numeric sweeps through loops not there: nothing lazy */
-            TU_OK(st);
-            TU_OK(tg_gradient(F, x, gf));
-            assert_close_vec("lazy gradient", g, gf, n, sc ? "scan" : "map");
+        tg_tape *L = make_outer(B, s, 20, false, true);
+        TU_OK(tg_tape_set_lazy(L, 1));
+        const tg_tape *d[AD_LAZY_KINDS] = { NULL, NULL };
+        for (int k = 0; k < AD_LAZY_KINDS; k++) {
+            for (int call = 0; call < AD_LAZY_AFTER; call++)
+                d[k] = ad_lazy_count(L, k);
+            cr_assert(d[k] != NULL, "%s: no lazy %s tape", sc ? "scan" : "map", k ? "hvp" : "gradient");
+            cr_assert(d[k] == ad_lazy_get(L, k));
+            cr_assert(count_loops(d[k]) >= 1, "the lazy tape holds no loop");
         }
+        tg_tape *G = tg_gradient_tape(L, TG_ALL), *H = tg_hvp_tape(L, TG_ALL);
+        cmp_tapes("lazy gradient", (tg_tape *)(uintptr_t)d[0], G, 31, sc ? "scan" : "map");
+        cmp_tapes("lazy hvp", (tg_tape *)(uintptr_t)d[1], H, 32, sc ? "scan" : "map");
+        size_t n = tg_num_inputs(L);
+        double x[MAXV], g[MAXV], g2[MAXV];
+        tu_rng r = { 15 };
+        random_point(&r, x, n, 0);
+        if (tg_gradient(L, x, g) == TG_OK) {     /* the numeric sweeps take loops */
+            du_eval(G, x, g2);
+            assert_close_vec("tg_gradient with a lazy tape", g, g2, n, sc ? "scan" : "map");
+        }
+        tg_tape_free(G);
+        tg_tape_free(H);
         tg_tape_free(L);
-        tg_tape_free(F);
         tg_tape_free(B);
     }
 }
@@ -616,4 +630,161 @@ Test(loops_dtape, sparse_tapes_work_or_refuse, .timeout = 120)
         tg_tape_free(Fs);
         tg_tape_free(B);
     }
+}
+
+/* ------------------------------------------------- optimisation of loops */
+
+/* y = t(x) for both tapes, the same values (optimisation is exact). */
+static void same_values(const tg_tape *a, const tg_tape *b, uint64_t seed, const char *ctx)
+{
+    size_t n = tg_num_inputs(a), m = tg_num_outputs(a);
+    cr_assert_eq(n, tg_num_inputs(b));
+    cr_assert_eq(m, tg_num_outputs(b));
+    double x[MAXV], ya[MAXV], yb[MAXV];
+    cr_assert(n <= MAXV && m <= MAXV);
+    tu_rng r = { seed };
+    for (int p = 0; p < 6; p++) {
+        random_point(&r, x, n, p >= 4);
+        du_eval(a, x, ya);
+        du_eval(b, x, yb);
+        for (size_t j = 0; j < m; j++)
+            cr_assert(tu_same_value(ya[j], yb[j]) || (isnan(ya[j]) && isnan(yb[j])),
+                      "%s: output %zu: %s vs %s", ctx, j, tu_d(ya[j]).s, tu_d(yb[j]).s);
+    }
+}
+
+/* The loop instructions of t: their indices into ix (at most 16), count. */
+static size_t loops_of(const tg_tape *t, size_t *ix)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < tg_tape_size(t) && k < 16; i++) {
+        tg_insn in;
+        TU_OK(tg_tape_insn(t, i, &in));
+        if (in.op == TG_OP_MAP || in.op == TG_OP_SCAN)
+            ix[k++] = i;
+    }
+    return k;
+}
+
+Test(loops_dtape, optimize_looped_tapes_exactly, .timeout = 120)
+{
+    tu_rng r = { 16 };
+    for (uint64_t seed = 500; seed < 524; seed++) {
+        shape s = rand_shape(&r, seed % 2 == 0);
+        tg_tape *B = rand_body(seed, s, (int)(seed % 4 == 1), false);
+        for (int scalar = 0; scalar < 2; scalar++) {
+            tg_tape *L = make_outer(B, s, 1 + seed % 4, false, scalar);
+            for (int lvl = TG_OPT_NONE; lvl <= TG_OPT_MAX; lvl++) {
+                tg_tape *O = make_outer(B, s, 1 + seed % 4, false, scalar);
+                TU_OK(tg_tape_optimize(O, (tg_opt_level)lvl));
+                same_values(O, L, seed, "optimised looped tape");
+                size_t n1 = tg_tape_size(O);
+                char *d1 = tg_tape_disasm(O);
+                TU_OK(tg_tape_optimize(O, (tg_opt_level)lvl));
+                if (getenv("TG_DUMP") && tg_tape_size(O) != n1) {
+                    char *d2 = tg_tape_disasm(O);
+                    fprintf(stderr, "%s\n-----\n%s\n", d1, d2);
+                    free(d2);
+                }
+                free(d1);
+                cr_assert_eq(tg_tape_size(O), n1, "seed %llu scalar %d level %d: optimising "
+                             "twice changed the size from %zu to %zu", (unsigned long long)seed,
+                             scalar, lvl, n1, tg_tape_size(O));
+                tg_tape_free(O);
+            }
+            tg_tape_free(L);
+        }
+        tg_tape_free(B);
+    }
+}
+
+/* Dead ys leave the body, dead applications the map, dead carries the
+ * scan, and what only they read the operand list. */
+Test(loops_dtape, dead_outputs_leave_the_loop)
+{
+    /* map body: (x0, x1; p0, p1) -> (y0 = x0 p0, y1 = sin x1, y2 = x1 p1) */
+    tg_tape *B = tu_tape("mb", 0);
+    tg_var x[2], p[2];
+    tg_input_vec(B, "x", 2, x);
+    tg_input_vec(B, "p", 2, p);
+    tg_var y[3] = { tg_mul(x[0], p[0]), tg_sin(x[1]), tg_mul(x[1], p[1]) };
+    tg_output_vec(B, "y", 3, y);
+    tg_tape *L = tu_tape("f", 0);
+    tg_var xs[10], ps[2], ys[15];
+    tg_input_vec(L, "xs", 10, xs);
+    tg_input_vec(L, "p", 2, ps);
+    tg_map(L, B, 5, xs, ps, ys);
+    /* only y0 of applications 0..2 is used */
+    tg_output(L, "f", tg_add(tg_add(ys[0], ys[3]), ys[6]));
+    TU_TAPE_OK(L);
+    size_t before = tg_tape_size(L);
+    tg_tape *U = tu_tape("f", 0);
+    tg_var ux[10], up[2], uy[15];
+    tg_input_vec(U, "xs", 10, ux);
+    tg_input_vec(U, "p", 2, up);
+    tg_map(U, B, 5, ux, up, uy);
+    tg_output(U, "f", tg_add(tg_add(uy[0], uy[3]), uy[6]));
+    TU_OK(tg_tape_optimize(U, TG_OPT_BASIC));
+    same_values(U, L, 1, "pruned map");
+    size_t ix[16];
+    cr_assert_eq(loops_of(U, ix), 1);
+    tg_insn in;
+    TU_OK(tg_tape_insn(U, ix[0], &in));
+    const tg_tape *pb = tg_tape_body(U, in.body);
+    cr_assert_eq(tg_num_outputs(pb), 1, "dead ys stay in the body");
+    cr_assert_eq(tg_input_block_size(pb, 0), 1, "x1 is read only by dead ys");
+    cr_assert_eq(tg_input_block_size(pb, 1), 1, "p1 is read only by dead ys");
+    cr_assert_eq(in.noperands, 3 + 1, "operands: x0 of 3 applications, p0");
+    cr_assert(tg_tape_size(U) < before);
+    tg_tape_free(U);
+    tg_tape_free(L);
+    tg_tape_free(B);
+
+    /* scan body: (c0, c1; x; p) -> (c0' = c0 x + p, c1' = c1 + c0; y = c0) */
+    B = tu_tape("sb", 0);
+    tg_var c[2], sx[1], sp[1];
+    tg_input_vec(B, "c", 2, c);
+    tg_input_vec(B, "x", 1, sx);
+    tg_input_vec(B, "p", 1, sp);
+    tg_var cn[2] = { tg_add(tg_mul(c[0], sx[0]), sp[0]), tg_add(c[1], c[0]) };
+    tg_output_vec(B, "c", 2, cn);
+    tg_output_vec(B, "y", 1, c);
+    for (int keep = 0; keep < 2; keep++) {
+        tg_tape *S = tu_tape("g", 0);
+        tg_var c0[2], xs2[6], p2[1], co[2], ys2[6];
+        tg_input_vec(S, "c0", 2, c0);
+        tg_input_vec(S, "xs", 6, xs2);
+        tg_input_vec(S, "p", 1, p2);
+        tg_scan(S, B, 6, c0, xs2, p2, co, ys2);
+        /* keep 0: only c0's final value; keep 1: c1's too, which reads c0 */
+        tg_output(S, "f", keep ? tg_add(co[0], co[1]) : co[0]);
+        TU_TAPE_OK(S);
+        tg_tape *S0 = tg_gradient_tape(S, TG_ALL);     /* unoptimised reference values */
+        tg_tape *ref = tu_tape("g", 0);
+        tg_var r0[2], rx[6], rp[1], rco[2], rys[6];
+        tg_input_vec(ref, "c0", 2, r0);
+        tg_input_vec(ref, "xs", 6, rx);
+        tg_input_vec(ref, "p", 1, rp);
+        tg_scan(ref, B, 6, r0, rx, rp, rco, rys);
+        tg_output(ref, "f", keep ? tg_add(rco[0], rco[1]) : rco[0]);
+        TU_OK(tg_tape_optimize(S, TG_OPT_BASIC));
+        same_values(S, ref, 2, "pruned scan");
+        cr_assert_eq(loops_of(S, ix), 1);
+        TU_OK(tg_tape_insn(S, ix[0], &in));
+        pb = tg_tape_body(S, in.body);
+        cr_assert_eq(tg_input_block_size(pb, 0), keep ? 2u : 1u, "carries kept");
+        cr_assert_eq(tg_output_block_size(pb, 1), 0, "the ys are dead");
+        /* the gradient tape, optimised: the original scan merged into the
+         * carry-saving one, so one forward and one reverse scan */
+        tg_tape *G = tg_gradient_tape(ref, TG_ALL);
+        TU_OK(tg_tape_optimize(G, TG_OPT_BASIC));
+        same_values(G, S0, 3, "optimised gradient of a scan");
+        size_t nl = loops_of(G, ix);
+        cr_assert_eq(nl, 2, "%zu loops in the optimised gradient tape of a scan", nl);
+        tg_tape_free(G);
+        tg_tape_free(S0);
+        tg_tape_free(ref);
+        tg_tape_free(S);
+    }
+    tg_tape_free(B);
 }

@@ -326,7 +326,7 @@ tg_status tg_eval(const tg_tape *t, const double *x, double *y)
         tg_workspace *w = ad_ws_borrow(t);                                      \
         if (!w)                                                                 \
             return tape_fail_call(TG_ERR_NOMEM, "out of memory for a workspace"); \
-        if (t->status == TG_OK && t->nout == 1 && !tape_has_x(t) && !ad_route_of(t, kind == AD_LAZY_GRAD \
+        if (t->status == TG_OK && t->nout == 1 && !ad_route_of(t, kind == AD_LAZY_GRAD \
                                                                 ? AD_ROUTE_GRAD : AD_ROUTE_HVP)) { \
             const tg_tape *d_ = ad_lazy_count(t, kind);                          \
             if (d_)                                                             \

@@ -225,6 +225,9 @@ uint32_t tape_append_x(tg_tape *t, uint8_t op, const tape_xrec *rec, const uint3
 /* xtab.c: index of body b in t->bodies, storing a copy when no
  * structurally identical body is there yet; UINT32_MAX with t failed. */
 uint32_t tape_add_body(tg_tape *t, const tg_tape *b);
+/* xtab.c: as tape_add_body, but takes b itself (freed when an identical
+ * body is already there, or on failure). */
+uint32_t tape_adopt_body(tg_tape *t, tg_tape *b);
 /* xtab.c: a structural copy of t (instructions, constants, blocks, names,
  * flags, bodies, records; no CSE tables, no attachments); NULL when out
  * of memory.  Status and error are copied too. */

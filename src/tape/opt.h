@@ -26,10 +26,22 @@ typedef struct tape_xplan {
  * 0, or -1 out of memory (then nothing is pruned and every operand is
  * marked). */
 int       tape_xplan_make(const tg_tape *t, uint32_t i, uint8_t *live, tape_xplan *P);
-/* Appends the pruned loop to u (operands through map[]) and maps the kept
- * outputs; the new instruction, or TG_NIL with u failed.  P->body != NULL. */
+/* Appends live loop i of t to u, pruned by P (if P->body) and rewritten
+ * at `level` (tape_opt_emit_loop), operands through map[]; maps its kept
+ * outputs.  The new instruction, or TG_NIL with u failed. */
 uint32_t  tape_xplan_apply(tg_tape *u, const tg_tape *t, uint32_t i, const tape_xplan *P,
-                           uint32_t *map);
+                           uint32_t *map, tg_opt_level level);
+/* Appends a loop (body B, its sizes, operands ops[nops] of u) to u: at
+ * NONE as it is; above, rewritten across its boundary -- an x slot with
+ * the same operand in every application becomes a param, a param that is
+ * a constant of u becomes that constant inside the body, and (from two
+ * applications on) the body's work that depends on params and constants
+ * only is hoisted out of the loop onto u, its values passed in as new
+ * params -- and the body optimised at `level`.  Outputs are unchanged.
+ * The new instruction, or TG_NIL with u failed. */
+uint32_t  tape_opt_emit_loop(tg_tape *u, uint8_t kind, const tg_tape *B, uint64_t count,
+                             uint32_t nc, uint32_t nx, uint32_t np, uint32_t ny,
+                             const uint32_t *ops, uint64_t nops, tg_opt_level level);
 void      tape_xplan_free(tape_xplan *P);
 /* opt_loops.c: t with every loop whose outputs a later loop also computes
  * (same kind, count, operands; a body that extends its ys, e.g. the

@@ -31,46 +31,6 @@ mark_live(const tg_tape *t, uint8_t *live, tape_xplan *plans)
     return rc;
 }
 
-/* Loop i of t onto u as it is (operands through map[]): its body
- * optimised at `level` (not at NONE, which copies verbatim); its outputs
- * mapped in order.  The new instruction, or TG_NIL with u failed. */
-static uint32_t
-copy_loop(tg_tape *u, const tg_tape *t, uint32_t i, uint32_t *map, tg_opt_level level)
-{
-    tape_xrec r = *tape_xrec_of(t, i);
-    if (r.kind == TG_OP_CALL) {
-        tape_fail(u, TG_ERR_UNSUPPORTED, "optimising a user-defined function call is not "
-                  "supported yet");
-        return TG_NIL;
-    }
-    const tg_tape *B = tape_body_of(t, &r);
-    tg_tape *opt = NULL;
-    if (level != TG_OPT_NONE) {
-        opt = tape_clone(B);
-        if (!opt || tg_tape_optimize(opt, level) != TG_OK) {
-            tg_tape_free(opt);
-            tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop body of \"%s\"", t->name);
-            return TG_NIL;
-        }
-    }
-    uint32_t *ops = mem_malloc((size_t)(r.nops + 1) * sizeof *ops);
-    uint32_t j = TG_NIL, bi = ops ? tape_add_body(u, opt ? opt : B) : UINT32_MAX;
-    tg_tape_free(opt);
-    if (!ops)
-        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising \"%s\"", t->name);
-    if (bi != UINT32_MAX) {
-        const uint32_t *o = tape_xops(t, &r);
-        for (uint64_t k = 0; k < r.nops; k++)
-            ops[k] = map[o[k]];
-        r.body = bi;
-        j = tape_append_x(u, r.kind, &r, ops);
-    }
-    mem_free(ops);
-    for (uint64_t k = 0; j != TG_NIL && k < r.nout; k++)
-        map[i + 1 + k] = j + 1 + (uint32_t)k;
-    return j;
-}
-
 /* One instruction of t onto u: verbatim (NONE) or through the recorder. */
 static uint32_t
 copy_inst(tg_tape *u, const tg_tape *t, uint32_t i, const uint32_t *map, tg_opt_level level)
@@ -126,13 +86,9 @@ tape_opt_dce(const tg_tape *t0, tg_opt_level level)
         uint8_t op = t->op[i];
         if (!live[i] || op == TG_OP_INPUT || op == TG_OP_XOUT)   /* XOUTs: at their loop */
             continue;
-        if (tape_is_x(op)) {
-            tape_xplan *P = &plans[t->a[i]];
-            if (P->body && level != TG_OPT_NONE && tg_tape_optimize(P->body, level) != TG_OK)
-                tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop body of \"%s\"",
-                          t->name);
-            map[i] = P->body ? tape_xplan_apply(u, t, i, P, map) : copy_loop(u, t, i, map, level);
-        } else
+        if (tape_is_x(op))
+            map[i] = tape_xplan_apply(u, t, i, &plans[t->a[i]], map, level);
+        else
             map[i] = copy_inst(u, t, i, map, level);
     }
     copy_blocks(u, t, false, map);

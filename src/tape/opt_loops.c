@@ -233,37 +233,35 @@ tape_xplan_make(const tg_tape *t, uint32_t i, uint8_t *live, tape_xplan *P)
 
 uint32_t
 tape_xplan_apply(tg_tape *u, const tg_tape *t, uint32_t i, const tape_xplan *P,
-                 uint32_t *map)
+                 uint32_t *map, tg_opt_level level)
 {
     const tape_xrec *r = tape_xrec_of(t, i);
+    if (r->kind != TG_OP_MAP && r->kind != TG_OP_SCAN) {
+        tape_fail(u, TG_ERR_UNSUPPORTED, "optimising a user-defined function call is not "
+                  "supported yet");
+        return TG_NIL;
+    }
     const uint32_t *ops = tape_xops(t, r);
-    uint32_t *nops = mem_malloc((size_t)(P->nops + 1) * sizeof *nops);
-    if (!nops) {
+    uint64_t nops = P->body ? P->nops : r->nops;
+    uint32_t *nops_ = mem_malloc((size_t)(nops + 1) * sizeof *nops_);
+    if (!nops_) {
         tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop of \"%s\"", t->name);
         return TG_NIL;
     }
-    for (uint64_t k = 0; k < P->nops; k++)
-        nops[k] = map[ops[P->opsel[k]]];
-    uint32_t bi = tape_add_body(u, P->body);
-    uint32_t j = TG_NIL;
-    if (bi != UINT32_MAX) {
-        tape_xrec rec;
-        memset(&rec, 0, sizeof rec);
-        rec.kind = r->kind;
-        rec.body = bi;
-        rec.count = P->count;
-        rec.nc = P->nc;
-        rec.nx = P->nx;
-        rec.np = P->np;
-        rec.ny = P->ny;
-        rec.nops = P->nops;
-        rec.nout = (r->kind == TG_OP_SCAN ? P->nc : 0) + P->count * P->ny;
-        j = tape_append_x(u, r->kind, &rec, nops);
+    for (uint64_t k = 0; k < nops; k++)
+        nops_[k] = map[ops[P->body ? P->opsel[k] : k]];
+    uint32_t j = P->body
+        ? tape_opt_emit_loop(u, r->kind, P->body, P->count, P->nc, P->nx, P->np, P->ny, nops_,
+                             nops, level)
+        : tape_opt_emit_loop(u, r->kind, tape_body_of(t, r), r->count,
+                             r->kind == TG_OP_SCAN ? r->nc : 0, r->nx, r->np, r->ny, nops_, nops,
+                             level);
+    mem_free(nops_);
+    for (uint64_t k = 0; j != TG_NIL && k < r->nout; k++) {
+        uint64_t q = P->body ? P->outmap[k] : k;
+        if (q != NONE64)
+            map[i + 1 + k] = (uint32_t)(j + 1 + q);
     }
-    mem_free(nops);
-    for (uint64_t k = 0; j != TG_NIL && k < r->nout; k++)
-        if (P->outmap[k] != NONE64)
-            map[i + 1 + k] = (uint32_t)(j + 1 + P->outmap[k]);
     return j;
 }
 
@@ -438,4 +436,442 @@ out:
     mem_free(at);
     mem_free(map);
     return u;
+}
+
+/* ------------------------------------- rewrites across the loop boundary */
+
+/* The loop being emitted: kind, body and sizes, operands already on u. */
+typedef struct xloop {
+    uint8_t kind;
+    const tg_tape *B;
+    uint64_t count;
+    uint32_t nc, nx, np, ny;
+    const uint32_t *ops;
+} xloop;
+
+enum { SLOT_CARRY, SLOT_X, SLOT_PARAM, SLOT_CONST, SLOT_DROP };
+
+/* Scratch of one rewrite. */
+typedef struct xrw {
+    uint8_t *cls;           /* per body input: SLOT_* */
+    uint32_t *pref;         /* SLOT_PARAM: the operand on u */
+    double *kv;             /* SLOT_CONST: the value */
+    uint8_t *inv, *need;    /* per body instruction: invariant, hoisted */
+    uint32_t *hmap, *map, *in, *nops;
+} xrw;
+
+static void
+xrw_free(xrw *w)
+{
+    mem_free(w->cls);
+    mem_free(w->pref);
+    mem_free(w->kv);
+    mem_free(w->inv);
+    mem_free(w->need);
+    mem_free(w->hmap);
+    mem_free(w->map);
+    mem_free(w->in);
+    mem_free(w->nops);
+}
+
+/* Body input k as (x slot j of every application): the operand of
+ * application a. */
+static uint32_t
+x_opnd(const xloop *X, uint64_t a, uint32_t j)
+{
+    return X->ops[X->nc + a * X->nx + j];
+}
+
+/* Classifies the body's inputs: an x slot with the same operand in every
+ * application becomes a param; a param whose operand is a constant of u
+ * becomes that constant inside the body. */
+static void
+classify(const tg_tape *u, const xloop *X, xrw *w)
+{
+    for (uint32_t j = 0; j < X->nc; j++)
+        w->cls[j] = SLOT_CARRY;
+    for (uint32_t j = 0; j < X->nx; j++) {
+        bool uniform = X->count >= 1;
+        for (uint64_t a = 1; a < X->count && uniform; a++)
+            uniform = x_opnd(X, a, j) == x_opnd(X, 0, j);
+        w->cls[X->nc + j] = uniform ? SLOT_PARAM : SLOT_X;
+        if (uniform)
+            w->pref[X->nc + j] = x_opnd(X, 0, j);
+    }
+    for (uint32_t j = 0; j < X->np; j++) {
+        w->cls[X->nc + X->nx + j] = SLOT_PARAM;
+        w->pref[X->nc + X->nx + j] = X->ops[X->nc + X->count * X->nx + j];
+    }
+    for (uint32_t k = 0; k < X->nc + X->nx + X->np; k++)
+        if (w->cls[k] == SLOT_PARAM && tape_is_const(u, w->pref[k], &w->kv[k]))
+            w->cls[k] = SLOT_CONST;
+}
+
+/* inv[i]: body instruction i depends on params and constants only;
+ * need[i]: i is invariant and read by variant code or an output (the
+ * values to hoist).  Returns their number. */
+static uint32_t
+invariants(const xloop *X, xrw *w)
+{
+    const tg_tape *B = X->B;
+    for (uint32_t i = 0; i < B->n; i++) {
+        uint8_t op = B->op[i];
+        if (op == TG_OP_INPUT) {
+            w->inv[i] = w->cls[B->a[i]] == SLOT_PARAM || w->cls[B->a[i]] == SLOT_CONST;
+        } else if (op == TG_OP_CONST) {
+            w->inv[i] = 1;
+        } else if (tape_is_x(op)) {
+            const tape_xrec *r = tape_xrec_of(B, i);
+            uint8_t all = 1;
+            for (uint64_t k = 0; k < r->nops; k++)
+                all &= w->inv[tape_xops(B, r)[k]];
+            w->inv[i] = all;
+        } else {
+            int ar = tape_op_arity[op];
+            w->inv[i] = (ar < 1 || w->inv[B->a[i]]) && (ar < 2 || w->inv[B->b[i]])
+                      && (ar < 3 || w->inv[B->c[i]]);
+        }
+    }
+    memset(w->need, 0, B->n);
+    uint32_t nh = 0;
+#define HOIST(r) do { uint32_t r_ = (r); uint8_t o_ = B->op[r_]; \
+        if (w->inv[r_] && o_ != TG_OP_INPUT && o_ != TG_OP_CONST && !w->need[r_]) \
+            w->need[r_] = 1, nh++; } while (0)
+    for (uint32_t i = 0; i < B->n; i++) {
+        uint8_t op = B->op[i];
+        if (w->inv[i] || op == TG_OP_XOUT)
+            continue;
+        if (tape_is_x(op)) {
+            const tape_xrec *r = tape_xrec_of(B, i);
+            for (uint64_t k = 0; k < r->nops; k++)
+                HOIST(tape_xops(B, r)[k]);
+            continue;
+        }
+        int ar = tape_op_arity[op];
+        if (ar >= 1)
+            HOIST(B->a[i]);
+        if (ar >= 2)
+            HOIST(B->b[i]);
+        if (ar >= 3)
+            HOIST(B->c[i]);
+    }
+    for (uint32_t j = 0; j < B->nout; j++)
+        HOIST(B->out_ref[j]);
+#undef HOIST
+    return nh;
+}
+
+/* Replays the instructions of B with keep[i] != 0 (all when keep is NULL)
+ * onto v, inputs from in[], map[] filled (loops verbatim, their outputs
+ * in order); overridden instructions (ovr[i] != TG_NIL) take that ref. */
+static void
+replay_some(tg_tape *v, const tg_tape *B, const uint8_t *keep, const uint32_t *in,
+            const uint32_t *ovr, uint32_t *map)
+{
+    for (uint32_t i = 0; i < B->n && v->status == TG_OK; i++) {
+        uint8_t op = B->op[i];
+        if (ovr && ovr[i] != TG_NIL) {
+            map[i] = ovr[i];
+            continue;
+        }
+        if (op == TG_OP_XOUT || (keep && !keep[i]))
+            continue;
+        if (op == TG_OP_INPUT) {
+            map[i] = in[B->a[i]];
+        } else if (op == TG_OP_CONST) {
+            map[i] = tape_const(v, B->k[B->a[i]]);
+        } else if (tape_is_x(op)) {
+            const tape_xrec *r = tape_xrec_of(B, i);
+            uint32_t j = copy_loop_verbatim(v, B, r, map);
+            for (uint64_t k = 0; j != TG_NIL && k < r->nout; k++)
+                map[i + 1 + k] = j + 1 + (uint32_t)k;
+        } else {
+            int ar = tape_op_arity[op];
+            map[i] = tape_rec(v, (tg_opcode)op, tape_ref(map[B->a[i]]),
+                              tape_ref(ar >= 2 ? map[B->b[i]] : 0),
+                              tape_ref(ar >= 3 ? map[B->c[i]] : 0));
+        }
+    }
+}
+
+/* need[] closed over operands within the invariant part (what the hoisted
+ * values are computed from). */
+static void
+close_needed(const tg_tape *B, uint8_t *need)
+{
+    for (uint32_t i = B->n; i-- > 0;) {
+        if (!need[i])
+            continue;
+        uint8_t op = B->op[i];
+        if (op == TG_OP_XOUT) {
+            need[B->a[i]] = 1;
+        } else if (tape_is_x(op)) {
+            const tape_xrec *r = tape_xrec_of(B, i);
+            for (uint64_t k = 0; k < r->nops; k++)
+                need[tape_xops(B, r)[k]] = 1;
+        } else {
+            int ar = tape_op_arity[op];
+            if (ar >= 1)
+                need[B->a[i]] = 1;
+            if (ar >= 2)
+                need[B->b[i]] = 1;
+            if (ar >= 3)
+                need[B->c[i]] = 1;
+        }
+    }
+}
+
+/* Drops the x and param slots the body *b no longer reads (after hoisting,
+ * a param may be read only by what moved out): the body rebuilt, the
+ * operands ops[*nops] compacted in place, X's sizes updated.  0, or -1 out
+ * of memory. */
+static int
+drop_unread(tg_tape **b, xloop *X, uint32_t *ops, uint64_t *nops, bool *changed)
+{
+    tg_tape *B = *b;
+    uint8_t *live = mem_calloc((size_t)B->n + 1, 1);
+    uint8_t *keep_in = mem_calloc((size_t)B->nin + 1, 1);
+    uint8_t *keep_out = mem_malloc((size_t)B->nout + 1);
+    int rc = live && keep_in && keep_out ? 0 : -1;
+    uint32_t nc = X->nc, nx = X->nx, nin = B->nin;
+    bool all = true;
+    if (rc == 0) {
+        memset(keep_out, 1, B->nout);
+        body_live(B, keep_out, live);
+        for (uint32_t k = 0; k < nin; k++) {
+            keep_in[k] = k < nc || live[B->in_ref[k]];
+            all &= keep_in[k] != 0;
+        }
+    }
+    if (rc == 0 && !all) {
+        tg_tape *v = pruned_body(B, keep_in, keep_out);
+        if (!v) {
+            rc = -1;
+        } else {
+            uint64_t o = 0, r = nc;
+            for (uint64_t a = 0; a < X->count; a++)
+                for (uint32_t j = 0; j < nx; j++, r++)
+                    if (keep_in[nc + j])
+                        ops[nc + o++] = ops[r];
+            uint32_t nx2 = 0, np2 = 0;
+            for (uint32_t j = 0; j < nx; j++)
+                nx2 += keep_in[nc + j];
+            for (uint32_t j = 0; j < X->np; j++, r++)
+                if (keep_in[nc + nx + j])
+                    ops[nc + o++] = ops[r], np2++;
+            *nops = nc + o;
+            X->nx = nx2;
+            X->np = np2;
+            tg_tape_free(B);
+            *b = v;
+            *changed = true;
+        }
+    }
+    mem_free(live);
+    mem_free(keep_in);
+    mem_free(keep_out);
+    return rc;
+}
+
+/* One round of the rewrites on loop *X (body X->B optimised at level):
+ * the new body (optimised) into *out, its operands into *ops_out (owned)
+ * and X's sizes updated; *changed when something moved across the
+ * boundary.  0, or -1 with u failed. */
+static int
+rewrite_once(tg_tape *u, xloop *X, tg_opt_level level, tg_tape **out, uint32_t **ops_out,
+             uint64_t *nops_out, bool *changed)
+{
+    const tg_tape *B = X->B;
+    uint8_t kind = X->kind;
+    uint64_t count = X->count;
+    uint32_t nc = X->nc, nx = X->nx, np = X->np;
+    const uint32_t *ops = X->ops;
+    uint32_t nin = nc + nx + np;
+    int rc = -1;
+    *out = NULL;
+    *ops_out = NULL;
+    xrw w;
+    memset(&w, 0, sizeof w);
+    w.cls = mem_calloc((size_t)nin + 1, 1);
+    w.pref = mem_calloc((size_t)nin + 1, sizeof *w.pref);
+    w.kv = mem_calloc((size_t)nin + 1, sizeof *w.kv);
+    w.inv = mem_calloc((size_t)B->n + 1, 1);
+    w.need = mem_calloc((size_t)B->n + 1, 1);
+    w.hmap = mem_malloc(((size_t)B->n + 1) * sizeof *w.hmap);
+    w.map = mem_malloc(((size_t)B->n + 1) * sizeof *w.map);
+    w.in = mem_malloc(((size_t)nin + 1) * sizeof *w.in);
+    tg_tape *v = tg_tape_new_ex(B->name, B->flags), *v2 = NULL;
+    if (!w.cls || !w.pref || !w.kv || !w.inv || !w.need || !w.hmap || !w.map || !w.in || !v) {
+        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop of \"%s\"", u->name);
+        goto out;
+    }
+    classify(u, X, &w);
+    /* hoisting pays from two applications on */
+    uint32_t nh = count >= 2 ? invariants(X, &w) : 0;
+    for (uint32_t i = 0; i < B->n; i++)
+        w.hmap[i] = TG_NIL;
+    if (nh) {
+        /* the hoisted values, computed once on u */
+        uint8_t *keep = mem_malloc((size_t)B->n + 1);
+        uint32_t *hin = mem_malloc(((size_t)nin + 1) * sizeof *hin);
+        uint32_t *hm = mem_malloc(((size_t)B->n + 1) * sizeof *hm);
+        if (keep && hin && hm) {
+            memcpy(keep, w.need, B->n);
+            close_needed(B, keep);
+            for (uint32_t k = 0; k < nin; k++)
+                hin[k] = w.cls[k] == SLOT_PARAM ? w.pref[k]
+                       : w.cls[k] == SLOT_CONST ? tape_const(u, w.kv[k]) : 0;
+            replay_some(u, B, keep, hin, NULL, hm);
+            for (uint32_t i = 0; i < B->n; i++)
+                if (w.need[i])
+                    w.hmap[i] = hm[i];
+        } else {
+            tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop of \"%s\"", u->name);
+        }
+        mem_free(keep);
+        mem_free(hin);
+        mem_free(hm);
+        if (u->status != TG_OK)
+            goto out;
+    }
+    /* the new body: carries, the varying xs, then the params (kept params,
+     * uniform xs, hoisted values; the constant ones inside the body) */
+    uint32_t ncx = 0, npp = 0;
+    for (uint32_t k = 0; k < nin; k++)
+        ncx += w.cls[k] == SLOT_X, npp += w.cls[k] == SLOT_PARAM;
+    uint32_t nhp = 0;
+    double kh;
+    for (uint32_t i = 0; i < B->n; i++)
+        nhp += w.hmap[i] != TG_NIL && !tape_is_const(u, w.hmap[i], &kh);
+    if (kind == TG_OP_SCAN)
+        tape_input_block(v, B->inb[0].name, nc);
+    tape_input_block(v, B->inb[kind == TG_OP_SCAN ? 1 : 0].name, ncx);
+    tape_input_block(v, B->inb[kind == TG_OP_SCAN ? 2 : 1].name, (size_t)npp + nhp);
+    w.nops = mem_malloc((size_t)(nc + count * ncx + npp + nhp + 1) * sizeof *w.nops);
+    if (!w.nops || v->status != TG_OK) {
+        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop of \"%s\"", u->name);
+        goto out;
+    }
+    uint32_t qc = 0, qx = nc, qp = nc + ncx;
+    uint64_t o = 0;
+    for (uint32_t k = 0; k < nin; k++) {
+        switch (w.cls[k]) {
+        case SLOT_CARRY: w.in[k] = v->in_ref[qc++]; break;
+        case SLOT_X:     w.in[k] = v->in_ref[qx++]; break;
+        case SLOT_PARAM: w.in[k] = v->in_ref[qp++]; break;
+        default:         w.in[k] = tape_const(v, w.kv[k]); break;
+        }
+    }
+    for (uint32_t k = 0; k < nc; k++)
+        w.nops[o++] = ops[k];
+    for (uint64_t a = 0; a < count; a++)
+        for (uint32_t k = 0; k < nx; k++)
+            if (w.cls[nc + k] == SLOT_X)
+                w.nops[o++] = x_opnd(X, a, k);
+    for (uint32_t k = 0; k < nin; k++)
+        if (w.cls[k] == SLOT_PARAM)
+            w.nops[o++] = w.pref[k];
+    for (uint32_t i = 0; i < B->n; i++) {
+        if (w.hmap[i] == TG_NIL)
+            continue;
+        if (tape_is_const(u, w.hmap[i], &kh)) {
+            w.hmap[i] = tape_const(v, kh);
+        } else {
+            w.nops[o++] = w.hmap[i];
+            w.hmap[i] = v->in_ref[qp++];
+        }
+    }
+    /* the variant part reads the hoisted values through their inputs */
+    for (uint32_t i = 0; i < B->n; i++)
+        w.inv[i] = !(w.inv[i] && nh) || B->op[i] == TG_OP_INPUT || B->op[i] == TG_OP_CONST;
+    replay_some(v, B, w.inv, w.in, w.hmap, w.map);
+    for (uint32_t b = 0; b < B->noutb && v->status == TG_OK; b++) {
+        uint32_t *slots = tape_output_block(v, B->outb[b].name, B->outb[b].size);
+        for (uint32_t e = 0; slots && e < B->outb[b].size; e++)
+            slots[e] = w.map[B->out_ref[B->outb[b].offset + e]];
+    }
+    if (v->status == TG_OK)
+        v2 = tape_opt_dce(v, TG_OPT_NONE);
+    if (!v2 || v2->status != TG_OK || tg_tape_optimize(v2, level) != TG_OK) {
+        tape_fail(u, v2 && v2->status != TG_OK ? v2->status : v->status != TG_OK ? v->status
+                  : TG_ERR_NOMEM, "optimising a loop body of \"%s\": %s", u->name,
+                  v2 && v2->status != TG_OK ? v2->err : v->err);
+        goto out;
+    }
+    *changed = nh != 0 || npp + nhp != np || ncx != nx;
+    for (uint32_t k = 0; k < nin; k++)
+        *changed |= w.cls[k] == SLOT_CONST;
+    X->nx = ncx;
+    X->np = npp + nhp;
+    if (drop_unread(&v2, X, w.nops, &o, changed))
+        goto out;
+    *out = v2;
+    v2 = NULL;
+    *ops_out = w.nops;
+    w.nops = NULL;
+    *nops_out = o;
+    rc = 0;
+out:
+    tg_tape_free(v);
+    tg_tape_free(v2);
+    xrw_free(&w);
+    return rc;
+}
+
+uint32_t
+tape_opt_emit_loop(tg_tape *u, uint8_t kind, const tg_tape *B, uint64_t count, uint32_t nc,
+                   uint32_t nx, uint32_t np, uint32_t ny, const uint32_t *ops, uint64_t nops,
+                   tg_opt_level level)
+{
+    tape_xrec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = kind;
+    rec.count = count;
+    rec.nout = (kind == TG_OP_SCAN ? nc : 0) + count * ny;
+    rec.ny = ny;
+    rec.nc = nc;
+    rec.nx = nx;
+    rec.np = np;
+    rec.nops = nops;
+    if (level == TG_OPT_NONE) {
+        uint32_t bi = tape_add_body(u, B);
+        if (bi == UINT32_MAX)
+            return TG_NIL;
+        rec.body = bi;
+        return tape_append_x(u, kind, &rec, ops);
+    }
+    /* the body optimised, then the rewrites to a fixed point: each one can
+     * let the body's optimisation expose more (an inner loop whose
+     * varying operands were dead becomes invariant) */
+    tg_tape *cur = tape_clone(B);
+    uint32_t *cops = NULL, j = TG_NIL;
+    if (!cur || tg_tape_optimize(cur, level) != TG_OK) {
+        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising a loop body of \"%s\"", u->name);
+        goto out;
+    }
+    xloop X = { kind, cur, count, nc, nx, np, ny, ops };
+    for (int round = 0; round < 16; round++) {
+        tg_tape *next;
+        uint32_t *nops_;
+        bool changed = false;
+        if (rewrite_once(u, &X, level, &next, &nops_, &rec.nops, &changed))
+            goto out;
+        tg_tape_free(cur);
+        mem_free(cops);
+        X.B = cur = next;
+        X.ops = cops = nops_;
+        if (!changed)
+            break;
+    }
+    uint32_t bi = tape_add_body(u, cur);
+    if (bi == UINT32_MAX)
+        goto out;
+    rec.body = bi;
+    rec.nx = X.nx;
+    rec.np = X.np;
+    j = tape_append_x(u, kind, &rec, cops);
+out:
+    tg_tape_free(cur);
+    mem_free(cops);
+    return j;
 }

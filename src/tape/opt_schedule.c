@@ -5,10 +5,7 @@
  * windows of SCHED_WINDOW instructions we order by depth in the DAG (stable
  * by index), so consecutive instructions are mostly independent and the
  * CPU overlaps them.  Windows keep operands close by (cache locality).  A
- * permutation within windows: idempotent, deterministic, linear-ish.
- * An extended instruction and its outputs stay where they are: windows end
- * before it and start again after its last output, so everything it reads
- * stays before it; its operand list and record follow the renumbering. */
+ * permutation within windows: idempotent, deterministic, linear-ish. */
 #include <stdlib.h>
 
 #include "tape/alloc.h"
@@ -49,11 +46,6 @@ tape_opt_schedule(tg_tape *t)
     tg_tape *u = tg_tape_new_ex(t->name, TG_NO_FOLD | TG_NO_CSE);
     tg_status s = (level && newid && key && u) ? TG_OK : TG_ERR_NOMEM;
     for (uint32_t i = 0; i < n && s == TG_OK; i++) {
-        if (tape_is_x(t->op[i]) || t->op[i] == TG_OP_XOUT) {
-            level[i] = 0;
-            key[i] = (sched_key){ 0, i };
-            continue;
-        }
         uint32_t lv = 0;
         const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
         for (int j = 0; j < tape_op_arity[t->op[i]]; j++)
@@ -62,17 +54,26 @@ tape_opt_schedule(tg_tape *t)
         level[i] = lv;
         key[i] = (sched_key){ lv, i };
     }
-    for (uint32_t w0 = 0; w0 < n && s == TG_OK;) {
-        uint32_t len = 0;
-        if (tape_is_x(t->op[w0]))                   /* the loop and its outputs, in place */
-            len = 1 + (uint32_t)tape_xrec_of(t, w0)->nout;
-        else
-            while (len < SCHED_WINDOW && w0 + len < n && !tape_is_x(t->op[w0 + len]))
-                len++;
-        qsort(key + w0, len, sizeof *key, sched_cmp);
-        for (uint32_t j = w0; j < w0 + len; j++)
-            newid[key[j].index] = j;
-        w0 += len;
+    /* windows within the runs between extended instructions: a loop and
+     * its XOUTs stay where they are, contiguous */
+    for (uint32_t r0 = 0; r0 < n && s == TG_OK;) {
+        if (tape_is_x(t->op[r0])) {
+            uint32_t end = r0 + 1 + (uint32_t)tape_xrec_of(t, r0)->nout;
+            for (uint32_t j = r0; j < end; j++)
+                newid[j] = j;
+            r0 = end;
+            continue;
+        }
+        uint32_t r1 = r0;
+        while (r1 < n && !tape_is_x(t->op[r1]))
+            r1++;
+        for (uint32_t w0 = r0; w0 < r1; w0 += SCHED_WINDOW) {
+            uint32_t len = r1 - w0 < SCHED_WINDOW ? r1 - w0 : SCHED_WINDOW;
+            qsort(key + w0, len, sizeof *key, sched_cmp);
+            for (uint32_t j = w0; j < w0 + len; j++)
+                newid[key[j].index] = j;
+        }
+        r0 = r1;
     }
     /* the permuted tape, built in u, then its columns moved into t */
     if (s == TG_OK && tape_reserve(u, n ? n : 1))
@@ -84,7 +85,7 @@ tape_opt_schedule(tg_tape *t)
         int ar = tape_op_arity[op];
         u->op[j] = op;
         u->a[j] = leaf ? t->a[i] : newid[t->a[i]];
-        u->b[j] = ar >= 2 ? newid[t->b[i]] : op == TG_OP_XOUT ? t->b[i] : 0;
+        u->b[j] = ar >= 2 ? newid[t->b[i]] : op == TG_OP_XOUT ? t->b[i] : 0;  /* output index */
         u->c[j] = ar >= 3 ? newid[t->c[i]] : 0;
         if ((tape_op_flags[op] & TG_OPF_COMMUTATIVE) && u->b[j] < u->a[j]) {   /* keep CSE's order */
             uint32_t x = u->a[j];
@@ -98,10 +99,8 @@ tape_opt_schedule(tg_tape *t)
             t->in_ref[k] = newid[t->in_ref[k]];
         for (uint32_t k = 0; k < t->nout; k++)
             t->out_ref[k] = newid[t->out_ref[k]];
-        for (uint64_t k = 0; k < t->nxops; k++)
+        for (uint64_t k = 0; k < t->nxops; k++)    /* loops stay in place, operands move */
             t->xops[k] = newid[t->xops[k]];
-        for (uint32_t r = 0; r < t->nxr; r++)
-            t->xr[r].inst = newid[t->xr[r].inst];
         swap_columns(t, u);
         if (!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t))
             s = TG_ERR_NOMEM;

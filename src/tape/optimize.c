@@ -68,8 +68,8 @@ tg_tape_optimize(tg_tape *t, tg_opt_level level)
         return tape_fail_call(TG_ERR_ARG, "tg_tape_optimize: %s", t ? "bad level" : "NULL tape");
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_tape_optimize: tape in the error state: %s", t->err);
-    if (t->xkinds & TAPE_XK_CALL)       /* issue 13 (userfn) */
-        return tape_refuse_call(t, "tg_tape_optimize");
+    if (tape_refuse_call(t, "tg_tape_optimize") != TG_OK)
+        return TG_ERR_UNSUPPORTED;
     /* work on copies; t changes only at the end, so a failure leaves it as it was */
     tg_tape *cur = NULL;
     for (int round = 0; round < 64; round++) {

@@ -241,6 +241,25 @@ tape_add_body(tg_tape *t, const tg_tape *b)
     return t->nbodies++;
 }
 
+uint32_t
+tape_adopt_body(tg_tape *t, tg_tape *b)
+{
+    for (uint32_t j = 0; j < t->nbodies; j++)
+        if (tape_same(t->bodies[j], b)) {
+            tg_tape_free(b);
+            return j;
+        }
+    if (t->nbodies >= UINT32_MAX - 1
+        || tape_grow((void **)&t->bodies, &t->bodiescap, (uint64_t)t->nbodies + 1,
+                     sizeof *t->bodies)) {
+        tg_tape_free(b);
+        tape_fail(t, TG_ERR_NOMEM, "out of memory storing a loop body on tape \"%s\"", t->name);
+        return UINT32_MAX;
+    }
+    t->bodies[t->nbodies] = b;
+    return t->nbodies++;
+}
+
 void
 tape_free_x(tg_tape *t)
 {
