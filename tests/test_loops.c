@@ -740,13 +740,8 @@ Test(loops, unsupported_paths_refuse)
     TU_OK(tg_gradient_wrt(sc, 0, x, g));
     TU_OK(tg_gradient_batch(sc, 1, x, g));
     REFUSED(tg_tape_save(t, "/tmp/never-written.tape"));
-    char *src = NULL;
-    REFUSED(tg_c_source(t, NULL, &src, NULL));
-    st = tg_rust_source(t, NULL, &src, NULL);
-    cr_expect_eq(st, TG_ERR_UNSUPPORTED);
-    cr_expect(tg_compile(t, NULL) == NULL);
-    cr_expect(strstr(tg_last_error(), "does not support loops yet") != NULL, "%s", tg_last_error());
-    /* derivative tapes and the optimiser take loops (tests/test_loops_dtape.c) */
+    /* C, Rust and native kernels: tests/test_loops_codegen.c; derivative tapes and the
+     * optimiser take loops (tests/test_loops_dtape.c) */
     tg_sparsity *sp = tg_jacobian_sparsity(sc, TG_ALL);
     cr_expect_eq(tg_sparsity_status(sp), TG_ERR_UNSUPPORTED);
     tg_sparsity_free(sp);

@@ -19,8 +19,10 @@
  *    text but for their numbers (size independent of the trip count), and
  *    a body shared by two loops is emitted once.
  * Cases: scans (Lorenz RK4) and maps (Rosenbrock terms on overlapping
- * windows), windows read backwards and gathered ones, a map over the ys of
- * a scan, loops nested three deep, size-0 blocks and trip counts 0. */
+ * windows), windows read backwards, x blocks made of several pieces
+ * (windows, fixed values, values gathered per step), a map over the ys of
+ * a scan, loops nested three deep, size-0 blocks and trip counts 0, a body
+ * shared by two loops; C also in translation units of 3 statements. */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
 #include <errno.h>
@@ -377,6 +379,39 @@ static tg_tape *case_shared(size_t n)
     return t;
 }
 
+/* x blocks made of pieces: values in no array (gathered per step), fixed
+ * values and windows (copied per step into a staging block). */
+static tg_tape *case_pieces(size_t n)
+{
+    (void)n;
+    tg_tape *t = tu_tape("pieces", 0);
+    tg_var u[5], q[2], y1[15], y2[15], y3[15], c0[2], cf[2], ys[5];
+    tg_input_vec(t, "u", 5, u);
+    tg_input_vec(t, "q", 2, q);
+    tg_var xs1[10], xs2[10], xs3[10], xs4[5];
+    for (int k = 0; k < 5; k++) {
+        xs1[2 * k] = tg_sin(u[k]);              /* all gathered: one window of the gathers */
+        xs1[2 * k + 1] = tg_cos(u[k]);
+        xs2[2 * k] = u[k];                      /* a window and a fixed value */
+        xs2[2 * k + 1] = tg_const(t, 0.75);
+        xs3[2 * k] = u[4 - k];                  /* a window backwards and a gathered value */
+        xs3[2 * k + 1] = tg_exp(u[k]);
+        xs4[k] = tg_mul(u[k], 2.0);
+    }
+    rec_map(t, &SPECIAL, 5, xs1, q, y1);
+    rec_map(t, &SPECIAL, 5, xs2, q, y2);
+    rec_map(t, &SPECIAL, 5, xs3, q, y3);
+    c0[0] = q[1];
+    c0[1] = u[2];
+    rec_scan(t, &DAMPED, 5, c0, xs4, q, cf, ys);
+    tg_output_vec(t, "y1", 15, y1);
+    tg_output_vec(t, "y2", 15, y2);
+    tg_output_vec(t, "y3", 15, y3);
+    tg_output_vec(t, "cf", 2, cf);
+    tg_output_vec(t, "ys", 5, ys);
+    return t;
+}
+
 typedef struct lcase {
     const char *name;
     case_fn f;
@@ -386,7 +421,7 @@ typedef struct lcase {
 static const lcase CASES[] = {
     { "lorenz", case_lorenz, 10 }, { "rosen", case_rosen, 9 },   { "special", case_special, 0 },
     { "chain", case_chain, 6 },    { "nested", case_nested, 4 }, { "deep", case_deep, 0 },
-    { "empty", case_empty, 5 },    { "shared", case_shared, 0 },
+    { "empty", case_empty, 5 },    { "shared", case_shared, 0 },  { "pieces", case_pieces, 0 },
 };
 #define NCASES (sizeof CASES / sizeof *CASES)
 
@@ -625,10 +660,15 @@ static void run_c(const char *cc)
             size_t wl = v ? work3[i] : work[i];
             double *w = calloc(16 * (wl + n + m) + 1, sizeof *w), *y = calloc(NPTS * m + 1, sizeof *y);
             cr_assert(w && y);
+            double *yf = calloc(m + 1, sizeof *yf);
+            cr_assert(yf != NULL);
             for (size_t p = 0; p < NPTS; p++) {
                 cr_assert_eq(f(F->X[i] + p * n, y + p * m, w), 0);
                 check_values(F, i, p, y + p * m, F->Y[i] + p * m, v ? "C (tiny parts)" : "C", 0.0);
+                TU_OK(tg_eval(F->flat[i], F->X[i] + p * n, yf));
+                check_values(F, i, p, y + p * m, yf, "C vs the flat recording", 1e-13);
             }
+            free(yf);
             double *yb = calloc(NPTS * m + 1, sizeof *yb);
             cr_assert(yb != NULL);
             cr_assert_eq(fb(NPTS, F->X[i], yb, w), 0);
@@ -665,6 +705,59 @@ static void run_c(const char *cc)
 }
 
 Test(loops_codegen, c_gcc, .timeout = 300) { run_c("gcc"); }
+
+/* tg_c_files in translation units of 3 statements (parts of 2): bodies in
+ * the first unit with hidden external linkage, called from parts in the
+ * others; all compiled and linked into one object. */
+Test(loops_codegen, c_units, .timeout = 300)
+{
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    if (!have_compiler(cc))
+        cr_skip_test("no C compiler: the translation units are not compiled");
+    fixture *F = fixture_new();
+    char dir[] = "/tmp/tg_loops_units_XXXXXX", cmd[8192];
+    cr_assert(mkdtemp(dir) != NULL);
+    for (size_t i = 0; i < NCASES; i++) {
+        tg_c_options o = { CASES[i].name, 0, 1, 2, 3 };
+        TU_OK(tg_c_files(F->loop[i], &o, dir));
+    }
+    snprintf(cmd, sizeof cmd, "cd %s && ls *.c | wc -l > n.txt && %s -std=c11 -Wall -Wextra -pedantic "
+             "-Werror -ffp-contract=off -O1 -fPIC -shared -o k.so *.c -lm 2> err.txt", dir, cc);
+    int rc = system(cmd);
+    char path[256];
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    char *err = read_all(path);
+    cr_assert(rc == 0, "%s failed on the units in %s:\n%.3000s", cc, dir, err ? err : "");
+    free(err);
+    snprintf(path, sizeof path, "%s/n.txt", dir);
+    char *nu = read_all(path);
+    cr_assert(nu && atoi(nu) > 2 * (int)NCASES, "expected several units per kernel, got %s files", nu ? nu : "?");
+    free(nu);
+    snprintf(path, sizeof path, "%s/k.so", dir);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert(h != NULL, "dlopen: %s", dlerror());
+    for (size_t i = 0; i < NCASES; i++) {
+        size_t n = F->nin[i], m = F->nout[i], wl;
+        char *src = NULL;
+        tg_c_options o = { CASES[i].name, 0, 1, 2, 3 };
+        TU_OK(tg_c_source(F->loop[i], &o, &src, &wl));
+        free(src);
+        kern_fn f = (kern_fn)(uintptr_t)dlsym(h, CASES[i].name);
+        cr_assert(f != NULL);
+        double *w = calloc(wl + 1, sizeof *w), *y = calloc(m + 1, sizeof *y);
+        cr_assert(w && y);
+        for (size_t p = 0; p < NPTS; p++) {
+            cr_assert_eq(f(F->X[i] + p * n, y, w), 0);
+            check_values(F, i, p, y, F->Y[i] + p * m, "C units", 0.0);
+        }
+        free(w);
+        free(y);
+    }
+    dlclose(h);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert(system(cmd) == 0);
+    fixture_free(F);
+}
 Test(loops_codegen, c_clang, .timeout = 300) { run_c("clang"); }
 
 /* ============================================================== native */
