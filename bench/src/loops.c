@@ -31,6 +31,7 @@
 
 #include <tapegen.h>
 
+#include "tgcheck.h"
 #include "tgrec.h"
 #include "workloads.h"
 
@@ -44,17 +45,6 @@
 #define SYS_TG_LOOP_DTAPE "tapegen loop dtape"
 #define SYS_TG_STORE "tapegen scan store-all"
 #define SYS_TG_CKPT "tapegen scan ckpt100"
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "bench: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 double
 w3s_dt(size_t steps)
