@@ -605,18 +605,21 @@ write_loop_targets(tstate *ts, const table *t)
     {   /* O(n + |body|): instructions per n at 10^5 */
         double li = metric(t, WL_W1, "n=100000", "tapegen", "loop f instructions");
         double fi = metric(t, WL_W1, "n=100000", "tapegen", "f instructions");
-        char extra[160];
-        snprintf(extra, sizeof extra, "%.0f instructions at n = 10^5 (flat: %.0f = %.1f per n)", li,
-                 fi, fi / 1e5);
+        char extra[160] = "size not run (quick mode?)";
+        if (!isnan(li))
+            snprintf(extra, sizeof extra, "%.0f instructions at n = 10^5 (flat: %.0f = %.1f per n)",
+                     li, fi, fi / 1e5);
         target_line(ts, "W1 as a map: tape instructions per n (O(n + |body|))", WL_W1 " n=100000",
                     li / 1e5, NAN, NAN, 4.0, 1, extra);
     }
     {   /* W3: size independent of the steps */
         double a = metric(t, WL_W3S, "steps=1000", "tapegen loop", "loop f instructions");
         double b = metric(t, WL_W3S, "steps=100000", "tapegen loop", "loop f instructions");
-        char extra[160];
-        snprintf(extra, sizeof extra, "%.0f instructions at 10^3 steps, %.0f at 10^5 (flat at "
-                 "10^3: %.0f)", a, b, metric(t, WL_W3S, "steps=1000", "tapegen", "f instructions"));
+        char extra[160] = "sizes not run (quick mode?)";
+        if (!isnan(a) && !isnan(b))
+            snprintf(extra, sizeof extra, "%.0f instructions at 10^3 steps, %.0f at 10^5 (flat at "
+                     "10^3: %.0f)", a, b,
+                     metric(t, WL_W3S, "steps=1000", "tapegen", "f instructions"));
         target_line(ts, "W3 as a scan: tape size at 10^5 steps / at 10^3 (independent)", WL_W3S,
                     b / a, NAN, NAN, 1.0, 1, extra);
     }
