@@ -246,7 +246,9 @@ static inline bool
 fast_opnd(const tg_tape *t, uint64_t i, uint32_t *r)
 {
     uint32_t id = (uint32_t)i;
-    if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST)
+    /* an extended instruction (a loop) is not a value: the general path
+     * refuses it (tape_var_ok) */
+    if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST || tape_is_x(t->op[id]))
         return false;
     *r = id;
     return true;
