@@ -1,5 +1,6 @@
 /* examples/mpc/rust.c -- the MPC gradient in Rust, checked against C (see
  * rust.h). */
+#define _DEFAULT_SOURCE 1   /* realpath */
 #define _POSIX_C_SOURCE 200809L
 
 #include "rust.h"
@@ -180,14 +181,15 @@ emit(const tg_tape *f, const char *dir, double *secs, size_t *size)
 }
 
 int
-mpc_rust_check(const tg_tape *f, const double *x, const double *g_c, size_t n, const char *dir,
+mpc_rust_check(const tg_tape *f, const double *x, const double *g_c, size_t n, const char *dir_arg,
                double tol)
 {
-    char cargo[4096], path[4200], cmd[13000];
+    char cargo[4096], path[4200], cmd[24576], dir[4096];
     double t_emit = 0.0;
     size_t gsize = 0;
-    if (!shell_safe(dir) || mkdir_p(dir) != 0) {
-        printf("Rust: cannot create %s\n", dir);
+    /* absolute: the commands below change directory */
+    if (!shell_safe(dir_arg) || mkdir_p(dir_arg) != 0 || !realpath(dir_arg, dir)) {
+        printf("Rust: cannot create %s\n", dir_arg);
         return MPC_RUST_FAILED;
     }
     int rc = emit(f, dir, &t_emit, &gsize);
