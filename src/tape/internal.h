@@ -121,6 +121,18 @@ tape_is_x(uint8_t op)
     return op == TG_OP_MAP || op == TG_OP_SCAN || op == TG_OP_CALL;
 }
 
+extern const uint8_t tape_op_arity[TG_OP_COUNT];
+extern const uint8_t tape_op_flags[TG_OP_COUNT];
+
+/* How many of the columns a, b, c instruction op uses (the others hold 0):
+ * the arity, or 1 for the leaves and extended instructions (a is an index),
+ * 2 for XOUT (a the instruction, b the output index). */
+static inline int
+tape_cols_used(uint8_t op)
+{
+    return op == TG_OP_XOUT ? 2 : tape_op_arity[op] ? tape_op_arity[op] : 1;
+}
+
 /* t has extended instructions.  Every path that cannot handle them yet
  * refuses such tapes through this test (grep for tape_has_x). */
 static inline bool
@@ -215,6 +227,17 @@ uint32_t tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
 int      tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem);
 bool     tape_name_ok(const char *s);
 
+/* r is a CONST instruction of t: *v = its constant.  Inline: the folder
+ * asks this of every operand of every recorded operation. */
+static inline bool
+tape_is_const(const tg_tape *t, uint32_t r, double *v)
+{
+    if (r >= t->n || t->op[r] != TG_OP_CONST)
+        return false;
+    *v = t->k[t->a[r]];
+    return true;
+}
+
 /* xtab.c: appends extended instruction op with record *rec (kind, body,
  * count, block sizes, nops, nout filled in by the caller) and operand list
  * ops[rec->nops], then its rec->nout XOUTs; all or nothing (t->limit
@@ -245,16 +268,6 @@ size_t   tape_x_bytes(const tg_tape *t);
 /* xtab.c: two tapes record the same computation with the same blocks
  * (instructions, constants bit for bit, block names and sizes, bodies). */
 bool     tape_same(const tg_tape *a, const tg_tape *b);
-/* r is a CONST instruction of t: *v = its constant.  Inline: the folder
- * asks this of every operand of every recorded operation. */
-static inline bool
-tape_is_const(const tg_tape *t, uint32_t r, double *v)
-{
-    if (r >= t->n || t->op[r] != TG_OP_CONST)
-        return false;
-    *v = t->k[t->a[r]];
-    return true;
-}
 
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */

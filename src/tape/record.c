@@ -246,8 +246,6 @@ static inline bool
 fast_opnd(const tg_tape *t, uint64_t i, uint32_t *r)
 {
     uint32_t id = (uint32_t)i;
-    /* an extended instruction (a loop) is not a value: the general path
-     * refuses it (tape_var_ok) */
     if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST || tape_is_x(t->op[id]))
         return false;
     *r = id;
@@ -275,7 +273,7 @@ static inline bool
 fast_op(tg_tape *t, tg_opcode op, int n)
 {
     return t && t->status == TG_OK && (unsigned)op < TG_OP_COUNT && tape_op_arity[op] == n
-           && op != TG_OP_POW && op != TG_OP_POWK;
+           && op != TG_OP_POW && op != TG_OP_POWK && !(tape_op_flags[op] & TG_OPF_EXTENDED);
 }
 
 tg_var
