@@ -619,7 +619,8 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * must hold values, a value of another tape; the body's own status when it
  * is in the error state; TG_ERR_SHAPE for a body with the wrong block
  * structure (the message says which); TG_ERR_LIMIT when the outputs exceed
- * the tape's limit or bodies nest too deep; TG_ERR_NOMEM.  A NULL t
+ * the tape's limit, count or steps exceed 2^32 - 1, or bodies nest too
+ * deep; TG_ERR_NOMEM.  A NULL t
  * records nothing.  Not thread-safe on t (as every recording call); body
  * is only read.
  *
@@ -646,7 +647,9 @@ void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
  * adjoint sweep of a recorded Rosenbrock runs ~30% faster).  tg_var values
  * of t recorded before are invalid afterwards.  Linear time and memory, no recursion; optimising
  * twice gives the same tape as optimising once.  On error (out of memory)
- * t is unchanged. */
+ * t is unchanged.  Loops (tg_map, tg_scan) stay loops: a loop is kept when
+ * one of its outputs is used (then all of them), its body is optimised at
+ * the same level, and no instruction moves across a loop. */
 typedef enum tg_opt_level {
     TG_OPT_NONE = 0,
     TG_OPT_BASIC,
@@ -659,7 +662,8 @@ tg_status tg_tape_optimize(tg_tape *t, tg_opt_level level);
 /* ----------------------------------------------------------------- files */
 
 /* Saves t to path in the versioned, checksummed tape format
- * (docs/file-format.md; little-endian on every platform).  Saving is
+ * (docs/file-format.md; little-endian on every platform): version 3, with
+ * the loop bodies, for a tape with loops, version 2 otherwise.  Saving is
  * deterministic: the same tape gives the same bytes.  The file is written
  * atomically: to a temporary file in path's directory, flushed to the disk
  * (fsync), then renamed over path (and the directory synced); on any

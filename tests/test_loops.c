@@ -146,6 +146,59 @@ Test(loops, map_equals_unrolled)
     tg_tape_free(f);
 }
 
+/* Large maps: many full chunks of applications, a partial last one, and
+ * (count * |body| >= 65536) the OpenMP path; a map inside a map body. */
+Test(loops, large_maps_equal_unrolled, .timeout = 120)
+{
+    tg_tape *f = body_f();
+    const size_t counts[] = { 63, 64, 65, 129, 20001 };
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        tg_tape *a = map_looped(f, counts[c]), *b = map_flat(counts[c]);
+        same_values(a, b, counts[c] > 1000 ? 3 : 9, 600 + c);
+        tg_tape_free(a);
+        tg_tape_free(b);
+    }
+    /* a map whose body maps f over 70 rows (its body runs 70 wide) */
+    tg_tape *inner = map_looped(f, 70);
+    tg_tape *outer = tu_tape("outer", 0), *flat = tu_tape("outer", 0);
+    {
+        tg_tape *body = tu_tape("row", 0);
+        tg_var x[140], p, ys[141];
+        tg_input_vec(body, "x", 140, x);
+        p = tg_input(body, "p");
+        tg_var args[141];
+        memcpy(args, x, sizeof x);
+        args[140] = p;
+        tg_call(body, inner, args, ys);
+        tg_output(body, "s", ys[140]);
+        TU_TAPE_OK(body);
+        tg_var xs[3 * 140], q, y[3], yf[3], fx[3 * 140], fq;
+        tg_input_vec(outer, "xs", 3 * 140, xs);
+        q = tg_input(outer, "q");
+        tg_map(outer, body, 3, xs, &q, y);
+        tg_output_vec(outer, "y", 3, y);
+        tg_input_vec(flat, "xs", 3 * 140, fx);
+        fq = tg_input(flat, "q");
+        for (int r = 0; r < 3; r++) {
+            tg_var row[2 * 70], rows[2 * 70];
+            for (int k = 0; k < 140; k++)
+                row[k] = fx[r * 140 + k];
+            for (int k = 0; k < 70; k++)
+                rec_f(row + 2 * k, &fq, rows + 2 * k);
+            yf[r] = tg_sum(140, rows);
+        }
+        tg_output_vec(flat, "y", 3, yf);
+        TU_TAPE_OK(outer);
+        TU_TAPE_OK(flat);
+        tg_tape_free(body);
+    }
+    same_values(outer, flat, 5, 700);
+    tg_tape_free(inner);
+    tg_tape_free(outer);
+    tg_tape_free(flat);
+    tg_tape_free(f);
+}
+
 /* -------------------------------------------------------------- scan */
 
 static tg_tape *scan_looped(const tg_tape *s, size_t steps)
@@ -692,6 +745,19 @@ Test(loops, recording_errors)
         tg_op1(TG_OP_XOUT, tg__opnd_var(a));
         expect_error(t, TG_ERR_ARG, "extended");
         tg_tape_free(t);
+    }
+    {   /* at most 2^32 - 1 applications, even of an empty body */
+        tg_tape *e = tu_tape("empty", 0);
+        tg_input_vec(e, "x", 0, NULL);
+        tg_input_vec(e, "p", 0, NULL);
+        tg_output_vec(e, "y", 0, NULL);
+        tg_tape *t = tu_tape("e", 0);
+        tg_map(t, e, (size_t)UINT32_MAX, NULL, NULL, NULL);
+        TU_TAPE_OK(t);
+        tg_map(t, e, (size_t)UINT32_MAX + 1, NULL, NULL, NULL);
+        expect_error(t, TG_ERR_LIMIT, "applications");
+        tg_tape_free(t);
+        tg_tape_free(e);
     }
     {   /* errors are sticky: a later loop records nothing */
         tg_tape *t = tu_tape("e", 0);

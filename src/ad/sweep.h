@@ -51,6 +51,15 @@ void          ad_ws_return(const tg_tape *t, tg_workspace *w);
  * this length.  ad_forward_x computes extended instruction i's outputs
  * for VL lanes (the handler of MAP/SCAN/CALL in forward.inc). */
 size_t ad_x_scratch(const tg_tape *t);
+/* A map evaluates its body over C applications at once (C lanes per
+ * instruction dispatch, lane c = application j0 + c): C = AD_MAP_WIDE
+ * for small bodies, TG_LANES for larger ones, 1 (one application at a
+ * time) for huge ones, so that a chunk's values stay in cache. */
+#define AD_MAP_WIDE 64
+size_t ad_map_chunk(const tg_tape *body);
+/* The value sweep over C in {1, TG_LANES, AD_MAP_WIDE} points, point l's
+ * inputs at x[l*ldx ..) (v: ad_values_len(t, C) doubles). */
+void ad_forward_chunk(const tg_tape *t, const double *x, size_t ldx, double *v, size_t C);
 static inline size_t
 ad_values_len(const tg_tape *t, size_t VL)
 {

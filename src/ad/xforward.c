@@ -1,45 +1,174 @@
 /* src/ad/xforward.c -- values of extended instructions (loops) inside the
- * value sweeps of forward.inc.  A loop evaluates its body once per
- * application with the body's own value sweep, lane by lane; the body's
- * inputs and values live in the scratch that follows the caller's values
- * (ad_values_len), and nested loops use the scratch after that.  The C
- * recursion follows the nesting of bodies (<= TAPE_MAX_DEPTH levels). */
+ * value sweeps of forward.inc.  A map runs its body over its applications
+ * as lanes: each body instruction is dispatched once per chunk of C
+ * applications and computes C values in a row (the forward.inc sweep
+ * instantiated for C lanes, which the compiler vectorises); chunks are
+ * spread over OpenMP threads when the work is large.  A scan runs its
+ * body step by step, the carry in the body's input buffer.  Outer lanes
+ * (batch points) are taken one at a time.  Inputs and values of a body
+ * live in the scratch after the caller's values (ad_values_len); nested
+ * loops use the scratch after that.  The C recursion follows the nesting
+ * of bodies (<= TAPE_MAX_DEPTH levels).  Results are the same bits as the
+ * unrolled tape's: each lane computes the same expression. */
 #include <math.h>
 
 #include "ad/sweep.h"
+
+#if defined(TG_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+/* Applications per dispatch for a map of body b: its C lanes of values
+ * (C * n doubles) should stay in cache (256 kB), and no chunk should be
+ * absurdly large (8 lanes up to 8 MB, then one application at a time). */
+size_t
+ad_map_chunk(const tg_tape *b)
+{
+    size_t n = (size_t)b->n + b->nin;
+    if (n * AD_MAP_WIDE * sizeof(double) <= ((size_t)256 << 10))
+        return AD_MAP_WIDE;
+    if (n * TG_LANES * sizeof(double) <= ((size_t)8 << 20))
+        return TG_LANES;
+    return 1;
+}
+
+/* The scratch one loop over body b needs: C lanes of inputs, then the
+ * body's values over C lanes with their own scratch (a scan uses C = 1,
+ * a map ad_map_chunk(b): the larger is taken, a body may serve both). */
+static size_t
+body_need(const tg_tape *b)
+{
+    size_t C = ad_map_chunk(b);
+    return C * ((size_t)b->nin + b->n) + ad_x_scratch(b);
+}
 
 size_t
 ad_x_scratch(const tg_tape *t)
 {
     size_t need = 0;
     for (uint32_t j = 0; j < t->nbodies; j++) {
-        const tg_tape *b = t->bodies[j];
-        size_t s = (size_t)b->nin + b->n + ad_x_scratch(b);
+        size_t s = body_need(t->bodies[j]);
         if (s > need)
             need = s;
     }
     return need;
 }
 
-/* Lane l of map instruction i: ys[j] = body(xs[j], params). */
+/* One map, one outer lane l: what every chunk shares. */
+typedef struct map_job {
+    const tg_tape *b;
+    const uint32_t *xs;
+    uint64_t count;
+    uint32_t nx, np, ny, nin;
+    size_t C, VL, l;        /* C: the widest chunk (ad_map_chunk) */
+    const double *v;        /* the outer values (operands) */
+    double *y;              /* output 0 of the map in lane l: y[k * VL] is output k */
+} map_job;
+
+/* Applications j0..j1-1 ((j1 - j0) a multiple of C) in chunks of C, with
+ * inputs X (C * nin, params filled) and body values bv. */
+static void
+map_run(const map_job *m, uint64_t j0, uint64_t j1, size_t C, double *X, double *bv)
+{
+    const size_t VL = m->VL, l = m->l;
+    const uint32_t nx = m->nx, ny = m->ny, nin = m->nin;
+    const uint32_t *out = m->b->out_ref;
+    for (uint64_t j = j0; j < j1; j += C) {
+        for (size_t k = 0; k < C; k++) {
+            const uint32_t *xj = m->xs + (j + k) * nx;
+            for (uint32_t q = 0; q < nx; q++)
+                X[k * nin + q] = m->v[(size_t)xj[q] * VL + l];
+        }
+        ad_forward_chunk(m->b, X, nin, bv, C);
+        double *y = m->y + (size_t)j * ny * VL;
+        for (uint32_t q = 0; q < ny; q++) {
+            const double *src = bv + (size_t)out[q] * C;
+            for (size_t k = 0; k < C; k++)
+                y[(k * ny + q) * VL] = src[k];
+        }
+    }
+}
+
+/* Applications j0.. to the end: chunks of m->C, then of TG_LANES, then
+ * one by one, so that no lane computes an application twice (a nested
+ * map in a padded lane would multiply the work at every level). */
+static void
+map_tail(const map_job *m, uint64_t j0, double *X, double *bv)
+{
+    static const size_t widths[] = { AD_MAP_WIDE, TG_LANES, 1 };
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        size_t C = widths[w];
+        if (C > m->C)
+            continue;
+        uint64_t j1 = j0 + (m->count - j0) / C * C;
+        map_run(m, j0, j1, C, X, bv);
+        j0 = j1;
+    }
+}
+
+static void
+fill_params(const map_job *m, const uint32_t *ps, double *X)
+{
+    for (size_t k = 0; k < m->C; k++)
+        for (uint32_t q = 0; q < m->np; q++)
+            X[k * m->nin + m->nx + q] = m->v[(size_t)ps[q] * m->VL + m->l];
+}
+
+#if defined(TG_HAVE_OPENMP)
+/* The first nchunks chunks of m->C applications spread over threads, each
+ * in a workspace borrowed from the body's pool.  Returns 0, or -1 when a
+ * thread had no memory (nothing is lost: the caller then runs every
+ * chunk itself). */
+static int
+map_parallel(const map_job *m, const uint32_t *ps, uint64_t nchunks)
+{
+    int failed = 0;
+    size_t need = m->C * m->nin + ad_values_len(m->b, m->C);
+#pragma omp parallel
+    {
+        tg_workspace *w = ad_ws_borrow(m->b);
+        int ok = w && ad_ws_reserve(w, need) == 0;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        } else {
+            fill_params(m, ps, w->buf);
+        }
+#pragma omp for schedule(static)
+        for (uint64_t c = 0; c < nchunks; c++)
+            if (ok)
+                map_run(m, c * m->C, (c + 1) * m->C, m->C, w->buf, w->buf + m->C * m->nin);
+        if (w)
+            ad_ws_return(m->b, w);
+    }
+    return failed ? -1 : 0;
+}
+#endif
+
+/* Lane l of map instruction i: ys[j] = body(xs[j], params), C
+ * applications per dispatch of each body instruction; over threads when
+ * the work is large (as batch.c: a parallel region costs tens of
+ * microseconds), never inside another parallel region. */
 static void
 map_lane(const tg_tape *t, const tape_xrec *r, uint32_t i, double *v, size_t VL, size_t l,
          double *s)
 {
     const tg_tape *b = tape_body_of(t, r);
-    const uint32_t *xs = tape_xops(t, r), *ps = xs + r->count * r->nx;
-    const uint32_t nx = r->nx, ny = r->ny;
-    double *in = s, *bv = s + b->nin;
-    for (uint32_t q = 0; q < r->np; q++)
-        in[nx + q] = v[(size_t)ps[q] * VL + l];
-    double *y = v + (size_t)(i + 1) * VL + l;
-    for (uint64_t j = 0; j < r->count; j++) {
-        for (uint32_t q = 0; q < nx; q++)
-            in[q] = v[(size_t)xs[j * nx + q] * VL + l];
-        ad_forward_one(b, in, bv);
-        for (uint32_t q = 0; q < ny; q++)
-            y[(j * ny + q) * VL] = bv[b->out_ref[q]];
-    }
+    map_job m = { b, tape_xops(t, r), r->count, r->nx, r->np, r->ny, b->nin, ad_map_chunk(b),
+                  VL, l, v, v + (size_t)(i + 1) * VL + l };
+    const uint32_t *ps = m.xs + r->count * r->nx;
+    uint64_t j0 = 0;
+    if (r->ny == 0)
+        return;                 /* no outputs: nothing to compute */
+    (void)j0;
+#if defined(TG_HAVE_OPENMP)
+    uint64_t nfull = r->count / m.C;
+    if (nfull > 1 && (double)r->count * b->n >= 65536.0 && !omp_in_parallel()
+        && omp_get_max_threads() > 1 && map_parallel(&m, ps, nfull) == 0)
+        j0 = nfull * m.C;
+#endif
+    fill_params(&m, ps, s);
+    map_tail(&m, j0, s, s + m.C * m.nin);
 }
 
 /* Lane l of scan instruction i: the carry lives in the body's input

@@ -53,6 +53,8 @@ typedef struct tape_xrec {
 /* Nesting depth of bodies within bodies that a tape may have (the loader
  * and tape_verify enforce it; recursive passes rely on it). */
 #define TAPE_MAX_DEPTH 32
+/* The most applications (map count, scan steps) one loop may have. */
+#define TAPE_MAX_COUNT ((uint64_t)UINT32_MAX)
 
 typedef struct tape_block {
     char *name;

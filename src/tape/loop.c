@@ -92,6 +92,9 @@ record_loop(tg_tape *t, const tg_tape *body, loop_shape *s, const loop_args *a)
 {
     if (check_body(t, body, s))
         return TG_NIL;
+    if (s->count > TAPE_MAX_COUNT)
+        return tape_fail(t, TG_ERR_LIMIT, "%s: %" PRIu64 " applications (at most %" PRIu64 ")",
+                         s->fn, s->count, (uint64_t)TAPE_MAX_COUNT), TG_NIL;
     uint64_t nxs = mul_sat(s->count, s->nx), nys = mul_sat(s->count, s->ny);
     uint64_t nops = nxs + s->nc + s->np, nout = nys + s->nc;
     if (nxs >= (uint64_t)1 << 40 || nys >= TAPE_MAX_INSTS || nout >= TAPE_MAX_INSTS)

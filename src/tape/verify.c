@@ -114,6 +114,9 @@ check_body_shape(const tg_tape *t, uint32_t i, const tape_xrec *r, tape_fault *f
     if (!ok)
         return fault(f, TAPE_AT_INST, i, 1, "instruction %" PRIu32 ": the blocks of body %"
                      PRIu32 " do not match the %s's sizes", i, r->body, tg_op_name(r->kind));
+    if (r->count > TAPE_MAX_COUNT)
+        return fault(f, TAPE_AT_INST, i, 1, "instruction %" PRIu32 ": %" PRIu64 " applications "
+                     "(at most %" PRIu64 ")", i, r->count, (uint64_t)TAPE_MAX_COUNT);
     if (map && r->nc != 0)
         return fault(f, TAPE_AT_INST, i, 1, "instruction %" PRIu32 ": a map has no carry", i);
     if (r->nops != span(r->count, r->nx, (uint64_t)r->nc + r->np)
