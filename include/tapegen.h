@@ -624,8 +624,21 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * records nothing.  Not thread-safe on t (as every recording call); body
  * is only read.
  *
- * Every numeric path evaluates loops; the paths that cannot handle them
- * yet return TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
+ * Every numeric path evaluates loops, and the numeric derivatives go
+ * through them: tg_gradient, tg_vjp, tg_jvp, tg_jacobian, tg_hvp,
+ * tg_hessian, their _ws, _wrt and _multi variants and tg_gradient_batch.
+ * A map's tangent is a map of the body's tangent, its adjoint a map of
+ * the body's adjoint with the params' adjoints summed over applications;
+ * a scan's adjoint runs the body's adjoint backwards over the steps from
+ * carries stored or recomputed from checkpoints (tg_tape_set_checkpoints
+ * sets the memory budget); second order is tangent over adjoint through
+ * both.  The memory of these sweeps is one body's arrays per nesting level
+ * plus a scan's checkpoints, never count * |body|.  Results agree with the
+ * flat recording of the same function up to rounding (sums over
+ * applications are added in another grouping).  The paths that cannot
+ * handle loops yet (the sparse calls, derivative tapes, optimisation,
+ * files, generated C/Rust, native code) return TG_ERR_UNSUPPORTED
+ * ("... does not support loops yet"). */
 void tg_map(tg_tape *t, const tg_tape *body, size_t count,
             const tg_var *xs, const tg_var *params, tg_var *ys);
 void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,

@@ -787,3 +787,57 @@ Test(loops_ad, threads_share_a_tape)
     loop_free(L);
     loop_free(inner);
 }
+
+/* ------------------------------------------------- workspace sizing */
+
+/* A workspace from tg_workspace_new(t) holds the loops' scratch too: no
+ * _ws call on a looped tape allocates (the allocation funnel fails every
+ * allocation after tg_workspace_new), for each checkpoint budget. */
+#include "tape/alloc.h"
+
+Test(loops_ad, workspace_covers_loops)
+{
+    tu_rng r = { 31337 };
+    lspec *inner = random_loop(&r, 1, 3, 1, 1, 1, 1, 4, NULL);
+    lspec *L = random_loop(&r, 1, 30, 2, 1, 1, 1, 6, inner);
+    lspec *M = random_loop(&r, 0, 20, 0, 2, 1, 1, 6, NULL);
+    lspec *loops[] = { L, M };
+    for (int li = 0; li < 2; li++) {
+        outer o = random_outer(&r, loops[li], 6, 2);
+        tg_tape *ts = record_outer(&o, 1, 0), *tv = record_outer(&o, 0, 0);
+        size_t n = tg_num_inputs(ts), m = tg_num_outputs(tv);
+        double x[8], u[8], g[8], H[64], J[8 * 64], y[64], Wm[64];
+        point(&r, n, 0, x);
+        point(&r, n, 0, u);
+        for (size_t k = 0; k < m && k < 64; k++)
+            Wm[k] = 0.5;
+        size_t budgets[] = { 0, 1, 3, 30 };
+        for (size_t bi = 0; bi < 4; bi++) {
+            OK(tg_tape_set_checkpoints(ts, budgets[bi]));
+            OK(tg_tape_set_checkpoints(tv, budgets[bi]));
+            tg_workspace *ws = tg_workspace_new(ts), *wv = tg_workspace_new(tv);
+            cr_assert(ws && wv);
+            mem_fail_after(0);
+            tg_status st[10] = {
+                tg_gradient_ws(ts, ws, x, g), tg_hvp_ws(ts, ws, x, u, g),
+                tg_hessian_ws(ts, ws, x, H), tg_vjp_ws(tv, wv, x, Wm, g),
+                tg_jvp_ws(tv, wv, x, u, y), tg_jacobian_ws(tv, wv, x, J),
+                tg_gradient_wrt_ws(ts, ws, 0, x, g), tg_hvp_multi_ws(ts, ws, TG_ALL, 2, x, u, H),
+                tg_jvp_multi_ws(tv, wv, TG_ALL, 1, x, u, y), tg_vjp_multi_ws(tv, wv, TG_ALL, 1, x, Wm, g),
+            };
+            long made = mem_fail_after(-1);
+            for (int k = 0; k < 10; k++)
+                cr_assert_eq(st[k], TG_OK, "loop %d budget %zu call %d: %s", li, budgets[bi], k,
+                             tg_last_error());
+            cr_assert_eq(made, 0, "%ld allocations", made);
+            tg_workspace_free(ws);
+            tg_workspace_free(wv);
+        }
+        tg_tape_free(ts);
+        tg_tape_free(tv);
+        outer_free(&o);
+    }
+    loop_free(M);
+    loop_free(L);
+    loop_free(inner);
+}

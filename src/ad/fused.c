@@ -10,6 +10,7 @@
 
 #include "ad/sweep.h"
 #include "ad/dispatch.h"
+#include "ad/xsweep.h"
 #include "ad/ctx_num.h"
 
 /* v[i] = value; (ta[i], pa[i]) and (tb[i], pb[i]) = the adjoint slots the
@@ -46,7 +47,7 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
     SWEEP_CASE(MAP)
     SWEEP_CASE(SCAN)
     SWEEP_CASE(CALL)
-        ad_forward_x(t, i, v, 1, v + n_);
+        ad_x_values(t, i, v, v + n_);
         pa[i] = pb[i] = 0.0;
         ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;

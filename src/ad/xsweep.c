@@ -533,30 +533,13 @@ map_reverse_chunk(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview 
     for (size_t l = 0; l < L8; l++)
         for (uint32_t q = 0; q < ny; q++)
             bb[(size_t)b->out_ref[q] * L8 + l] += a->bar[(size_t)(i + 1 + (j0 + l) * ny + q) * a->bs];
-    /* the xs slots start from their operands' adjoints (as xrefs_seed) when
-     * no operand appears twice in the chunk; params are summed */
-    xrefs x;
-    x.n = 0;
-    x.on = 1;
-    for (size_t l = 0; l < L8 && x.on; l++)
-        for (uint32_t q = 0; q < nx; q++)
-            xrefs_add(&x, xs[(j0 + l) * nx + q], 0);
-    for (uint32_t q = 0; q < np && x.on; q++)
-        xrefs_add(&x, ps[q], 0);
-    for (uint32_t q = 0; q < x.n && x.on; q++)
-        x.on = x.first[q];
-    if (x.on)
-        for (size_t l = 0; l < L8; l++)
-            for (uint32_t q = 0; q < nx; q++)
-                bb[(size_t)b->in_ref[q] * L8 + l] = a->bar[(size_t)xs[(j0 + l) * nx + q] * a->bs];
     ad_reverse_points(b, bv, bb);
-    /* last application first, as the flat tape's reverse sweep adds them */
+    /* last application first, as the flat tape's reverse sweep adds them
+     * (each application's contributions to one operand are summed first
+     * here, so sums may round otherwise than the flat tape's) */
     for (size_t l = L8; l-- > 0;) {
-        for (uint32_t q = 0; q < nx; q++) {
-            double *d = &a->bar[(size_t)xs[(j0 + l) * nx + q] * a->bs];
-            double s = bb[(size_t)b->in_ref[q] * L8 + l];
-            *d = x.on ? s : *d + s;
-        }
+        for (uint32_t q = 0; q < nx; q++)
+            a->bar[(size_t)xs[(j0 + l) * nx + q] * a->bs] += bb[(size_t)b->in_ref[q] * L8 + l];
         for (uint32_t q = 0; q < np; q++)
             a->bar[(size_t)ps[q] * a->bs] += bb[(size_t)b->in_ref[nx + q] * L8 + l];
     }
@@ -713,6 +696,48 @@ ad_x_reverse(const tg_tape *t, uint32_t i, const double *v, size_t vs, double *b
     else
         scan_reverse(t, r, i, &a, &m, snaps_for(r->count, r->nc, budget));
     xmem_give(&m);
+}
+
+/* ------------------------------------------------------ values, fast path */
+
+void
+ad_x_values(const tg_tape *t, uint32_t i, double *v, double *scratch)
+{
+    const tape_xrec *r = tape_xrec_of(t, i);
+    if (r->kind != TG_OP_MAP || r->count < L8) {
+        ad_forward_x(t, i, v, 1, scratch);
+        return;
+    }
+    /* a map: 8 applications per body sweep, as the lanes of the value
+     * sweep (the same operations per lane, so the same values as
+     * ad_forward_x's one at a time) */
+    const tg_tape *b = tape_body_of(t, r);
+    const uint32_t *xs = tape_xops(t, r), *ps = xs + r->count * r->nx;
+    const uint32_t nx = r->nx, ny = r->ny, np = r->np, bin = b->nin;
+    size_t need = (size_t)L8 * bin + ad_values_len(b, L8);
+    int heap;
+    double *X = take(need, &heap);
+    if (!X) {
+        ad_forward_x(t, i, v, 1, scratch);
+        return;
+    }
+    double *bv = X + (size_t)L8 * bin;
+    v[i] = 0.0;
+    for (size_t l = 0; l < L8; l++)
+        for (uint32_t q = 0; q < np; q++)
+            X[l * bin + nx + q] = v[ps[q]];
+    for (uint64_t j0 = 0; j0 < r->count; j0 += L8) {
+        /* the last chunk overlaps the one before rather than running short */
+        uint64_t s = j0 + L8 <= r->count ? j0 : r->count - L8;
+        for (size_t l = 0; l < L8; l++)
+            for (uint32_t q = 0; q < nx; q++)
+                X[l * bin + q] = v[xs[(s + l) * nx + q]];
+        ad_forward_points(b, X, bin, bv);
+        for (size_t l = 0; l < L8; l++)
+            for (uint32_t q = 0; q < ny; q++)
+                v[i + 1 + (s + l) * ny + q] = bv[(size_t)b->out_ref[q] * L8 + l];
+    }
+    give(X, need, heap);
 }
 
 /* ------------------------------------------------ stored-partials segments */
