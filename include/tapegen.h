@@ -558,7 +558,24 @@ tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, doub
  * absolute-zero products (azmul); select routes adjoints to the taken
  * branch only.  The Jacobian tape uses n_w tangent sweeps when n_w <= m,
  * else m adjoint sweeps; the Hessian tape is the Jacobian of the gradient
- * code; the HVP tape is tangent over adjoint and stays O(|f|). */
+ * code; the HVP tape is tangent over adjoint and stays O(|f|).
+ *
+ * Loops (tg_map, tg_scan) stay loops in every derivative tape, at every
+ * nesting depth, so its size is O(|body| + trip-count data), never
+ * O(count * |body|): the tangent of a map is a map of the body's JVP (over
+ * the applications with a nonzero tangent), of a scan a scan of the body's
+ * JVP carrying (c, dc); the adjoint of a map is a map of the body's VJP
+ * (over the applications with a nonzero cotangent) and a reverse scan
+ * summing the params' contributions, of a scan a forward scan that saves
+ * the carry entering each step (none when the scan returns its carries as
+ * ys already) followed by a reverse scan of the body's VJP carrying the
+ * carry's adjoint and the params' adjoint, over the saved carries and step
+ * inputs in reverse order [Griewank & Walther, 2nd ed., ch. 12, the
+ * store-all reversal of an evolution]; second order composes the two.  The
+ * derived bodies recompute the body's values; tg_tape_optimize merges the
+ * original scan into its carry-saving copy.  Results agree with the
+ * derivative tapes of the unrolled recording up to the order of sums (a
+ * map's param adjoints are summed per application, then across). */
 tg_tape *tg_gradient_tape(const tg_tape *f, int wrt);
 tg_tape *tg_jacobian_tape(const tg_tape *f, int wrt);
 tg_tape *tg_hessian_tape(const tg_tape *f, int wrt);
@@ -635,10 +652,10 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * both.  The memory of these sweeps is one body's arrays per nesting level
  * plus a scan's checkpoints, never count * |body|.  Results agree with the
  * flat recording of the same function up to rounding (sums over
- * applications are added in another grouping).  The paths that cannot
- * handle loops yet (the sparse calls, derivative tapes, optimisation,
- * files, generated C/Rust, native code) return TG_ERR_UNSUPPORTED
- * ("... does not support loops yet"). */
+ * applications are added in another grouping).  Derivative tapes and
+ * tg_tape_optimize keep loops as loops (see there); the paths that cannot
+ * handle loops yet return TG_ERR_UNSUPPORTED ("... does not support loops
+ * yet"). */
 void tg_map(tg_tape *t, const tg_tape *body, size_t count,
             const tg_var *xs, const tg_var *params, tg_var *ys);
 void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
@@ -660,9 +677,22 @@ void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
  * adjoint sweep of a recorded Rosenbrock runs ~30% faster).  tg_var values
  * of t recorded before are invalid afterwards.  Linear time and memory, no recursion; optimising
  * twice gives the same tape as optimising once.  On error (out of memory)
- * t is unchanged.  Loops (tg_map, tg_scan) stay loops: a loop is kept when
- * one of its outputs is used (then all of them), its body is optimised at
- * the same level, and no instruction moves across a loop. */
+ * t is unchanged.
+ * Loops (tg_map, tg_scan) stay loops; at every level: a loop whose outputs
+ * are all dead goes; a map's y slots dead in every application, and its
+ * applications whose outputs are all dead, leave the body and the loop; a
+ * scan's y slots dead at every step, and its carries whose final value is
+ * dead and that no live output needs later, leave the body; the x and
+ * param slots only those read leave the operand list; a loop whose
+ * outputs a later loop also computes (same body, trip count and operands,
+ * more ys: the carry-saving scan of a gradient tape) is merged into it.
+ * From TG_OPT_BASIC on: each body is optimised at the same level; an x
+ * slot with the same operand in every application becomes a param, a
+ * constant param becomes a constant of the body, and body work that
+ * depends on params and constants only is computed once outside the loop
+ * (from two applications on) -- the value is the same, bit for bit; the
+ * recursion into bodies is bounded by their nesting depth (at most 32).
+ * User-defined function calls (tg_call_fn) give TG_ERR_UNSUPPORTED. */
 typedef enum tg_opt_level {
     TG_OPT_NONE = 0,
     TG_OPT_BASIC,

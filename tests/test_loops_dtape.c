@@ -20,6 +20,8 @@
  * their size must not grow with the trip count beyond the operand lists
  * and per-step outputs (checked by the second difference in the count). */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "derivutil.h"
 #include "ad/lazy.h"
@@ -787,4 +789,114 @@ Test(loops_dtape, dead_outputs_leave_the_loop)
         tg_tape_free(S);
     }
     tg_tape_free(B);
+}
+
+static size_t count_op(const tg_tape *t, tg_opcode op)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < tg_tape_size(t); i++) {
+        tg_insn in;
+        TU_OK(tg_tape_insn(t, i, &in));
+        k += in.op == op;
+    }
+    return k;
+}
+
+/* Work that depends on params only leaves the body (computed once, passed
+ * in as a param); an x slot with the same operand in every application
+ * becomes a param; a constant param becomes a constant of the body. */
+Test(loops_dtape, invariant_work_hoisted)
+{
+    /* body: (x0, x1; p0, p1) -> y = x0 * sin(p0) + x1 * cos(p0 * p1) + p1 */
+    tg_tape *B = tu_tape("hb", 0);
+    tg_var x[2], p[2];
+    tg_input_vec(B, "x", 2, x);
+    tg_input_vec(B, "p", 2, p);
+    tg_var y[1] = { tg_add(tg_add(tg_mul(x[0], tg_sin(p[0])), tg_mul(x[1], tg_cos(tg_mul(p[0], p[1])))),
+                           p[1]) };
+    tg_output_vec(B, "y", 1, y);
+    for (int variant = 0; variant < 3; variant++) {
+        tg_tape *L = tu_tape("h", 0), *R = tu_tape("h", 0);
+        for (int k = 0; k < 2; k++) {
+            tg_tape *t = k ? R : L;
+            tg_var xs[20], xv[10], ps[2], ys[10];
+            tg_input_vec(t, "xs", 10, xv);
+            tg_input_vec(t, "p", 2, ps);
+            for (int a = 0; a < 10; a++) {
+                xs[2 * a] = xv[a];
+                /* variant 1: x1 is the same value in every application */
+                xs[2 * a + 1] = variant == 1 ? ps[1] : xv[(a + 1) % 10];
+            }
+            tg_var par[2] = { ps[0], variant == 2 ? tg_const(t, 0.75) : ps[1] };
+            tg_map(t, B, 10, xs, par, ys);
+            tg_output(t, "f", tg_sum(10, ys));
+            TU_TAPE_OK(t);
+        }
+        TU_OK(tg_tape_optimize(L, TG_OPT_BASIC));
+        same_values(L, R, 40 + (uint64_t)variant, "hoisted");
+        size_t ix[16];
+        cr_assert_eq(loops_of(L, ix), 1);
+        tg_insn in;
+        TU_OK(tg_tape_insn(L, ix[0], &in));
+        const tg_tape *hb = tg_tape_body(L, in.body);
+        cr_assert_eq(count_op(hb, TG_OP_SIN) + count_op(hb, TG_OP_COS), 0,
+                     "variant %d: sin/cos of params stayed in the body", variant);
+        cr_assert_eq(count_op(L, TG_OP_SIN), 1, "variant %d: sin(p0) computed once outside", variant);
+        if (variant == 1)
+            cr_assert_eq(tg_input_block_size(hb, 0), 1, "the uniform x slot is a param");
+        if (variant == 2)
+            cr_assert_eq(count_op(hb, TG_OP_CONST) + count_op(L, TG_OP_CONST) >= 1, 1);
+        /* optimising again changes nothing */
+        size_t n1 = tg_tape_size(L);
+        TU_OK(tg_tape_optimize(L, TG_OPT_BASIC));
+        cr_assert_eq(tg_tape_size(L), n1);
+        /* the derivative tapes of the optimised tape agree with the original's */
+        tg_tape *G1 = tg_gradient_tape(L, TG_ALL), *G2 = tg_gradient_tape(R, TG_ALL);
+        cmp_tapes("gradient of the hoisted tape", G1, G2, 41, "hoisted");
+        tg_tape_free(G1);
+        tg_tape_free(G2);
+        tg_tape_free(L);
+        tg_tape_free(R);
+    }
+    tg_tape_free(B);
+}
+
+/* ------------------------------------------------------------- files */
+
+/* Derivative tapes with loops (nested, optimised or not) go through a file
+ * (format 3) unchanged: same disassembly, the same values bit for bit. */
+Test(loops_dtape, derivative_tapes_through_files, .timeout = 120)
+{
+    char dir[128], path[192];
+    snprintf(dir, sizeof dir, "/tmp/tg_loops_dtape_%ld", (long)getpid());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/d.tape", dir);
+    tu_rng r = { 17 };
+    for (uint64_t seed = 600; seed < 606; seed++) {
+        shape s = rand_shape(&r, seed % 2 == 0);
+        tg_tape *B = rand_body(seed, s, (int)(seed % 3 == 0), false);
+        tg_tape *L = make_outer(B, s, 3, false, true);
+        tg_tape *D[4] = { tg_gradient_tape(L, TG_ALL), tg_hvp_tape(L, TG_ALL),
+                          tg_jacobian_tape(L, TG_ALL), tg_gradient_tape(L, TG_ALL) };
+        TU_OK(tg_tape_optimize(D[3], TG_OPT_MAX));
+        for (int k = 0; k < 4; k++) {
+            TU_TAPE_OK(D[k]);
+            TU_OK(tg_tape_save(D[k], path));
+            tg_tape *E = tg_tape_load(path);
+            cr_assert(E != NULL);
+            TU_TAPE_OK(E);
+            char *d1 = tg_tape_disasm(D[k]), *d2 = tg_tape_disasm(E);
+            cr_assert(d1 && d2 && strcmp(d1, d2) == 0, "seed %llu tape %d: disassembly differs "
+                      "after a save and load", (unsigned long long)seed, k);
+            free(d1);
+            free(d2);
+            same_values(E, D[k], seed, "loaded derivative tape");
+            tg_tape_free(E);
+            tg_tape_free(D[k]);
+        }
+        tg_tape_free(L);
+        tg_tape_free(B);
+    }
+    unlink(path);
+    rmdir(dir);
 }
