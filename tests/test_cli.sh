@@ -454,6 +454,61 @@ if [[ -n ${TG_SOURCE_DIR:-} && -f $TG_SOURCE_DIR/tests/data/golden/loops.tape ]]
     expect 0 out '^    tape "g": 3 inputs, 1 outputs' dump lp.tape
     expect 0 out 'label="scan body0 \(\\"s\\"\)", shape=box3d' dot lp.tape
     expect 0 out '^  n11 -> n12;$' dot lp.tape
+    # loops stay loops in C and Rust; the C evaluates the golden points bit for bit
+    expect 0 out 'lp\.tape: lpc/loops\.c and \.h \(double\)' c lp.tape -o lpc
+    expect 0 out 'crate with 1 kernel' rust lp.tape -o lpcrate
+    if grep -q 'for (size_t k_ = 0; k_ < 4; k_++)' lpc/loops.c \
+       && grep -q 'for k_ in 0\.\.' lpcrate/src/lib.rs; then
+        ok "c, rust: the loops are loops"
+    else
+        fail "c, rust: no loop in the generated code"
+    fi
+    if command -v cc >/dev/null 2>&1; then
+        cat >lpc/run.c <<'EOF2'
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "loops.h"
+/* reads loops.expect: "x HEX..." then "y HEX..." lines; 0 when every y matches */
+int main(void)
+{
+    double x[LOOPS_N_IN], y[LOOPS_N_OUT], want, work[LOOPS_WORK_LEN + 1];
+    char tag[8];
+    int bad = 0, n = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, stdin)) {
+        if (line[0] != 'x' || line[1] != ' ')
+            continue;
+        char *p = line + 2;
+        for (int i = 0; i < LOOPS_N_IN; i++) {
+            uint64_t u = strtoull(p, &p, 16);
+            memcpy(&x[i], &u, sizeof u);
+        }
+        if (scanf("%7s", tag) != 1)
+            return 2;
+        loops(x, y, work);
+        for (int j = 0; j < LOOPS_N_OUT; j++) {
+            uint64_t u, g;
+            if (scanf("%" SCNx64, &u) != 1)
+                return 2;
+            memcpy(&want, &u, sizeof u);
+            memcpy(&g, &y[j], sizeof g);
+            bad += g != u;
+        }
+        n++;
+    }
+    return bad || n == 0;
+}
+EOF2
+        sed -i 's/#include <string.h>/#include <stdlib.h>\n#include <string.h>/' lpc/run.c
+        if cc -std=c11 -Wall -Wextra -pedantic -Werror -ffp-contract=off -c lpc/loops.c -o lpc/loops.o \
+           && cc -std=c11 -O1 -o lpc/run lpc/run.c lpc/loops.o -lm \
+           && lpc/run <"$TG_SOURCE_DIR/tests/data/golden/loops.expect"; then
+            ok "c: the looped golden tape compiles cleanly and gives its expected values"
+        else
+            fail "c: the looped golden tape's C does not compile or differs from loops.expect"
+        fi
+    fi
 else
     echo "skipped: loops.tape (TG_SOURCE_DIR unset)"
 fi

@@ -453,6 +453,10 @@ put_loop(cgen *g, const cg_loop *lp)
 {
     const cg_lowered *L = g->L;
     bool scan = lp->op == TG_OP_SCAN, carry = scan && lp->nc;
+    if (!g->bid) {              /* put_bodies ran out of memory */
+        g->oom = true;
+        return;
+    }
     tape_sb_printf(g->sb, "    /* %s of %s_l%" PRIu32 ", %" PRIu64 " %s */\n", scan ? "scan" : "map",
                    g->root, lp->count ? g->bid[lp->body] : 0, lp->count, scan ? "steps" : "applications");
     cg_loop_gathers(L, lp, gather_one, g);
@@ -548,7 +552,7 @@ put_bodies(cgen *g, bool ext)
 static void
 put_body_decls(cgen *g)
 {
-    for (uint32_t j = 0; j < g->L->nbody; j++) {
+    for (uint32_t j = 0; g->bid && j < g->L->nbody; j++) {
         if (!g->L->used[j])
             continue;
         cgen b = *g;
@@ -759,7 +763,8 @@ c_emit(const tg_tape *t, const c_job *j, char ***units, size_t *nunits, uint32_t
         *work_len = L.work_len;
     }
     for (size_t u = 0; u < nu; u++) {
-        mem_free(body[u].buf);
+        if (body)               /* NULL when its allocation failed */
+            mem_free(body[u].buf);
         if (s != TG_OK && out)
             mem_free(out[u]);
     }

@@ -742,7 +742,7 @@ cg_lowered_free(cg_lowered *L)
     mem_free(L->mul);
     mem_free(L->slot);
     mem_free(L->kval);
-    for (uint32_t j = 0; L->body && j < L->nbody; j++)
+    for (uint32_t j = 0; L->body && L->used && j < L->nbody; j++)
         if (L->used[j])
             cg_lowered_free(&L->body[j]);
     for (uint32_t l = 0; l < L->nloop; l++) {
