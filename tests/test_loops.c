@@ -807,6 +807,7 @@ Test(loops, unsupported_paths_refuse)
     TU_OK(tg_vjp(sc, x, x, g));
     TU_OK(tg_gradient_wrt(sc, 0, x, g));
     TU_OK(tg_gradient_batch(sc, 1, x, g));
+    (void)st;
     tg_sparsity *sp = tg_jacobian_sparsity(sc, TG_ALL);
     cr_expect_eq(tg_sparsity_status(sp), TG_ERR_UNSUPPORTED);
     tg_sparsity_free(sp);
