@@ -79,6 +79,7 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     for (uint32_t j = 0; j < t->nout; j++)
         y[j] = v[t->out_ref[j]];
     return TG_OK;
@@ -96,6 +97,7 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
     double *pb = AD_F64(w, L.pb);
     uint32_t *ta = AD_U32(w, L.ta), *tb = AD_U32(w, L.tb);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
+    AD_GUARDS(t, v, fn);
     zero(bar, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
@@ -110,12 +112,12 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
  * small a workspace just means the sweep).  1 when it has written out. */
 static int
 lazy_fits(const tg_tape *t, int k, tg_workspace *w, const double *x, const double *v,
-          double *out)
+          double *out, tg_status *st, const char *fn)
 {
     const tg_tape *d = w ? ad_lazy_get(t, k) : NULL;
     if (!d || w->cap < ad_lazy_need(d, k))
         return 0;
-    ad_lazy_eval(d, k, w, x, v, out);
+    *st = ad_lazy_eval(d, k, w, x, v, out, fn);
     return 1;
 }
 
@@ -128,8 +130,9 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
     NEED(x, t->nin);
     NEED(g, t->nin);
     ROUTE(AD_ROUTE_GRAD, NULL, g);
-    if (lazy_fits(t, AD_LAZY_GRAD, w, x, NULL, g))
-        return TG_OK;
+    tg_status st;
+    if (lazy_fits(t, AD_LAZY_GRAD, w, x, NULL, g, &st, fn))
+        return st;
     return reverse_one(t, w, x, NULL, g, fn);
 }
 
@@ -156,6 +159,7 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     ad_tangent_one(t, v, v_, vd);
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
@@ -198,12 +202,14 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     if (!w)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     /* structurally orthogonal columns share a sweep (CPR compression) */
-    if (ad_jacobian_compressed(t, w, x, J) == 0)
-        return TG_OK;
+    tg_status st;
+    if (ad_jacobian_compressed(t, w, x, J, fn, &st) == 0)
+        return st;
     ad_jacobian_layout L = ad_layout_jacobian(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     /* fewer sweeps wins: ceil(n_in/8) tangent sweeps or ceil(m/8) adjoint sweeps */
     if (t->nin <= t->nout) {
         for (size_t j0 = 0; j0 < t->nin; j0 += L8)
@@ -239,13 +245,15 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(v_, t->nin);
     NEED(hv, t->nin);
     ROUTE(AD_ROUTE_HVP, v_, hv);
-    if (lazy_fits(t, AD_LAZY_HVP, w, x, v_, hv))
-        return TG_OK;
+    tg_status st;
+    if (lazy_fits(t, AD_LAZY_HVP, w, x, v_, hv, &st, fn))
+        return st;
     ad_hvp_layout L = ad_layout_hvp(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);
     double *wd = AD_F64(w, L.wd);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     ad_tangent_one(t, v, v_, vd);
     zero(wb, t->n);
     zero(wd, t->n);
@@ -270,6 +278,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     first_order(t, &L.first, w, x);
+    AD_GUARDS(t, v, fn);
     for (size_t j0 = 0; j0 < nin; j0 += L8) {
         size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
         ad_tangent_lanes(t, v, NULL, j0, vd);

@@ -90,6 +90,7 @@ vjp_wrt(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const doubl
     ad_reverse_layout L = ad_layout_reverse(t);
     CHECK(reserve(w, L.size, fn));
     ad_first_order(t, &L, w, x, wout);
+    AD_GUARDS(t, AD_F64(w, L.v), fn);
     const double *bar = AD_F64(w, L.bar);
     for (uint32_t k = 0; k < nw; k++)
         wj[k] = bar[t->in_ref[lo + k]];
@@ -135,6 +136,7 @@ tg_jvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     ad_tangent_one(t, v, seed, vd);
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
@@ -158,6 +160,7 @@ tg_hvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     double *wd = AD_F64(w, L.hvp.wd), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     ad_tangent_one(t, v, seed, vd);
     memset(wb, 0, n * sizeof *wb);
     memset(wd, 0, n * sizeof *wd);
@@ -181,6 +184,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     if (nw <= m) {          /* ceil(nw/8) tangent sweeps, unit seeds from lo + j0 */
         for (size_t j0 = 0; j0 < nw; j0 += L8) {
             size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
@@ -218,6 +222,7 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
     double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     ad_first_order(t, &L.first, w, x, NULL);
+    AD_GUARDS(t, v, fn);
     for (size_t j0 = 0; j0 < nw; j0 += L8) {
         size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
         ad_tangent_lanes(t, v, NULL, lo + j0, vd);
@@ -249,6 +254,7 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     if (k == 0)
         return TG_OK;
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, seed);
@@ -277,6 +283,7 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     if (k == 0)
         return TG_OK;
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         memset(bar, 0, L8 * n * sizeof *bar);
@@ -309,6 +316,7 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     if (k == 0)
         return TG_OK;
     ad_first_order(t, &L.first, w, x, NULL);
+    AD_GUARDS(t, v, fn);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, wd);   /* seeds: nin*8 <= 8n */

@@ -12,6 +12,8 @@ mark_live(const tg_tape *t, uint8_t *live)
     memset(live, 0, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         live[t->out_ref[j]] = 1;
+    for (uint32_t g = 0; g < t->nguard; g++)     /* branch guards are roots */
+        live[t->guard[g]] = 1;
     for (uint32_t i = t->n; i-- > 0;) {
         if (!live[i])
             continue;

@@ -85,7 +85,7 @@ tape_opt_schedule(tg_tape *t)
         for (uint32_t k = 0; k < t->nout; k++)
             t->out_ref[k] = newid[t->out_ref[k]];
         swap_columns(t, u);
-        if (!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t))
+        if ((!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t)) || tape_guards_rebuild(t))
             s = TG_ERR_NOMEM;
     }
     tg_tape_free(u);

@@ -34,6 +34,7 @@ take_content(tg_tape *t, tg_tape *u)
     SWAP(inb); SWAP(outb); SWAP(ninb); SWAP(inbcap); SWAP(noutb); SWAP(outbcap);
     SWAP(in_ref); SWAP(nin); SWAP(nincap); SWAP(out_ref); SWAP(nout); SWAP(noutcap);
     SWAP(ht); SWAP(hg); SWAP(hcap); SWAP(hgcap); SWAP(hgcount); SWAP(hpend);
+    SWAP(val); SWAP(guard); SWAP(nguard); SWAP(guardcap);   /* values are dropped */
 #undef SWAP
     tg_tape_free(u);
 }

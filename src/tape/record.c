@@ -22,8 +22,11 @@ tape_const(tg_tape *t, double k)
     }
     t->k[t->nk] = k;
     r = tape_append(t, TG_OP_CONST, t->nk, 0, 0);
-    if (r != TG_NIL)
+    if (r != TG_NIL) {
         t->nk++;
+        if (t->val)
+            t->val[r] = k;
+    }
     return r;
 }
 
@@ -41,12 +44,29 @@ tape_input(tg_tape *t)
         return TG_NIL;
     }
     uint32_t r = tape_append(t, TG_OP_INPUT, t->nin, 0, 0);
-    if (r != TG_NIL)
+    if (r != TG_NIL) {
         t->in_ref[t->nin++] = r;
+        if (t->val)     /* tg_input_vec_at sets it */
+            t->val[r] = tape_noval();
+    }
     return r;
 }
 
 static uint32_t rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
+
+/* The value of a new instruction at the recording point: the interpreter's
+ * semantics (tape_eval_op, as tg_eval and the folder), none when an
+ * operand has none.  A CSE hit or a fold needs nothing: the instruction
+ * it returns already has its value. */
+static double
+value_of(const tg_tape *t, tg_opcode op, uint32_t ra, uint32_t rb, uint32_t rc)
+{
+    int ar = tape_op_arity[op];
+    double A = t->val[ra], B = ar >= 2 ? t->val[rb] : 0.0, C = ar >= 3 ? t->val[rc] : 0.0;
+    if (!tape_has_val(A) || !tape_has_val(B) || !tape_has_val(C))
+        return tape_noval();
+    return tape_eval_op(op, A, B, C);
+}
 
 static uint32_t
 materialise(tg_tape *t, tape_opnd o)
@@ -111,7 +131,10 @@ rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
         if (r != TG_NIL)
             return r;
     }
-    return tape_append(t, (uint8_t)op, ra, rb, rc);
+    uint32_t r = tape_append(t, (uint8_t)op, ra, rb, rc);
+    if (t->val && r != TG_NIL)
+        t->val[r] = value_of(t, op, ra, rb, rc);
+    return r;
 }
 
 /* ------------------------------------------------------------ public API */
