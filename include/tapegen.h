@@ -502,6 +502,31 @@ tg_status tg_hvp(const tg_tape *t, const double *x, const double *v, double *hv)
  * thread-safe with respect to other calls on t. */
 tg_status tg_tape_set_lazy(tg_tape *t, int on);
 
+/* Kinks (echidna's kink detection): which instructions are at or within
+ * tol of a point where the function is not differentiable, so that the
+ * derivatives at x are one-sided there (the library's conventions pick
+ * one side: docs/conventions.md).  One value sweep at x; then, in tape
+ * order, every instruction whose argument is within tol (absolute, in
+ * the argument's units) of its kink:
+ *   abs, signum: |a|;  min, max, lt, le, gt, ge: |a - b| (a tie);
+ *   floor, ceil, trunc, fract: |a - nearest integer|;
+ *   round: |a - nearest half-integer|;
+ *   select: the distance of its condition when that is a comparison,
+ *   else |c|.
+ * out[0 .. min(*n, cap)) receives {instruction, op, distance}; *n the
+ * number found (may exceed cap: call again with a larger array).  Branch
+ * guards are not checked (tg_kinks is how to learn which comparison is
+ * about to flip).  NaN distances are never reported.  Errors: TG_ERR_ARG
+ * (NULL t, x with n > 0, n, out with cap > 0; tol < 0 or NaN), the
+ * tape's status, TG_ERR_NOMEM.  Thread-safe on a const tape. */
+typedef struct tg_kink {
+    uint32_t insn;      /* the instruction (tg_tape_insn) */
+    tg_opcode op;
+    double dist;        /* how far its argument is from the kink, <= tol */
+} tg_kink;
+tg_status tg_kinks(const tg_tape *t, const double *x, double tol, tg_kink *out, size_t cap,
+                   size_t *n);
+
 /* Batches of npts points, evaluated in parallel with OpenMP (when built with
  * it) and several points per instruction dispatch.  X: npts*n doubles, one
  * point per row; Y: npts*m; G: npts*n (m must be 1).  npts == 0 does
@@ -875,14 +900,19 @@ tg_kernel *tg_compile_ex(const tg_tape *t, const tg_compile_options_ex *o);
  * gives, NaN, Inf, -0.0 and subnormals included (NaN payloads aside).
  * x: n doubles, y: m doubles.  TG_ERR_ARG for NULL pointers; outputs are
  * untouched on error.  Scratch memory comes from the stack for small
- * kernels, else one allocation per call.  Thread-safe. */
+ * kernels, else one allocation per call.  Thread-safe.  A tape with branch
+ * guards (tg_branch) gives TG_ERR_BRANCH, y untouched, where one decides
+ * the other way (the generated C checks them before writing y). */
 tg_status tg_kernel_eval(const tg_kernel *k, const double *x, double *y);
 /* As tg_eval_batch: X npts*n (one point per row), Y npts*m, the same bits
  * as tg_kernel_eval point by point.  Blocks of TG_C_BATCH_BLOCK points run
  * through the batch variant (the points the inner, vectorised loop); a
  * kernel compiled without it calls the kernel point by point.  Chunks of
  * points run in parallel with OpenMP when the work is large.  npts == 0
- * does nothing and returns TG_OK.  Thread-safe. */
+ * does nothing and returns TG_OK.  Thread-safe.  Branch guards: every
+ * point is evaluated; the rows of points where a guard fails are left
+ * untouched and the call returns TG_ERR_BRANCH (tg_eval_batch_status on a
+ * tape compiled with tg_tape_compile says which points). */
 tg_status tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y);
 /* Number of inputs / outputs of the kernel's tape (0 for NULL). */
 size_t tg_kernel_num_inputs(const tg_kernel *k);
