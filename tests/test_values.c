@@ -564,3 +564,74 @@ Test(guards, dead_condition_kept_and_cse)
     cr_expect_eq(y, 4.0);
     tg_tape_free(t);
 }
+
+/* ------------------------------------------------------------ kinks */
+
+Test(kinks, which_instructions_are_near_their_kink)
+{
+    tg_tape *t = tg_tape_new("k");
+    tg_var x[3];
+    tg_input_vec(t, "x", 3, x);
+    tg_var a = tg_abs(x[0]);                        /* kink at x0 = 0 */
+    tg_var m = tg_max(x[1], x[2]);                  /* tie x1 = x2 */
+    tg_var f = tg_floor(tg_add(tg_mul(x[2], 2.0), 0.25));  /* jumps at x2 = k/2 - 1/8 */
+    tg_var r = tg_round(x[1]);                      /* jumps at half-integers */
+    tg_var c = tg_lt(x[0], x[1]);
+    tg_var s = tg_select(c, a, m);                  /* reports c's tie */
+    tg_var s2 = tg_select(x[2], a, m);              /* a non-comparison condition: |x2| */
+    tg_var smooth = tg_sin(x[0]);
+    tg_var ys[] = { a, m, f, r, s, s2, smooth };
+    tg_output_vec(t, "y", sizeof ys / sizeof *ys, ys);
+    TU_OK(tg_tape_status(t));
+    tg_kink out[16];
+    size_t n = 99;
+    /* far from everything: nothing */
+    double x1[3] = { 0.3, 1.2, 0.8 };
+    TU_OK(tg_kinks(t, x1, 1e-3, out, 16, &n));
+    cr_expect_eq(n, 0);
+    /* at x0 = 0 (abs), x1 = x2 (max), x1 = 2.5 (round, 1e-9 away) */
+    double x2[3] = { 0.0, 2.5 - 1e-9, 2.5 - 1e-9 };
+    TU_OK(tg_kinks(t, x2, 1e-6, out, 16, &n));
+    int seen_abs = 0, seen_max = 0, seen_round = 0, seen_select = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_expect(out[i].dist <= 1e-6);
+        seen_abs |= out[i].op == TG_OP_ABS && out[i].insn == a.id && out[i].dist == 0.0;
+        seen_max |= out[i].op == TG_OP_MAX && out[i].insn == m.id;
+        seen_round |= out[i].op == TG_OP_ROUND && out[i].insn == r.id
+                      && fabs(out[i].dist - 1e-9) < 1e-12;
+        seen_select |= out[i].op == TG_OP_SELECT;
+        cr_expect(out[i].insn != smooth.id && out[i].insn != f.id);
+    }
+    cr_expect(seen_abs && seen_max && seen_round, "abs %d max %d round %d", seen_abs, seen_max,
+              seen_round);
+    cr_expect(!seen_select, "x0 < x1 is not a tie, x2 is not 0");
+    /* the count beyond cap, and cap 0 */
+    size_t n2;
+    TU_OK(tg_kinks(t, x2, 1e-6, out, 1, &n2));
+    cr_expect_eq(n2, n);
+    TU_OK(tg_kinks(t, x2, 1e-6, NULL, 0, &n2));
+    cr_expect_eq(n2, n);
+    /* the comparison under a select, the floor jump, |x2| */
+    double x3[3] = { 1.0, 1.0, 0.375 };
+    TU_OK(tg_kinks(t, x3, 0.0, out, 16, &n));
+    int lt = 0, sel = 0, fl = 0;
+    for (size_t i = 0; i < n; i++) {
+        lt |= out[i].op == TG_OP_LT;
+        sel |= out[i].op == TG_OP_SELECT && out[i].insn == s.id;
+        fl |= out[i].op == TG_OP_FLOOR;
+    }
+    cr_expect(lt && sel && fl, "lt %d select %d floor %d", lt, sel, fl);
+    double x4[3] = { 1.0, 3.0, 0.0 };
+    TU_OK(tg_kinks(t, x4, 0.0, out, 16, &n));
+    sel = 0;
+    for (size_t i = 0; i < n; i++)
+        sel |= out[i].op == TG_OP_SELECT && out[i].insn == s2.id;
+    cr_expect(sel, "select on x2 = 0");
+    /* errors */
+    cr_expect_eq(tg_kinks(NULL, x1, 0, out, 16, &n), TG_ERR_ARG);
+    cr_expect_eq(tg_kinks(t, x1, -1.0, out, 16, &n), TG_ERR_ARG);
+    cr_expect_eq(tg_kinks(t, x1, NAN, out, 16, &n), TG_ERR_ARG);
+    cr_expect_eq(tg_kinks(t, x1, 0, NULL, 3, &n), TG_ERR_ARG);
+    cr_expect_eq(tg_kinks(t, x1, 0, out, 16, NULL), TG_ERR_ARG);
+    tg_tape_free(t);
+}

@@ -54,20 +54,6 @@ tape_input(tg_tape *t)
 
 static uint32_t rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c);
 
-/* The value of a new instruction at the recording point: the interpreter's
- * semantics (tape_eval_op, as tg_eval and the folder), none when an
- * operand has none.  A CSE hit or a fold needs nothing: the instruction
- * it returns already has its value. */
-static double
-value_of(const tg_tape *t, tg_opcode op, uint32_t ra, uint32_t rb, uint32_t rc)
-{
-    int ar = tape_op_arity[op];
-    double A = t->val[ra], B = ar >= 2 ? t->val[rb] : 0.0, C = ar >= 3 ? t->val[rc] : 0.0;
-    if (!tape_has_val(A) || !tape_has_val(B) || !tape_has_val(C))
-        return tape_noval();
-    return tape_eval_op(op, A, B, C);
-}
-
 static uint32_t
 materialise(tg_tape *t, tape_opnd o)
 {
@@ -132,8 +118,8 @@ rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
             return r;
     }
     uint32_t r = tape_append(t, (uint8_t)op, ra, rb, rc);
-    if (t->val && r != TG_NIL)
-        t->val[r] = value_of(t, op, ra, rb, rc);
+    if (t->val && r != TG_NIL)     /* recording at a point: out of line (values.c) */
+        tape_val_set(t, r);
     return r;
 }
 

@@ -11,7 +11,29 @@
 #include <math.h>
 
 #include "tape/alloc.h"
+#include "tape/mathx.h"
 #include "internal.h"
+
+/* The value of new instruction i at the recording point: the interpreter's
+ * semantics (tape_eval_op, as tg_eval and the folder), none when an
+ * operand has none.  A CSE hit or a fold needs nothing: the instruction
+ * it returns already has its value.  Out of line, so that the recorder's
+ * hot path stays small for tapes without values. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+void
+tape_val_set(tg_tape *t, uint32_t i)
+{
+    tg_opcode op = (tg_opcode)t->op[i];
+    int ar = tape_op_arity[op];
+    const double *v = t->val;
+    double A = v[t->a[i]], B = ar >= 2 ? v[t->b[i]] : 0.0, C = ar >= 3 ? v[t->c[i]] : 0.0;
+    if (!tape_has_val(A) || !tape_has_val(B) || !tape_has_val(C))
+        t->val[i] = tape_noval();
+    else
+        t->val[i] = tape_eval_op(op, A, B, C);
+}
 
 int
 tape_val_enable(tg_tape *t)
