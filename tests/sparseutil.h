@@ -7,44 +7,24 @@
 #ifndef TAPEGEN_SPARSEUTIL_H
 #define TAPEGEN_SPARSEUTIL_H
 
+#include "recorders.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ functions */
 
-/* W1: f = sum 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2 */
+/* W1 and W4 (recorders.h), checked */
 TU_UNUSED static tg_tape *su_rosenbrock(size_t n)
 {
     tg_tape *t = tu_tape("rosen", 0);
-    tg_var *x = malloc(n * sizeof *x), f = { 0 };
-    tg_input_vec(t, "x", n, x);
-    for (size_t i = 0; i + 1 < n; i++) {
-        tg_var d = tg_sub(x[i + 1], tg_mul(x[i], x[i])), e = tg_sub(1.0, x[i]);
-        tg_var term = tg_add(tg_mul(100.0, tg_mul(d, d)), tg_mul(e, e));
-        f = i == 0 ? term : tg_add(f, term);
-    }
-    tg_output(t, "f", f);
-    free(x);
+    rec_rosenbrock(t, n);
     TU_TAPE_OK(t);
     return t;
 }
 
-/* W4: r_i = (3 - 2 x_i) x_i - x_{i-1} - 2 x_{i+1} + 1 */
 TU_UNUSED static tg_tape *su_broyden(size_t n)
 {
     tg_tape *t = tu_tape("broyden", 0);
-    tg_var *x = malloc(n * sizeof *x), *r = malloc(n * sizeof *r);
-    tg_input_vec(t, "x", n, x);
-    for (size_t i = 0; i < n; i++) {
-        tg_var v = tg_mul(tg_sub(3.0, tg_mul(2.0, x[i])), x[i]);
-        if (i > 0)
-            v = tg_sub(v, x[i - 1]);
-        if (i + 1 < n)
-            v = tg_sub(v, tg_mul(2.0, x[i + 1]));
-        r[i] = tg_add(v, 1.0);
-    }
-    tg_output_vec(t, "r", n, r);
-    free(x);
-    free(r);
+    rec_broyden(t, n);
     TU_TAPE_OK(t);
     return t;
 }

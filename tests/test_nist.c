@@ -28,27 +28,9 @@
 #include "../examples/nist_fit/models.c"
 #include "../examples/nist_fit/nist.c"
 #include "nist_common.h"
+#include "nist_data.h"
 
 #define MAXN 256            /* most observations of a dataset: 250 */
-
-static const char *
-data_dir(void)
-{
-    static char dir[4096];
-    const char *src = getenv("TG_SOURCE_DIR");
-
-    if (dir[0])
-        return dir;
-    if (src && *src) {
-        snprintf(dir, sizeof dir, "%s/examples/nist_fit/data", src);
-    } else {                                /* this file is SRC/tests/test_nist.c */
-        const char *f = __FILE__, *slash = strrchr(f, '/');
-        int len = slash ? (int)(slash - f) : 0;
-        snprintf(dir, sizeof dir, "%.*s%s../examples/nist_fit/data", len, f,
-                 slash ? "/" : "");
-    }
-    return dir;
-}
 
 static void
 load(const nist_model *m, nist_dataset *d)

@@ -33,25 +33,7 @@
 #include "../examples/nist_fit/models.c"
 #include "../examples/nist_fit/nist.c"
 #include "../examples/nist_fit/rust_check.c"
-
-static const char *
-data_dir(void)
-{
-    static char dir[4096];
-    const char *src = getenv("TG_SOURCE_DIR");
-
-    if (dir[0])
-        return dir;
-    if (src && *src) {
-        snprintf(dir, sizeof dir, "%s/examples/nist_fit/data", src);
-    } else {                                /* this file is SRC/tests/test_nist_rust.c */
-        const char *f = __FILE__, *slash = strrchr(f, '/');
-        int len = slash ? (int)(slash - f) : 0;
-        snprintf(dir, sizeof dir, "%.*s%s../examples/nist_fit/data", len, f,
-                 slash ? "/" : "");
-    }
-    return dir;
-}
+#include "nist_data.h"
 
 /* A scratch directory for crate files: BIN/test_nist_rust/WHAT (reused from
  * run to run; every test uses its own WHAT), or /tmp/test_nist_rust.PID/WHAT. */

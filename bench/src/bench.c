@@ -554,3 +554,25 @@ bench_print(const bench_set *s, FILE *f)
                 s->m[i].value, s->m[i].unit, s->m[i].note);
     fflush(f);
 }
+
+int
+bench_run_checked(bench_set *s, const bench_opts *o)
+{
+    if (s->failed) {
+        fprintf(stderr, "%s %s: checks failed; not timing\n", s->workload, s->size);
+        return 0;
+    }
+    bench_run(s, o);
+    return 1;
+}
+
+int
+bench_report(bench_set *s, FILE *csv)
+{
+    bench_metric_add(s, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
+                     "getrusage ru_maxrss at the end of this workload");
+    bench_print(s, stdout);
+    if (csv)
+        bench_write_csv(s, csv);
+    return s->failed;
+}

@@ -134,6 +134,12 @@ void bench_run(bench_set *s, const bench_opts *o);
 void bench_write_csv_header(FILE *f);
 void bench_write_csv(const bench_set *s, FILE *f);
 void bench_print(const bench_set *s, FILE *f);
+/* Times the set unless a check failed (then says so on stderr and times
+ * nothing).  Returns 1 when it ran. */
+int  bench_run_checked(bench_set *s, const bench_opts *o);
+/* The end of every workload: adds the process's peak RSS, prints the set
+ * and appends it to csv (when not NULL).  Returns s->failed. */
+int  bench_report(bench_set *s, FILE *csv);
 
 /* ---- helpers for central differences */
 /* Step for a central difference at x: cbrt(eps) * max(1, |x|). */

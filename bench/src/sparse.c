@@ -18,6 +18,7 @@
  * pattern's own size (8 bytes per entry for rows and columns). */
 #define _POSIX_C_SOURCE 200809L
 #include "systems.h"
+#include "tgcheck.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -34,17 +35,6 @@
 #define SPARSE_DENSE_MAX_N 1000    /* the dense tg_hessian alongside, up to here */
 
 #define SYS_TG_SPARSE "tapegen sparse"
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "bench: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* Resident set now, KiB (/proc/self/statm), or -1. */
 static long
@@ -67,16 +57,6 @@ poison(double *v, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         v[i] = NAN;
-}
-
-static int
-tg_ok(bench_set *bs, tg_status st, const char *what)
-{
-    if (st != TG_OK) {
-        bench_fail(bs, "%s failed: %s (%s)", what, tg_status_str(st), tg_last_error());
-        return 0;
-    }
-    return 1;
 }
 
 static int
@@ -134,6 +114,50 @@ pattern_memory(bench_set *bs, tg_sparsity *(*build)(const tg_tape *, int), const
     bench_metric_add(bs, SYS_TG_SPARSE, name, (double)tg_sparsity_colors(s), "",
                      "sweep directions one evaluation needs");
     tg_sparsity_free(s);
+}
+
+/* A sparse derivative tape (tg_sparse_hessian_tape or _jacobian_tape, as
+ * `build`) side by side with the call: its size and first build time as
+ * metrics, its evaluation at `in` as case (SYS_TG_DTAPE, op) by eval_fn and
+ * its rebuild by build_fn (both on ctx), the values checked against ref.
+ * Returns the case of the evaluation with *out the tape (the caller frees
+ * it), or -1 with the set failed. */
+typedef struct sparse_dtape {
+    const char *kind;                       /* "hessian" or "jacobian" */
+    const char *op;                         /* the case's name, e.g. "sparse hess" */
+    tg_tape *(*build)(const tg_tape *, int);
+    bench_fn eval_fn, build_fn;
+    void *ctx;
+} sparse_dtape;
+
+static int
+time_sparse_tape(bench_set *bs, const sparse_dtape *d, const tg_tape *f, const double *in,
+                 double *vals, const double *ref, size_t nnz, tg_tape **out)
+{
+    char what[64], name[96];
+    double t0 = bench_wall();
+    tg_tape *dt = d->build(f, TG_ALL);
+    double built = bench_wall() - t0;
+    *out = dt;
+    snprintf(what, sizeof what, "tg_sparse_%s_tape", d->kind);
+    if (!dt || tg_tape_status(dt) != TG_OK) {
+        bench_fail(bs, "%s failed: %s", what, dt ? tg_tape_error(dt) : "out of memory");
+        return -1;
+    }
+    snprintf(name, sizeof name, "sparse %s tape instructions", d->kind);
+    bench_metric_add(bs, SYS_TG_DTAPE, name, (double)tg_tape_size(dt), "", "as built");
+    snprintf(name, sizeof name, "sparse %s tape first build", d->kind);
+    bench_metric_add(bs, SYS_TG_DTAPE, name, built, "s", "wall time of the first build");
+    int kt = bench_add(bs, SYS_TG_DTAPE, d->op, d->eval_fn, d->ctx);
+    bench_note(bs, kt, "tg_eval of %s(f)", what);
+    poison(vals, nnz);
+    if (tg_ok(bs, tg_eval(dt, in, vals), "tg_eval(sparse derivative tape)"))
+        bench_check(bs, kt, vals, ref, nnz, AD_TOL, what);
+    snprintf(name, sizeof name, "%s tape build", d->op);
+    int k = bench_add(bs, SYS_TG_DTAPE, name, d->build_fn, d->ctx);
+    bench_set_refs(bs, k, "", "");
+    bench_note(bs, k, "%s + tg_tape_free", what);
+    return kt;
 }
 
 /* ------------------------------------------------------------ W1 Hessian */
@@ -273,26 +297,11 @@ run_w1_sparse(const bench_opts *o, size_t n, FILE *csv)
         bench_note(&bs, kd, "dense tg_hessian (n x n)");
     }
     if (n <= SPARSE_DTAPE_MAX_N) {
-        double t0 = bench_wall();
-        s.ht = tg_sparse_hessian_tape(s.f, TG_ALL);
-        double built = bench_wall() - t0;
-        if (!s.ht || tg_tape_status(s.ht) != TG_OK) {
-            bench_fail(&bs, "tg_sparse_hessian_tape failed: %s",
-                       s.ht ? tg_tape_error(s.ht) : "out of memory");
+        const sparse_dtape d = { "hessian", "sparse hess", tg_sparse_hessian_tape,
+                                 c1_dt_shess, c1_dt_build, &s };
+        kt = time_sparse_tape(&bs, &d, s.f, s.xw, s.vals, href, s.nnz, &s.ht);
+        if (kt < 0)
             goto done;
-        }
-        bench_metric_add(&bs, SYS_TG_DTAPE, "sparse hessian tape instructions",
-                         (double)tg_tape_size(s.ht), "", "tg_sparse_hessian_tape(f), as built");
-        bench_metric_add(&bs, SYS_TG_DTAPE, "sparse hessian tape first build", built, "s",
-                         "wall time of the first tg_sparse_hessian_tape(f)");
-        kt = bench_add(&bs, SYS_TG_DTAPE, "sparse hess", c1_dt_shess, &s);
-        bench_note(&bs, kt, "tg_eval of tg_sparse_hessian_tape(f) (weight w = 1)");
-        poison(s.vals, s.nnz);
-        if (tg_ok(&bs, tg_eval(s.ht, s.xw, s.vals), "tg_eval(sparse Hessian tape)"))
-            bench_check(&bs, kt, s.vals, href, s.nnz, AD_TOL, "sparse Hessian tape");
-        k = bench_add(&bs, SYS_TG_DTAPE, "sparse hess tape build", c1_dt_build, &s);
-        bench_set_refs(&bs, k, "", "");
-        bench_note(&bs, k, "tg_sparse_hessian_tape + tg_tape_free");
     }
     bench_add_ratio(&bs, "tg_sparse_hessian / tg_gradient", ks, kg, 0);
     if (kd >= 0)
@@ -300,18 +309,9 @@ run_w1_sparse(const bench_opts *o, size_t n, FILE *csv)
     if (kt >= 0)
         bench_add_ratio(&bs, "sparse Hessian tape eval / tg_gradient", kt, kg, 0);
 
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
-        goto done;
-    }
-    bench_run(&bs, o);
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+    bench_run_checked(&bs, o);
+done:;
+    int failed = bench_report(&bs, csv);
     tg_sparsity_free(s.sp);
     tg_workspace_free(s.ws);
     tg_tape_free(s.f);
@@ -448,43 +448,19 @@ run_w4_sparse(const bench_opts *o, size_t n, FILE *csv)
     bench_set_refs(&bs, k, "", "");
     bench_note(&bs, k, "tg_jacobian_sparsity (pattern + colouring) + free");
     if (n <= SPARSE_DTAPE_MAX_N) {
-        double t0 = bench_wall();
-        s.jt = tg_sparse_jacobian_tape(s.f, TG_ALL);
-        double built = bench_wall() - t0;
-        if (!s.jt || tg_tape_status(s.jt) != TG_OK) {
-            bench_fail(&bs, "tg_sparse_jacobian_tape failed: %s",
-                       s.jt ? tg_tape_error(s.jt) : "out of memory");
+        const sparse_dtape d = { "jacobian", "sparse jac", tg_sparse_jacobian_tape,
+                                 c4_dt_sjac, c4_dt_build, &s };
+        kt = time_sparse_tape(&bs, &d, s.f, s.x, s.vals, jref, s.nnz, &s.jt);
+        if (kt < 0)
             goto done;
-        }
-        bench_metric_add(&bs, SYS_TG_DTAPE, "sparse jacobian tape instructions",
-                         (double)tg_tape_size(s.jt), "", "tg_sparse_jacobian_tape(f), as built");
-        bench_metric_add(&bs, SYS_TG_DTAPE, "sparse jacobian tape first build", built, "s",
-                         "wall time of the first tg_sparse_jacobian_tape(f)");
-        kt = bench_add(&bs, SYS_TG_DTAPE, "sparse jac", c4_dt_sjac, &s);
-        bench_note(&bs, kt, "tg_eval of tg_sparse_jacobian_tape(f)");
-        poison(s.vals, s.nnz);
-        if (tg_ok(&bs, tg_eval(s.jt, s.x, s.vals), "tg_eval(sparse Jacobian tape)"))
-            bench_check(&bs, kt, s.vals, jref, s.nnz, AD_TOL, "sparse Jacobian tape");
-        k = bench_add(&bs, SYS_TG_DTAPE, "sparse jac tape build", c4_dt_build, &s);
-        bench_set_refs(&bs, k, "", "");
-        bench_note(&bs, k, "tg_sparse_jacobian_tape + tg_tape_free");
     }
     bench_add_ratio(&bs, "tg_sparse_jacobian / tg_eval", kj, kf, 0);
     if (kt >= 0)
         bench_add_ratio(&bs, "sparse Jacobian tape eval / tg_eval", kt, kf, 0);
 
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
-        goto done;
-    }
-    bench_run(&bs, o);
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+    bench_run_checked(&bs, o);
+done:;
+    int failed = bench_report(&bs, csv);
     tg_sparsity_free(s.sp);
     tg_workspace_free(s.ws);
     tg_tape_free(s.f);

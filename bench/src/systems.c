@@ -5,6 +5,7 @@
  * ones before anything is timed. */
 #define _POSIX_C_SOURCE 200809L
 #include "systems.h"
+#include "tgcheck.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -27,17 +28,6 @@
 #define AD_TOL 1e-8
 #define FD_SELF_TOL 1e-5
 #define FD_SYS_TOL 1e-5
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "bench: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static short next_tag = 1;
 
@@ -266,16 +256,6 @@ lower_to_full(double **L, size_t n, double *H)
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j <= i; j++)
             H[i * n + j] = H[j * n + i] = L[i][j];
-}
-
-static int
-tg_ok(bench_set *bs, tg_status st, const char *what)
-{
-    if (st != TG_OK) {
-        bench_fail(bs, "%s failed: %s (%s)", what, tg_status_str(st), tg_last_error());
-        return 0;
-    }
-    return 1;
 }
 
 /* Hand-written gradient/HVP/Hessian against (fourth-order) central
@@ -664,11 +644,8 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
         free(Gref);
     }
 
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
+    if (!bench_run_checked(&bs, o))
         goto done;
-    }
-    bench_run(&bs, o);
     {
         /* FD gradient estimate where it is too slow to time */
         int kf = bench_find(&bs, SYS_HAND, "f");
@@ -678,13 +655,8 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
                              2.0 * (double)n * tf, "s", "estimated from the hand-written f");
         }
     }
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+done:;
+    int failed = bench_report(&bs, csv);
     tg_tape_free(s.f);
     tg_tape_free(s.gt);
     tg_tape_free(s.ht);
@@ -988,18 +960,9 @@ run_w4(const bench_opts *o, size_t n, FILE *csv)
     c4_fd_jac(&s);
     bench_check_norm(&bs, k, s.J, Jref, n * n, FD_SYS_TOL, "Jacobian");
 
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
-        goto done;
-    }
-    bench_run(&bs, o);
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+    bench_run_checked(&bs, o);
+done:;
+    int failed = bench_report(&bs, csv);
     tg_tape_free(s.f);
     tg_tape_free(s.jt);
     tg_workspace_free(s.ws);

@@ -146,6 +146,41 @@ tape_cse_find(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double
     return r;
 }
 
+/* tape_cse_find and tape_append in one probe sequence, for the common case
+ * where the columns and the tables have room (so nothing moves between the
+ * probe and the write): the empty slot the probe ended on takes the new
+ * instruction.  Otherwise the two steps, as before. */
+uint32_t
+tape_cse_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
+{
+    uint64_t need = (uint64_t)t->n + 1;
+    if (need > t->cap || need > t->limit || !tape_cse_has_room(t) || t->hgcap == 0) {
+        uint32_t r = tape_cse_find(t, op, a, b, c, 0.0);
+        return r != TG_NIL ? r : tape_append(t, op, a, b, c);
+    }
+    uint64_t hash = key_hash(op, a, b, c, 0.0);
+    uint8_t where = 0;
+    uint32_t idx = 0;
+    uint32_t r = probe(t, op, a, b, c, 0.0, hash, &where, &idx);
+    if (r != TG_NIL)
+        return r;
+    uint32_t i = t->n;
+    uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
+    uint8_t *co = t->op;
+    ca[i] = a;
+    cb[i] = b;
+    cc[i] = c;
+    co[i] = op;
+    t->n = i + 1;
+    if (where == 1) {
+        t->ht[idx] = (hash & TAG_MASK) | i;
+    } else {
+        t->hg[idx] = (hash & TAG_MASK) | i;
+        t->hgcount++;
+    }
+    return i;
+}
+
 static uint64_t *
 new_table(uint64_t cap)
 {

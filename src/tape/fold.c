@@ -3,7 +3,13 @@
  * refused on purpose, are listed once, in docs/conventions.md (rule 2):
  * fold_consts is its first entry (constant op constant, evaluated by
  * tape_eval_op, the interpreter's own semantics), fold_identity has one
- * case per identity.  Change the list and this file together. */
+ * case per identity.  Change the list and this file together.
+ *
+ * Every fold here needs a constant operand, except neg(neg x), and a
+ * binary fold with one constant operand needs it to be +-0, 1 or NaN: the
+ * recorder's fast paths (record.c, fast_op and plain_literal) rely on both
+ * and skip this file for other operations.  A new fold outside these
+ * rules must be excluded there too. */
 #include <math.h>
 
 #include "internal.h"

@@ -136,8 +136,18 @@ int      tape_fail(tg_tape *t, tg_status s, const char *fmt, ...) TAPE_PRINTF(3,
 int      tape_reserve(tg_tape *t, uint64_t need);
 uint32_t tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c);
 int      tape_grow(void **p, uint32_t *cap, uint64_t need, size_t elem);
-bool     tape_is_const(const tg_tape *t, uint32_t r, double *v);
 bool     tape_name_ok(const char *s);
+
+/* r is a CONST instruction of t: *v = its constant.  Inline: the folder
+ * asks this of every operand of every recorded operation. */
+static inline bool
+tape_is_const(const tg_tape *t, uint32_t r, double *v)
+{
+    if (r >= t->n || t->op[r] != TG_OP_CONST)
+        return false;
+    *v = t->k[t->a[r]];
+    return true;
+}
 
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */
@@ -157,6 +167,10 @@ int      tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t 
 
 /* cse.c */
 uint32_t tape_cse_find(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c, double k);
+/* The instruction (op, a, b, c) (not a constant or an input): found, or
+ * appended -- tape_cse_find then tape_append, in one probe when there is
+ * room.  TG_NIL with t failed. */
+uint32_t tape_cse_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c);
 int      tape_cse_insert(tg_tape *t, uint32_t i);
 int      tape_cse_reserve(tg_tape *t);
 int      tape_cse_rebuild(tg_tape *t);

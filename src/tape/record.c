@@ -97,7 +97,32 @@ tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
     return t->status == TG_OK ? materialise(t, o) : TG_NIL;
 }
 
-/* The unfolded case of tape_rec: materialise, order, CSE, append. */
+/* An operation on instructions of t that no fold applies to: order, CSE,
+ * append. */
+static inline uint32_t
+rec_refs(tg_tape *t, tg_opcode op, uint32_t ra, uint32_t rb, uint32_t rc)
+{
+    if ((tape_op_flags[op] & TG_OPF_COMMUTATIVE) && rb < ra) {
+        uint32_t s = ra;
+        ra = rb;
+        rb = s;
+    }
+    uint32_t n0 = t->n, r;
+    if (t->flags & TG_NO_CSE) {
+        r = tape_append(t, (uint8_t)op, ra, rb, rc);
+    } else if (op == TG_OP_GUARD) {     /* through tape_append: the guard index */
+        r = tape_cse_find(t, (uint8_t)op, ra, rb, rc, 0.0);
+        if (r == TG_NIL)
+            r = tape_append(t, (uint8_t)op, ra, rb, rc);
+    } else {
+        r = tape_cse_append(t, (uint8_t)op, ra, rb, rc);
+    }
+    if (t->val && t->n != n0)     /* recording at a point: a new instruction's value */
+        tape_val_set(t, r);
+    return r;
+}
+
+/* The unfolded case of tape_rec: materialise, then rec_refs. */
 static uint32_t
 rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
 {
@@ -107,20 +132,7 @@ rec_new(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
     uint32_t rc = ar >= 3 ? materialise(t, c) : 0;
     if (t->status != TG_OK)
         return TG_NIL;
-    if ((tape_op_flags[op] & TG_OPF_COMMUTATIVE) && rb < ra) {
-        uint32_t s = ra;
-        ra = rb;
-        rb = s;
-    }
-    if (!(t->flags & TG_NO_CSE)) {
-        uint32_t r = tape_cse_find(t, (uint8_t)op, ra, rb, rc, 0.0);
-        if (r != TG_NIL)
-            return r;
-    }
-    uint32_t r = tape_append(t, (uint8_t)op, ra, rb, rc);
-    if (t->val && r != TG_NIL)     /* recording at a point: out of line (values.c) */
-        tape_val_set(t, r);
-    return r;
+    return rec_refs(t, op, ra, rb, rc);
 }
 
 /* ------------------------------------------------------------ public API */
@@ -233,9 +245,56 @@ unpack(tg_tape *t, uint64_t i, double k)
     return o;
 }
 
+/* The recorder's fast path, taken by most operations of a long recording:
+ * operands that are instructions of one healthy tape, none of them a
+ * constant.  Then no fold applies (every fold in fold.c needs a constant
+ * operand, except neg(neg x), excluded here), pow needs no
+ * canonicalisation (excluded too), and the operation goes straight to
+ * ordering, CSE and append -- the same result as record(), without
+ * converting operands twice.  false: take the general path. */
+static inline bool
+fast_opnd(const tg_tape *t, uint64_t i, uint32_t *r)
+{
+    uint32_t id = (uint32_t)i;
+    if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST)
+        return false;
+    *r = id;
+    return true;
+}
+
+static inline bool
+plain_literal(double k)
+{
+    return k != 0.0 && k != 1.0 && k == k;
+}
+
+/* op(r, k) (k_first: op(k, r)) with r a non-constant instruction and k a
+ * plain literal. */
+static uint32_t
+rec_lit(tg_tape *t, tg_opcode op, uint32_t r, double k, bool k_first)
+{
+    uint32_t rk = tape_const(t, k);
+    if (rk == TG_NIL)
+        return TG_NIL;
+    return k_first ? rec_refs(t, op, rk, r, 0) : rec_refs(t, op, r, rk, 0);
+}
+
+static inline bool
+fast_op(tg_tape *t, tg_opcode op, int n)
+{
+    return t && t->status == TG_OK && (unsigned)op < TG_OP_COUNT && tape_op_arity[op] == n
+           && op != TG_OP_POW && op != TG_OP_POWK;
+}
+
 tg_var
 tg_op1_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka)
 {
+    uint32_t ra;
+    if (fast_op(ta, op, 1) && fast_opnd(ta, ia, &ra)
+        && !(op == TG_OP_NEG && ta->op[ra] == TG_OP_NEG)) {
+        tg_var v = { ta, rec_refs(ta, op, ra, 0, 0) };
+        return v;
+    }
     tg_operand o[1] = { unpack(ta, ia, ka) };
     return record(op, 1, o);
 }
@@ -244,6 +303,23 @@ tg_var
 tg_op2_unpacked(tg_opcode op, tg_tape *ta, uint64_t ia, double ka,
                 tg_tape *tb, uint64_t ib, double kb)
 {
+    uint32_t ra, rb;
+    if (ta == tb && fast_op(ta, op, 2) && fast_opnd(ta, ia, &ra) && fast_opnd(ta, ib, &rb)) {
+        tg_var v = { ta, rec_refs(ta, op, ra, rb, 0) };
+        return v;
+    }
+    /* One operand a literal that no fold looks at (fold.c: only 0, 1 and
+     * NaN are special): materialised, then the same fast path. */
+    if (ta && !tb && !(ib >> 32) && plain_literal(kb) && fast_op(ta, op, 2)
+        && fast_opnd(ta, ia, &ra)) {
+        tg_var v = { ta, rec_lit(ta, op, ra, kb, false) };
+        return v;
+    }
+    if (tb && !ta && !(ia >> 32) && plain_literal(ka) && fast_op(tb, op, 2)
+        && fast_opnd(tb, ib, &rb)) {
+        tg_var v = { tb, rec_lit(tb, op, rb, ka, true) };
+        return v;
+    }
     tg_operand o[2] = { unpack(ta, ia, ka), unpack(tb, ib, kb) };
     return record(op, 2, o);
 }

@@ -104,24 +104,20 @@ tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
         tape_fail(t, TG_ERR_NOMEM, "out of memory recording a branch guard on \"%s\"", t->name);
         return TG_NIL;
     }
-    uint32_t i = t->n++;
+    /* Column pointers loaded before the stores: a store through the
+     * uint8_t opcode column may alias anything and would force reloads. */
+    uint32_t i = t->n;
+    uint32_t *ca = t->a, *cb = t->b, *cc = t->c;
+    uint8_t *co = t->op;
+    ca[i] = a;
+    cb[i] = b;
+    cc[i] = c;
+    co[i] = op;
+    t->n = i + 1;
     if (op == TG_OP_GUARD)
         t->guard[t->nguard++] = i;
-    t->op[i] = op;
-    t->a[i] = a;
-    t->b[i] = b;
-    t->c[i] = c;
     tape_cse_insert(t, i);
     return i;
-}
-
-bool
-tape_is_const(const tg_tape *t, uint32_t r, double *v)
-{
-    if (r >= t->n || t->op[r] != TG_OP_CONST)
-        return false;
-    *v = t->k[t->a[r]];
-    return true;
 }
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points

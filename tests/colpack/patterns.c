@@ -2,20 +2,13 @@
 #include <stdlib.h>
 
 #include "patterns.h"
+#include "../recorders.h"
 
 tg_tape *
 cp_rosenbrock(size_t n)
 {
     tg_tape *t = tg_tape_new("rosen");
-    tg_var *x = malloc(n * sizeof *x), f = { 0 };
-    tg_input_vec(t, "x", n, x);
-    for (size_t i = 0; i + 1 < n; i++) {
-        tg_var d = tg_sub(x[i + 1], tg_mul(x[i], x[i])), e = tg_sub(1.0, x[i]);
-        tg_var term = tg_add(tg_mul(100.0, tg_mul(d, d)), tg_mul(e, e));
-        f = i == 0 ? term : tg_add(f, term);
-    }
-    tg_output(t, "f", f);
-    free(x);
+    rec_rosenbrock(t, n);
     return t;
 }
 
@@ -23,19 +16,7 @@ tg_tape *
 cp_broyden(size_t n)
 {
     tg_tape *t = tg_tape_new("broyden");
-    tg_var *x = malloc(n * sizeof *x), *r = malloc(n * sizeof *r);
-    tg_input_vec(t, "x", n, x);
-    for (size_t i = 0; i < n; i++) {
-        tg_var v = tg_mul(tg_sub(3.0, tg_mul(2.0, x[i])), x[i]);
-        if (i > 0)
-            v = tg_sub(v, x[i - 1]);
-        if (i + 1 < n)
-            v = tg_sub(v, tg_mul(2.0, x[i + 1]));
-        r[i] = tg_add(v, 1.0);
-    }
-    tg_output_vec(t, "r", n, r);
-    free(x);
-    free(r);
+    rec_broyden(t, n);
     return t;
 }
 
