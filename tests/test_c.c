@@ -352,6 +352,8 @@ static const double rconsts[] = { 0.0, -0.0, 1.0, -1.0, 2.0, 0.5, 3.0, -7.25, 1e
                                   INFINITY, -INFINITY, NAN, 1e-20 };
 
 /* A random DAG of ~n ops over 3 inputs and special constants, 3 outputs. */
+_Static_assert(N_OPS + 1 == TG_OP_GUARD, "guard is the last op of the table (after the two leaves)");
+
 static tg_tape *random_tape(tu_rng *r, size_t n)
 {
     tg_tape *t = tu_tape("random", TG_NO_FOLD | TG_NO_CSE);
@@ -362,7 +364,9 @@ static tg_tape *random_tape(tu_rng *r, size_t n)
     for (size_t i = 0; i < 4; i++)
         v[nv++] = tg_const(t, rconsts[tu_rng_below(r, sizeof rconsts / sizeof *rconsts)]);
     while (nv < n && nv < 256) {
-        int op = all_ops[tu_rng_below(r, N_OPS)];
+        /* every op but the guard, the table's last (it fails at most
+         * points: test(c, branch_guards)) */
+        int op = all_ops[tu_rng_below(r, N_OPS - 1)];
         tg_operand o[3];
         for (int k = 0; k < 3; k++)     /* recent values mostly: deep chains */
             o[k] = tg__opnd_var(v[nv - 1 - tu_rng_below(r, tu_rng_below(r, 4) ? (nv < 6 ? nv : 6) : nv)]);
