@@ -125,6 +125,12 @@ uint32_t *tape_output_block(tg_tape *t, const char *name, size_t n);
 /* blocks.c: the block (index) holding flat scalar k, and k's element in it */
 uint32_t tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem);
 
+#if defined(__GNUC__)
+#define TAPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TAPE_UNLIKELY(x) (x)
+#endif
+
 /* tape.c */
 #if defined(__GNUC__)
 #define TAPE_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -99,7 +99,7 @@ tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
         return TG_NIL;
     if (!tape_cse_has_room(t) && tape_cse_reserve(t))
         return TG_NIL;
-    if (op == TG_OP_GUARD && t->nguard == t->guardcap
+    if (TAPE_UNLIKELY(op == TG_OP_GUARD) && t->nguard == t->guardcap
         && tape_grow((void **)&t->guard, &t->guardcap, (uint64_t)t->nguard + 1, sizeof *t->guard)) {
         tape_fail(t, TG_ERR_NOMEM, "out of memory recording a branch guard on \"%s\"", t->name);
         return TG_NIL;
@@ -114,7 +114,7 @@ tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
     cc[i] = c;
     co[i] = op;
     t->n = i + 1;
-    if (op == TG_OP_GUARD)
+    if (TAPE_UNLIKELY(op == TG_OP_GUARD))   /* the guard index (tg_branch) */
         t->guard[t->nguard++] = i;
     tape_cse_insert(t, i);
     return i;
