@@ -105,16 +105,26 @@ const char *tg_last_error(void);
  *                      constant (derivative 0);
  *  TG_OPF_INTERNAL     recorded by the library itself (e.g. powk, the
  *                      constant-exponent pow), not a user-facing operation;
+ *  TG_OPF_EXTENDED     an extended instruction (map, scan, call) or the
+ *                      output of one (xout): recorded only by tg_map,
+ *                      tg_scan and tg_call_fn-style calls, never by
+ *                      tg_op1/2/3; its operands are read through
+ *                      tg_tape_insn_operands;
+ *  TG_OPF_MULTI        an extended instruction with several outputs, which
+ *                      are the xout instructions right after it;
  *  TG_OPF_GUARD        a branch guard recorded by tg_branch (see "Recording
  *                      at a point"): never removed by optimisation, checked
  *                      by every evaluation. */
 #define TG_OPF_COMMUTATIVE 1u
 #define TG_OPF_COMPARISON  2u
 #define TG_OPF_INTERNAL    4u
+#define TG_OPF_EXTENDED    8u
+#define TG_OPF_MULTI       16u
 #define TG_OPF_GUARD       32u
 typedef enum tg_opcode {
 #define LEAF(NAME, name) TG_OP_##NAME,
 #define OP(NAME, name, arity, flags, expr, rust) TG_OP_##NAME,
+#define XOP(NAME, name, arity, flags) TG_OP_##NAME,
 #include "tapegen/ops.def"
     TG_OP_COUNT
 } tg_opcode;
@@ -267,7 +277,11 @@ int         tg_input_block_index(const tg_tape *t, const char *name);
 
 /* The disassembly of t: one line per instruction ("%3 = mul %1 %2"), then
  * one line per output scalar, preceded by a header naming the tape and its
- * blocks.  Constants print so that they read back to the same bits.  The
+ * blocks.  Constants print so that they read back to the same bits.  Loops
+ * print as "%5 = map body0 count=100 xs=[%1 %2 ...] params=[%3]" (scan:
+ * "steps=" and "carry=[...]" before xs) with their outputs as "%6 = xout
+ * %5 0"; after the outputs come the bodies, each as "body0:" and its own
+ * disassembly indented by two spaces (nested bodies by two more).  The
  * string is malloc'd (caller frees with free()); NULL when out of memory. */
 char *tg_tape_disasm(const tg_tape *t);
 
@@ -284,11 +298,21 @@ char *tg_tape_disasm(const tg_tape *t);
  *               and -0.0 included); 0.0 for every other op;
  *   input       INPUT: the flat input index (0 .. tg_num_inputs(t)-1; see
  *               the tg_input_block_* queries for its block); TG_NIL else;
- *   body        TG_NIL for every op of this release.
- * Room to grow: an instruction that a later release adds with more than
- * three operands (a loop over a body tape) gives their number in noperands
- * and the first three in operand[] (the rest through an accessor added
- * with it), and its body tape's index in `body`.  Code that handles only
+ *   body        MAP, SCAN: the index of the loop's body tape (read it
+ *               with tg_tape_body); CALL: the index of the called
+ *               function; TG_NIL for every other op.
+ * Extended instructions (tg_op_flags(op) & TG_OPF_EXTENDED):
+ *   map, scan, call  noperands = the length of the operand list (any
+ *               number), operand[0..2] its first three entries, the rest
+ *               through tg_tape_insn_operands.  Operand order: map: xs
+ *               (count*nx), params (np); scan: carry_in (nc), xs
+ *               (steps*nx), params (np); call: its arguments.  The
+ *               instruction has no value of its own (0.0): its outputs are
+ *               the xout instructions right after it;
+ *   xout        noperands = 1, operand[0] = the extended instruction, and
+ *               `input` = the output index k (map: ys in order; scan:
+ *               carry_out (nc) then ys; call: its results).
+ * Code that handles only
  * the ops it knows should skip an unknown op (op >= the TG_OP_COUNT it was
  * compiled with).  Fields may be appended at the end of the struct: fill
  * it only through tg_tape_insn.
@@ -307,6 +331,19 @@ typedef struct tg_insn {
     uint32_t body;
 } tg_insn;
 tg_status tg_tape_insn(const tg_tape *t, size_t i, tg_insn *out);
+/* Operands first .. first+n-1 of instruction i into out[0..n) (for the
+ * extended instructions, whose operand lists are longer than three; works
+ * for every instruction, with noperands as tg_tape_insn gives it).
+ * Errors: TG_ERR_ARG for a NULL t, a NULL out with n > 0, i out of range,
+ * or first + n > noperands (nothing written).  Reads only. */
+tg_status tg_tape_insn_operands(const tg_tape *t, size_t i, size_t first, size_t n,
+                                uint32_t *out);
+/* The body tapes of t's loops (bodies of bodies are read from the body):
+ * their number (0 for NULL), and body j (NULL when j is out of range).
+ * The body is owned by t: valid while t lives, never to be freed or
+ * recorded on. */
+size_t          tg_tape_num_bodies(const tg_tape *t);
+const tg_tape  *tg_tape_body(const tg_tape *t, size_t j);
 /* The instruction that output scalar j (flat index, 0 .. tg_num_outputs(t)
  * - 1) refers to; TG_NIL for a NULL t or j out of range.  Several outputs
  * may share an instruction, and an output may be an input or a constant. */
@@ -625,6 +662,46 @@ tg_tape *tg_joint_tape(const tg_tape *f, unsigned parts, int wrt);
  * across the boundary.  Errors are sticky on dst (results are then
  * {dst, TG_NIL}).  f may be dst itself. */
 void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results);
+
+/* Loops kept in the tape (issue 11).  Both record ONE loop instruction on
+ * t that refers to a copy of `body` owned by t (body may be freed or
+ * changed afterwards; structurally identical bodies are stored once).  The
+ * tape grows by |body| + count*(nx+ny) (+ nc for a scan), never by
+ * count * |body|.  Bodies may contain loops themselves (at most 32 levels
+ * deep).
+ *
+ * tg_map: body has exactly two input blocks, x[nx] and p[np], and one
+ * output block y[ny] (any of them may have size 0).  For i = 0..count-1:
+ *     ys[i*ny .. i*ny+ny) = body(xs[i*nx .. i*nx+nx), params)
+ * xs: count*nx values of t, params: np values shared by every
+ * application, ys: count*ny slots filled by the call (xs, params, ys may be
+ * NULL when they would hold no element).
+ *
+ * tg_scan (JAX's lax.scan, CasADi's mapaccum): body has input blocks
+ * carry[nc], x[nx], p[np] and output blocks carry_next[nc], y[ny].  With
+ * c = carry_in: for k = 0..steps-1:
+ *     (c, ys[k*ny .. k*ny+ny)) = body(c, xs[k*nx .. k*nx+nx), params)
+ * then carry_out = c (carry_in itself when steps == 0).  carry_in and
+ * carry_out hold nc values; xs may be NULL when nx == 0, ys when ny == 0.
+ *
+ * The values filled in are those of the loop's outputs, usable as any
+ * value of t.  Block names of the body do not matter, their sizes do.
+ * Errors (sticky on t, as for every recording call; the outputs are then
+ * {t, TG_NIL}): TG_ERR_ARG for a NULL body, body == t, a NULL array that
+ * must hold values, a value of another tape; the body's own status when it
+ * is in the error state; TG_ERR_SHAPE for a body with the wrong block
+ * structure (the message says which); TG_ERR_LIMIT when the outputs exceed
+ * the tape's limit or bodies nest too deep; TG_ERR_NOMEM.  A NULL t
+ * records nothing.  Not thread-safe on t (as every recording call); body
+ * is only read.
+ *
+ * Every numeric path evaluates loops; the paths that cannot handle them
+ * yet return TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
+void tg_map(tg_tape *t, const tg_tape *body, size_t count,
+            const tg_var *xs, const tg_var *params, tg_var *ys);
+void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
+             const tg_var *carry_in, const tg_var *xs, const tg_var *params,
+             tg_var *carry_out, tg_var *ys);
 
 /* Optimisation effort, gradgen's presets.  Every rewrite is exact for all
  * inputs, +-0, +-Inf and NaN included (NaN payloads aside):

@@ -18,6 +18,7 @@
 TU_UNUSED static const int ot_all_ops[] = {
 #define LEAF(NAME, name) TG_OP_##NAME,
 #define OP(NAME, ...) TG_OP_##NAME,
+#define XOP(NAME, ...) TG_OP_##NAME,
 #include "tapegen/ops.def"
 };
 #define OT_NOPS (sizeof ot_all_ops / sizeof ot_all_ops[0])
@@ -322,8 +323,8 @@ TU_UNUSED static void ot_check_rows(const char *who)
     for (size_t i = 0; i < OT_NOPS; i++) {
         cr_assert_eq(ot_all_ops[i], (int)i);
         int ar = tg_op_arity((tg_opcode)i);
-        if (ar <= 0)
-            continue;
+        if (ar <= 0 || (tg_op_flags((tg_opcode)i) & TG_OPF_EXTENDED))
+            continue;   /* extended instructions: tests/test_loops.c */
         size_t rows = 0;
         for (size_t k = 0; k < OT_NCASES; k++)
             rows += ot_cases[k].op == (tg_opcode)i;

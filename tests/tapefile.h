@@ -2,7 +2,7 @@
  * for tests and the fuzzer that craft files: little-endian accessors, the
  * FNV-1a 64 hash, and fixup(), which recomputes the header's size, the
  * section hashes (where the section lengths allow; as many sections as
- * the header says, at most 16) and the file hash, like a writer that does
+ * the header says, at most 16, or all of a format 3 file) and the file hash, like a writer that does
  * not validate.  An independent reimplementation on
  * purpose: it must not share code with src/tape/file.c. */
 #ifndef TG_TESTS_TAPEFILE_H
@@ -40,7 +40,8 @@ fixup(uint8_t *p, size_t len)
         return;
     put64(p + 16, len);
     size_t at = 24, end = len - 8;
-    uint32_t nsec = get32(p + 12) < 16 ? get32(p + 12) : 16;
+    /* format 3: a TAPS section, then sections per tape up to the end */
+    uint32_t nsec = get32(p + 8) == 3 ? UINT32_MAX : get32(p + 12) < 16 ? get32(p + 12) : 16;
     for (uint32_t s = 0; s < nsec && end - at >= 12; s++) {
         uint64_t slen = get64(p + at + 4);
         if (slen > end - at - 12 || end - at - 12 - slen < 8)

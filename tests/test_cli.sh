@@ -442,6 +442,22 @@ expect 2 err "unknown command 'frob'" help frob
 expect 2 err "^tapegen info: unexpected argument 'p\\.tape'" info r.tape p.tape
 expect 2 err "unexpected argument '--x'" eval r.tape -- --x 0,0
 
+# Loops kept in the tape (issue 11): the format 3 golden file.
+if [[ -n ${TG_SOURCE_DIR:-} && -f $TG_SOURCE_DIR/tests/data/golden/loops.tape ]]; then
+    cp "$TG_SOURCE_DIR/tests/data/golden/loops.tape" lp.tape
+    expect 0 out '^  %11 scan body0: 10 operands, 6 outputs$' info lp.tape
+    expect 0 out '^  %18 map body1: 9 operands, 4 outputs$' info lp.tape
+    expect 0 out '^    body0: "g", 14 instructions, blocks x\[2\] p\[1\] -> y\[1\]$' info lp.tape
+    expect 0 out '^%18 = map body1 count=4 xs=\[%2 %3 %4 %5 %6 %7 %8 %9\] params=\[%10\]$' dump lp.tape
+    expect 0 out '^%19 = xout %18 0$' dump lp.tape
+    expect 0 out '^  body0:$' dump lp.tape
+    expect 0 out '^    tape "g": 3 inputs, 1 outputs' dump lp.tape
+    expect 0 out 'label="scan body0 \(\\"s\\"\)", shape=box3d' dot lp.tape
+    expect 0 out '^  n11 -> n12;$' dot lp.tape
+else
+    echo "skipped: loops.tape (TG_SOURCE_DIR unset)"
+fi
+
 # A successful command whose output cannot be written fails with 1.
 if [[ -w /dev/full ]]; then
     rc=0

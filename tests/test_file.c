@@ -819,7 +819,8 @@ static void e_insts_plus1(tfile *f, uint32_t n) { put32(f->sec[INST], n + 1); }
 static void e_consts_huge(tfile *f, uint32_t n) { (void)n; put32(f->sec[KPOO], 0x20000000); }
 static void e_outputs_plus1(tfile *f, uint32_t n) { (void)n; put32(f->sec[OUTS], 4); }
 static void e_flags(tfile *f, uint32_t n) { (void)n; put32(f->sec[META], 4); }
-static void e_version(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 3); }
+static void e_version(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 4); }
+static void e_version3(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 3); }
 static void e_version1(tfile *f, uint32_t n) { (void)n; put32(f->head + 8, 1); }
 /* The op-name table of the crafted tape: add const input mul sin sub. */
 static void e_opname_unknown(tfile *f, uint32_t n) { (void)n; memcpy(f->sec[OPNM] + opnm_at(f, "sin"), "sip", 3); }
@@ -885,7 +886,8 @@ static const craft crafts[] = {
     { "2^29 constants", e_consts_huge, "constants do not match", 0 },
     { "one output more than the blocks hold", e_outputs_plus1, "4 outputs, the output blocks hold 3", 0 },
     { "unknown flags", e_flags, "unknown flags 0x4", 0 },
-    { "format version 3", e_version, "unsupported format version 3", 0 },
+    { "format version 4", e_version, "unsupported format version 4", 0 },
+    { "a format 2 file marked format 3", e_version3, "format 3 has 7 sections, the header says 6", 0 },
     { "a format 2 file marked format 1", e_version1, "format 1 has 5 sections, the header says 6", 0 },
     { "unknown op name", e_opname_unknown, "unknown operation \"sip\"", 0 },
     { "op names out of order", e_opname_order, "op name table not in order at \"abput\"", 0 },

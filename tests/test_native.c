@@ -589,7 +589,7 @@ static tg_tape *all_ops_tape(unsigned flags)
     tg_var out[4096];
     size_t no = 0;
     for (int op = 0; op < TG_OP_COUNT; op++) {
-        int ar = tg_op_arity((tg_opcode)op);
+        int ar = (tg_op_flags((tg_opcode)op) & TG_OPF_EXTENDED) ? 0 : tg_op_arity((tg_opcode)op);
         if (tg_op_flags((tg_opcode)op) & TG_OPF_GUARD)
             continue;   /* fails at most points: the guard tests cover it */
         if (ar == 1) {
@@ -653,7 +653,7 @@ Test(native_kernel, every_opcode_bit_for_bit, .timeout = 120)
         char pat[64];
         snprintf(pat, sizeof pat, " = %s ", tg_op_name((tg_opcode)op));
         seen[op] = strstr(dis, pat) != NULL || tg_op_arity((tg_opcode)op) == 0
-                   || (tg_op_flags((tg_opcode)op) & TG_OPF_GUARD);
+                   || (tg_op_flags((tg_opcode)op) & (TG_OPF_EXTENDED | TG_OPF_GUARD));
         cr_expect(seen[op], "opcode %s is not on the test tape", tg_op_name((tg_opcode)op));
     }
     free(dis);
@@ -694,7 +694,7 @@ static tg_tape *random_tape(tu_rng *r, size_t len, unsigned flags)
         tg_opcode op;
         do
             op = (tg_opcode)tu_rng_below(r, TG_OP_COUNT);
-        while (tg_op_arity(op) == 0 || (tg_op_flags(op) & TG_OPF_GUARD));  /* guards: own tests */
+        while (tg_op_arity(op) == 0 || (tg_op_flags(op) & (TG_OPF_EXTENDED | TG_OPF_GUARD)));  /* guards: own tests */
         tg_operand o[3];
         for (int a = 0; a < 3; a++) {
             if (tu_rng_below(r, 8) == 0)

@@ -706,3 +706,155 @@ Test(oom, rust_crates, .timeout = 600)
 {
     sweep_kinds(&c_crate, 3);
 }
+
+/* ------------------------------------------------ loops kept in the tape */
+
+#define NL 10           /* inputs of the looped tape: xs[9], p */
+static const double XL[NL] = { 0.7, -0.4, 1.3, 0.55, 0.1, -2.0, 0.3, 0.9, -0.6, 0.25 };
+
+/* A map of f (record_body: blocks x[3], p -> f) over 3 rows, and a scan
+ * over its results with a body recorded here. */
+static tg_tape *
+looped(const tg_tape *f)
+{
+    tg_tape *t = tg_tape_new("loops");
+    tg_tape *s = tg_tape_new("step");
+    if (!t || !s) {
+        tg_tape_free(t);
+        tg_tape_free(s);
+        return NULL;
+    }
+    tg_var c = tg_input(s, "c"), x = tg_input(s, "x");
+    tg_input_vec(s, "p", 0, NULL);
+    tg_output(s, "cn", tg_add(tg_mul(c, x), tg_sin(c)));
+    tg_output_vec(s, "y", 0, NULL);
+    tg_var xs[9], p, ys[3], cout;
+    tg_input_vec(t, "xs", 9, xs);
+    p = tg_input(t, "p");
+    tg_map(t, f, 3, xs, &p, ys);
+    tg_scan(t, s, 3, &p, ys, NULL, &cout, NULL);
+    tg_output_vec(t, "ys", 3, ys);
+    tg_output(t, "c", cout);
+    if (tg_tape_status(s) != TG_OK && tg_tape_status(t) == TG_OK)   /* the body failed first */
+        tg_map(t, s, 1, NULL, NULL, NULL);          /* puts t in the body's error state */
+    tg_tape_free(s);
+    return t;
+}
+
+static void
+loop_values(const tg_tape *t, double *y)
+{
+    TU_OK(tg_eval(t, XL, y));
+}
+
+/* kinds: 0 record, 1 eval, 2 eval_batch, 3 optimize, 4 save, 5 load, 6 tg_call. */
+static void
+prepare_loops(st *s)
+{
+    tg_tape *f = record(0), *t = looped(f);
+    TU_TAPE_OK(t);
+    s->f = t;
+    s->out = s->kind == 0 || s->kind == 6 ? f : NULL;
+    /* the reference from a twin, so that s->f has no pooled workspace yet */
+    tg_tape *twin = looped(f);
+    loop_values(twin, s->ref);
+    tg_tape_free(twin);
+    if (!s->out)
+        tg_tape_free(f);
+    s->before = tg_tape_disasm(t);
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(s->path, sizeof s->path, "%s/tg-test-oom-loops-%ld.tape", base, (long)getpid());
+    unlink(s->path);
+    if (s->kind == 5)
+        TU_OK(tg_tape_save(t, s->path));
+}
+
+static tg_status
+run_loops(st *s)
+{
+    tg_tape *u = NULL;
+    tg_status r = TG_OK;
+    switch (s->kind) {
+    case 0:                                     /* record with the body s->out */
+        u = looped(s->out);
+        r = u ? tg_tape_status(u) : TG_ERR_NOMEM;
+        break;
+    case 1:                                     /* a fresh workspace: its allocation fails too */
+        s->w = tg_workspace_new(s->f);
+        return s->w ? tg_eval_ws(s->f, s->w, XL, s->y) : TG_ERR_NOMEM;
+    case 2: {
+        double X[3 * NL], Y[3 * 4];
+        for (int p = 0; p < 3; p++)
+            memcpy(X + p * NL, XL, sizeof XL);
+        r = tg_eval_batch(s->f, 3, X, Y);
+        if (r == TG_OK)
+            memcpy(s->y, Y + 8, 4 * sizeof *Y);
+        return r;
+    }
+    case 3:
+        return tg_tape_optimize(s->f, TG_OPT_MAX);
+    case 4:
+        return tg_tape_save(s->f, s->path);
+    case 5:
+        u = tg_tape_load(s->path);
+        r = u ? tg_tape_status(u) : TG_ERR_NOMEM;
+        break;
+    default: {
+        u = tg_tape_new("caller");
+        if (!u)
+            return TG_ERR_NOMEM;
+        tg_var in[NL], out[4];
+        tg_input_vec(u, "in", NL, in);
+        tg_call(u, s->f, in, out);
+        tg_output_vec(u, "out", 4, out);
+        r = tg_tape_status(u);
+        break;
+    }
+    }
+    if (u && s->kind != 0 && s->kind != 6) {
+        tg_tape_free(s->out);
+        s->out = u;
+    } else if (u) {
+        tg_tape_free(s->out);       /* the body f is not needed any more */
+        s->out = u;
+    }
+    return r;
+}
+
+static void
+check_loops(st *s, tg_status r)
+{
+    char *now = tg_tape_disasm(s->f);
+    cr_assert(now != NULL);
+    cr_assert(s->kind == 3 || strcmp(now, s->before) == 0, "kind %d: the looped tape changed",
+              s->kind);
+    free(now);
+    double y[4];
+    loop_values(s->f, y);
+    for (int j = 0; j < 4; j++)
+        cr_assert(tu_same_bits(y[j], s->ref[j]), "kind %d: output %d changed", s->kind, j);
+    if (r == TG_OK && (s->kind == 1 || s->kind == 2))
+        for (int j = 0; j < 4; j++)
+            cr_assert(tu_same_bits(s->y[j], s->ref[j]), "kind %d: output %d", s->kind, j);
+    if (r == TG_OK && (s->kind == 0 || s->kind == 5 || s->kind == 6)) {
+        loop_values(s->out, y);
+        for (int j = 0; j < 4; j++)
+            cr_assert(tu_same_bits(y[j], s->ref[j]), "kind %d: output %d of the new tape", s->kind, j);
+    } else if (r != TG_OK && s->out && s->kind != 0 && s->kind != 6) {
+        cr_assert_eq(tg_tape_status(s->out), TG_ERR_NOMEM, "%s", tg_tape_error(s->out));
+    }
+    if (s->kind == 4 && r == TG_OK) {
+        tg_tape *u = tg_tape_load(s->path);
+        TU_TAPE_OK(u);
+        loop_values(u, y);
+        cr_assert(tu_same_bits(y[3], s->ref[3]));
+        tg_tape_free(u);
+    }
+}
+
+static const oom_case c_loops = { "loops", prepare_loops, run_loops, check_loops };
+
+Test(oom, loops, .timeout = 600)
+{
+    sweep_kinds(&c_loops, 7);
+}

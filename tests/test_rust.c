@@ -533,7 +533,7 @@ static void op_kernels(kset *s, const char *crate, int nan_mode)
 {
     for (int op = 0; op < TG_OP_COUNT; op++) {
         int ar = tg_op_arity((tg_opcode)op);
-        if (ar <= 0 || (tg_op_flags((tg_opcode)op) & TG_OPF_GUARD))
+        if (ar <= 0 || (tg_op_flags((tg_opcode)op) & (TG_OPF_EXTENDED | TG_OPF_GUARD)))
             continue;   /* a guard fails at most points: test(rust, branch_guards) */
         const char *name = tg_op_name((tg_opcode)op);
         cr_assert(name != NULL);

@@ -503,7 +503,7 @@ static tg_tape *all_ops_tape(void)
     tg_var acc[TG_OP_COUNT + 8];
     size_t na = 0;
     for (int op = 0; op < TG_OP_COUNT; op++) {
-        int ar = tg_op_arity((tg_opcode)op);
+        int ar = (tg_op_flags((tg_opcode)op) & TG_OPF_EXTENDED) ? 0 : tg_op_arity((tg_opcode)op);
         if (ar == 1)
             acc[na++] = tg_op1((tg_opcode)op, TG_OPND(p[op % 3]));
         else if (ar == 2)

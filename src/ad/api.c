@@ -72,6 +72,7 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
 {
     const char *fn = "tg_eval";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_call(t, fn));
     NEED(x, t->nin);
     NEED(y, t->nout);
     ROUTE(AD_ROUTE_F, NULL, y);
@@ -126,6 +127,7 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
 {
     const char *fn = "tg_gradient";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_x(t, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(g, t->nin);
@@ -141,6 +143,7 @@ tg_vjp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *w_, 
 {
     const char *fn = "tg_vjp";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_x(t, fn));
     NEED(x, t->nin);
     NEED(w_, t->nout);
     NEED(wj, t->nin);
@@ -152,6 +155,7 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
 {
     const char *fn = "tg_jvp";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_x(t, fn));
     NEED(x, t->nin);
     NEED(v_, t->nin);
     NEED(jv, t->nout);
@@ -196,6 +200,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
 {
     const char *fn = "tg_jacobian";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_x(t, fn));
     NEED(x, t->nin);
     NEED(J, (size_t)t->nin * t->nout);
     ROUTE(AD_ROUTE_JAC, NULL, J);
@@ -240,6 +245,7 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
 {
     const char *fn = "tg_hvp";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_x(t, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(v_, t->nin);
@@ -269,6 +275,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
 {
     const char *fn = "tg_hessian";
     CHECK(check_tape(t, fn));
+    CHECK(tape_refuse_x(t, fn));
     CHECK(scalar_output(t, fn));
     NEED(x, t->nin);
     NEED(H, (size_t)t->nin * t->nin);
@@ -316,7 +323,7 @@ tg_status tg_eval(const tg_tape *t, const double *x, double *y)
         tg_workspace *w = ad_ws_borrow(t);                                      \
         if (!w)                                                                 \
             return tape_fail_call(TG_ERR_NOMEM, "out of memory for a workspace"); \
-        if (t->status == TG_OK && t->nout == 1 && !ad_route_of(t, kind == AD_LAZY_GRAD \
+        if (t->status == TG_OK && t->nout == 1 && !tape_has_x(t) && !ad_route_of(t, kind == AD_LAZY_GRAD \
                                                                 ? AD_ROUTE_GRAD : AD_ROUTE_HVP)) { \
             const tg_tape *d_ = ad_lazy_count(t, kind);                          \
             if (d_)                                                             \

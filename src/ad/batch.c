@@ -125,6 +125,8 @@ eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y, tg_status 
         return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape in the error state: %s", fn, t->err);
+    if (tape_refuse_call(t, fn) != TG_OK)
+        return TG_ERR_UNSUPPORTED;
     if (npts == 0)
         return TG_OK;
     if ((!X && t->nin) || (!Y && t->nout))
@@ -143,6 +145,8 @@ gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G, tg_sta
         return tape_fail_call(TG_ERR_ARG, "%s: NULL tape", fn);
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape in the error state: %s", fn, t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, fn);
     if (t->nout != 1)
         return tape_fail_call(TG_ERR_SHAPE, "%s: tape has %u outputs, not 1", fn, t->nout);
     if (npts == 0)

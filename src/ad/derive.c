@@ -108,6 +108,9 @@ derive_begin(derive *D, const tg_tape *f, const char *suffix, unsigned parts, in
     if (f->status != TG_OK)
         return tape_fail(t, f->status, "source tape \"%s\" is in the error state: %s", f->name,
                          f->err);
+    if (tape_has_x(f))      /* issue 11: derivative tapes of loops */
+        return tape_fail(t, TG_ERR_UNSUPPORTED, "derivative tapes (%s) do not support loops yet "
+                         "(tape \"%s\")", suffix, f->name);
     if (wrt == TG_ALL) {
         D->lo = 0;
         D->nw = f->nin;

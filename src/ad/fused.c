@@ -40,6 +40,13 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
         pa[i] = pb[i] = 0.0;
         ta[i] = tb[i] = i;
         SWEEP_NEXT_FWD;
+    /* extended instructions: unreachable until this sweep handles loops
+     * (its callers refuse tapes with them: tape_refuse_x) */
+    SWEEP_CASE(MAP)
+    SWEEP_CASE(SCAN)
+    SWEEP_CASE(CALL)
+    SWEEP_CASE(XOUT)
+        SWEEP_NEXT_FWD;
 #define D1(OP, da)                                                      \
     SWEEP_CASE(OP) {                                                    \
         double Z = tape_eval_op(TG_OP_##OP, A, 0.0, 0.0);               \

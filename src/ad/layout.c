@@ -8,7 +8,7 @@ ad_eval_layout
 ad_layout_eval(const tg_tape *t)
 {
     ad_eval_layout l = { 0 };
-    l.v = ad_place(&l.size, t->n);
+    l.v = ad_place(&l.size, ad_values_len(t, 1));
     return l;
 }
 
@@ -17,7 +17,7 @@ ad_layout_reverse(const tg_tape *t)
 {
     size_t n = t->n;
     ad_reverse_layout l = { 0 };
-    l.v = ad_place(&l.size, n);
+    l.v = ad_place(&l.size, ad_values_len(t, 1));
     l.bar = ad_place(&l.size, n);
     l.pa = ad_place(&l.size, n);
     l.pb = ad_place(&l.size, n);
@@ -30,7 +30,7 @@ ad_jvp_layout
 ad_layout_jvp(const tg_tape *t)
 {
     ad_jvp_layout l = { 0 };
-    l.v = ad_place(&l.size, t->n);
+    l.v = ad_place(&l.size, ad_values_len(t, 1));
     l.vd = ad_place(&l.size, t->n);
     return l;
 }
@@ -39,7 +39,7 @@ ad_hvp_layout
 ad_layout_hvp(const tg_tape *t)
 {
     ad_hvp_layout l = { 0 };
-    l.v = ad_place(&l.size, t->n);
+    l.v = ad_place(&l.size, ad_values_len(t, 1));
     l.vd = ad_place(&l.size, t->n);
     l.w = ad_place(&l.size, t->n);
     l.wd = ad_place(&l.size, t->n);
@@ -61,7 +61,7 @@ ad_jacobian_layout
 ad_layout_jacobian(const tg_tape *t)
 {
     ad_jacobian_layout l = { 0 };
-    l.v = ad_place(&l.size, t->n);
+    l.v = ad_place(&l.size, ad_values_len(t, 1));
     l.lanes = ad_place(&l.size, L8 * (size_t)t->n);
     return l;
 }
@@ -70,7 +70,7 @@ ad_batch_layout
 ad_layout_batch(const tg_tape *t)
 {
     ad_batch_layout l = { 0 };
-    l.v = ad_place(&l.size, L8 * (size_t)t->n);
+    l.v = ad_place(&l.size, ad_values_len(t, L8));
     l.bar = ad_place(&l.size, L8 * (size_t)t->n);
     return l;
 }
@@ -79,7 +79,7 @@ ad_seeded_layout
 ad_layout_seeded(const tg_tape *t)
 {
     ad_seeded_layout l = { 0 };
-    l.v = ad_place(&l.size, t->n);
+    l.v = ad_place(&l.size, ad_values_len(t, 1));
     l.lanes = ad_place(&l.size, L8 * (size_t)t->n);
     l.seed = ad_place(&l.size, L8 * (size_t)t->nin);
     return l;

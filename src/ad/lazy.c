@@ -213,6 +213,8 @@ tg_tape_set_lazy(tg_tape *t, int on)
 {
     if (!t)
         return tape_fail_call(TG_ERR_ARG, "tg_tape_set_lazy: NULL tape");
+    if (on && tape_has_x(t))
+        return tape_refuse_x(t, "tg_tape_set_lazy");
     lazy_slot *s = tape_attachment(t, &lazy_key);
     if (!s)
         return tape_fail_call(TG_ERR_NOMEM, "tg_tape_set_lazy: out of memory");

@@ -33,6 +33,8 @@ prologue(const tg_tape *t, tg_workspace *w, int wrt, int scalar, const char *fn,
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, fn);
     if (!w)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     if (wrt == TG_ALL) {

@@ -18,6 +18,10 @@ ad_partials(tg_opcode op, double A, double B, double C, double Z, double p[3])
 #include "ad/rules.def"
     case TG_OP_CONST:
     case TG_OP_INPUT:
+    case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+    case TG_OP_SCAN:
+    case TG_OP_CALL:
+    case TG_OP_XOUT:
     case TG_OP_COUNT:
         return;
     }

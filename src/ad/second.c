@@ -139,6 +139,10 @@ second(const tg_tape *t, const double *restrict v, const double *restrict vd,
 #undef HPULL
         case TG_OP_CONST:
         case TG_OP_INPUT:
+        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_SCAN:
+        case TG_OP_CALL:
+        case TG_OP_XOUT:
         case TG_OP_COUNT:
             break;
         }

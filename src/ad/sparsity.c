@@ -94,7 +94,7 @@ ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need)
      * compressed sweeps whether or not the pattern could be made here (out
      * of memory: the first call will try again) */
     *need = ad_layout_jacobian(t).size;
-    if (pattern(t) && ad_layout_seeded(t).size > *need)
+    if (!tape_has_x(t) && pattern(t) && ad_layout_seeded(t).size > *need)
         *need = ad_layout_seeded(t).size;
     return 0;
 }

@@ -44,8 +44,23 @@ int  ad_ws_reserve(tg_workspace *w, size_t doubles);
 tg_workspace *ad_ws_borrow(const tg_tape *t);
 void          ad_ws_return(const tg_tape *t, tg_workspace *w);
 
+/* Loops (xforward.c).  The value array of a value sweep over VL lanes
+ * holds ad_values_len(t, VL) doubles: the n*VL values, then the scratch
+ * that loop bodies are evaluated in (ad_x_scratch(t) doubles, 0 for a tape
+ * without loops).  Every workspace layout places its values array with
+ * this length.  ad_forward_x computes extended instruction i's outputs
+ * for VL lanes (the handler of MAP/SCAN/CALL in forward.inc). */
+size_t ad_x_scratch(const tg_tape *t);
+static inline size_t
+ad_values_len(const tg_tape *t, size_t VL)
+{
+    return VL * (size_t)t->n + (t->nbodies ? ad_x_scratch(t) : 0);
+}
+void ad_forward_x(const tg_tape *t, uint32_t i, double *v, size_t VL, double *scratch);
+
 /* v[i*VL + l] = value of instruction i at point l; point l's inputs are
- * x[l*ldx .. l*ldx + n).  _one: VL = 1; _points: VL = TG_LANES. */
+ * x[l*ldx .. l*ldx + n).  _one: VL = 1; _points: VL = TG_LANES.  v holds
+ * ad_values_len(t, VL) doubles. */
 void ad_forward_one(const tg_tape *t, const double *x, double *v);
 void ad_forward_points(const tg_tape *t, const double *x, size_t ldx, double *v);
 

@@ -110,6 +110,10 @@ ad_sym_tangent_live(tg_tape *t, uint32_t n, uint32_t *tan, const uint8_t *live)
 #undef PUSH
         case TG_OP_CONST:
         case TG_OP_INPUT:
+        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_SCAN:
+        case TG_OP_CALL:
+        case TG_OP_XOUT:
         case TG_OP_COUNT:
             break;
         }
@@ -136,6 +140,10 @@ ad_sym_adjoint(tg_tape *t, uint32_t n, uint32_t *adj, const uint8_t *active)
 #undef PULL
         case TG_OP_CONST:
         case TG_OP_INPUT:
+        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_SCAN:
+        case TG_OP_CALL:
+        case TG_OP_XOUT:
         case TG_OP_COUNT:
             break;
         }

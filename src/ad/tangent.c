@@ -61,6 +61,10 @@ tangent(const tg_tape *t, const double *restrict v, const double *restrict seed,
             break;                                                      \
         }
 #include "ad/rules.def"
+        case TG_OP_MAP:     /* extended: refused before (tape_refuse_x) */
+        case TG_OP_SCAN:
+        case TG_OP_CALL:
+        case TG_OP_XOUT:
         case TG_OP_COUNT:
             break;
         }

@@ -1,8 +1,10 @@
 /* src/cli/cmd_dot.c -- `tapegen dot FILE`: the tape as a Graphviz digraph.
  * One node per instruction (inputs as boxes, constants as plain text,
  * operations as ellipses), edges operand -> result (numbered when the
- * operand order matters), one node per output scalar.  Deterministic:
- * everything is ordered by instruction index. */
+ * operand order matters), one node per output scalar.  A loop (map, scan)
+ * is a 3-d box naming its body, with an edge from each operand (numbered
+ * in the operand-list order) and one to each of its outputs (xout k).
+ * Deterministic: everything is ordered by instruction index. */
 #include <stdlib.h>
 
 #include "cli/cli.h"
@@ -57,6 +59,11 @@ node(const tg_tape *t, size_t i, const tg_insn *in)
         scalar_label(label, sizeof label, t, 1, in->input);
     else if (in->op == TG_OP_CONST)
         const_label(label, sizeof label, in->value);
+    else if (in->op == TG_OP_XOUT)
+        snprintf(label, sizeof label, "out %u", (unsigned)in->input);
+    else if (tg_op_flags(in->op) & TG_OPF_MULTI)
+        snprintf(label, sizeof label, "%s body%u (\"%s\")", tg_op_name(in->op), (unsigned)in->body,
+                 tg_tape_name(tg_tape_body(t, in->body)));
     else
         snprintf(label, sizeof label, "%s", tg_op_name(in->op) ? tg_op_name(in->op) : "?");
     printf("  n%zu [label=", i);
@@ -65,13 +72,29 @@ node(const tg_tape *t, size_t i, const tg_insn *in)
         printf(", shape=box, style=filled, fillcolor=\"#dbe9f6\"");
     else if (in->op == TG_OP_CONST)
         printf(", shape=plaintext");
+    else if (tg_op_flags(in->op) & TG_OPF_MULTI)
+        printf(", shape=box3d, style=filled, fillcolor=\"#e3f0d8\"");
+    else if (in->op == TG_OP_XOUT)
+        printf(", shape=circle, fontsize=9");
     printf(", tooltip=\"%%%zu\"];\n", i);
 }
 
-/* Operand -> result, numbered where the order matters (not commutative). */
-static void
-edges(size_t i, const tg_insn *in)
+/* Operand -> result, numbered where the order matters (not commutative);
+ * a loop's operand list is read in chunks. */
+static int
+edges(const tg_tape *t, size_t i, const tg_insn *in)
 {
+    if (tg_op_flags(in->op) & TG_OPF_MULTI) {
+        uint32_t buf[256];
+        for (size_t k0 = 0; k0 < in->noperands; k0 += 256) {
+            size_t cnt = in->noperands - k0 < 256 ? in->noperands - k0 : 256;
+            if (tg_tape_insn_operands(t, i, k0, cnt, buf) != TG_OK)
+                return -1;
+            for (size_t k = 0; k < cnt; k++)
+                printf("  n%u -> n%zu [label=\"%zu\"];\n", (unsigned)buf[k], i, k0 + k + 1);
+        }
+        return 0;
+    }
     int ordered = in->noperands > 1 && !(tg_op_flags(in->op) & TG_OPF_COMMUTATIVE);
     for (uint32_t k = 0; k < in->noperands && k < 3; k++) {
         printf("  n%u -> n%zu", (unsigned)in->operand[k], i);
@@ -79,6 +102,7 @@ edges(size_t i, const tg_insn *in)
             printf(" [label=\"%u\"]", (unsigned)k + 1);
         printf(";\n");
     }
+    return 0;
 }
 
 /* 0, or -1 if an instruction cannot be read (tg_last_error says why). */
@@ -101,7 +125,10 @@ graph(const tg_tape *t)
     for (size_t i = 0; i < n; i++)
         node(t, i, &ins[i]);
     for (size_t i = 0; i < n; i++)
-        edges(i, &ins[i]);
+        if (edges(t, i, &ins[i]) != 0) {
+            free(ins);
+            return -1;
+        }
     for (size_t j = 0; j < m; j++) {
         char label[600];
         scalar_label(label, sizeof label, t, 0, j);

@@ -26,6 +26,8 @@ const cli_cmd cli_cmd_dump = {
     "print the disassembly of a tape file (one line per instruction)",
     "Prints a header naming the tape and its blocks, one line per instruction\n"
     "(\"%3 = mul %1 %2\"; constants read back to the same bits) and one line per\n"
-    "output scalar (\"f[0] = %7\").\n",
+    "output scalar (\"f[0] = %7\").  Loops print as \"%5 = map body0 count=100\n"
+    "xs=[...] params=[...]\" with their outputs as \"%6 = xout %5 0\"; the bodies\n"
+    "follow, each under \"body0:\" and indented.\n",
     opts, 1, 1, run,
 };

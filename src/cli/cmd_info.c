@@ -91,6 +91,49 @@ sparsity(const cli_args *a, const tg_tape *t, int wrt)
     return rc;
 }
 
+/* The loops (issue 11): each map or scan with its body, operand and output
+ * counts, then the bodies (nested ones indented; recursion as deep as
+ * bodies nest, at most 32). */
+static void
+print_bodies(const tg_tape *t, int indent)
+{
+    for (size_t j = 0; j < tg_tape_num_bodies(t); j++) {
+        const tg_tape *b = tg_tape_body(t, j);
+        printf("%*sbody%zu: \"%s\", %zu instructions, blocks", indent, "", j, tg_tape_name(b),
+               tg_tape_size(b));
+        for (size_t k = 0; k < tg_num_input_blocks(b); k++)
+            printf(" %s[%zu]", tg_input_block_name(b, k), tg_input_block_size(b, k));
+        printf(" ->");
+        for (size_t k = 0; k < tg_num_output_blocks(b); k++)
+            printf(" %s[%zu]", tg_output_block_name(b, k), tg_output_block_size(b, k));
+        printf("\n");
+        print_bodies(b, indent + 2);
+    }
+}
+
+static void
+print_loops(const tg_tape *t)
+{
+    if (tg_tape_num_bodies(t) == 0)
+        return;
+    printf("loops:\n");
+    size_t n = tg_tape_size(t);
+    for (size_t i = 0; i < n; i++) {
+        tg_insn in;
+        if (tg_tape_insn(t, i, &in) != TG_OK || !(tg_op_flags(in.op) & TG_OPF_MULTI))
+            continue;
+        size_t nout = 0;
+        tg_insn o;
+        while (i + 1 + nout < n && tg_tape_insn(t, i + 1 + nout, &o) == TG_OK
+               && o.op == TG_OP_XOUT && o.operand[0] == i)
+            nout++;
+        printf("  %%%zu %s body%u: %u operands, %zu outputs\n", i, tg_op_name(in.op),
+               (unsigned)in.body, (unsigned)in.noperands, nout);
+    }
+    printf("bodies:\n");
+    print_bodies(t, 2);
+}
+
 static int
 run(const cli_args *a)
 {
@@ -131,6 +174,7 @@ run(const cli_args *a)
     for (int op = 0; op < TG_OP_COUNT; op++)
         if (hist[op])
             printf("  %-8s %zu\n", tg_op_name((tg_opcode)op), hist[op]);
+    print_loops(t);
     if (a->val[O_SPARSITY] || a->val[O_SVG])
         rc = sparsity(a, t, wrt);
     tg_tape_free(t);
@@ -142,7 +186,9 @@ const cli_cmd cli_cmd_info = {
     "describe a tape file: name, blocks, instruction count, op histogram, size, sparsity",
     "Prints the tape's name, its input and output blocks (index, name[size] and\n"
     "offset in the flat array), the number of instructions, how many there are of\n"
-    "each op, the bytes the loaded tape occupies (tg_tape_bytes) and the file size.\n"
+    "each op, the bytes the loaded tape occupies (tg_tape_bytes) and the file size;\n"
+    "for a tape with loops, each map and scan (its body, operand and output\n"
+    "counts) and the bodies with their blocks, nested bodies indented.\n"
     "  --sparsity    also the structural sparsity patterns (tg_jacobian_sparsity,\n"
     "                tg_hessian_sparsity): the m x n_w Jacobian and the lower\n"
     "                triangle of the Hessian of w . y (any weights w), each with\n"

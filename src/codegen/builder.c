@@ -71,6 +71,9 @@ add_kernel(tg_rust_builder *b, const tg_tape *t, const char *fname)
         return cg_fail(b, TG_ERR_ARG, "%s", "NULL tape");
     if (t->status != TG_OK)
         return cg_fail(b, t->status, "tape \"%s\" is in the error state", t->name);
+    if (tape_has_x(t))
+        return cg_fail(b, TG_ERR_UNSUPPORTED, "the Rust emitter does not support loops yet "
+                       "(tape \"%s\")", t->name);
     if (!cg_valid_ident(fname))
         return cg_fail(b, TG_ERR_NAME, "function name \"%s\" is not a valid Rust identifier", fname);
     for (uint32_t i = 0; i < b->nk; i++)

@@ -543,6 +543,8 @@ c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
         o = &z;
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name, t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, fn);
     if (o->function_name)
         snprintf(j->name, sizeof j->name, "%s", o->function_name);
     else

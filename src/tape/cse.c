@@ -303,7 +303,7 @@ rebuild(tg_tape *t, uint64_t n, uint32_t upto)
     if (grow_local(t, n))
         return -1;
     for (uint32_t i = 0; i < upto; i++) {
-        if (t->op[i] == TG_OP_INPUT)
+        if (t->op[i] == TG_OP_INPUT || (tape_op_flags[t->op[i]] & TG_OPF_EXTENDED))
             continue;
         if (global_room(t)) {
             drop_tables(t);
@@ -331,7 +331,8 @@ tape_cse_reserve(tg_tape *t)
 int
 tape_cse_insert(tg_tape *t, uint32_t i)
 {
-    if ((t->flags & TG_NO_CSE) || t->op[i] == TG_OP_INPUT)
+    if ((t->flags & TG_NO_CSE) || t->op[i] == TG_OP_INPUT
+        || (tape_op_flags[t->op[i]] & TG_OPF_EXTENDED))  /* never merged (XIR) */
         return 0;
     insert(t, i);
     return 0;

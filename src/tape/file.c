@@ -9,6 +9,15 @@
  * numbering.  Format 1 (read only) stored raw opcode numbers; it is read
  * through the frozen list of format 1 ops below.
  *
+ * Format 3 (written for tapes with loops; a tape without them is still
+ * written as format 2) holds a tree of tapes: section TAPS gives their
+ * number m, then each tape in pre-order has format 2's six sections and
+ * XREC (its body list as indices of later tapes of the file, its
+ * extended-instruction records and their operand lists).  Tape 0 is the
+ * tape; every other tape is the body of exactly one earlier tape, so the
+ * tapes built are as many as the file holds, and nesting is bounded by
+ * TAPE_MAX_DEPTH.
+ *
  * Loading reads the 24-byte header first and checks magic, version and the
  * declared size against the real size (so a foreign or endless input costs
  * a few bytes, not its size), then reads exactly that many bytes.  The
@@ -31,11 +40,13 @@
 #include "internal.h"
 
 #define FILE_MAGIC    "TAPEGEN"         /* 8 bytes with the NUL */
-#define FILE_VERSION  2u                /* written; 1 and 2 are read */
+#define FILE_VERSION  3u                /* written (2 for a tape without loops); 1..3 read */
 #define HEADER_BYTES  24u
 #define FILE_MIN      (HEADER_BYTES + 8u)
 #define FILE_MAX      ((uint64_t)1 << 40)
-#define MAX_SECTIONS  6
+#define MAX_SECTIONS  7               /* per tape */
+#define XREC_BYTES    44u             /* body u32, count u64, nc nx np ny u32, nops u64, nout u64 */
+#define MIN_TAPE_BYTES (7u * 20u)     /* seven empty sections: tag, length, hash */
 
 /* Format 1 numbered ops in this order (the order of ops.def in release
  * 0.1.0).  Frozen: ops appended or reordered later do not change how a
@@ -174,6 +185,13 @@ make_optable(optable *o, const tg_tape *t)
         o->code[op_by_name(o->name[k], strlen(o->name[k]))] = (uint8_t)k;
 }
 
+/* What a section writer knows: the tape's op table, and its index among
+ * the tapes of the file (format 3). */
+typedef struct wctx {
+    optable o;
+    uint32_t self;
+} wctx;
+
 static void
 put_name(buf *b, const char *s)
 {
@@ -184,16 +202,18 @@ put_name(buf *b, const char *s)
 
 /* Section payloads, in file order (format 2). */
 static void
-sec_meta(buf *b, const tg_tape *t, const optable *o)
+sec_meta(buf *b, const tg_tape *t, const wctx *w)
 {
+    const optable *o = &w->o;
     (void)o;
     put_u32(b, t->flags);
     put_name(b, t->name);
 }
 
 static void
-sec_blocks(buf *b, const tg_tape *t, const optable *o)
+sec_blocks(buf *b, const tg_tape *t, const wctx *w)
 {
+    const optable *o = &w->o;
     (void)o;
     put_u32(b, t->ninb);
     put_u32(b, t->noutb);
@@ -208,8 +228,9 @@ sec_blocks(buf *b, const tg_tape *t, const optable *o)
 }
 
 static void
-sec_opnames(buf *b, const tg_tape *t, const optable *o)
+sec_opnames(buf *b, const tg_tape *t, const wctx *w)
 {
+    const optable *o = &w->o;
     (void)t;
     put_u32(b, o->n);
     for (uint32_t k = 0; k < o->n; k++)
@@ -217,20 +238,22 @@ sec_opnames(buf *b, const tg_tape *t, const optable *o)
 }
 
 static void
-sec_insts(buf *b, const tg_tape *t, const optable *o)
+sec_insts(buf *b, const tg_tape *t, const wctx *w)
 {
+    const optable *o = &w->o;
     put_u32(b, t->n);
     for (uint32_t i = 0; i < t->n; i++)
         put(b, &o->code[t->op[i]], 1);
     const uint32_t *col[3] = { t->a, t->b, t->c };
     for (int c = 0; c < 3; c++)
         for (uint32_t i = 0; i < t->n; i++)
-            put_u32(b, (c == 0 || tape_op_arity[t->op[i]] > c) ? col[c][i] : 0);
+            put_u32(b, tape_cols_used(t->op[i]) > c ? col[c][i] : 0);
 }
 
 static void
-sec_consts(buf *b, const tg_tape *t, const optable *o)
+sec_consts(buf *b, const tg_tape *t, const wctx *w)
 {
+    const optable *o = &w->o;
     (void)o;
     put_u32(b, t->nk);
     for (uint32_t i = 0; i < t->nk; i++)
@@ -238,15 +261,59 @@ sec_consts(buf *b, const tg_tape *t, const optable *o)
 }
 
 static void
-sec_outputs(buf *b, const tg_tape *t, const optable *o)
+sec_outputs(buf *b, const tg_tape *t, const wctx *w)
 {
+    const optable *o = &w->o;
     (void)o;
     put_u32(b, t->nout);
     for (uint32_t j = 0; j < t->nout; j++)
         put_u32(b, t->out_ref[j]);
 }
 
-typedef void (*sec_writer)(buf *, const tg_tape *, const optable *);
+/* The number of tapes in t's tree (t and its bodies, recursively). */
+static uint32_t
+tree_size(const tg_tape *t)
+{
+    uint32_t m = 1;
+    for (uint32_t j = 0; j < t->nbodies; j++)
+        m += tree_size(t->bodies[j]);
+    return m;
+}
+
+/* Format 3 XREC: body list (file indices: pre-order, so body j's index is
+ * self + 1 + the sizes of bodies 0..j-1), records, operand lists.  The
+ * records' kind, instruction and operand offset follow from the
+ * instructions and are not stored. */
+static void
+sec_xrec(buf *b, const tg_tape *t, const wctx *w)
+{
+    put_u32(b, t->nbodies);
+    uint32_t next = w->self + 1;
+    for (uint32_t j = 0; j < t->nbodies; j++) {
+        put_u32(b, next);
+        next += tree_size(t->bodies[j]);
+    }
+    put_u32(b, t->nxr);
+    for (uint32_t r = 0; r < t->nxr; r++) {
+        const tape_xrec *x = &t->xr[r];
+        put_u32(b, x->body);
+        put_u64(b, x->count);
+        put_u32(b, x->nc);
+        put_u32(b, x->nx);
+        put_u32(b, x->np);
+        put_u32(b, x->ny);
+        put_u64(b, x->nops);
+        put_u64(b, x->nout);
+    }
+    put_u64(b, t->nxops);
+    for (uint32_t r = 0; r < t->nxr; r++) {         /* in record order: canonical */
+        const uint32_t *o = tape_xops(t, &t->xr[r]);
+        for (uint64_t k = 0; k < t->xr[r].nops; k++)
+            put_u32(b, o[k]);
+    }
+}
+
+typedef void (*sec_writer)(buf *, const tg_tape *, const wctx *);
 
 static const struct {
     char tag[5];
@@ -254,30 +321,66 @@ static const struct {
 } writers[MAX_SECTIONS] = {
     { "META", sec_meta }, { "BLKS", sec_blocks }, { "OPNM", sec_opnames },
     { "INST", sec_insts }, { "KPOO", sec_consts }, { "OUTS", sec_outputs },
+    { "XREC", sec_xrec },
 };
+
+/* A section: tag, payload length, payload, hash of the payload. */
+static void
+put_section(buf *b, const char *tag, sec_writer write, const tg_tape *t, const wctx *w)
+{
+    put(b, tag, 4);
+    size_t at = b->len;
+    put_u64(b, 0);                      /* payload length, patched */
+    size_t start = b->len;
+    write(b, t, w);
+    if (b->failed)
+        return;
+    uint64_t len = b->len - start;
+    for (size_t i = 0; i < 8; i++)
+        b->p[at + i] = (uint8_t)(len >> (8 * i));
+    put_u64(b, fnv1a(b->p + start, (size_t)len));
+}
+
+/* Tape t as file tape `self`, then its bodies in pre-order (recursion as
+ * deep as bodies nest, <= TAPE_MAX_DEPTH).  nsec: 6 (format 2) or 7. */
+static void
+put_tape(buf *b, const tg_tape *t, uint32_t self, int nsec)
+{
+    wctx *w = mem_malloc(sizeof *w);
+    if (!w) {
+        b->failed = true;
+        return;
+    }
+    make_optable(&w->o, t);
+    w->self = self;
+    for (int s = 0; s < nsec && !b->failed; s++)
+        put_section(b, writers[s].tag, writers[s].write, t, w);
+    mem_free(w);
+    uint32_t next = self + 1;
+    for (uint32_t j = 0; j < t->nbodies && !b->failed; j++) {
+        put_tape(b, t->bodies[j], next, nsec);
+        next += tree_size(t->bodies[j]);
+    }
+}
+
+static void
+sec_taps(buf *b, const tg_tape *t, const wctx *w)
+{
+    (void)w;
+    put_u32(b, tree_size(t));
+}
 
 static void
 serialize(buf *b, const tg_tape *t)
 {
-    optable o;
-    make_optable(&o, t);
+    bool loops = tape_has_x(t) || t->nbodies;
     put(b, FILE_MAGIC, 8);
-    put_u32(b, FILE_VERSION);
-    put_u32(b, MAX_SECTIONS);
+    put_u32(b, loops ? 3u : 2u);
+    put_u32(b, loops ? 7u : 6u);
     put_u64(b, 0);                      /* total size, patched below */
-    for (int s = 0; s < MAX_SECTIONS; s++) {
-        put(b, writers[s].tag, 4);
-        size_t at = b->len;
-        put_u64(b, 0);                  /* payload length, patched */
-        size_t start = b->len;
-        writers[s].write(b, t, &o);
-        if (b->failed)
-            return;
-        uint64_t len = b->len - start;
-        for (size_t i = 0; i < 8; i++)
-            b->p[at + i] = (uint8_t)(len >> (8 * i));
-        put_u64(b, fnv1a(b->p + start, (size_t)len));
-    }
+    if (loops)
+        put_section(b, "TAPS", sec_taps, t, NULL);
+    put_tape(b, t, 0, loops ? 7 : 6);
     if (b->failed)
         return;
     uint64_t total = b->len + 8;
@@ -294,6 +397,8 @@ tg_tape_save(const tg_tape *t, const char *path)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_tape_save: tape \"%s\" is in the error state: %s",
                             t->name, t->err);
+    if (tape_refuse_call(t, "tg_tape_save") != TG_OK)
+        return TG_ERR_UNSUPPORTED;
     buf b = { 0 };
     serialize(&b, t);
     if (b.failed) {
@@ -380,6 +485,11 @@ typedef struct image {
     char (*bname)[TAPE_NAME_MAX + 1];   /* ninb + noutb names */
     uint32_t *bsize;
     const uint8_t *ops, *cols, *kbits, *outs;
+    /* format 3 XREC */
+    uint32_t nbodies, nxr;
+    uint64_t nxops;
+    const uint8_t *bodies, *xrecs, *xops;
+    uint32_t self, ntapes;  /* this tape's index, the file's tape count */
     bool nomem;             /* the failure was an allocation */
 } image;
 
@@ -524,6 +634,47 @@ read_outputs(rd *r, image *im)
     return 0;
 }
 
+static int
+rd_u64(rd *r, uint64_t *v, const char *what)
+{
+    if (need(r, 8, what))
+        return -1;
+    *v = get_u64(r->p + r->at);
+    r->at += 8;
+    return 0;
+}
+
+/* Format 3 XREC: bodies (later tapes of the file), records, operands;
+ * every count is checked against the bytes present. */
+static int
+read_xrec(rd *r, image *im)
+{
+    if (rd_u32(r, &im->nbodies, "body count"))
+        return -1;
+    if ((uint64_t)im->nbodies * 4 > r->len - r->at)
+        return bad(r, "%" PRIu32 " bodies cannot fit in the section", im->nbodies);
+    im->bodies = r->p + r->at;
+    for (uint32_t j = 0; j < im->nbodies; j++, r->at += 4) {
+        uint32_t k = get_u32(r->p + r->at);
+        if (k <= im->self || k >= im->ntapes)
+            return bad(r, "body %" PRIu32 " is tape %" PRIu32 ": not a later tape of the %" PRIu32
+                       " in the file", j, k, im->ntapes);
+    }
+    if (rd_u32(r, &im->nxr, "record count"))
+        return -1;
+    if ((uint64_t)im->nxr * XREC_BYTES > r->len - r->at)
+        return bad(r, "%" PRIu32 " records cannot fit in the section", im->nxr);
+    im->xrecs = r->p + r->at;
+    r->at += (size_t)im->nxr * XREC_BYTES;
+    if (rd_u64(r, &im->nxops, "operand count"))
+        return -1;
+    if (im->nxops > (r->len - r->at) / 4 || im->nxops * 4 != r->len - r->at)
+        return bad(r, "%" PRIu64 " operands do not match the section length", im->nxops);
+    im->xops = r->p + r->at;
+    r->at = r->len;
+    return 0;
+}
+
 typedef int (*sec_reader)(rd *, image *);
 
 /* The sections of each format, in file order. */
@@ -536,6 +687,9 @@ static const struct layout {
       { read_meta1, read_blocks, read_insts, read_consts, read_outputs } },
     { 2, 6, { "META", "BLKS", "OPNM", "INST", "KPOO", "OUTS" },
       { read_meta2, read_blocks, read_opnames, read_insts, read_consts, read_outputs } },
+    { 3, 7, { "META", "BLKS", "OPNM", "INST", "KPOO", "OUTS", "XREC" },    /* per tape */
+      { read_meta2, read_blocks, read_opnames, read_insts, read_consts, read_outputs,
+        read_xrec } },
 };
 
 static const struct layout *
@@ -557,7 +711,7 @@ check_header(rd *r, const uint8_t *h, size_t have, uint64_t len)
         return bad(r, "truncated header (%" PRIu64 " bytes)", len);
     const struct layout *l = layout_of(get_u32(h + 8));
     if (!l)
-        return bad(r, "unsupported format version %" PRIu32 " (this build reads 1 and %u)",
+        return bad(r, "unsupported format version %" PRIu32 " (this build reads 1 to %u)",
                    get_u32(h + 8), FILE_VERSION);
     if (get_u32(h + 12) != l->nsec)
         return bad(r, "format %" PRIu32 " has %" PRIu32 " sections, the header says %" PRIu32,
@@ -592,8 +746,7 @@ check_encoding(rd *r, image *im)
             return bad(r, "instruction %" PRIu32 ": operation \"%s\" is unknown to this build",
                        i, im->opname[op]);
         used[op] = true;
-        int ar = tape_op_arity[im->opmap[op]];
-        for (int j = ar ? ar : 1; j < 3; j++) {
+        for (int j = tape_cols_used((uint8_t)im->opmap[op]); j < 3; j++) {
             const uint8_t *at = im->cols + 4 * ((size_t)j * n + i);
             r->at = (size_t)(at - im->file);
             if (get_u32(at) != 0)
@@ -608,20 +761,14 @@ check_encoding(rd *r, image *im)
     return 0;
 }
 
+/* The sections of one tape (l->nsec of them) from *at on, then the
+ * encoding checks. */
 static int
-parse(const uint8_t *p, size_t len, image *im, char *err, size_t errlen)
+parse_tape(const uint8_t *p, size_t *at_, size_t end, const struct layout *l, image *im,
+           char *err, size_t errlen)
 {
-    rd r = { p, len, 0, 0, err, errlen };
-    if (check_header(&r, p, len, len))
-        return -1;
-    const struct layout *l = layout_of(get_u32(p + 8));
-    if (fnv1a(p, len - 8) != get_u64(p + len - 8)) {
-        r.at = len - 8;
-        return bad(&r, "file checksum mismatch (corrupted)");
-    }
-    im->file = p;
-    im->version = l->version;
-    size_t at = HEADER_BYTES, end = len - 8;
+    rd r = { p, end, 0, 0, err, errlen };
+    size_t at = *at_;
     for (uint32_t s = 0; s < l->nsec; s++) {
         r.at = at;
         if (end - at < 12 || memcmp(p + at, l->tag[s], 4) != 0)
@@ -642,23 +789,71 @@ parse(const uint8_t *p, size_t len, image *im, char *err, size_t errlen)
                        l->tag[s]);
         at = start + (size_t)slen + 8;
     }
+    *at_ = at;
     r.at = at;
-    if (at != end)
-        return bad(&r, "unexpected data after the last section");
     return check_encoding(&r, im);
 }
 
-/* File offset of the fault tape_verify found in a tape built from im. */
-static size_t
-fault_offset(const image *im, const tape_fault *f)
+/* Header and whole-file hash; the layout of the file's version. */
+static const struct layout *
+parse_head(const uint8_t *p, size_t len, char *err, size_t errlen)
 {
-    size_t n = im->n, inst = (size_t)(im->ops - im->file);
+    rd r = { p, len, 0, 0, err, errlen };
+    if (check_header(&r, p, len, len))
+        return NULL;
+    if (fnv1a(p, len - 8) != get_u64(p + len - 8)) {
+        r.at = len - 8;
+        bad(&r, "file checksum mismatch (corrupted)");
+        return NULL;
+    }
+    return layout_of(get_u32(p + 8));
+}
+
+/* Formats 1 and 2: one tape. */
+static int
+parse(const uint8_t *p, size_t len, image *im, char *err, size_t errlen)
+{
+    const struct layout *l = parse_head(p, len, err, errlen);
+    if (!l)
+        return -1;
+    im->file = p;
+    im->version = l->version;
+    size_t at = HEADER_BYTES, end = len - 8;
+    if (parse_tape(p, &at, end, l, im, err, errlen))
+        return -1;
+    rd r = { p, len, at, 0, err, errlen };
+    if (at != end)
+        return bad(&r, "unexpected data after the last section");
+    return 0;
+}
+
+/* Where a tape's instructions and outputs are in the file (fault offsets
+ * outlive the image in format 3, where it is reused per tape). */
+typedef struct tape_at {
+    size_t ops, cols, outs;
+    uint32_t n;
+} tape_at;
+
+static tape_at
+where_of(const image *im)
+{
+    tape_at w = { (size_t)(im->ops - im->file), (size_t)(im->cols - im->file),
+                  (size_t)(im->outs - im->file), im->n };
+    return w;
+}
+
+/* File offset of the fault tape_verify found in a tape built from a file. */
+static size_t
+fault_at(const tape_at *w, const tape_fault *f)
+{
+    size_t n = w->n, inst = w->ops;
     switch (f->kind) {
     case TAPE_AT_INST:
-        return f->field == 0 ? inst + f->index
-                             : (size_t)(im->cols - im->file) + 4 * ((size_t)(f->field - 1) * n + f->index);
+        if (f->index >= n)
+            return inst - 4;
+        return f->field == 0 ? inst + f->index : w->cols + 4 * ((size_t)(f->field - 1) * n + f->index);
     case TAPE_AT_OUTPUT:
-        return (size_t)(im->outs - im->file) + 4 * (size_t)f->index;
+        return w->outs + 4 * (size_t)f->index;
     case TAPE_AT_INPUTS:
         return f->index < n ? inst + f->index : inst - 4;
     default:
@@ -720,6 +915,268 @@ tape_from_image(tg_tape *t, const image *im)
     t->nk = im->nk;
     t->nin = im->nin;
     t->nout = im->nout;
+}
+
+
+/* Format 3: the extended-instruction tables of a tape from its XREC.
+ * Record k belongs to the k-th extended instruction (tape_verify checks
+ * that its column a says so); operand lists follow one another. */
+static void
+x_from_image(tg_tape *t, const image *im)
+{
+    if (t->status != TG_OK || (im->nxr == 0 && im->nxops == 0))
+        return;
+    t->xr = mem_malloc((size_t)(im->nxr ? im->nxr : 1) * sizeof *t->xr);
+    t->xops = mem_malloc((size_t)(im->nxops ? im->nxops : 1) * sizeof *t->xops);
+    if (!t->xr || !t->xops) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory loading %" PRIu32 " loop records", im->nxr);
+        return;
+    }
+    t->xrcap = im->nxr;
+    t->xopscap = im->nxops;
+    uint64_t op0 = 0;
+    for (uint32_t r = 0; r < im->nxr; r++) {
+        const uint8_t *q = im->xrecs + (size_t)r * XREC_BYTES;
+        tape_xrec *x = &t->xr[r];
+        x->kind = 0;
+        x->inst = UINT32_MAX;
+        x->body = get_u32(q);
+        x->count = get_u64(q + 4);
+        x->nc = get_u32(q + 12);
+        x->nx = get_u32(q + 16);
+        x->np = get_u32(q + 20);
+        x->ny = get_u32(q + 24);
+        x->nops = get_u64(q + 28);
+        x->nout = get_u64(q + 36);
+        x->op0 = op0;
+        op0 = x->nops > UINT64_MAX - op0 ? UINT64_MAX : op0 + x->nops;
+    }
+    for (uint32_t i = 0, k = 0; i < t->n; i++)
+        if (tape_is_x(t->op[i]) && k < im->nxr) {
+            t->xr[k].inst = i;
+            t->xr[k].kind = t->op[i];
+            t->xkinds |= tape_xk_bit(t->op[i]);
+            k++;
+        }
+    for (uint64_t k = 0; k < im->nxops; k++)
+        t->xops[k] = get_u32(im->xops + 4 * k);
+    t->nxr = im->nxr;
+    t->nxops = im->nxops;
+}
+
+static int
+read_taps(rd *r, image *im)
+{
+    if (rd_u32(r, &im->ntapes, "tape count"))
+        return -1;
+    if (im->ntapes == 0)
+        return bad(r, "no tape in the file");
+    return 0;
+}
+
+static const struct layout taps_layout = { 3, 1, { "TAPS" }, { read_taps } };
+
+/* The state of a format 3 load: the tapes built so far, their body lists
+ * (file indices) and where they are in the file. */
+typedef struct load3 {
+    uint32_t m;
+    tg_tape **tapes;
+    uint32_t **links, *nb;      /* body lists and their lengths */
+    tape_at *where;
+    uint8_t *refd;
+} load3;
+
+static void
+load3_free(load3 *L)
+{
+    for (uint32_t k = 0; k < L->m; k++) {
+        if (L->tapes)
+            tg_tape_free(L->tapes[k]);
+        if (L->links)
+            mem_free(L->links[k]);
+    }
+    mem_free(L->tapes);
+    mem_free(L->links);
+    mem_free(L->nb);
+    mem_free(L->where);
+    mem_free(L->refd);
+}
+
+/* Builds file tape k from its parsed image. */
+static int
+build3(load3 *L, uint32_t k, const image *im, char *err, size_t errlen, bool *nomem)
+{
+    tg_tape *t = L->tapes[k] = tg_tape_new(im->name);
+    L->links[k] = mem_malloc(((size_t)im->nbodies + 1) * sizeof **L->links);
+    if (!t || !L->links[k]) {
+        *nomem = true;
+        return snprintf(err, errlen, "out of memory loading tape %" PRIu32, k), -1;
+    }
+    tape_from_image(t, im);
+    x_from_image(t, im);
+    if (t->status != TG_OK) {
+        *nomem = t->status == TG_ERR_NOMEM;
+        return snprintf(err, errlen, "%s", t->err), -1;
+    }
+    L->where[k] = where_of(im);
+    if (t->xkinds & TAPE_XK_CALL) {         /* issue 13 (userfn) stores calls */
+        rd r = { im->file, 0, L->where[k].ops, 0, err, errlen };
+        return bad(&r, "user-defined function calls cannot be loaded yet");
+    }
+    for (uint32_t j = 0; j < im->nbodies; j++) {
+        uint32_t b = get_u32(im->bodies + 4 * (size_t)j);      /* read_xrec: k < b < m */
+        if (L->refd[b]) {
+            rd r = { im->file, 0, (size_t)(im->bodies - im->file) + 4 * j, 0, err, errlen };
+            return bad(&r, "tape %" PRIu32 " is the body of two tapes", b);
+        }
+        L->refd[b] = 1;
+        L->links[k][j] = b;
+    }
+    L->nb[k] = im->nbodies;
+    return 0;
+}
+
+/* Gives tape k its bodies (built, verified, later in the file), bounds
+ * the nesting and verifies it.  Children before parents: no recursion. */
+static int
+link3(load3 *L, uint32_t k, uint32_t nb, char *err, size_t errlen, bool *nomem)
+{
+    tg_tape *t = L->tapes[k];
+    if (nb) {
+        t->bodies = mem_malloc((size_t)nb * sizeof *t->bodies);
+        if (!t->bodies) {
+            *nomem = true;
+            return snprintf(err, errlen, "out of memory linking loop bodies"), -1;
+        }
+        t->bodiescap = nb;
+    }
+    for (uint32_t j = 0; j < nb; j++) {
+        tg_tape *b = L->tapes[L->links[k][j]];
+        L->tapes[L->links[k][j]] = NULL;
+        t->bodies[t->nbodies++] = b;
+        if (b->depth + 1 > t->depth)
+            t->depth = b->depth + 1;
+        t->xkinds |= b->xkinds;
+    }
+    rd r = { NULL, 0, L->where[k].ops - 4, 0, err, errlen };
+    if (t->depth > TAPE_MAX_DEPTH)
+        return bad(&r, "loop bodies nest deeper than %d levels", TAPE_MAX_DEPTH);
+    tape_fault f;
+    if (tape_verify_at(t, &f) != 0) {
+        r.at = fault_at(&L->where[k], &f);
+        return bad(&r, "%s%s", k ? "in a loop body: " : "", f.msg);
+    }
+    return 0;
+}
+
+/* The tapes are in the writer's order: pre-order, each tape's bodies
+ * numbered one after the other's subtree (so a file has one encoding and
+ * save(load(file)) gives it back).  Subtree sizes bottom-up: no recursion. */
+static int
+check_order3(load3 *L, const uint8_t *p, size_t len, char *err, size_t errlen, bool *nomem)
+{
+    uint32_t *size = mem_malloc((size_t)L->m * sizeof *size);
+    if (!size) {
+        *nomem = true;
+        return snprintf(err, errlen, "out of memory"), -1;
+    }
+    int rc = 0;
+    for (uint32_t k = L->m; k-- > 0 && rc == 0;) {
+        uint64_t s = 1, next = (uint64_t)k + 1;
+        for (uint32_t j = 0; j < L->nb[k]; j++) {
+            uint32_t b = L->links[k][j];
+            if (b != next) {
+                rd r = { p, len, L->where[k].ops, 0, err, errlen };
+                rc = bad(&r, "tape %" PRIu32 ": body %" PRIu32 " is tape %" PRIu32 ", expected %"
+                         PRIu64 " (bodies follow their tape in order)", k, j, b, next);
+                break;
+            }
+            next += size[b];
+            s += size[b];
+        }
+        size[k] = (uint32_t)s;
+    }
+    mem_free(size);
+    return rc;
+}
+
+/* Format 3: the tree of tapes; tape 0 is returned (NULL with err set). */
+static tg_tape *
+parse3(const uint8_t *p, size_t len, const struct layout *l, char *err, size_t errlen,
+       bool *nomem)
+{
+    load3 L = { 0 };
+    tg_tape *root = NULL;
+    image *im = mem_calloc(1, sizeof *im);
+    size_t at = HEADER_BYTES, end = len - 8;
+    if (!im) {
+        *nomem = true;
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    im->file = p;
+    if (parse_tape(p, &at, end, &taps_layout, im, err, errlen))
+        goto out;
+    L.m = im->ntapes;
+    if ((uint64_t)L.m * MIN_TAPE_BYTES > end - at) {
+        rd r = { p, len, at - 12, 0, err, errlen };
+        bad(&r, "%" PRIu32 " tapes cannot fit in the file", L.m);
+        goto out;
+    }
+    L.tapes = mem_calloc(L.m, sizeof *L.tapes);
+    L.links = mem_calloc(L.m, sizeof *L.links);
+    L.nb = mem_calloc(L.m, sizeof *L.nb);
+    L.where = mem_calloc(L.m, sizeof *L.where);
+    L.refd = mem_calloc(L.m, 1);
+    if (!L.tapes || !L.links || !L.nb || !L.where || !L.refd) {
+        *nomem = true;
+        snprintf(err, errlen, "out of memory for %" PRIu32 " tapes", L.m);
+        goto out;
+    }
+    for (uint32_t k = 0; k < L.m; k++) {
+        mem_free(im->bname);
+        mem_free(im->bsize);
+        memset(im, 0, sizeof *im);
+        im->file = p;
+        im->version = 3;
+        im->self = k;
+        im->ntapes = L.m;
+        if (parse_tape(p, &at, end, l, im, err, errlen)) {
+            *nomem = im->nomem;
+            goto out;
+        }
+        if (build3(&L, k, im, err, errlen, nomem))
+            goto out;
+    }
+    if (at != end) {
+        rd r = { p, len, at, 0, err, errlen };
+        bad(&r, "unexpected data after the last section");
+        goto out;
+    }
+    for (uint32_t k = 1; k < L.m; k++)
+        if (!L.refd[k]) {
+            rd r = { p, len, L.where[k].ops, 0, err, errlen };
+            bad(&r, "tape %" PRIu32 " of the file is no tape's body", k);
+            goto out;
+        }
+    if (check_order3(&L, p, len, err, errlen, nomem))
+        goto out;
+    for (uint32_t k = L.m; k-- > 0;)
+        if (link3(&L, k, L.nb[k], err, errlen, nomem))
+            goto out;
+    if (L.m == 1 && L.tapes[0]->nxr == 0) {
+        rd r = { p, len, HEADER_BYTES, 0, err, errlen };
+        bad(&r, "a format 3 file of a tape without loops (such a tape is written as format 2)");
+        goto out;
+    }
+    root = L.tapes[0];
+    L.tapes[0] = NULL;
+out:
+    load3_free(&L);
+    mem_free(im->bname);
+    mem_free(im->bsize);
+    mem_free(im);
+    return root;
 }
 
 /* ------------------------------------------------------ reading bytes */
@@ -893,6 +1350,20 @@ tg_tape_load(const char *path)
         tape_fail(t, s, "%s", err);
         return t;
     }
+    if (len >= HEADER_BYTES && get_u32(p + 8) == 3) {
+        const struct layout *l = parse_head(p, len, err, sizeof err);
+        bool nomem = false;
+        tg_tape *u = l ? parse3(p, len, l, err, sizeof err, &nomem) : NULL;
+        if (u && !(u->flags & TG_NO_CSE) && tape_cse_rebuild(u))
+            tape_fail(u, TG_ERR_NOMEM, "out of memory building the CSE table");
+        mem_free(p);
+        if (u) {
+            tg_tape_free(t);
+            return u;
+        }
+        tape_fail(t, nomem ? TG_ERR_NOMEM : TG_ERR_FORMAT, "%s: %s", path, err);
+        return t;
+    }
     image *im = mem_calloc(1, sizeof *im);
     char *name = NULL;
     tape_fault f;
@@ -911,7 +1382,10 @@ tg_tape_load(const char *path)
             tg_tape_free(t);
             t = tg_tape_new("loading");
             if (t)
-                tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: %s", path, fault_offset(im, &f), f.msg);
+            {
+                tape_at w = where_of(im);
+                tape_fail(t, TG_ERR_FORMAT, "%s: at byte %zu: %s", path, fault_at(&w, &f), f.msg);
+            }
         } else if (t->status == TG_OK && !(t->flags & TG_NO_CSE) && tape_cse_rebuild(t)) {
             tape_fail(t, TG_ERR_NOMEM, "out of memory building the CSE table");
         }

@@ -11,7 +11,14 @@
  *  - input and output blocks tile the flat arrays in declaration order
  *    (sizes may be 0) and sum to nin and nout; outputs refer to
  *    instructions;
- *  - columns op/a/b/c live in one allocation (growth is all-or-nothing). */
+ *  - columns op/a/b/c live in one allocation (growth is all-or-nothing);
+ *  - extended instructions (MAP, SCAN, CALL; see tape_xrec below): a = the
+ *    index of its record in t->xr, b = c = 0; its nout outputs follow it
+ *    as XOUT instructions (a = the extended instruction, b = the output
+ *    index 0.., c = 0) and XOUTs appear nowhere else; the operand refs in
+ *    t->xops are all earlier; a loop's body is a tape in t->bodies whose
+ *    input/output block sizes match the record.  The xrecs are in
+ *    instruction order. */
 #ifndef TG_TAPE_INTERNAL_H
 #define TG_TAPE_INTERNAL_H
 
@@ -24,6 +31,28 @@
 
 #define TAPE_MAX_INSTS  ((uint64_t)UINT32_MAX - 1) /* ids 0..2^32-3; TG_ZERO, TG_NIL reserved */
 #define TAPE_NAME_MAX   255
+
+/* The record of an extended instruction (one per MAP/SCAN/CALL, in
+ * instruction order).  Operand list at t->xops[op0 .. op0+nops):
+ *   MAP:  xs[count*nx], params[np]
+ *   SCAN: carry_in[nc], xs[count*nx], params[np]
+ *   CALL: x[nx]
+ * Outputs (the XOUT instructions inst+1 .. inst+nout):
+ *   MAP:  ys[count*ny];  SCAN: carry_out[nc], ys[count*ny];  CALL: y[ny]. */
+typedef struct tape_xrec {
+    uint8_t kind;       /* TG_OP_MAP, TG_OP_SCAN or TG_OP_CALL */
+    uint32_t body;      /* index into t->bodies (MAP/SCAN) or the call table (CALL) */
+    uint64_t count;     /* map count / scan steps; 1 for CALL */
+    uint32_t nc, nx, np, ny;    /* body block sizes: carry, per-step x, params, per-step y */
+    uint64_t op0;       /* first operand in t->xops */
+    uint64_t nops;
+    uint64_t nout;
+    uint32_t inst;      /* the extended instruction */
+} tape_xrec;
+
+/* Nesting depth of bodies within bodies that a tape may have (the loader
+ * and tape_verify enforce it; recursive passes rely on it). */
+#define TAPE_MAX_DEPTH 32
 
 typedef struct tape_block {
     char *name;
@@ -61,6 +90,14 @@ struct tg_tape {
         uint8_t op, where;      /* where: 0 none, 1 local table, 2 global */
     } hpend;
 
+    tape_xrec *xr;              /* extended-instruction records */
+    uint32_t nxr, xrcap;
+    uint32_t *xops;             /* their operand lists */
+    uint64_t nxops, xopscap;
+    struct tg_tape **bodies;    /* loop bodies, owned; each stored once */
+    uint32_t nbodies, bodiescap;
+    uint32_t depth;             /* nesting depth: 0 without loops, else 1 + max over bodies */
+    unsigned xkinds;            /* TAPE_XK_* of the extended instructions here and in bodies */
     /* Recording at a point (values.c): val[i] is instruction i's value,
      * TAPE_NOVAL where it has none; NULL (and never allocated) until an
      * input is declared with a value, then as long as the columns (cap). */
@@ -73,6 +110,66 @@ struct tg_tape {
 
     _Atomic(struct tape_attached *) attached;  /* see attach.c */
 };
+
+/* Bits of tg_tape.xkinds: which extended instructions a tape holds (its
+ * bodies included). */
+#define TAPE_XK_MAP  1u
+#define TAPE_XK_SCAN 2u
+#define TAPE_XK_CALL 4u
+static inline unsigned
+tape_xk_bit(uint8_t op)
+{
+    return op == TG_OP_MAP ? TAPE_XK_MAP : op == TG_OP_SCAN ? TAPE_XK_SCAN : TAPE_XK_CALL;
+}
+
+/* op is MAP, SCAN or CALL (an extended instruction with a record).  The
+ * instruction itself is not a value (only its XOUTs are). */
+static inline bool
+tape_is_x(uint8_t op)
+{
+    return op == TG_OP_MAP || op == TG_OP_SCAN || op == TG_OP_CALL;
+}
+
+extern const uint8_t tape_op_arity[TG_OP_COUNT];
+extern const uint8_t tape_op_flags[TG_OP_COUNT];
+
+/* How many of the columns a, b, c instruction op uses (the others hold 0):
+ * the arity, or 1 for the leaves and extended instructions (a is an index),
+ * 2 for XOUT (a the instruction, b the output index). */
+static inline int
+tape_cols_used(uint8_t op)
+{
+    return op == TG_OP_XOUT ? 2 : tape_op_arity[op] ? tape_op_arity[op] : 1;
+}
+
+/* t has extended instructions.  Every path that cannot handle them yet
+ * refuses such tapes through this test (grep for tape_has_x). */
+static inline bool
+tape_has_x(const tg_tape *t)
+{
+    return t->nxr != 0;
+}
+
+/* The record of extended instruction i (tape_is_x(t->op[i])). */
+static inline const tape_xrec *
+tape_xrec_of(const tg_tape *t, uint32_t i)
+{
+    return &t->xr[t->a[i]];
+}
+
+/* The operand list of r (r->nops refs). */
+static inline const uint32_t *
+tape_xops(const tg_tape *t, const tape_xrec *r)
+{
+    return t->xops + r->op0;
+}
+
+/* The body tape of a MAP/SCAN record. */
+static inline const tg_tape *
+tape_body_of(const tg_tape *t, const tape_xrec *r)
+{
+    return t->bodies[r->body];
+}
 
 /* An operand while recording: an instruction or a literal not yet on the
  * tape (literals are materialised only when an op is actually recorded, so
@@ -93,12 +190,13 @@ tape_bits(double d)
     return u;
 }
 
-/* v is a value usable on t: an instruction of t, or the tapeless zero
+/* v is a value usable on t: an instruction of t (not an extended one), or the tapeless zero
  * {NULL or t, TG_ZERO} (tapegen.h). */
 static inline bool
 tape_var_ok(const tg_tape *t, tg_var v)
 {
-    return v.id == TG_ZERO ? (!v.tape || v.tape == t) : (v.tape == t && v.id < t->n);
+    return v.id == TG_ZERO ? (!v.tape || v.tape == t)
+                           : (v.tape == t && v.id < t->n && !tape_is_x(t->op[v.id]));
 }
 
 /* attach.c: an object of a layer above, kept on a tape (made on first
@@ -154,6 +252,37 @@ tape_is_const(const tg_tape *t, uint32_t r, double *v)
     *v = t->k[t->a[r]];
     return true;
 }
+
+/* xtab.c: appends extended instruction op with record *rec (kind, body,
+ * count, block sizes, nops, nout filled in by the caller) and operand list
+ * ops[rec->nops], then its rec->nout XOUTs; all or nothing (t->limit
+ * respected).  Returns the instruction id, or TG_NIL with t failed.
+ * Never CSE'd. */
+uint32_t tape_append_x(tg_tape *t, uint8_t op, const tape_xrec *rec, const uint32_t *ops);
+/* xtab.c: index of body b in t->bodies, storing a copy when no
+ * structurally identical body is there yet; UINT32_MAX with t failed. */
+uint32_t tape_add_body(tg_tape *t, const tg_tape *b);
+/* xtab.c: as tape_add_body, but takes b itself (freed when an identical
+ * body is already there, or on failure). */
+uint32_t tape_adopt_body(tg_tape *t, tg_tape *b);
+/* xtab.c: a structural copy of t (instructions, constants, blocks, names,
+ * flags, bodies, records; no CSE tables, no attachments); NULL when out
+ * of memory.  Status and error are copied too. */
+tg_tape *tape_clone(const tg_tape *t);
+/* xtab.c: frees the loop tables of t (bodies included). */
+void     tape_free_x(tg_tape *t);
+/* xtab.c: the refusal of a path that cannot handle extended instructions
+ * yet: TG_ERR_UNSUPPORTED with "<fn> does not support loops yet" as
+ * tg_last_error, or TG_OK for a NULL tape or one without them.  Each call
+ * is a piece of issue 11 still to do: grep tape_refuse_x.
+ * tape_refuse_call: the same for user-function calls (issue 13). */
+tg_status tape_refuse_x(const tg_tape *t, const char *fn);
+tg_status tape_refuse_call(const tg_tape *t, const char *fn);
+/* xtab.c: bytes held by t's loop tables and bodies (for tg_tape_bytes). */
+size_t   tape_x_bytes(const tg_tape *t);
+/* xtab.c: two tapes record the same computation with the same blocks
+ * (instructions, constants bit for bit, block names and sizes, bodies). */
+bool     tape_same(const tg_tape *a, const tg_tape *b);
 
 /* record.c: the one recording entry point (fold, then CSE, then append).
  * Returns the result instruction, or TG_NIL once the tape is in error. */

@@ -39,6 +39,10 @@ tape_eval_op(tg_opcode op, double A, double B, double C)
 #include "tapegen/ops.def"
     case TG_OP_CONST:
     case TG_OP_INPUT:
+    case TG_OP_MAP:     /* extended: no scalar expression (ops.def) */
+    case TG_OP_SCAN:
+    case TG_OP_CALL:
+    case TG_OP_XOUT:
     case TG_OP_COUNT:
         break;
     }

@@ -4,16 +4,19 @@
 static const char *const op_names[TG_OP_COUNT] = {
 #define LEAF(NAME, name) [TG_OP_##NAME] = #name,
 #define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = #name,
+#define XOP(NAME, name, ar, fl) [TG_OP_##NAME] = #name,
 #include "tapegen/ops.def"
 };
 
 const uint8_t tape_op_arity[TG_OP_COUNT] = {
 #define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = ar,
+#define XOP(NAME, name, ar, fl) [TG_OP_##NAME] = ar,
 #include "tapegen/ops.def"
 };
 
 const uint8_t tape_op_flags[TG_OP_COUNT] = {
 #define OP(NAME, name, ar, fl, expr, rs) [TG_OP_##NAME] = fl,
+#define XOP(NAME, name, ar, fl) [TG_OP_##NAME] = fl,
 #include "tapegen/ops.def"
 };
 

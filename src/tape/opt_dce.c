@@ -17,11 +17,64 @@ mark_live(const tg_tape *t, uint8_t *live)
     for (uint32_t i = t->n; i-- > 0;) {
         if (!live[i])
             continue;
+        if (tape_is_x(t->op[i])) {     /* live when one of its XOUTs is */
+            const tape_xrec *r = tape_xrec_of(t, i);
+            const uint32_t *o = tape_xops(t, r);
+            for (uint64_t k = 0; k < r->nops; k++)
+                live[o[k]] = 1;
+            continue;
+        }
         int ar = tape_op_arity[t->op[i]];
         const uint32_t opnd[3] = { t->a[i], t->b[i], t->c[i] };
         for (int j = 0; j < ar; j++)
             live[opnd[j]] = 1;
     }
+}
+
+/* The body of record r of t for u: verbatim (NONE) or optimised at
+ * `level` (recursively: bodies nest at most TAPE_MAX_DEPTH deep); stored
+ * once on u.  UINT32_MAX with u failed. */
+static uint32_t
+copy_body(tg_tape *u, const tg_tape *t, const tape_xrec *r, tg_opt_level level)
+{
+    const tg_tape *b = tape_body_of(t, r);
+    if (level == TG_OPT_NONE)
+        return tape_add_body(u, b);
+    tg_tape *c = tape_clone(b);
+    if (!c || tg_tape_optimize(c, level) != TG_OK) {
+        tg_tape_free(c);
+        tape_fail(u, TG_ERR_NOMEM, "out of memory optimising loop body \"%s\"", b->name);
+        return UINT32_MAX;
+    }
+    return tape_adopt_body(u, c);
+}
+
+/* Extended instruction i of t onto u with its XOUTs (all of them: they
+ * are contiguous); map[] of the XOUTs set.  Returns its XOUT count. */
+static uint64_t
+copy_x(tg_tape *u, const tg_tape *t, uint32_t i, uint32_t *map, tg_opt_level level)
+{
+    tape_xrec r = *tape_xrec_of(t, i);
+    const uint32_t *o = tape_xops(t, &r);
+    uint32_t *ops = mem_malloc((size_t)(r.nops ? r.nops : 1) * sizeof *ops);
+    uint32_t j = TG_NIL;
+    if (!ops) {
+        tape_fail(u, TG_ERR_NOMEM, "out of memory copying a %s", tg_op_name(r.kind));
+    } else if (r.kind == TG_OP_CALL) {
+        tape_fail(u, TG_ERR_UNSUPPORTED, "optimising user-defined function calls is not "
+                  "supported yet");
+    } else {
+        for (uint64_t k = 0; k < r.nops; k++)
+            ops[k] = map[o[k]];
+        r.body = copy_body(u, t, &r, level);
+        if (r.body != UINT32_MAX)
+            j = tape_append_x(u, r.kind, &r, ops);
+    }
+    mem_free(ops);
+    map[i] = j;
+    for (uint64_t k = 0; k < r.nout; k++)
+        map[i + 1 + k] = j == TG_NIL ? TG_NIL : j + 1 + (uint32_t)k;
+    return r.nout;
 }
 
 /* One instruction of t onto u: verbatim (NONE) or through the recorder. */
@@ -73,9 +126,13 @@ tape_opt_dce(const tg_tape *t, tg_opt_level level)
     copy_blocks(u, t, true, NULL);
     for (uint32_t k = 0; k < t->nin && u->status == TG_OK; k++)
         map[t->in_ref[k]] = u->in_ref[k];
-    for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++)
-        if (live[i] && t->op[i] != TG_OP_INPUT)
+    for (uint32_t i = 0; i < t->n && u->status == TG_OK; i++) {
+        if (tape_is_x(t->op[i]))
+            i += live[i] ? (uint32_t)copy_x(u, t, i, map, level)
+                         : (uint32_t)tape_xrec_of(t, i)->nout;
+        else if (live[i] && t->op[i] != TG_OP_INPUT)
             map[i] = copy_inst(u, t, i, map, level);
+    }
     copy_blocks(u, t, false, map);
     u->flags = t->flags;
     u->limit = t->limit;

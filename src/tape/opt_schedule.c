@@ -54,11 +54,26 @@ tape_opt_schedule(tg_tape *t)
         level[i] = lv;
         key[i] = (sched_key){ lv, i };
     }
-    for (uint32_t w0 = 0; w0 < n && s == TG_OK; w0 += SCHED_WINDOW) {
-        uint32_t len = n - w0 < SCHED_WINDOW ? n - w0 : SCHED_WINDOW;
-        qsort(key + w0, len, sizeof *key, sched_cmp);
-        for (uint32_t j = w0; j < w0 + len; j++)
-            newid[key[j].index] = j;
+    /* windows within the runs between extended instructions: a loop and
+     * its XOUTs stay where they are, contiguous */
+    for (uint32_t r0 = 0; r0 < n && s == TG_OK;) {
+        if (tape_is_x(t->op[r0])) {
+            uint32_t end = r0 + 1 + (uint32_t)tape_xrec_of(t, r0)->nout;
+            for (uint32_t j = r0; j < end; j++)
+                newid[j] = j;
+            r0 = end;
+            continue;
+        }
+        uint32_t r1 = r0;
+        while (r1 < n && !tape_is_x(t->op[r1]))
+            r1++;
+        for (uint32_t w0 = r0; w0 < r1; w0 += SCHED_WINDOW) {
+            uint32_t len = r1 - w0 < SCHED_WINDOW ? r1 - w0 : SCHED_WINDOW;
+            qsort(key + w0, len, sizeof *key, sched_cmp);
+            for (uint32_t j = w0; j < w0 + len; j++)
+                newid[key[j].index] = j;
+        }
+        r0 = r1;
     }
     /* the permuted tape, built in u, then its columns moved into t */
     if (s == TG_OK && tape_reserve(u, n ? n : 1))
@@ -66,11 +81,11 @@ tape_opt_schedule(tg_tape *t)
     for (uint32_t j = 0; j < n && s == TG_OK; j++) {
         uint32_t i = key[j].index;
         uint8_t op = t->op[i];
-        bool leaf = op == TG_OP_CONST || op == TG_OP_INPUT;
+        bool leaf = op == TG_OP_CONST || op == TG_OP_INPUT || tape_is_x(op);
         int ar = tape_op_arity[op];
         u->op[j] = op;
         u->a[j] = leaf ? t->a[i] : newid[t->a[i]];
-        u->b[j] = ar >= 2 ? newid[t->b[i]] : 0;
+        u->b[j] = ar >= 2 ? newid[t->b[i]] : op == TG_OP_XOUT ? t->b[i] : 0;  /* output index */
         u->c[j] = ar >= 3 ? newid[t->c[i]] : 0;
         if ((tape_op_flags[op] & TG_OPF_COMMUTATIVE) && u->b[j] < u->a[j]) {   /* keep CSE's order */
             uint32_t x = u->a[j];
@@ -84,6 +99,8 @@ tape_opt_schedule(tg_tape *t)
             t->in_ref[k] = newid[t->in_ref[k]];
         for (uint32_t k = 0; k < t->nout; k++)
             t->out_ref[k] = newid[t->out_ref[k]];
+        for (uint64_t k = 0; k < t->nxops; k++)    /* loops stay in place, operands move */
+            t->xops[k] = newid[t->xops[k]];
         swap_columns(t, u);
         if ((!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t)) || tape_guards_rebuild(t))
             s = TG_ERR_NOMEM;

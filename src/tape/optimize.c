@@ -34,6 +34,8 @@ take_content(tg_tape *t, tg_tape *u)
     SWAP(inb); SWAP(outb); SWAP(ninb); SWAP(inbcap); SWAP(noutb); SWAP(outbcap);
     SWAP(in_ref); SWAP(nin); SWAP(nincap); SWAP(out_ref); SWAP(nout); SWAP(noutcap);
     SWAP(ht); SWAP(hg); SWAP(hcap); SWAP(hgcap); SWAP(hgcount); SWAP(hpend);
+    SWAP(xr); SWAP(nxr); SWAP(xrcap); SWAP(xops); SWAP(nxops); SWAP(xopscap);
+    SWAP(bodies); SWAP(nbodies); SWAP(bodiescap); SWAP(depth); SWAP(xkinds);
     SWAP(val); SWAP(guard); SWAP(nguard); SWAP(guardcap);   /* values are dropped */
 #undef SWAP
     tg_tape_free(u);
@@ -67,6 +69,8 @@ tg_tape_optimize(tg_tape *t, tg_opt_level level)
         return tape_fail_call(TG_ERR_ARG, "tg_tape_optimize: %s", t ? "bad level" : "NULL tape");
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "tg_tape_optimize: tape in the error state: %s", t->err);
+    if (tape_refuse_call(t, "tg_tape_optimize") != TG_OK)
+        return TG_ERR_UNSUPPORTED;
     /* work on copies; t changes only at the end, so a failure leaves it as it was */
     tg_tape *cur = NULL;
     for (int round = 0; round < 64; round++) {

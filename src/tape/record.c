@@ -176,7 +176,8 @@ record_tapeless(tg_opcode op, int n, const tg_operand *o)
 {
     tg_var v = { NULL, TG_NIL };
     double k[3] = { 0.0, 0.0, 0.0 };
-    if ((unsigned)op >= TG_OP_COUNT || tape_op_arity[op] != n)
+    if ((unsigned)op >= TG_OP_COUNT || tape_op_arity[op] != n
+        || (tape_op_flags[op] & TG_OPF_EXTENDED))
         return v;
     for (int i = 0; i < n; i++) {
         if (o[i].is_var && !is_zero_var(&o[i]))
@@ -208,7 +209,7 @@ take_operands(tg_tape *t, tg_opcode op, const tg_operand *o, int n, tape_opnd *o
         if (o[i].tape != t)
             return tape_fail(t, TG_ERR_ARG, "operand %d of %s is a value of another tape",
                              i + 1, tg_op_name(op));
-        if (o[i].id >= t->n)
+        if (o[i].id >= t->n || tape_is_x(t->op[o[i].id]))
             return tape_fail(t, TG_ERR_ARG, "operand %d of %s is not a value of tape \"%s\"",
                              i + 1, tg_op_name(op), t->name);
         out[i] = tape_ref(o[i].id);
@@ -229,6 +230,11 @@ record(tg_opcode op, int n, const tg_operand *o)
         return v;
     if ((unsigned)op >= TG_OP_COUNT || tape_op_arity[op] != n) {
         tape_fail(t, TG_ERR_ARG, "opcode %d does not take %d operands", (int)op, n);
+        return v;
+    }
+    if (tape_op_flags[op] & TG_OPF_EXTENDED) {
+        tape_fail(t, TG_ERR_ARG, "%s is an extended instruction: record it with tg_map, "
+                  "tg_scan or a call, not tg_op%d", tg_op_name(op), n);
         return v;
     }
     tape_opnd x[3];
@@ -270,7 +276,7 @@ static inline bool
 fast_opnd(const tg_tape *t, uint64_t i, uint32_t *r)
 {
     uint32_t id = (uint32_t)i;
-    if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST)
+    if (!(i >> 32) || id >= t->n || t->op[id] == TG_OP_CONST || tape_is_x(t->op[id]))
         return false;
     *r = id;
     return true;
@@ -297,7 +303,7 @@ static inline bool
 fast_op(tg_tape *t, tg_opcode op, int n)
 {
     return t && t->status == TG_OK && (unsigned)op < TG_OP_COUNT && tape_op_arity[op] == n
-           && op != TG_OP_POW && op != TG_OP_POWK;
+           && op != TG_OP_POW && op != TG_OP_POWK && !(tape_op_flags[op] & TG_OPF_EXTENDED);
 }
 
 tg_var

@@ -8,13 +8,49 @@
 #include "tape/alloc.h"
 #include "internal.h"
 
+/* Extended instruction i of f onto t: its body stored on t (shared when
+ * t already has it), its operands mapped, its XOUTs mapped in order.
+ * Returns the number of XOUTs (skipped by the caller).  f may be t: the
+ * record and operands are copied before t grows. */
+static uint64_t
+replay_x(tg_tape *t, const tg_tape *f, uint32_t i, uint32_t *map)
+{
+    tape_xrec r = *tape_xrec_of(f, i);
+    if (r.kind == TG_OP_CALL) {     /* issue 13 (userfn) replays calls */
+        tape_fail(t, TG_ERR_UNSUPPORTED, "replaying a user-defined function call is not "
+                  "supported yet");
+        return r.nout;
+    }
+    uint32_t *ops = mem_malloc((size_t)(r.nops ? r.nops : 1) * sizeof *ops);
+    if (!ops) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory replaying a %s", tg_op_name(r.kind));
+        return r.nout;
+    }
+    const uint32_t *o = tape_xops(f, &r);
+    for (uint64_t k = 0; k < r.nops; k++)
+        ops[k] = map[o[k]];
+    uint32_t b = tape_add_body(t, tape_body_of(f, &r));
+    uint32_t j = TG_NIL;
+    if (b != UINT32_MAX) {
+        r.body = b;
+        j = tape_append_x(t, r.kind, &r, ops);
+    }
+    mem_free(ops);
+    map[i] = j;
+    for (uint64_t k = 0; k < r.nout; k++)
+        map[i + 1 + k] = j == TG_NIL ? TG_NIL : j + 1 + (uint32_t)k;
+    return r.nout;
+}
+
 int
 tape_replay(tg_tape *t, const tg_tape *f, const uint32_t *in, uint32_t *map)
 {
     uint32_t n = f->n;      /* f may be t itself and grow while we read */
     for (uint32_t i = 0; i < n && t->status == TG_OK; i++) {
         uint8_t op = f->op[i];
-        if (op == TG_OP_CONST) {
+        if (tape_is_x(op)) {
+            i += (uint32_t)replay_x(t, f, i, map);
+        } else if (op == TG_OP_CONST) {
             map[i] = tape_const(t, f->k[f->a[i]]);
         } else if (op == TG_OP_INPUT) {
             map[i] = in[f->a[i]];

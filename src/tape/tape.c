@@ -188,6 +188,7 @@ tg_tape_free(tg_tape *t)
     if (!t)
         return;
     tape_detach_all(t);
+    tape_free_x(t);
     for (uint32_t i = 0; i < t->ninb; i++)
         mem_free(t->inb[i].name);
     for (uint32_t i = 0; i < t->noutb; i++)
@@ -246,7 +247,8 @@ tg_tape_bytes(const tg_tape *t)
              + ((size_t)t->hcap + t->hgcap) * sizeof(uint64_t)
              + (size_t)(t->nincap + t->noutcap + t->guardcap) * sizeof(uint32_t)
              + (t->val ? (size_t)t->cap * sizeof(double) : 0)
-             + (size_t)(t->inbcap + t->outbcap) * sizeof(tape_block) + strlen(t->name) + 1;
+             + (size_t)(t->inbcap + t->outbcap) * sizeof(tape_block) + strlen(t->name) + 1
+             + tape_x_bytes(t);
     for (uint32_t i = 0; i < t->ninb; i++)
         s += strlen(t->inb[i].name) + 1;
     for (uint32_t i = 0; i < t->noutb; i++)

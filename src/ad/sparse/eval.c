@@ -26,6 +26,8 @@ check(const tg_tape *t, const tg_sparsity *s, int kind, const char *fn)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, fn);
     if (!s)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL sparsity", fn);
     if (s->status != TG_OK)

@@ -79,6 +79,10 @@ nat_kernel_jobs(const tg_tape *t, const nat_opts *o, int batch, const char *fn, 
                            t->err);
         return 0;
     }
+    if (tape_has_x(t)) {
+        *st = tape_refuse_x(t, fn);
+        return 0;
+    }
     if (o->opt_level < 0 || o->opt_level > 3) {
         *st = tape_fail_call(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
         return 0;

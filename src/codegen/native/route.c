@@ -59,6 +59,8 @@ check(const tg_tape *t, unsigned parts, const char *fn)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
+    if (tape_has_x(t))
+        return tape_refuse_x(t, fn);
     if (parts == 0 || (parts & ~(TG_F | TG_GRAD | TG_JAC | TG_HVP)))
         return tape_fail_call(TG_ERR_ARG, "%s: parts 0x%x: expected a combination of TG_F, "
                             "TG_GRAD, TG_JAC, TG_HVP", fn, parts);
