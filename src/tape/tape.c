@@ -116,6 +116,8 @@ tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
     t->n = i + 1;
     if (TAPE_UNLIKELY(op == TG_OP_GUARD))   /* the guard index (tg_branch) */
         t->guard[t->nguard++] = i;
+    if (TAPE_UNLIKELY(t->val != NULL))      /* no value unless the recorder sets one */
+        t->val[i] = tape_noval();
     tape_cse_insert(t, i);
     return i;
 }
