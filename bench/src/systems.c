@@ -209,6 +209,16 @@ static void c_tg_record_nocse(void *p)
     sc_state *s = p;
     tg_tape_free(s->wl->record(s->wl->ctx, TG_NO_CSE));
 }
+static void c_tg_record_at(void *p)
+{
+    sc_state *s = p;
+    tg_tape_free(s->wl->record(s->wl->ctx, TGREC_AT));
+}
+static void c_tg_record_at_nocse(void *p)
+{
+    sc_state *s = p;
+    tg_tape_free(s->wl->record(s->wl->ctx, TGREC_AT | TG_NO_CSE));
+}
 static void c_tg_build_grad(void *p) { sc_state *s = p; tg_tape_free(tg_gradient_tape(s->f, TG_ALL)); }
 static void c_tg_build_hvp(void *p) { sc_state *s = p; tg_tape_free(tg_hvp_tape(s->f, TG_ALL)); }
 /* ADOL-C */
@@ -595,6 +605,19 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
         tg_tape *t2 = wl->record(wl->ctx, 0);
         if (!t2 || tg_tape_size(t2) != tg_tape_size(s.f))
             bench_fail(&bs, "tapegen: a second recording differs in size");
+        tg_tape_free(t2);
+    }
+    {                                       /* recording at a point (issue 13) */
+        k = bench_add(&bs, SYS_TG, "record at a point", c_tg_record_at, &s);
+        bench_set_refs(&bs, k, "", "record");
+        bench_note(&bs, k, "as record, inputs declared with values (tg_input_vec_at): every "
+                   "instruction computes its value; target <= 1.3x record");
+        k = bench_add(&bs, SYS_TG, "record at a point nocse", c_tg_record_at_nocse, &s);
+        bench_set_refs(&bs, k, "", "record");
+        bench_note(&bs, k, "as record nocse, with values; compare with record nocse");
+        tg_tape *t2 = wl->record(wl->ctx, TGREC_AT);
+        if (!t2 || tg_tape_status(t2) != TG_OK || tg_tape_size(t2) != tg_tape_size(s.f))
+            bench_fail(&bs, "tapegen: recording at a point changed the tape");
         tg_tape_free(t2);
     }
     k = bench_add(&bs, SYS_TG, "record nocse", c_tg_record_nocse, &s);

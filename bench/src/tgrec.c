@@ -3,17 +3,32 @@
 
 #include <stdlib.h>
 
+/* The inputs of a recording: plain, or at a point x0 (TGREC_AT). */
+static void
+inputs(tg_tape *t, unsigned flags, const char *name, size_t n, const double *x0, tg_var *x)
+{
+    if (flags & TGREC_AT)
+        tg_input_vec_at(t, name, n, x0, x);
+    else
+        tg_input_vec(t, name, n, x);
+}
+
 tg_tape *
 tgrec_rosenbrock(size_t n, unsigned flags)
 {
     tg_tape *t = tg_tape_new_ex("rosenbrock", flags);
     tg_var *x = malloc(n * sizeof *x);
-    if (!t || !x || n < 2) {
+    double *x0 = malloc(n * sizeof *x0);
+    if (!t || !x || !x0 || n < 2) {
         free(x);
+        free(x0);
         tg_tape_free(t);
         return NULL;
     }
-    tg_input_vec(t, "x", n, x);
+    for (size_t i = 0; i < n; i++)
+        x0[i] = i % 2 ? 1.2 : -0.8;
+    inputs(t, flags, "x", n, x0, x);
+    free(x0);
     tg_var acc = x[0];
     for (size_t i = 0; i + 1 < n; i++) {
         tg_var d = tg_sub(x[i + 1], tg_mul(x[i], x[i]));
@@ -33,7 +48,10 @@ tgrec_mlp(const w2_data_t *d, unsigned flags)
     if (!t)
         return NULL;
     tg_var th[MLP_NP], h1[MLP_H], h2[MLP_H], loss = { NULL, TG_NIL };
-    tg_input_vec(t, "theta", MLP_NP, th);
+    double th0[MLP_NP];
+    for (int i = 0; i < MLP_NP; i++)
+        th0[i] = 0.1 * (double)((i * 7) % 11) - 0.5;
+    inputs(t, flags, "theta", MLP_NP, th0, th);
     for (int s = 0; s < MLP_S; s++) {
         const double *in = d->in[s];
         for (int i = 0; i < MLP_H; i++) {
@@ -105,7 +123,8 @@ tgrec_lorenz_steps(size_t steps, double dt, unsigned flags)
     if (!t)
         return NULL;
     tg_var u[6];
-    tg_input_vec(t, "u", 6, u);
+    static const double u0[6] = { 1.0, 1.0, 1.0, 10.0, 28.0, 8.0 / 3.0 };
+    inputs(t, flags, "u", 6, u0, u);
     tg_var x = u[0], y = u[1], z = u[2];
     for (size_t k = 0; k < steps; k++)
         lorenz_step(&x, &y, &z, u[3], u[4], u[5], dt);

@@ -36,6 +36,7 @@ take_content(tg_tape *t, tg_tape *u)
     SWAP(ht); SWAP(hg); SWAP(hcap); SWAP(hgcap); SWAP(hgcount); SWAP(hpend);
     SWAP(xr); SWAP(nxr); SWAP(xrcap); SWAP(xops); SWAP(nxops); SWAP(xopscap);
     SWAP(bodies); SWAP(nbodies); SWAP(bodiescap); SWAP(depth); SWAP(xkinds);
+    SWAP(val); SWAP(guard); SWAP(nguard); SWAP(guardcap);   /* values are dropped */
 #undef SWAP
     tg_tape_free(u);
 }
