@@ -3,7 +3,10 @@
 #
 #   bash bench/run.sh            full run (a few minutes)
 #   bash bench/run.sh --quick    smallest sizes, short measurements (< 1 minute)
-#   options: --no-rust (skip the generated-Rust comparison), --no-adolc
+#   options: --no-rust (skip the generated-Rust comparison), --no-adolc,
+#            --loops (only what issue 11 measures: W1 at n = 1000 and 10^5
+#            with W1 as a map, W3 as a scan at 10^3 and 10^5 steps, the
+#            generated Rust; with --quick: n = 1000, 10^3 and 10^4 steps)
 #
 # Builds tapegen and tgbench in build-bench/ (Release), runs one tgbench
 # process per workload and size (every system side by side in it), the
@@ -16,14 +19,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 quick=0
+loops=0
 rust=1
 extra=()
 for a in "$@"; do
     case $a in
         --quick) quick=1 ;;
+        --loops) loops=1 ;;
         --no-rust) rust=0 ;;
         --no-adolc) extra+=(--no-adolc) ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -105,34 +110,46 @@ run() {
 if [[ $quick -eq 1 ]]; then
     w1_sizes=(2 10 100)
     w4_sizes=(100)
+    w3s_sizes=(1000 10000)
 else
     w1_sizes=(2 10 100 1000 100000)
     w4_sizes=(100 1000)
+    w3s_sizes=(1000 100000)
+fi
+if [[ $loops -eq 1 ]]; then
+    if [[ $quick -eq 1 ]]; then w1_sizes=(1000); else w1_sizes=(1000 100000); fi
 fi
 for n in "${w1_sizes[@]}"; do
     run "w1_n$n" --workload w1 --n "$n"
 done
-run w2 --workload w2
-run w3 --workload w3
-for n in "${w4_sizes[@]}"; do
-    run "w4_n$n" --workload w4 --n "$n"
+# Loops kept in the tape (issue 11): W3 as a scan (W1 as a map runs inside
+# the W1 processes above); peak-memory probes are child processes of it.
+for n in "${w3s_sizes[@]}"; do
+    run "w3s_n$n" --workload w3s --n "$n"
 done
-# Sparse derivatives (issue 10): W1's Hessian and W4's Jacobian.
-if [[ $quick -eq 1 ]]; then sparse_sizes=(1000); else sparse_sizes=(1000 10000 100000); fi
-for n in "${sparse_sizes[@]}"; do
-    run "w1s_n$n" --workload w1s --n "$n"
-    run "w4s_n$n" --workload w4s --n "$n"
-done
+if [[ $loops -eq 0 ]]; then
+    run w2 --workload w2
+    run w3 --workload w3
+    for n in "${w4_sizes[@]}"; do
+        run "w4_n$n" --workload w4 --n "$n"
+    done
+    # Sparse derivatives (issue 10): W1's Hessian and W4's Jacobian.
+    if [[ $quick -eq 1 ]]; then sparse_sizes=(1000); else sparse_sizes=(1000 10000 100000); fi
+    for n in "${sparse_sizes[@]}"; do
+        run "w1s_n$n" --workload w1s --n "$n"
+        run "w4s_n$n" --workload w4s --n "$n"
+    done
 
-# Peak RSS of W1 n = 100000 with one system per process.
-for sys in hand tapegen adolc; do
-    if [[ $sys == adolc && ( ${#extra[@]} -gt 0 || ! $(grep -c 'ADOL-C .* found' "$build/configure.log") -gt 0 ) ]]; then
-        continue
-    fi
-    banner "memprobe $sys"
-    (cd "$work" && "$tgbench" --memprobe "$sys" --n 100000 --csv "$raw/memprobe_$sys.csv") ||
-        { failed=1; failures+=("memprobe_$sys"); }
-done
+    # Peak RSS of W1 n = 100000 with one system per process.
+    for sys in hand tapegen adolc; do
+        if [[ $sys == adolc && ( ${#extra[@]} -gt 0 || ! $(grep -c 'ADOL-C .* found' "$build/configure.log") -gt 0 ) ]]; then
+            continue
+        fi
+        banner "memprobe $sys"
+        (cd "$work" && "$tgbench" --memprobe "$sys" --n 100000 --csv "$raw/memprobe_$sys.csv") ||
+            { failed=1; failures+=("memprobe_$sys"); }
+    done
+fi
 
 # Generated Rust: W1 n = 1000 and W2 gradient kernels vs hand-written Rust.
 : > "$raw/rust.csv"
@@ -192,33 +209,71 @@ TOML
                 failures+=("rust_$w (generated crate does not compile)")
             fi
         done
-        if [[ ${#features[@]} -gt 0 ]]; then
-            rm -rf "$rdir/target"
-            t0=$(now)
-            if (cd "$rdir/runner" && "$cargo" build --release --features "$(IFS=,; echo "${features[*]}")") \
-                > "$logs/cargo.log" 2>&1; then
-                tb=$(elapsed "$t0" "$(now)")
-                echo "cargo build --release (clean, features ${features[*]}): $tb s"
-                for w in "${features[@]}"; do
-                    metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" s "$tb" \
-                        "clean build of the runner with generated crate(s) ${features[*]}"
-                done
-            else
-                cat "$logs/cargo.log"
-                for w in "${features[@]}"; do
-                    metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" status 0 \
-                        "FAILED: the runner did not build (log: build-bench/bench-run/logs/cargo.log)"
-                done
-                features=()
-                failed=1
-                failures+=("rust runner build")
+        # Loops kept in the tape (issue 11): the W1-as-a-map and W3-as-a-scan
+        # gradient crates, when tg_rust_crate could emit them (rustgen.log
+        # says why not otherwise; the runner then leaves them out).  Each is
+        # built alone first, clean, timed: the build-time target.
+        declare -A lwl=([w1m]="W1 rosenbrock" [w3s]="W3 lorenz_rk4 scan" [w3s5]="W3 lorenz_rk4 scan")
+        declare -A lsz=([w1m]="n=1000" [w3s]="steps=1000" [w3s5]="steps=100000")
+        for w in w1m w3s w3s5; do
+            crate=$rdir/gen/${w}_grad
+            if [[ ! -f $crate/Cargo.toml ]]; then
+                echo "run.sh: no generated ${w}_grad crate (see $logs/rustgen.log): left out"
+                sed -i "/^${w}_grad = /d; /^${w} = /d" "$rdir/runner/Cargo.toml"
+                continue
             fi
+            rm -rf "$rdir/target-$w"
+            t0=$(now)
+            if (cd "$crate" && CARGO_TARGET_DIR="$rdir/target-$w" "$cargo" build --release) \
+                    > "$logs/build_$w.log" 2>&1; then
+                tb=$(elapsed "$t0" "$(now)")
+                lines=$(wc -l < "$crate/src/lib.rs")
+                echo "cargo build --release of ${w}_grad alone (clean): $tb s, $lines lines of Rust"
+                metric_row "${lwl[$w]}" "${lsz[$w]}" "Rust generated loop" "cargo build crate" s "$tb" \
+                    "clean cargo build --release of the generated crate alone; $lines lines in src/lib.rs"
+                features+=("$w")
+            else
+                err=$(grep -m1 -E '^error' "$logs/build_$w.log" | tr -d '`' | cut -c1-120)
+                echo "run.sh: the generated ${w}_grad crate does not build: $err"
+                metric_row "${lwl[$w]}" "${lsz[$w]}" "Rust generated loop" "cargo build crate" status 0 \
+                    "FAILED: generated crate does not build: $err (log: build-bench/bench-run/logs/build_$w.log)"
+                sed -i "/^${w}_grad = /d; /^${w} = /d" "$rdir/runner/Cargo.toml"
+                failed=1
+                failures+=("rust_$w (generated crate does not build)")
+            fi
+        done
+        # The runner always builds: it checks and times the hand-written Rust
+        # RK4 adjoint (W3) whatever was generated.
+        rm -rf "$rdir/target"
+        fargs=()
+        if [[ ${#features[@]} -gt 0 ]]; then fargs=(--features "$(IFS=,; echo "${features[*]}")"); fi
+        t0=$(now)
+        runner_ok=0
+        if (cd "$rdir/runner" && "$cargo" build --release "${fargs[@]}") > "$logs/cargo.log" 2>&1; then
+            runner_ok=1
+            tb=$(elapsed "$t0" "$(now)")
+            echo "cargo build --release (clean, features ${features[*]:-none}): $tb s"
+            for w in "${features[@]}"; do
+                [[ $w == w1 || $w == w2 ]] || continue
+                metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" s "$tb" \
+                    "clean build of the runner with generated crate(s) ${features[*]}"
+            done
+        else
+            cat "$logs/cargo.log"
+            for w in "${features[@]}"; do
+                [[ $w == w1 || $w == w2 ]] || continue
+                metric_row "${wl_of[$w]}" "${size_of[$w]}" "Rust generated" "cargo build" status 0 \
+                    "FAILED: the runner did not build (log: build-bench/bench-run/logs/cargo.log)"
+            done
+            failed=1
+            failures+=("rust runner build")
         fi
-        if [[ ${#features[@]} -gt 0 ]]; then
+        if [[ $runner_ok -eq 1 ]]; then
             rargs=()
             if [[ $quick -eq 1 ]]; then rargs=(--rounds 3 --min-time 0.02); fi
             if "$rdir/target/release/tgbench_rust" "$rdir/gen/data" "${rargs[@]}" >> "$raw/rust.csv"; then
-                grep -E '^ratio' "$raw/rust.csv" | cut -d, -f2,3,9-11 | sed 's/^/  generated\/hand-written Rust: /'
+                grep -E '^ratio' "$raw/rust.csv" | cut -d, -f2,3,4,9-11 | sed 's/^/  generated\/hand-written Rust: /'
+                grep -E '^time,W3 lorenz_rk4 scan' "$raw/rust.csv" | cut -d, -f2-4,9 | sed 's/^/  W3 scan Rust (CPU s per gradient): /'
             else
                 failed=1
                 failures+=("rust runner")
@@ -236,7 +291,9 @@ fi
 # iterations, time in the derivative callbacks and its share of IpoptSolve,
 # peak RSS (examples/ipopt_nlp).  Quick mode: n = 1000 only.
 : > "$raw/ipopt.csv"
-if grep -q 'Ipopt not found' "$build/configure.log"; then
+if [[ $loops -eq 1 ]]; then
+    info_row ipopt "Ipopt LV1: not run (--loops)."
+elif grep -q 'Ipopt not found' "$build/configure.log"; then
     echo "run.sh: Ipopt not found (coinor-libipopt-dev): skipping the LV1 runs"
     info_row ipopt "Ipopt LV1: SKIPPED - Ipopt not found (Debian coinor-libipopt-dev)."
 else

@@ -111,12 +111,16 @@ const char *tg_last_error(void);
  *                      tg_op1/2/3; its operands are read through
  *                      tg_tape_insn_operands;
  *  TG_OPF_MULTI        an extended instruction with several outputs, which
- *                      are the xout instructions right after it. */
+ *                      are the xout instructions right after it;
+ *  TG_OPF_GUARD        a branch guard recorded by tg_branch (see "Recording
+ *                      at a point"): never removed by optimisation, checked
+ *                      by every evaluation. */
 #define TG_OPF_COMMUTATIVE 1u
 #define TG_OPF_COMPARISON  2u
 #define TG_OPF_INTERNAL    4u
 #define TG_OPF_EXTENDED    8u
 #define TG_OPF_MULTI       16u
+#define TG_OPF_GUARD       32u
 typedef enum tg_opcode {
 #define LEAF(NAME, name) TG_OP_##NAME,
 #define OP(NAME, name, arity, flags, expr, rust) TG_OP_##NAME,
@@ -185,6 +189,59 @@ tg_var tg_input(tg_tape *t, const char *name);
  * -- except when n alone exceeds the limit (no array can be that long and
  * x is not written).  All arguments are checked before x is written. */
 void tg_input_vec(tg_tape *t, const char *name, size_t n, tg_var *x);
+/* ---------------------------------------------------- recording at a point
+ *
+ * Record a C function as it is written, ifs and loops included, the way
+ * ADOL-C (trace_on, values on adouble, a return code from zos_forward when
+ * a recorded branch would go the other way), CppAD (Independent,
+ * compare_change) and echidna (record(f, x), branch tracking) do.
+ *
+ * tg_input_at and tg_input_vec_at declare input blocks as tg_input and
+ * tg_input_vec (same names, errors and placeholders) whose scalars carry
+ * the values x0 (x0[0..n)).  Every operation whose operands all have
+ * values then computes its value while recording, with exactly the
+ * interpreter's semantics (the opcode table's C expressions): tg_value(v)
+ * equals, bit for bit, what tg_eval gives for v at that point.  Constants
+ * have their value; an instruction depending on an input declared without
+ * a value has none.  Values never change what is recorded (the tape is the
+ * same as without values: docs/conventions.md rule 3), except for the
+ * guards of tg_branch.  They are kept in a side array made by the first
+ * valued input (a tape recorded without values never allocates it) and
+ * dropped by tg_tape_optimize, saving, loading and derivative tapes (they
+ * describe the recording, not the function).  Recording at a point costs
+ * about 1.1-1.3x recording without values (bench/: "record at a point").
+ * Errors: as tg_input_vec, plus TG_ERR_ARG for x0 NULL with n > 0.
+ * The "no value" marker is one signalling-NaN bit pattern
+ * (0x7ff4e0a1e0a1e0a1) that no operation produces: an input value with
+ * exactly those bits counts as no value. */
+tg_var tg_input_at(tg_tape *t, const char *name, double x0);
+void   tg_input_vec_at(tg_tape *t, const char *name, size_t n, const double *x0, tg_var *x);
+/* v's value at the recording point: 0.0 for the tapeless zero, NaN when v
+ * has none (no valued input behind it, {NULL, TG_NIL}, a NULL tape).  A
+ * value that is NaN by computation is NaN too: tg_branch tells them apart.
+ * Reads only; not synchronised with recording on the same tape. */
+double tg_value(tg_var v);
+/* Whether cond's value at the recording point is != 0 (NaN counts as
+ * true, as in C), and records a guard: the instruction GUARD(cond,
+ * decision).  Afterwards every evaluation of the tape -- tg_eval, the
+ * derivative calls and their _ws, multi, _wrt and sparse variants, the
+ * batch calls, derivative tapes (which carry the same guards), kernels of
+ * tg_tape_compile, generated C and Rust -- first checks each guard at its
+ * point (one comparison per guard, after the value sweep and before any
+ * output is written) and, where one decides the other way, returns
+ * TG_ERR_BRANCH and writes nothing (generated Rust: Err(Error::Branch);
+ * generated C and kernels: the status TG_ERR_BRANCH).  Derivatives are
+ * those of the branch that was recorded.  Record again at the new point
+ * to follow the other branch (the retape loop: examples/retape).
+ * A constant condition is folded (no guard); equal guards are one (CSE).
+ * Returns 0 and puts the tape in the error state TG_ERR_ARG when cond has
+ * no value or is not a value of a tape; 0 on a tape already in error. */
+int    tg_branch(tg_var cond);
+/* The number of branch guards of t, and the instruction of guard k (tape
+ * order; TG_NIL out of range).  0 / TG_NIL for NULL t. */
+size_t   tg_num_guards(const tg_tape *t);
+uint32_t tg_guard_ref(const tg_tape *t, size_t k);
+
 /* The literal constant c (hash-consed by bit pattern: 0.0 and -0.0 differ). */
 tg_var tg_const(tg_tape *t, double c);
 /* Declares a scalar output block named `name` holding y. */
@@ -505,12 +562,50 @@ tg_status tg_tape_set_lazy(tg_tape *t, int on);
  * regrown by the next call. */
 tg_status tg_tape_set_checkpoints(tg_tape *t, size_t snapshots);
 
+/* Kinks (echidna's kink detection): which instructions are at or within
+ * tol of a point where the function is not differentiable, so that the
+ * derivatives at x are one-sided there (the library's conventions pick
+ * one side: docs/conventions.md).  One value sweep at x; then, in tape
+ * order, every instruction whose argument is within tol (absolute, in
+ * the argument's units) of its kink:
+ *   abs, signum: |a|;  min, max, lt, le, gt, ge: |a - b| (a tie);
+ *   floor, ceil, trunc, fract: |a - nearest integer|;
+ *   round: |a - nearest half-integer|;
+ *   select: the distance of its condition when that is a comparison,
+ *   else |c|.
+ * out[0 .. min(*n, cap)) receives {instruction, op, distance}; *n the
+ * number found (may exceed cap: call again with a larger array).  Branch
+ * guards are not checked (tg_kinks is how to learn which comparison is
+ * about to flip).  NaN distances are never reported.  Errors: TG_ERR_ARG
+ * (NULL t, x with n > 0, n, out with cap > 0; tol < 0 or NaN), the
+ * tape's status, TG_ERR_NOMEM.  Thread-safe on a const tape. */
+typedef struct tg_kink {
+    uint32_t insn;      /* the instruction (tg_tape_insn) */
+    tg_opcode op;
+    double dist;        /* how far its argument is from the kink, <= tol */
+} tg_kink;
+tg_status tg_kinks(const tg_tape *t, const double *x, double tol, tg_kink *out, size_t cap,
+                   size_t *n);
+
 /* Batches of npts points, evaluated in parallel with OpenMP (when built with
  * it) and several points per instruction dispatch.  X: npts*n doubles, one
  * point per row; Y: npts*m; G: npts*n (m must be 1).  npts == 0 does
  * nothing and returns TG_OK. */
 tg_status tg_eval_batch(const tg_tape *t, size_t npts, const double *X, double *Y);
 tg_status tg_gradient_batch(const tg_tape *t, size_t npts, const double *X, double *G);
+/* The same, saying per point whether its branch guards (tg_branch) hold:
+ * st[p] (npts entries, written for every point once the arguments pass
+ * their checks) is TG_OK or TG_ERR_BRANCH, and the row of a point whose
+ * guard decides the other way is left untouched; the other rows are
+ * written.  The plain calls behave the same without st.  Both return
+ * TG_ERR_BRANCH when any point failed, the message (tg_last_error) giving
+ * how many and the first; TG_OK when every point passed.  Other errors as
+ * the plain calls (st NULL with npts > 0: TG_ERR_ARG).  A guarded tape
+ * with a native route (tg_tape_compile) runs its kernel point by point. */
+tg_status tg_eval_batch_status(const tg_tape *t, size_t npts, const double *X, double *Y,
+                               tg_status *st);
+tg_status tg_gradient_batch_status(const tg_tape *t, size_t npts, const double *X, double *G,
+                                   tg_status *st);
 
 /* ------------------------------------------------------ derivative tapes */
 
@@ -1153,14 +1248,19 @@ tg_kernel *tg_compile_ex(const tg_tape *t, const tg_compile_options_ex *o);
  * gives, NaN, Inf, -0.0 and subnormals included (NaN payloads aside).
  * x: n doubles, y: m doubles.  TG_ERR_ARG for NULL pointers; outputs are
  * untouched on error.  Scratch memory comes from the stack for small
- * kernels, else one allocation per call.  Thread-safe. */
+ * kernels, else one allocation per call.  Thread-safe.  A tape with branch
+ * guards (tg_branch) gives TG_ERR_BRANCH, y untouched, where one decides
+ * the other way (the generated C checks them before writing y). */
 tg_status tg_kernel_eval(const tg_kernel *k, const double *x, double *y);
 /* As tg_eval_batch: X npts*n (one point per row), Y npts*m, the same bits
  * as tg_kernel_eval point by point.  Blocks of TG_C_BATCH_BLOCK points run
  * through the batch variant (the points the inner, vectorised loop); a
  * kernel compiled without it calls the kernel point by point.  Chunks of
  * points run in parallel with OpenMP when the work is large.  npts == 0
- * does nothing and returns TG_OK.  Thread-safe. */
+ * does nothing and returns TG_OK.  Thread-safe.  Branch guards: every
+ * point is evaluated; the rows of points where a guard fails are left
+ * untouched and the call returns TG_ERR_BRANCH (tg_eval_batch_status on a
+ * tape compiled with tg_tape_compile says which points). */
 tg_status tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y);
 /* Number of inputs / outputs of the kernel's tape (0 for NULL). */
 size_t tg_kernel_num_inputs(const tg_kernel *k);

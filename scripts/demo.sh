@@ -6,7 +6,11 @@
 # (examples/ipopt_nlp; --no-ipopt or TG_DEMO_IPOPT=0 skips it).  Then the Rust
 # check: every fitted model's residual and Jacobian tapes are exported to one
 # Rust crate (build/nist_rust), built with cargo, run at the fitted
-# parameters and compared with the C interpreter.  Without cargo the Rust
+# parameters and compared with the C interpreter.  Last, examples/mpc: a
+# horizon-500 MPC of a kinematic bicycle with the horizon kept as one loop
+# (tg_scan), checked against the unrolled tape and central differences,
+# solved by projected gradient, its gradient as a Rust kernel (build/mpc_rust)
+# compared with C.  Without cargo the Rust
 # part is skipped (and the demo still succeeds); --no-rust or TG_DEMO_RUST=0
 # skips it too.  Extra arguments (options such as -v, dataset names such as
 # Misra1a) go to nist_fit.
@@ -17,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"${TG_JOBS:-2}" --target nist_fit
+cmake --build build -j"${TG_JOBS:-2}" --target nist_fit mpc
 # The Ipopt example exists when CMake found Ipopt (install-deps installs it).
 ipopt=1
 [[ ${TG_DEMO_IPOPT:-1} == 0 ]] && ipopt=0
@@ -57,4 +61,16 @@ if [[ $ipopt -eq 1 ]]; then
     echo "== Ipopt with tapegen derivatives (examples/ipopt_nlp)"
     build/ipopt_nlp || { echo "demo: the Ipopt example FAILED (a problem missed its optimum)"; rc=1; }
 fi
+echo
+echo "== MPC with the horizon kept as one loop in the tape (examples/mpc)"
+mpc_rust=(--rust build/mpc_rust)
+[[ ${#rust[@]} -eq 0 ]] && mpc_rust=()
+mrc=0
+build/mpc --N 500 --iters 300 -q "${mpc_rust[@]}" || mrc=$?
+case $mrc in
+    0)  ;;
+    77) echo "demo: cargo was not found, so the MPC Rust kernel was not built (the rest is complete)" ;;
+    3)  echo "demo: the MPC Rust kernel FAILED (see above)"; rc=1 ;;
+    *)  echo "demo: the MPC example FAILED"; rc=1 ;;
+esac
 exit "$rc"

@@ -51,6 +51,7 @@ OT_R2(le, a <= b ? 1.0 : 0.0)
 OT_R2(gt, a > b ? 1.0 : 0.0)
 OT_R2(ge, a >= b ? 1.0 : 0.0)
 static double ot_r_select(double a, double b, double c) { return a != 0.0 ? b : c; }
+OT_R2(guard, (a != 0.0) == (b != 0.0) ? 1.0 : 0.0)
 OT_R1(neg, -a)
 OT_R1(sin, sin(a))
 OT_R1(cos, cos(a))
@@ -142,6 +143,11 @@ TU_UNUSED static const ot_case ot_cases[] = {
     { .op = TG_OP_SELECT, .lo = { -2, -3, -3 }, .hi = { 2, 3, 3 }, .f = ot_r_select,
       .jump = ot_d_cond, .mind = 1e-2,
       .forced = { { 0.0, 1.25, -0.5 }, { -0.0, 2.0, 0.75 }, { 1.0, -1.5, 2.5 } }, .nforced = 3 },
+    /* a branch guard that holds over the whole domain (recorded "taken",
+     * the condition never 0): value 1, derivative 0; guards that fail are
+     * tests/test_values.c's */
+    { .op = TG_OP_GUARD, .lo = { 0.3 }, .hi = { 3 }, .lit = { 0, 1 }, .k = { 0, 1.0 },
+      .f = ot_r_guard, .step = 1 },
     { .op = TG_OP_NEG, OT_DOM1(-3, 3), .f = ot_r_neg },
     { .op = TG_OP_SIN, OT_DOM1(-3, 3), .f = ot_r_sin },
     { .op = TG_OP_COS, OT_DOM1(-3, 3), .f = ot_r_cos },

@@ -28,6 +28,19 @@ if grep -q 'FAILED' smoke.csv; then
     exit 1
 fi
 
+# The loop variants (issue 11) ran and were checked: W1 as a map and W3 as
+# a scan (f and gradient; a path that is not available would show as a
+# "not available" metric row instead of a time row).
+for row in '^time,W1 rosenbrock,n=100,tapegen loop,f,' '^time,W1 rosenbrock,n=100,tapegen loop,grad,' \
+           '^time,W3 lorenz_rk4 scan,steps=100,tapegen loop,f,' \
+           '^time,W3 lorenz_rk4 scan,steps=100,tapegen loop,grad,'; do
+    if ! grep -q "$row" smoke.csv; then
+        echo "bench_smoke: no row $row in smoke.csv (loop variant not run):" >&2
+        grep 'not available' smoke.csv >&2 || true
+        exit 1
+    fi
+done
+
 # The checks themselves: a gradient off by 1e-7 (relative) must be caught.
 set +e
 "$tgbench" --smoke --workload w1 --n 2 --no-adolc --inject-mismatch > inject.log 2>&1

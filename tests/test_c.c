@@ -287,6 +287,8 @@ static void add_ops(kset *s)
 {
     for (size_t i = 0; i < N_OPS; i++) {
         int op = all_ops[i], ar = tg_op_arity((tg_opcode)op);
+        if (tg_op_flags((tg_opcode)op) & TG_OPF_GUARD)
+            continue;   /* fails at most points: test(c, branch_guards) */
         add(s, op_tape(op, 0, 0.0), "op", 0);
         for (unsigned mask = 1; mask < (1u << ar); mask++)      /* constant operands */
             for (size_t c = 0; c < NK; c += mask + 1 == 1u << ar ? 2 : 1)  /* all: folded */
@@ -350,6 +352,8 @@ static const double rconsts[] = { 0.0, -0.0, 1.0, -1.0, 2.0, 0.5, 3.0, -7.25, 1e
                                   INFINITY, -INFINITY, NAN, 1e-20 };
 
 /* A random DAG of ~n ops over 3 inputs and special constants, 3 outputs. */
+_Static_assert(N_OPS + 1 == TG_OP_GUARD, "guard is the last op of the table (after the two leaves)");
+
 static tg_tape *random_tape(tu_rng *r, size_t n)
 {
     tg_tape *t = tu_tape("random", TG_NO_FOLD | TG_NO_CSE);
@@ -360,7 +364,9 @@ static tg_tape *random_tape(tu_rng *r, size_t n)
     for (size_t i = 0; i < 4; i++)
         v[nv++] = tg_const(t, rconsts[tu_rng_below(r, sizeof rconsts / sizeof *rconsts)]);
     while (nv < n && nv < 256) {
-        int op = all_ops[tu_rng_below(r, N_OPS)];
+        /* every op but the guard, the table's last (it fails at most
+         * points: test(c, branch_guards)) */
+        int op = all_ops[tu_rng_below(r, N_OPS - 1)];
         tg_operand o[3];
         for (int k = 0; k < 3; k++)     /* recent values mostly: deep chains */
             o[k] = tg__opnd_var(v[nv - 1 - tu_rng_below(r, tu_rng_below(r, 4) ? (nv < 6 ? nv : 6) : nv)]);
@@ -458,7 +464,8 @@ Test(c, f32_option_compiles_and_is_close)
     kset *s = calloc(1, sizeof *s);
     s->f32 = 1;
     for (size_t i = 0; i < N_OPS; i++)
-        add(s, op_tape(all_ops[i], 0, 0.0), "op", 0);
+        if (!(tg_op_flags((tg_opcode)all_ops[i]) & TG_OPF_GUARD))
+            add(s, op_tape(all_ops[i], 0, 0.0), "op", 0);
     for (size_t i = 0; i < CV_NEXPR; i++) {
         tg_tape *t = row_tape(&cv_exprs[i], 0);
         add(s, tg_gradient_tape(t, TG_ALL), "grad", 3);
@@ -638,4 +645,80 @@ Test(c, units_compiled_separately_and_linked, .timeout = 120)
     cr_assert(system(cmd) == 0);
     kset_free(s);
     free(s);
+}
+
+/* ---------------------------------------------------- branch guards */
+
+/* f(x, p) = x < 1 ? p x^2 + sin x : 2 p x - p + cos x, recorded at x0 with
+ * its branch as an if (tg_branch); compiled in several parts so the guard
+ * check and the stores sit in different part functions. */
+static tg_tape *guarded_tape(double x0)
+{
+    tg_tape *t = tu_tape("guarded", 0);
+    tg_var x = tg_input_at(t, "x", x0), p = tg_input_at(t, "p", 0.75);
+    tg_var y;
+    if (tg_branch(tg_lt(x, 1.0)))
+        y = tg_add(tg_mul(p, tg_mul(x, x)), tg_sin(x));
+    else
+        y = tg_add(tg_sub(tg_mul(tg_mul(2.0, p), x), p), tg_cos(x));
+    tg_var ys[2] = { y, tg_mul(y, x) };
+    tg_output_vec(t, "y", 2, ys);
+    return t;
+}
+
+Test(c, branch_guards)
+{
+    kset *s = calloc(1, sizeof *s);
+    tg_tape *tl = guarded_tape(0.5), *th = guarded_tape(2.0);
+    add(s, tl, "gl", 1);                            /* one statement per part */
+    add(s, th, "gh", 0);
+    add(s, tg_jacobian_tape(tl, TG_ALL), "gj", 2);  /* the derivative tape's guards */
+    static const char *cc[] = { "gcc", "clang" };
+    int ran = 0;
+    for (int c = 0; c < 2; c++) {
+        char dir[64];
+        void *h = compile(cc[c], s->src, "-O2", dir, sizeof dir);
+        if (!h)
+            continue;
+        ran++;
+        for (size_t i = 0; i < s->n; i++) {
+            const kcase *k = &s->k[i];
+            char bname[64];
+            snprintf(bname, sizeof bname, "%s_batch", k->name);
+            kern_fn f = (kern_fn)(uintptr_t)dlsym(h, k->name);
+            batch_fn fb = (batch_fn)(uintptr_t)dlsym(h, bname);
+            cr_assert(f && fb);
+            size_t n = tg_num_inputs(k->t), m = tg_num_outputs(k->t);
+            enum { NP = 29 };
+            double X[NP * 2], Y[NP * 4], Yb[NP * 4], yr[4], w[256], wb[4096];
+            cr_assert(m <= 4 && k->work <= 256 && TG_C_BATCH_BLOCK * (k->work + n + m) <= 4096);
+            int nfail = 0;
+            for (size_t p = 0; p < NP; p++) {
+                X[p * n] = -0.5 + 0.1 * (double)p;  /* crosses 1 */
+                X[p * n + 1] = 1.25;
+            }
+            for (size_t q = 0; q < NP * m; q++)
+                Y[q] = Yb[q] = 777.0;
+            for (size_t p = 0; p < NP; p++) {
+                tg_status st = tg_eval(k->t, X + p * n, yr);
+                int r = f(X + p * n, Y + p * m, w);
+                cr_expect_eq(r, st == TG_OK ? 0 : (int)TG_ERR_BRANCH, "%s %s point %zu: %d vs %s",
+                             cc[c], k->name, p, r, tg_status_str(st));
+                nfail += st != TG_OK;
+                for (size_t j = 0; j < m; j++)
+                    cr_expect(st == TG_OK ? tu_same_bits(Y[p * m + j], yr[j])
+                                          : Y[p * m + j] == 777.0,
+                              "%s %s point %zu output %zu", cc[c], k->name, p, j);
+            }
+            cr_expect(nfail > 0 && nfail < NP, "%s: both sides of the branch", k->name);
+            cr_expect_eq(fb(NP, X, Yb, wb), (int)TG_ERR_BRANCH);
+            for (size_t q = 0; q < NP * m; q++)
+                cr_expect(tu_same_bits(Yb[q], Y[q]), "%s %s batch value %zu", cc[c], bname, q);
+        }
+        cleanup(h, dir);
+    }
+    kset_free(s);
+    free(s);
+    if (!ran)
+        cr_skip_test("no C compiler (gcc, clang) found");
 }

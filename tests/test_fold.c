@@ -66,7 +66,7 @@ static void build_random(tg_tape *t, uint64_t seed)
             do {
                 op = (tg_opcode)tu_rng_below(&r, (size_t)TG_OP_COUNT);
                 ar = tg_op_arity(op);
-            } while (ar <= 0 || (tg_op_flags(op) & TG_OPF_EXTENDED));
+            } while (ar <= 0 || (tg_op_flags(op) & (TG_OPF_EXTENDED | TG_OPF_GUARD))); /* guards: test_values */
         }
         tg_operand o[3];
         int any_var = 0;

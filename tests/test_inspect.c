@@ -232,6 +232,9 @@ Test(inspect, op_flags)
         case TG_OP_XOUT:
             want = TG_OPF_EXTENDED | TG_OPF_INTERNAL;
             break;
+        case TG_OP_GUARD:
+            want = TG_OPF_INTERNAL | TG_OPF_GUARD;
+            break;
         default:
             break;
         }

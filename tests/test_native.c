@@ -590,6 +590,8 @@ static tg_tape *all_ops_tape(unsigned flags)
     size_t no = 0;
     for (int op = 0; op < TG_OP_COUNT; op++) {
         int ar = (tg_op_flags((tg_opcode)op) & TG_OPF_EXTENDED) ? 0 : tg_op_arity((tg_opcode)op);
+        if (tg_op_flags((tg_opcode)op) & TG_OPF_GUARD)
+            continue;   /* fails at most points: the guard tests cover it */
         if (ar == 1) {
             out[no++] = tg_op1((tg_opcode)op, tg__opnd_var(x[0]));
             if (flags)
@@ -650,7 +652,8 @@ Test(native_kernel, every_opcode_bit_for_bit, .timeout = 120)
     for (int op = 0; op < TG_OP_COUNT; op++) {
         char pat[64];
         snprintf(pat, sizeof pat, " = %s ", tg_op_name((tg_opcode)op));
-        seen[op] = strstr(dis, pat) != NULL || tg_op_arity((tg_opcode)op) == 0 || (tg_op_flags((tg_opcode)op) & TG_OPF_EXTENDED);
+        seen[op] = strstr(dis, pat) != NULL || tg_op_arity((tg_opcode)op) == 0
+                   || (tg_op_flags((tg_opcode)op) & (TG_OPF_EXTENDED | TG_OPF_GUARD));
         cr_expect(seen[op], "opcode %s is not on the test tape", tg_op_name((tg_opcode)op));
     }
     free(dis);
@@ -691,7 +694,7 @@ static tg_tape *random_tape(tu_rng *r, size_t len, unsigned flags)
         tg_opcode op;
         do
             op = (tg_opcode)tu_rng_below(r, TG_OP_COUNT);
-        while (tg_op_arity(op) == 0 || (tg_op_flags(op) & TG_OPF_EXTENDED));
+        while (tg_op_arity(op) == 0 || (tg_op_flags(op) & (TG_OPF_EXTENDED | TG_OPF_GUARD)));  /* guards: own tests */
         tg_operand o[3];
         for (int a = 0; a < 3; a++) {
             if (tu_rng_below(r, 8) == 0)
@@ -1228,4 +1231,92 @@ Test(native_kernel, concurrent_evaluation, .timeout = 120)
     tg_kernel_free(k);
     tg_tape_free(t);
     free(X);
+}
+
+/* ------------------------------------------------------- branch guards */
+
+/* f(x, p) = x < 1 ? p x^2 + sin x : 2 p x - p + cos x, recorded at x0 */
+static tg_tape *guarded(double x0)
+{
+    tg_tape *t = tu_tape("guarded", 0);
+    tg_var x = tg_input_at(t, "x", x0), p = tg_input_at(t, "p", 0.75);
+    tg_var y;
+    if (tg_branch(tg_lt(x, 1.0)))
+        y = tg_add(tg_mul(p, tg_mul(x, x)), tg_sin(x));
+    else
+        y = tg_add(tg_sub(tg_mul(tg_mul(2.0, p), x), p), tg_cos(x));
+    tg_output(t, "y", y);
+    TU_TAPE_OK(t);
+    return t;
+}
+
+/* Kernels and routes of a guarded tape: TG_ERR_BRANCH with nothing
+ * written on the other side, the interpreter's bits on this one; batches
+ * say which points failed. */
+Test(native_routes, branch_guards, .timeout = 180)
+{
+    NEED_CC();
+    char cdir[2048];
+    tg_compile_options o = test_opts("guarded", cdir, sizeof cdir);
+    tg_tape *t = guarded(0.5), *plain = guarded(0.5);
+    tg_compile_options_ex ex = { o, TG_COMPILE_BATCH };
+    tg_kernel *k = tg_compile_ex(t, &ex);
+    cr_assert(k != NULL, "%s", tg_last_error());
+    TU_OK(tg_tape_compile_ex(t, TG_F | TG_GRAD | TG_JAC | TG_HVP, &ex));
+    enum { NP = 40 };
+    double X[2 * NP], Y[NP], Yk[NP], G[2 * NP];
+    tg_status st[NP];
+    for (int p = 0; p < NP; p++) {
+        X[2 * p] = -1.0 + 0.07 * p;
+        X[2 * p + 1] = 1.5;
+    }
+    for (int p = 0; p < NP; p++) {
+        int same = X[2 * p] < 1.0;
+        tg_status want = same ? TG_OK : TG_ERR_BRANCH;
+        double y = 99.0, yp = 99.0, g[2] = { 99, 99 }, gp[2], J[2] = { 99, 99 }, hv[2] = { 99, 99 };
+        double v[2] = { 1.0, -0.5 }, hvp[2];
+        cr_expect_eq(tg_kernel_eval(k, X + 2 * p, &y), want);
+        cr_expect_eq(tg_eval(plain, X + 2 * p, &yp), want);
+        if (same)
+            cr_expect(tu_same_bits(y, yp), "point %d: kernel %a, tg_eval %a", p, y, yp);
+        else
+            cr_expect_eq(y, 99.0);
+        y = 99.0;
+        cr_expect_eq(tg_eval(t, X + 2 * p, &y), want, "routed eval at point %d", p);
+        cr_expect(same ? tu_same_bits(y, yp) : y == 99.0);
+        cr_expect_eq(tg_gradient(t, X + 2 * p, g), want);
+        cr_expect_eq(tg_jacobian(t, X + 2 * p, J), want);
+        cr_expect_eq(tg_hvp(t, X + 2 * p, v, hv), want);
+        if (same) {
+            TU_OK(tg_gradient(plain, X + 2 * p, gp));
+            TU_OK(tg_hvp(plain, X + 2 * p, v, hvp));
+            for (int i = 0; i < 2; i++) {
+                cr_expect(fabs(g[i] - gp[i]) <= 1e-14 * fmax(1, fabs(gp[i])));
+                cr_expect(fabs(J[i] - gp[i]) <= 1e-14 * fmax(1, fabs(gp[i])));
+                cr_expect(fabs(hv[i] - hvp[i]) <= 1e-14 * fmax(1, fabs(hvp[i])));
+            }
+        } else {
+            cr_expect(g[0] == 99 && g[1] == 99 && J[0] == 99 && J[1] == 99 && hv[0] == 99
+                      && hv[1] == 99, "point %d: written on a failing guard", p);
+        }
+    }
+    for (int p = 0; p < NP; p++)
+        Yk[p] = Y[p] = 99.0;
+    cr_expect_eq(tg_kernel_eval_batch(k, NP, X, Yk), TG_ERR_BRANCH);
+    cr_expect_eq(tg_eval_batch_status(t, NP, X, Y, st), TG_ERR_BRANCH);
+    cr_expect_eq(tg_gradient_batch_status(t, NP, X, G, st), TG_ERR_BRANCH);
+    for (int p = 0; p < NP; p++) {
+        int same = X[2 * p] < 1.0;
+        double yp;
+        cr_expect_eq(st[p], same ? TG_OK : TG_ERR_BRANCH, "point %d", p);
+        if (same) {
+            TU_OK(tg_eval(plain, X + 2 * p, &yp));
+            cr_expect(tu_same_bits(Y[p], yp) && tu_same_bits(Yk[p], yp), "point %d", p);
+        } else {
+            cr_expect(Y[p] == 99.0 && Yk[p] == 99.0, "point %d: batch row written", p);
+        }
+    }
+    tg_kernel_free(k);
+    tg_tape_free(t);
+    tg_tape_free(plain);
 }

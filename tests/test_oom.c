@@ -407,6 +407,133 @@ Test(oom, evaluation, .timeout = 600)
     sweep_kinds(&c_eval, 12);
 }
 
+/* ------------------------------------------------- recording at a point */
+
+/* The same family of ops recorded at X0 with values, an if on a value and
+ * a loop whose trip count depends on values (branch guards). */
+static void
+record_at_body(tg_tape *t)
+{
+    tg_var x[3];
+    tg_input_vec_at(t, "x", 3, X0, x);
+    tg_var p = tg_input_at(t, "p", X0[3]);
+    tg_var a = tg_add(tg_mul(x[0], tg_sin(x[1])), tg_exp(tg_mul(-0.5, x[2])));
+    tg_var b = tg_branch(tg_lt(x[0], x[1])) ? tg_atan2(x[0], p) : tg_hypot(x[2], p);
+    tg_var c = a;
+    while (tg_branch(tg_gt(c, 0.1)))
+        c = tg_mul(c, tg_add(0.5, tg_mul(0.01, b)));
+    tg_output(t, "f", tg_add(tg_mul(c, b), tg_sqrt(tg_add(tg_mul(a, a), 1.0))));
+}
+
+static tg_tape *
+record_at(void)
+{
+    tg_tape *t = tg_tape_new("at");
+    cr_assert(t != NULL);
+    record_at_body(t);
+    TU_TAPE_OK(t);
+    return t;
+}
+
+static tg_status
+run_record_at(st *s)
+{
+    s->out = tg_tape_new_ex("at", s->kind == 1 ? TG_NO_CSE : 0);
+    if (!s->out)
+        return TG_ERR_NOMEM;
+    record_at_body(s->out);
+    return tg_tape_status(s->out);
+}
+
+static void
+check_record_at(st *s, tg_status r)
+{
+    if (r == TG_OK) {
+        tg_tape *want = record_at();
+        double y[1];
+        reference(want, y);
+        assert_values(s->out, y, "tape recorded at a point");
+        cr_assert_eq(tg_num_guards(s->out), tg_num_guards(want));
+        cr_assert(tu_same_bits(tg_value((tg_var){ s->out, tg_output_ref(s->out, 0) }), y[0]),
+                  "the value while recording is tg_eval's");
+        tg_tape_free(want);
+    } else if (s->out) {
+        cr_assert_eq(tg_tape_status(s->out), TG_ERR_NOMEM, "sticky status");
+        double y[1];
+        cr_assert_eq(tg_eval(s->out, X0, y), TG_ERR_NOMEM, "a failed tape evaluates");
+    }
+}
+
+static const oom_case c_record_at = { "record_at", NULL, run_record_at, check_record_at };
+
+Test(oom, recording_at_a_point)
+{
+    sweep_kinds(&c_record_at, 2);
+}
+
+/* Guarded evaluation: points on both sides of the recorded branch.  The
+ * expected TG_ERR_BRANCH counts as success (run returns TG_OK for it). */
+static void
+guard_points(double *X)
+{
+    for (size_t p = 0; p < NPTS; p++)
+        for (size_t j = 0; j < N; j++)
+            X[p * N + j] = X0[j] - (j == 0 ? 0.25 * (double)p : 0.0);   /* x0 < x1 flips */
+}
+
+static void
+prepare_guard(st *s)
+{
+    s->f = record_at();
+    s->ny = s->kind == 1 ? NPTS * N : s->kind == 0 ? NPTS : s->kind == 2 ? N : N * N;
+    for (size_t i = 0; i < s->ny; i++)
+        s->y[i] = s->ref[i] = -12345.0;
+}
+
+static tg_status
+guard_call(const tg_tape *f, int kind, double *y, tg_status *stp)
+{
+    double X[NPTS * N];
+    guard_points(X);
+    const double *far = X + (NPTS - 1) * N;     /* the other branch */
+    switch (kind) {
+    case 0: return tg_eval_batch_status(f, NPTS, X, y, stp);
+    case 1: return tg_gradient_batch_status(f, NPTS, X, y, stp);
+    case 2: return tg_gradient(f, far, y);
+    default: return tg_hessian(f, far, y);
+    }
+}
+
+static tg_status
+run_guard(st *s)
+{
+    tg_status stp[NPTS];
+    tg_status r = guard_call(s->f, s->kind, s->y, stp);
+    return r == TG_ERR_BRANCH ? TG_OK : r == TG_OK ? TG_ERR_ARG : r;
+}
+
+static void
+check_guard(st *s, tg_status r)
+{
+    double want[NPTS * N];
+    for (size_t i = 0; i < s->ny; i++)
+        want[i] = -12345.0;
+    tg_status stp[NPTS];
+    cr_assert_eq(guard_call(s->f, s->kind, want, stp), TG_ERR_BRANCH);
+    for (size_t i = 0; i < s->ny; i++) {
+        double expect = r == TG_OK ? want[i] : s->ref[i];
+        cr_assert(tu_same_bits(s->y[i], expect), "kind %d, %s: y[%zu] = %s, expected %s", s->kind,
+                  r == TG_OK ? "success" : "failure", i, tu_d(s->y[i]).s, tu_d(expect).s);
+    }
+}
+
+static const oom_case c_guard = { "guarded_evaluation", prepare_guard, run_guard, check_guard };
+
+Test(oom, guarded_evaluation, .timeout = 600)
+{
+    sweep_kinds(&c_guard, 4);
+}
+
 /* ------------------------------------------------------------ files */
 
 static void

@@ -93,7 +93,7 @@ static void step(dag *d)
     tg_opcode op;
     do
         op = (tg_opcode)tu_rng_below(&d->rng, TG_OP_COUNT);
-    while (tg_op_arity(op) <= 0 || (tg_op_flags(op) & TG_OPF_EXTENDED));
+    while (tg_op_arity(op) <= 0 || (tg_op_flags(op) & (TG_OPF_EXTENDED | TG_OPF_GUARD)));  /* guards: test_values */
     int ar = tg_op_arity(op);
     tg_operand o[3];
     int nvar = 0;

@@ -461,6 +461,7 @@ typedef struct kern {
     size_t npts;
     /* results */
     double *YC, *YR;            /* C and Rust, npts * m */
+    bool *BR;                   /* per point: a branch guard failed (C: TG_ERR_BRANCH) */
 } kern;
 
 typedef struct cfg {
@@ -532,8 +533,8 @@ static void op_kernels(kset *s, const char *crate, int nan_mode)
 {
     for (int op = 0; op < TG_OP_COUNT; op++) {
         int ar = tg_op_arity((tg_opcode)op);
-        if (ar <= 0 || (tg_op_flags((tg_opcode)op) & TG_OPF_EXTENDED))
-            continue;
+        if (ar <= 0 || (tg_op_flags((tg_opcode)op) & (TG_OPF_EXTENDED | TG_OPF_GUARD)))
+            continue;   /* a guard fails at most points: test(rust, branch_guards) */
         const char *name = tg_op_name((tg_opcode)op);
         cr_assert(name != NULL);
         int cls = op_is_exact(op) ? K_EXACT : K_LIBM;
@@ -1007,7 +1008,7 @@ static char *runner_source(const cfg *c, const kset *s)
               "        let (a, b) = std::mem::take(&mut rest).split_at_mut(n);\n"
               "        v.push(a);\n        rest = b;\n    }\n    assert!(rest.is_empty());\n    v\n}\n\n"
               "fn total(spec: &[(&str, usize)]) -> usize {\n    spec.iter().map(|b| b.1).sum()\n}\n\n"
-              "fn call(name: &str, x: &[T]) -> Vec<T> {\n    match name {\n");
+              "fn call(name: &str, x: &[T]) -> Option<Vec<T>> {\n    match name {\n");
     for (size_t i = 0; i < s->n; i++) {
         const kern *k = &s->k[i];
         char U[200];
@@ -1027,7 +1028,9 @@ static char *runner_source(const cfg *c, const kset *s)
             sb_printf(&b, "i[%zu], ", j);
         for (size_t j = 0; j < k->nob; j++)
             sb_printf(&b, "o.next().unwrap(), ");
-        sb_printf(&b, "&mut work).unwrap();\n            }\n            y\n        }\n");
+        /* a branch guard that fails: None (printed as "branch") */
+        sb_printf(&b, "&mut work).map_err(|e| assert_eq!(e, Error::Branch, \"{}\", e)).ok()?;\n"
+                  "            }\n            Some(y)\n        }\n");
     }
     sb_printf(&b, "        _ => panic!(\"unknown kernel {}\", name),\n    }\n}\n\n");
     sb_printf(&b,
@@ -1040,7 +1043,10 @@ static char *runner_source(const cfg *c, const kset *s)
               "        let x: Vec<T> = tok\n"
               "            .map(|t| f64::from_bits(u64::from_str_radix(t, 16).unwrap())%s)\n"
               "            .collect();\n"
-              "        let y = call(name, &x);\n        write!(out, \"{}\", name).unwrap();\n"
+              "        write!(out, \"{}\", name).unwrap();\n"
+              "        let y = match call(name, &x) {\n            Some(y) => y,\n"
+              "            None => {\n                writeln!(out, \" branch\").unwrap();\n"
+              "                continue;\n            }\n        };\n"
               "        for v in y {\n            write!(out, \" {:016x}\", %s.to_bits()).unwrap();\n        }\n"
               "        writeln!(out).unwrap();\n    }\n}\n",
               c->f32 ? " as f32" : "", c->f32 ? "(v as f64)" : "v");
@@ -1242,10 +1248,14 @@ static void run_suite(bool f32, bool no_std, const char *suffix, add_fn add, boo
         make_points(k, &c, 0x5eed0000u + i * 7919u);
         k->YC = calloc(k->npts * k->m + 1, sizeof *k->YC);
         k->YR = calloc(k->npts * k->m + 1, sizeof *k->YR);
-        cr_assert(k->YC && k->YR);
+        k->BR = calloc(k->npts + 1, sizeof *k->BR);
+        cr_assert(k->YC && k->YR && k->BR);
         for (size_t p = 0; p < k->npts; p++) {
             const double *x = k->X + p * k->n;
-            TU_OK(tg_eval(k->t, x, k->YC + p * k->m));
+            tg_status st_ = tg_eval(k->t, x, k->YC + p * k->m);
+            k->BR[p] = st_ == TG_ERR_BRANCH;    /* guarded tapes: Rust must say Branch */
+            if (!k->BR[p])
+                TU_OK(st_);
             sb_printf(&in, "%s", k->full);
             for (size_t j = 0; j < k->n; j++)
                 sb_printf(&in, " %016" PRIx64, tu_bits(x[j]));
@@ -1289,8 +1299,20 @@ static void run_suite(bool f32, bool no_std, const char *suffix, add_fn add, boo
                 char *tok = strtok(line, " ");
                 cr_assert(tok && strcmp(tok, k->full) == 0, "runner output: expected %s, got %s",
                           k->full, tok ? tok : "(nothing)");
+                char *save_ = nl + 1;
+                tok = strtok(NULL, " ");
+                bool rbr = tok && strcmp(tok, "branch") == 0;
+                cr_expect_eq(rbr, k->BR[p], "%s point %zu: Rust %s, the C interpreter %s",
+                             k->full, p, rbr ? "Err(Error::Branch)" : "a value",
+                             k->BR[p] ? "TG_ERR_BRANCH" : "a value");
+                if (rbr || k->BR[p]) {  /* nothing to compare: the outputs agree trivially */
+                    memcpy(k->YR + p * k->m, k->YC + p * k->m, k->m * sizeof *k->YR);
+                    line = save_;
+                    continue;
+                }
                 for (size_t j = 0; j < k->m; j++) {
-                    tok = strtok(NULL, " ");
+                    if (j)
+                        tok = strtok(NULL, " ");
                     cr_assert(tok != NULL, "runner output for %s: %zu values, %zu expected",
                               k->full, j, k->m);
                     k->YR[p * k->m + j] = tu_from_bits(strtoull(tok, NULL, 16));
@@ -1638,6 +1660,46 @@ static void add_empty_block_kernels(kset *s, const char *crate)
 Test(rust, zero_size_blocks, .timeout = 590)
 {
     run_suite(false, false, "_empty", add_empty_block_kernels, false);
+}
+
+/* Branch guards (issue 13): a piecewise function recorded on each side of
+ * its branch (an if on values, tg_branch), with its derivative tapes (which
+ * carry the guards).  At random points on both sides the Rust kernels must
+ * return Err(Error::Branch) exactly where tg_eval says TG_ERR_BRANCH, and
+ * the C interpreter's values elsewhere; the crate's own tests check that
+ * nothing is written on Err(Error::Branch). */
+static tg_tape *guarded_tape(double x0)
+{
+    tg_tape *t = tu_tape(x0 < 1.0 ? "guard_lo" : "guard_hi", 0);
+    tg_var x = tg_input_at(t, "x", x0), p = tg_input_at(t, "p", 0.5);
+    tg_var y;
+    if (tg_branch(tg_lt(x, 1.0)))
+        y = tg_add(tg_mul(p, tg_mul(x, x)), tg_sin(x));
+    else
+        y = tg_add(tg_sub(tg_mul(tg_mul(2.0, p), x), p), tg_cos(x));
+    tg_output(t, "y", y);
+    TU_TAPE_OK(t);
+    return t;
+}
+
+static void add_guard_kernels(kset *s, const char *crate)
+{
+    for (int side = 0; side < 2; side++) {
+        tg_tape *f = guarded_tape(side ? 2.0 : 0.5);
+        const char *nm = side ? "hi" : "lo";
+        char fn[32];
+        fmtp(fn, sizeof fn, "pw_%s_grad", nm);
+        kadd(s, crate, fn, tg_gradient_tape(f, TG_ALL), K_COMPOSITE, PTS_RANDOM);
+        fmtp(fn, sizeof fn, "pw_%s_hess", nm);
+        kadd(s, crate, fn, tg_hessian_tape(f, TG_ALL), K_COMPOSITE, PTS_RANDOM);
+        fmtp(fn, sizeof fn, "pw_%s", nm);
+        kadd(s, crate, fn, f, K_COMPOSITE, PTS_RANDOM);
+    }
+}
+
+Test(rust, branch_guards, .timeout = 590)
+{
+    run_suite(false, false, "_guard", add_guard_kernels, false);
 }
 
 /* ======================================================== determinism */

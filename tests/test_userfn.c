@@ -879,3 +879,102 @@ Test(userfn, loop_bodies_may_not_call_user_functions)
     tg_tape_free(body);
     tg_funcs_free(fs);
 }
+
+/* ------------------------------------------------- calls next to loops */
+
+/* A tape with loops and calls side by side (merge of main's loops): a map
+ * feeds a call, the call's outputs feed a scan-free second map.  x(3):
+ *   m = map over 2 rows of body(x, p) = (x0 p, sin(x1) + p), rows (x0, x1),
+ *       (x2, x0 x1), p = x2
+ *   (y0, y1) = rot(m0 + m3, m1)
+ *   n = map of body over the rows (y0, y1), (m2, y0), p = x1
+ *   f = sum(n) + y1 m2 */
+static tg_tape *mixed_body(void)
+{
+    tg_tape *b = tu_tape("mb", 0);
+    tg_var x[2], p[1], y[2];
+    tg_input_vec(b, "x", 2, x);
+    tg_input_vec(b, "p", 1, p);
+    y[0] = tg_mul(x[0], p[0]);
+    y[1] = tg_add(tg_sin(x[1]), p[0]);
+    tg_output_vec(b, "y", 2, y);
+    TU_TAPE_OK(b);
+    return b;
+}
+
+static tg_tape *mixed_tape(const tg_funcs *fs, const tg_tape *body)
+{
+    tg_tape *t = tu_tape(fs ? "mixc" : "mixo", 0);
+    tg_var x[3], m[4], y[2], n[4];
+    tg_input_vec(t, "x", 3, x);
+    tg_var xs[4] = { x[0], x[1], x[2], tg_mul(x[0], x[1]) };
+    tg_map(t, body, 2, xs, &x[2], m);
+    ufn_rot(fs, t, tg_add(m[0], m[3]), m[1], y);
+    tg_var xs2[4] = { y[0], y[1], m[2], y[0] };
+    tg_map(t, body, 2, xs2, &x[1], n);
+    tg_output(t, "f", tg_add(tg_sum(4, n), tg_mul(y[1], m[2])));
+    TU_TAPE_OK(t);
+    return t;
+}
+
+Test(userfn, calls_next_to_loops_equal_the_oracle)
+{
+    tg_funcs *fs = ufn_new(UFN_FULL);
+    tg_tape *body = mixed_body();
+    tg_tape *c = mixed_tape(fs, body), *o = mixed_tape(NULL, body);
+    tu_rng r = { 21 };
+    for (int k = 0; k < 5; k++) {
+        double x[N], v[N], a[N * N], b[N * N], ya, yb;
+        random_point(&r, x);
+        random_point(&r, v);
+        TU_OK(tg_eval(c, x, &ya));
+        TU_OK(tg_eval(o, x, &yb));
+        assert_close_vec(&ya, &yb, 1, RTOL, "value");
+        TU_OK(tg_gradient(c, x, a));
+        TU_OK(tg_gradient(o, x, b));
+        assert_close_vec(a, b, N, RTOL, "gradient");
+        for (int j = 0; j < N; j++)
+            cr_assert(tu_close(a[j], tu_cdiff_tape(o, x, 0, (size_t)j), 1e-6, 1e-7),
+                      "gradient[%d] vs central differences", j);
+        TU_OK(tg_jvp(c, x, v, a));
+        TU_OK(tg_jvp(o, x, v, b));
+        assert_close_vec(a, b, 1, RTOL, "jvp");
+        TU_OK(tg_jacobian(c, x, a));
+        TU_OK(tg_jacobian(o, x, b));
+        assert_close_vec(a, b, N, RTOL, "jacobian");
+        TU_OK(tg_hessian(c, x, a));
+        TU_OK(tg_hessian(o, x, b));
+        assert_close_vec(a, b, N * N, RTOL, "hessian");
+        TU_OK(tg_hvp(c, x, v, a));
+        TU_OK(tg_hvp(o, x, v, b));
+        assert_close_vec(a, b, N, RTOL, "hvp");
+    }
+    double X[4 * N], G[4 * N], g[N];
+    for (int p = 0; p < 4; p++)
+        random_point(&r, X + p * N);
+    TU_OK(tg_gradient_batch(c, 4, X, G));
+    for (int p = 0; p < 4; p++) {
+        TU_OK(tg_gradient(o, X + p * N, g));
+        assert_close_vec(G + p * N, g, N, RTOL, "gradient_batch");
+    }
+    /* optimised (dead code, merging of loops) and still the same */
+    tg_tape *co = mixed_tape(fs, body);
+    TU_OK(tg_tape_optimize(co, TG_OPT_MAX));
+    for (int k = 0; k < 3; k++) {
+        double x[N], a[N], b[N];
+        random_point(&r, x);
+        TU_OK(tg_gradient(co, x, a));
+        TU_OK(tg_gradient(o, x, b));
+        assert_close_vec(a, b, N, RTOL, "gradient after tg_tape_optimize");
+    }
+    /* C source: the calls and the loops lowered together */
+    char *src = NULL;
+    TU_OK(tg_c_source(c, NULL, &src, NULL));
+    cr_assert(strstr(src, "rot(") != NULL, "no call of rot in the C source");
+    free(src);
+    tg_tape_free(co);
+    tg_tape_free(c);
+    tg_tape_free(o);
+    tg_tape_free(body);
+    tg_funcs_free(fs);
+}

@@ -26,6 +26,7 @@ typedef struct bench_opts {
     int inject_mismatch;  /* --inject-mismatch: spoil tapegen's gradient (tests the checks) */
     const char *only;     /* --only OP: time only the cases whose op begins with OP */
     int no_lazy;          /* --no-lazy: tg_tape_set_lazy(f, 0), the sweeps only */
+    int no_loops;         /* --no-loops: leave out the loop variants (issue 11) */
 } bench_opts;
 
 typedef void (*bench_fn)(void *ctx);

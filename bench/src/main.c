@@ -1,8 +1,9 @@
 /* bench/src/main.c -- tgbench: the benchmark harness's command line.
  *
- *   tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|w1s|w4s|all] [--n N]...
+ *   tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|w1s|w4s|w3s|all] [--n N]...
  *           [--batch-points P] [--rounds R] [--min-time S] [--no-adolc]
- *           [--only OP] [--csv FILE] [-v]
+ *           [--no-loops] [--only OP] [--csv FILE] [-v]
+ *   tgbench --loopmem hand|flat|store|ckptK [--n STEPS]
  *   tgbench --memprobe tapegen|adolc|hand [--n N] [--csv FILE]
  *   tgbench --rust-gen DIR [--n N] [--csv FILE]
  *   tgbench --report OUTDIR FILE.csv...
@@ -23,9 +24,10 @@
 static void
 usage(FILE *f)
 {
-    fputs("usage: tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|w1s|w4s|all] [--n N]...\n"
+    fputs("usage: tgbench [--quick | --smoke] [--workload w1|w2|w3|w4|w1s|w4s|w3s|all] [--n N]...\n"
           "               [--batch-points P] [--rounds R] [--min-time S] [--no-adolc]\n"
-          "               [--only OP] [--csv FILE] [-v]\n"
+          "               [--no-loops] [--only OP] [--csv FILE] [-v]\n"
+          "       tgbench --loopmem hand|flat|store|ckptK [--n STEPS]\n"
           "       tgbench --memprobe tapegen|adolc|hand [--n N] [--csv FILE]\n"
           "       tgbench --rust-gen DIR [--n N] [--csv FILE]\n"
           "       tgbench --report OUTDIR FILE.csv...\n"
@@ -35,7 +37,10 @@ usage(FILE *f)
           "  --workload   which workload (default all); --n gives its sizes\n"
           "               (W1 default 2 10 100 1000 100000, W4 default 100 1000;\n"
           "               w1s/w4s: W1's sparse Hessian and W4's sparse Jacobian,\n"
-          "               default 1000 10000 100000)\n"
+          "               default 1000 10000 100000; w3s: W3 as a scan, --n = steps,\n"
+          "               default 1000 100000)\n"
+          "  --no-loops   leave out the loop variants (W1 as a map, issue 11)\n"
+          "  --loopmem    one peak-memory probe of W3 as a scan (run by w3s itself)\n"
           "  --rounds     rounds per measurement (default 7)\n"
           "  --min-time   seconds each measurement lasts at least (default 0.2)\n"
           "  --no-adolc   leave ADOL-C out even when it is built in\n"
@@ -74,6 +79,7 @@ main(int argc, char **argv)
     o.min_time = 0.2;
     o.adolc = 1;
     const char *workload = "all", *csv_path = NULL, *memprobe = NULL, *rust_dir = NULL;
+    const char *loopmem = NULL;
     size_t sizes[16];
     int nsizes = 0, rounds_set = 0, time_set = 0;
     long batch_points = -1;
@@ -104,6 +110,10 @@ main(int argc, char **argv)
             o.only = argv[++i];
         } else if (strcmp(a, "--no-lazy") == 0) {
             o.no_lazy = 1;
+        } else if (strcmp(a, "--no-loops") == 0) {
+            o.no_loops = 1;
+        } else if (strcmp(a, "--loopmem") == 0 && more) {
+            loopmem = argv[++i];
         } else if (strcmp(a, "--no-adolc") == 0) {
             o.adolc = 0;
         } else if (strcmp(a, "--csv") == 0 && more) {
@@ -138,7 +148,9 @@ main(int argc, char **argv)
     FILE *csv = open_csv(csv_path);
     int failed = 0;
 
-    if (memprobe) {
+    if (loopmem) {
+        failed = run_loopmem(loopmem, nsizes ? sizes[0] : 1000);
+    } else if (memprobe) {
         failed = run_memprobe(memprobe, nsizes ? sizes[0] : 100000, csv);
     } else if (rust_dir) {
         failed = run_rust_gen(rust_dir, nsizes ? sizes[0] : 1000, csv);
@@ -147,7 +159,8 @@ main(int argc, char **argv)
         int w1 = all || strcmp(workload, "w1") == 0, w2 = all || strcmp(workload, "w2") == 0;
         int w3 = all || strcmp(workload, "w3") == 0, w4 = all || strcmp(workload, "w4") == 0;
         int w1s = all || strcmp(workload, "w1s") == 0, w4s = all || strcmp(workload, "w4s") == 0;
-        if (!w1 && !w2 && !w3 && !w4 && !w1s && !w4s) {
+        int w3s = (all && !o.no_loops) || strcmp(workload, "w3s") == 0;
+        if (!w1 && !w2 && !w3 && !w4 && !w1s && !w4s && !w3s) {
             fprintf(stderr, "tgbench: unknown workload %s\n", workload);
             return 2;
         }
@@ -176,6 +189,19 @@ main(int argc, char **argv)
             failed |= run_w2(&o, csv);
         if (w3)
             failed |= run_w3(&o, csv);
+        if (w3s) {
+            static const size_t full[] = { 1000, 100000 };
+            static const size_t quick[] = { 1000, 10000 };
+            static const size_t smoke[] = { 100 };
+            const size_t *ns = o.smoke ? smoke : o.quick ? quick : full;
+            int cnt = o.smoke ? 1 : 2;
+            if (nsizes && !all) {
+                ns = sizes;
+                cnt = nsizes;
+            }
+            for (int k = 0; k < cnt; k++)
+                failed |= run_w3_scan(&o, ns[k], csv);
+        }
         if (w4) {
             static const size_t full[] = { 100, 1000 };
             static const size_t quick[] = { 100 };

@@ -527,6 +527,175 @@ write_targets(tstate *ts, const table *t, const wlsize *sets, int ns)
     write_sparse_targets(ts, t);
 }
 
+/* ------------------------------------- loops kept in the tape (issue 11) */
+
+#define WL_W1 "W1 rosenbrock"
+#define WL_W3S "W3 lorenz_rk4 scan"
+
+/* Time row (sys, op) of (wl, size): its ratio to the hand-written case. */
+static void
+xnative_target(tstate *ts, const table *t, const char *target, const char *wl, const char *size,
+               const char *sys, const char *op, double thr)
+{
+    char where[96], extra[200] = "size not run (quick mode?)";
+    snprintf(where, sizeof where, "%s %s", wl, size);
+    const row *r = find(t, "time", wl, size, sys, op);
+    const row *h = find(t, "time", wl, size, "hand C", op);
+    const row *na = NULL;
+    char name[96];
+    snprintf(name, sizeof name, "%s: not available", op);
+    na = find(t, "metric", wl, size, sys, name);
+    if (r && h) {
+        char b1[32], b2[32];
+        snprintf(extra, sizeof extra, "%s %s vs hand-written %s", sys,
+                 fmt_time(num(r, F_MED), b1, sizeof b1), fmt_time(num(h, F_MED), b2, sizeof b2));
+    } else if (na) {
+        snprintf(extra, sizeof extra, "not available: %s", na->f[F_NOTE]);
+    }
+    target_line(ts, target, where, r ? num(r, F_XN_MED) : NAN, r ? num(r, F_XN_MIN) : NAN,
+                r ? num(r, F_XN_MAX) : NAN, thr, 1, extra);
+}
+
+/* A ratio row by name. */
+static void
+named_ratio_target(tstate *ts, const table *t, const char *target, const char *wl,
+                   const char *size, const char *name, double thr, const char *why)
+{
+    char where[96];
+    snprintf(where, sizeof where, "%s %s", wl, size);
+    const row *r = find(t, "ratio", wl, size, name, NULL);
+    target_line(ts, target, where, r ? num(r, F_MED) : NAN, r ? num(r, F_MIN) : NAN,
+                r ? num(r, F_MAX) : NAN, thr, 1, r ? r->f[F_OP] : why);
+}
+
+/* The largest "loop vs flat: ..." metric over every row. */
+static double
+loop_flat_max(const table *t, char *where, size_t cap)
+{
+    double m = NAN;
+    snprintf(where, cap, "-");
+    for (int i = 0; i < t->n; i++) {
+        const row *r = &t->r[i];
+        if (!eq(r->f[F_KIND], "metric") || strncmp(r->f[F_OP], "loop vs flat: ", 14) != 0)
+            continue;
+        double v = num(r, F_MED);
+        if (isnan(m) || v > m || isnan(v)) {
+            m = v;
+            snprintf(where, cap, "%s %s %s %s", r->f[F_WL], r->f[F_SIZE], r->f[F_SYS],
+                     r->f[F_OP] + 14);
+        }
+    }
+    return m;
+}
+
+static void
+write_loop_targets(tstate *ts, const table *t)
+{
+    FILE *md = ts->md;
+    fputs("| target | where | measured: median [min–max over rounds] | threshold | status | "
+          "details |\n|---|---|---|---|---|---|\n",
+          md);
+    static const char *const w1s[2] = { "n=1000", "n=100000" };
+    for (int k = 0; k < 2; k++)
+        xnative_target(ts, t, "W1 as a map: tg_gradient / hand-written gradient", WL_W1, w1s[k],
+                       "tapegen loop", "grad", 5.0);
+    for (int k = 0; k < 2; k++)
+        xnative_target(ts, t, "W1 as a map: tg_hvp / hand-written HVP", WL_W1, w1s[k],
+                       "tapegen loop", "hvp", 10.0);
+    {   /* O(n + |body|): instructions per n at 10^5 */
+        double li = metric(t, WL_W1, "n=100000", "tapegen", "loop f instructions");
+        double fi = metric(t, WL_W1, "n=100000", "tapegen", "f instructions");
+        char extra[160] = "size not run (quick mode?)";
+        if (!isnan(li))
+            snprintf(extra, sizeof extra, "%.0f instructions at n = 10^5 (flat: %.0f = %.1f per n)",
+                     li, fi, fi / 1e5);
+        target_line(ts, "W1 as a map: tape instructions per n (O(n + |body|))", WL_W1 " n=100000",
+                    li / 1e5, NAN, NAN, 4.0, 1, extra);
+    }
+    {   /* W3: size independent of the steps */
+        double a = metric(t, WL_W3S, "steps=1000", "tapegen loop", "loop f instructions");
+        double b = metric(t, WL_W3S, "steps=100000", "tapegen loop", "loop f instructions");
+        char extra[160] = "sizes not run (quick mode?)";
+        if (!isnan(a) && !isnan(b))
+            snprintf(extra, sizeof extra, "%.0f instructions at 10^3 steps, %.0f at 10^5 (flat at "
+                     "10^3: %.0f)", a, b,
+                     metric(t, WL_W3S, "steps=1000", "tapegen", "f instructions"));
+        target_line(ts, "W3 as a scan: tape size at 10^5 steps / at 10^3 (independent)", WL_W3S,
+                    b / a, NAN, NAN, 1.0, 1, extra);
+    }
+    named_ratio_target(ts, t, "W3 as a scan: tg_gradient / the flat tape's", WL_W3S, "steps=1000",
+                       "loop grad / flat grad", 1.0, "not measured");
+    {
+        double r = metric(t, WL_W3S, "steps=100000", "tapegen scan ckpt100",
+                          "peak RSS growth ckpt / store-all");
+        double c = metric(t, WL_W3S, "steps=100000", "tapegen scan ckpt100", "peak RSS growth (ckpt100)");
+        double st = metric(t, WL_W3S, "steps=100000", "tapegen scan store-all", "peak RSS growth (store)");
+        char extra[200], b1[32], b2[32];
+        snprintf(extra, sizeof extra, "peak RSS growth of record + one gradient: %s with <= 100 "
+                 "snapshots, %s storing every carry (child processes)",
+                 fmt_bytes(c, b1, sizeof b1), fmt_bytes(st, b2, sizeof b2));
+        target_line(ts, "W3 scan, 10^5 steps: peak memory, 100 snapshots / store-all",
+                    WL_W3S " steps=100000", r, NAN, NAN, 0.05, 1, extra);
+    }
+    named_ratio_target(ts, t, "W3 scan, 10^5 steps: gradient time, 100 snapshots / store-all",
+                       WL_W3S, "steps=100000", "ckpt100 grad / store-all grad", 3.0, "not measured");
+    static const char *const w3s[2] = { "steps=1000", "steps=100000" };
+    for (int k = 0; k < 2; k++) {
+        char where[96];
+        snprintf(where, sizeof where, "%s %s", WL_W3S, w3s[k]);
+        const row *b = find(t, "metric", WL_W3S, w3s[k], "Rust generated loop", "cargo build crate");
+        const row *na = find(t, "metric", WL_W3S, w3s[k], "Rust generated loop", "crate: not available");
+        target_line(ts, "W3 scan gradient crate: clean cargo build --release, s", where,
+                    b && eq(b->f[F_UNIT], "s") ? num(b, F_MED) : NAN, NAN, NAN, 10.0, 1,
+                    b ? b->f[F_NOTE] : na ? na->f[F_NOTE] : info(t, "rust"));
+    }
+    for (int k = 0; k < 2; k++)
+        named_ratio_target(ts, t, "W3 scan: generated Rust gradient / hand-written Rust adjoint",
+                           WL_W3S, w3s[k], "Rust generated loop / hand-written Rust", 1.5,
+                           "generated crate not built (see the rows below)");
+    named_ratio_target(ts, t, "W1 as a map: generated Rust gradient / hand-written Rust", WL_W1,
+                       "n=1000", "Rust generated loop / hand-written Rust", 1.3,
+                       "generated crate not built (see the rows below)");
+    {
+        char where[200];
+        double m = loop_flat_max(t, where, sizeof where);
+        target_line(ts, "loops vs flat recordings: max relative difference, every path measured",
+                    where, m, NAN, NAN, 1e-13, 1, "over the \"loop vs flat\" rows: f, grad, hvp, "
+                    "hess, derivative tapes, checkpointing");
+    }
+}
+
+/* Rows about the loop variants: sizes, memory, paths not available. */
+static void
+write_loops(FILE *md, const table *t)
+{
+    fputs("| workload | system | quantity | value | notes |\n|---|---|---|---|---|\n", md);
+    int any = 0;
+    for (int i = 0; i < t->n; i++) {
+        const row *r = &t->r[i];
+        if (!eq(r->f[F_KIND], "metric"))
+            continue;
+        const char *sys = r->f[F_SYS], *op = r->f[F_OP];
+        int loopish = strstr(sys, "loop") || strstr(sys, "scan") ||
+                      (eq(r->f[F_WL], WL_W3S) && strstr(op, "peak RSS growth")) ||
+                      strncmp(op, "loop ", 5) == 0;
+        if (!loopish)
+            continue;
+        any = 1;
+        char v[48];
+        if (eq(r->f[F_UNIT], "B"))
+            fmt_bytes(num(r, F_MED), v, sizeof v);
+        else if (strstr(op, "not available"))
+            snprintf(v, sizeof v, "NOT AVAILABLE");
+        else
+            snprintf(v, sizeof v, "%.4g %s", num(r, F_MED), r->f[F_UNIT]);
+        fprintf(md, "| %s %s | %s | %s | %s | %s |\n", r->f[F_WL], r->f[F_SIZE], sys, op, v,
+                r->f[F_NOTE]);
+    }
+    if (!any)
+        fputs("| - | - | not run | - | - |\n", md);
+}
+
 /* ---------------------------------------------------------- per workload */
 
 static void
@@ -986,6 +1155,28 @@ run_report(const char *outdir, int nfiles, char **files)
                         "above) or the batch has parallel overhead.  Rerun `tgbench --workload w1 "
                         "--n 100` on a quiet machine before reading the 2-thread speedup.\n",
                     num(c, F_MED));
+    }
+
+    fputs("\n## Loops kept in the tape (issue 11)\n\n"
+          "W1 as a map of the term over i plus tg_sum (system `tapegen loop`, in the W1 tables), "
+          "W3 as a scan of one RK4 step (`W3 lorenz_rk4 scan`: 10^3 and 10^5 steps over the same "
+          "time span, dt = 10 / steps), next to the flat recordings; checkpointing with at most "
+          "100 snapshots against storing every carry; the generated Rust of their gradient tapes "
+          "against hand-written Rust.  A path that is not available in this build is reported as "
+          "such, never timed.\n\n",
+          md);
+    {
+        tstate tl = { md, 0, 0, 0 };
+        write_loop_targets(&tl, &t);
+        fprintf(md, "\n%d met, %d missed, %d not measured.\n\n", tl.met, tl.missed, tl.na);
+        write_loops(md, &t);
+        tstate so = { stdout, 0, 0, 0 };
+        printf("\nLoops kept in the tape (issue 11): targets\n");
+        write_loop_targets(&so, &t);
+        printf("(%d met, %d missed, %d not measured)\n\n", so.met, so.missed, so.na);
+        ts.met += tl.met;
+        ts.missed += tl.missed;
+        ts.na += tl.na;
     }
 
     fputs("\n## Memory (W1 rosenbrock)\n\n", md);

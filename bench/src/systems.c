@@ -158,6 +158,10 @@ typedef struct scalar_wl {
     const void *ctx;
     tg_tape *(*record)(const void *ctx, unsigned flags);   /* flags of tg_tape_new_ex */
     int (*adolc_tape)(const void *ctx, short tag, const double *x0);
+    /* The second tapegen variant with the loop kept in the tape (issue 11;
+     * NULL: none): W1 as a map.  Its cases are "tapegen loop" (and
+     * "tapegen loop dtape"), next to the flat recording's. */
+    tg_tape *(*record_loop)(const void *ctx, unsigned flags);
 } scalar_wl;
 
 typedef struct sc_state {
@@ -173,6 +177,8 @@ typedef struct sc_state {
     /* batch (W1) */
     size_t npts;
     double *X, *G;
+    /* loop variant (W1 as a map) and its derivative tapes */
+    tg_tape *fl, *glt, *hlt;
 } sc_state;
 
 /* hand-written */
@@ -202,6 +208,16 @@ static void c_tg_record_nocse(void *p)
 {
     sc_state *s = p;
     tg_tape_free(s->wl->record(s->wl->ctx, TG_NO_CSE));
+}
+static void c_tg_record_at(void *p)
+{
+    sc_state *s = p;
+    tg_tape_free(s->wl->record(s->wl->ctx, TGREC_AT));
+}
+static void c_tg_record_at_nocse(void *p)
+{
+    sc_state *s = p;
+    tg_tape_free(s->wl->record(s->wl->ctx, TGREC_AT | TG_NO_CSE));
 }
 static void c_tg_build_grad(void *p) { sc_state *s = p; tg_tape_free(tg_gradient_tape(s->f, TG_ALL)); }
 static void c_tg_build_hvp(void *p) { sc_state *s = p; tg_tape_free(tg_hvp_tape(s->f, TG_ALL)); }
@@ -238,6 +254,18 @@ c_tg_grad_loop(void *p)
         tg_gradient(s->f, s->X + k * s->n, s->G + k * s->n);
 }
 static void c_tg_grad_batch(void *p) { sc_state *s = p; tg_gradient_batch(s->f, s->npts, s->X, s->G); }
+/* the loop variant */
+static void c_lp_f(void *p) { sc_state *s = p; tg_eval(s->fl, s->x, &s->y); }
+static void c_lp_grad(void *p) { sc_state *s = p; tg_gradient(s->fl, s->x, s->g); }
+static void c_lp_hvp(void *p) { sc_state *s = p; tg_hvp(s->fl, s->x, s->v, s->hv); }
+static void c_lp_hess(void *p) { sc_state *s = p; tg_hessian(s->fl, s->x, s->H); }
+static void c_lpd_grad(void *p) { sc_state *s = p; tg_eval(s->glt, s->x, s->g); }
+static void c_lpd_hvp(void *p) { sc_state *s = p; tg_eval(s->hlt, s->xv, s->hv); }
+static void c_lp_record(void *p)
+{
+    sc_state *s = p;
+    tg_tape_free(s->wl->record_loop(s->wl->ctx, 0));
+}
 
 /* Dense full matrix from ADOL-C's lower triangle. */
 static void
@@ -376,6 +404,132 @@ adolc_metrics(bench_set *bs, short tag)
         fprintf(stderr, "warning: %s: ADOL-C tape did not stay in memory\n", bs->workload);
 }
 
+/* One call of the loop variant: on success the case is registered and
+ * checked against the hand-written result (AD_TOL) and the flat tape's
+ * (metric "loop vs flat: OP", the 1e-13 target); on an error status the
+ * path is reported as not available (a metric row with the message) and
+ * nothing is timed -- a loop path that has not landed is never faked. */
+static int
+loop_case(bench_set *bs, sc_state *s, const char *sys, const char *op, bench_fn fn,
+          tg_status st, const double *got, const double *want, const double *flat, size_t len,
+          const char *note, const tg_tape *dtape)
+{
+    char name[96];
+    if (st != TG_OK) {
+        snprintf(name, sizeof name, "%s: not available", op);
+        char msg[160];
+        /* a derivative tape in the error state carries its own message */
+        const char *why = dtape && tg_tape_status(dtape) != TG_OK ? tg_tape_error(dtape)
+                                                                  : tg_last_error();
+        snprintf(msg, sizeof msg, "%s: %s", tg_status_str(st), why);
+        bench_metric_add(bs, sys, name, 0.0, "", msg);
+        printf("%s %s: %s %s not available: %s\n", bs->workload, bs->size, sys, op, msg);
+        return -1;
+    }
+    int k = bench_add(bs, sys, op, fn, s);
+    bench_note(bs, k, "%s", note);
+    bench_check(bs, k, got, want, len, AD_TOL, op);
+    if (flat) {
+        snprintf(name, sizeof name, "loop vs flat: %s", op);
+        bench_metric_add(bs, sys, name, bench_relerr(got, flat, len), "relerr",
+                         "max relative difference from the flat tape's result (target 1e-13)");
+    }
+    return k;
+}
+
+#define SYS_TG_LOOP "tapegen loop"
+#define SYS_TG_LOOP_DTAPE "tapegen loop dtape"
+
+/* The loop variant of a scalar workload (W1 as a map): record, f, gradient,
+ * HVP, Hessian (when the workload has one) by the simple API, and the
+ * derivative tapes; each result against the hand-written one and the flat
+ * tape's; ratios loop / flat. */
+static void
+add_loop_cases(bench_set *bs, const bench_opts *o, const scalar_wl *wl, sc_state *s,
+               double fref, const double *gref, const double *hvref, const double *Href)
+{
+    size_t n = wl->n;
+    s->fl = wl->record_loop(wl->ctx, 0);
+    if (!s->fl || tg_tape_status(s->fl) != TG_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s", s->fl ? tg_tape_error(s->fl) : "out of memory");
+        bench_metric_add(bs, SYS_TG_LOOP, "record: not available", 0.0, "", msg);
+        printf("%s %s: the loop recording is not available: %s\n", bs->workload, bs->size, msg);
+        tg_tape_free(s->fl);
+        s->fl = NULL;
+        return;
+    }
+    if (o->no_lazy)
+        tg_tape_set_lazy(s->fl, 0);
+    tape_metrics(bs, "loop f", s->fl, NULL);
+    {
+        char name[64];
+        snprintf(name, sizeof name, "loop f size ratio |loop|/|flat|");
+        bench_metric_add(bs, SYS_TG, name, (double)tg_tape_size(s->fl) / (double)tg_tape_size(s->f),
+                         "x", "instructions of the loop tape over the flat tape's");
+    }
+    int k = bench_add(bs, SYS_TG_LOOP, "record", c_lp_record, s);
+    bench_set_refs(bs, k, "f", "record");
+    bench_note(bs, k, "tg_tape_new + tg_map/tg_scan recording + tg_tape_free");
+
+    double *flat = xcalloc(n * (wl->hess ? n : 1), sizeof *flat);
+    double *got = xcalloc(n * (wl->hess ? n : 1), sizeof *got);
+    double yf = 0.0, yl = 0.0;
+    tg_status st;
+    /* flat results (the same tape the "tapegen" cases time) */
+    tg_eval(s->f, s->x, &yf);
+    st = tg_eval(s->fl, s->x, &yl);
+    int kf = loop_case(bs, s, SYS_TG_LOOP, "f", c_lp_f, st, &yl, &fref, &yf, 1, "tg_eval", NULL);
+    tg_gradient(s->f, s->x, flat);
+    st = tg_gradient(s->fl, s->x, got);
+    int kg = loop_case(bs, s, SYS_TG_LOOP, "grad", c_lp_grad, st, got, gref, flat, n,
+                       "tg_gradient", NULL);
+    int kh = -1;
+    if (wl->hvp) {
+        tg_hvp(s->f, s->x, s->v, flat);
+        st = tg_hvp(s->fl, s->x, s->v, got);
+        kh = loop_case(bs, s, SYS_TG_LOOP, "hvp", c_lp_hvp, st, got, hvref, flat, n, "tg_hvp",
+                       NULL);
+    }
+    if (wl->hess) {
+        tg_hessian(s->f, s->x, flat);
+        st = tg_hessian(s->fl, s->x, got);
+        loop_case(bs, s, SYS_TG_LOOP, "hess", c_lp_hess, st, got, Href, flat, n * n,
+                  "tg_hessian", NULL);
+    }
+    /* derivative tapes of the loop tape (they keep loops as loops) */
+    s->glt = tg_gradient_tape(s->fl, TG_ALL);
+    st = s->glt ? tg_tape_status(s->glt) : TG_ERR_NOMEM;
+    if (st == TG_OK) {
+        tape_metrics(bs, "loop grad tape", s->glt, s->fl);
+        st = tg_eval(s->glt, s->x, got);
+    }
+    tg_gradient(s->f, s->x, flat);
+    int kdg = loop_case(bs, s, SYS_TG_LOOP_DTAPE, "grad", c_lpd_grad, st, got, gref, flat, n,
+                        "tg_eval of tg_gradient_tape(loop tape)", s->glt);
+    int kdh = -1;
+    if (wl->hvp) {
+        s->hlt = tg_hvp_tape(s->fl, TG_ALL);
+        st = s->hlt ? tg_tape_status(s->hlt) : TG_ERR_NOMEM;
+        if (st == TG_OK) {
+            tape_metrics(bs, "loop hvp tape", s->hlt, s->fl);
+            st = tg_eval(s->hlt, s->xv, got);
+        }
+        tg_hvp(s->f, s->x, s->v, flat);
+        kdh = loop_case(bs, s, SYS_TG_LOOP_DTAPE, "hvp", c_lpd_hvp, st, got, hvref, flat, n,
+                        "tg_eval of tg_hvp_tape(loop tape)", s->hlt);
+    }
+    bench_add_ratio(bs, "loop f / flat f", kf, bench_find(bs, SYS_TG, "f"), 0);
+    bench_add_ratio(bs, "loop grad / flat grad", kg, bench_find(bs, SYS_TG, "grad"), 0);
+    bench_add_ratio(bs, "loop hvp / flat hvp", kh, bench_find(bs, SYS_TG, "hvp"), 0);
+    bench_add_ratio(bs, "loop dtape grad / flat dtape grad", kdg,
+                    bench_find(bs, SYS_TG_DTAPE, "grad"), 0);
+    bench_add_ratio(bs, "loop dtape hvp / flat dtape hvp", kdh,
+                    bench_find(bs, SYS_TG_DTAPE, "hvp"), 0);
+    free(flat);
+    free(got);
+}
+
 /* Registers, checks and runs a scalar workload.  extra(): W1's batch cases. */
 static int
 run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
@@ -453,6 +607,19 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
             bench_fail(&bs, "tapegen: a second recording differs in size");
         tg_tape_free(t2);
     }
+    {                                       /* recording at a point (issue 13) */
+        k = bench_add(&bs, SYS_TG, "record at a point", c_tg_record_at, &s);
+        bench_set_refs(&bs, k, "", "record");
+        bench_note(&bs, k, "as record, inputs declared with values (tg_input_vec_at): every "
+                   "instruction computes its value; target <= 1.3x record");
+        k = bench_add(&bs, SYS_TG, "record at a point nocse", c_tg_record_at_nocse, &s);
+        bench_set_refs(&bs, k, "", "record");
+        bench_note(&bs, k, "as record nocse, with values; compare with record nocse");
+        tg_tape *t2 = wl->record(wl->ctx, TGREC_AT);
+        if (!t2 || tg_tape_status(t2) != TG_OK || tg_tape_size(t2) != tg_tape_size(s.f))
+            bench_fail(&bs, "tapegen: recording at a point changed the tape");
+        tg_tape_free(t2);
+    }
     k = bench_add(&bs, SYS_TG, "record nocse", c_tg_record_nocse, &s);
     bench_set_refs(&bs, k, "", "record");
     bench_note(&bs, k, "as record, with tg_tape_new_ex(TG_NO_CSE): the fast option");
@@ -517,6 +684,10 @@ run_scalar(const bench_opts *o, scalar_wl *wl, size_t batch_points, FILE *csv)
         bench_set_refs(&bs, k, "", "record");
         bench_note(&bs, k, "tg_hvp_tape + tg_tape_free; x ADOL-C = vs ADOL-C taping");
     }
+
+    /* ---- tapegen, the loop kept in the tape */
+    if (wl->record_loop)
+        add_loop_cases(&bs, o, wl, &s, fref, gref, hvref, Href);
 
     /* ---- ADOL-C */
     if (o->adolc && adb_available()) {
@@ -637,6 +808,9 @@ done:;
     tg_tape_free(s.f);
     tg_tape_free(s.gt);
     tg_tape_free(s.ht);
+    tg_tape_free(s.fl);
+    tg_tape_free(s.glt);
+    tg_tape_free(s.hlt);
     tg_workspace_free(s.ws);
     adb_free2(s.AH);
     free(s.v);
@@ -668,6 +842,10 @@ static void w1c_hvp(const void *c, const double *x, const double *v, double *hv)
 }
 static void w1c_hess(const void *c, const double *x, double *H) { w1_hess(((const w1ctx *)c)->n, x, H); }
 static tg_tape *w1c_record(const void *c, unsigned fl) { return tgrec_rosenbrock(((const w1ctx *)c)->n, fl); }
+static tg_tape *w1c_record_map(const void *c, unsigned fl)
+{
+    return tgrec_rosenbrock_map(((const w1ctx *)c)->n, fl);
+}
 static int w1c_adolc(const void *c, short tag, const double *x0)
 {
     return adb_tape_rosenbrock(tag, (int)((const w1ctx *)c)->n, x0);
@@ -685,6 +863,7 @@ run_w1(const bench_opts *o, size_t n, size_t batch_points, FILE *csv)
         .hess = n <= 1000, .fd = n <= 1000, .fd_sample = n > 1000 ? 64 : 0,
         .f = w1c_f, .grad = w1c_grad, .hvp = w1c_hvp, .hessf = w1c_hess, .ctx = &c,
         .record = w1c_record, .adolc_tape = w1c_adolc,
+        .record_loop = o->no_loops ? NULL : w1c_record_map,
     };
     snprintf(wl.size, sizeof wl.size, "n=%zu", n);
     int r = run_scalar(o, &wl, batch_points, csv);

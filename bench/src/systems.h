@@ -19,6 +19,19 @@ int run_w4(const bench_opts *o, size_t n, FILE *csv);
 int run_w1_sparse(const bench_opts *o, size_t n, FILE *csv);
 int run_w4_sparse(const bench_opts *o, size_t n, FILE *csv);
 
+/* Loops kept in the tape (issue 11; loops.c).  W1 as a map is part of
+ * run_w1 (systems "tapegen loop", "tapegen loop dtape").  run_w3_scan: W3
+ * as a scan of one RK4 step at `steps` steps over a fixed time span
+ * (dt = w3s_dt(steps) = 10 / steps), against the hand-written adjoint and
+ * the flat recording (up to 10^4 steps), with every carry stored vs
+ * checkpointing limited to 100 snapshots (time, and peak memory of child
+ * processes running `tgbench --loopmem`).  run_loopmem: one such child:
+ * MODE hand|flat|store|ckptK records and computes one gradient, prints a
+ * "loopmem" line; exit status 0 when the gradient is right. */
+int run_w3_scan(const bench_opts *o, size_t steps, FILE *csv);
+int run_loopmem(const char *mode, size_t steps);
+double w3s_dt(size_t steps);
+
 /* W1 at size n with one system only ("tapegen", "adolc" or "hand"):
  * record, f, gradient and HVP once; prints and writes peak RSS rows. */
 int run_memprobe(const char *system, size_t n, FILE *csv);

@@ -243,8 +243,6 @@ w2_hvp(const w2_data_t *d, const double *th, const double *v, double *hv)
 
 /* ------------------------------------------------------------- W3 lorenz */
 
-static const double H2 = 0.5 * LORENZ_DT, H6 = LORENZ_DT / 6.0;
-
 static void
 lorenz_rhs(const double *s, double sig, double rho, double beta, double *k)
 {
@@ -254,29 +252,36 @@ lorenz_rhs(const double *s, double sig, double rho, double beta, double *k)
 }
 
 static void
-rk4_step(double *s, double sig, double rho, double beta)
+rk4_step(double *s, double sig, double rho, double beta, double dt)
 {
+    const double h2 = 0.5 * dt, h6 = dt / 6.0;
     double k1[3], k2[3], k3[3], k4[3], t[3];
     lorenz_rhs(s, sig, rho, beta, k1);
     for (int c = 0; c < 3; c++)
-        t[c] = s[c] + H2 * k1[c];
+        t[c] = s[c] + h2 * k1[c];
     lorenz_rhs(t, sig, rho, beta, k2);
     for (int c = 0; c < 3; c++)
-        t[c] = s[c] + H2 * k2[c];
+        t[c] = s[c] + h2 * k2[c];
     lorenz_rhs(t, sig, rho, beta, k3);
     for (int c = 0; c < 3; c++)
-        t[c] = s[c] + LORENZ_DT * k3[c];
+        t[c] = s[c] + dt * k3[c];
     lorenz_rhs(t, sig, rho, beta, k4);
     for (int c = 0; c < 3; c++)
-        s[c] = s[c] + H6 * (((k1[c] + 2.0 * k2[c]) + 2.0 * k3[c]) + k4[c]);
+        s[c] = s[c] + h6 * (((k1[c] + 2.0 * k2[c]) + 2.0 * k3[c]) + k4[c]);
 }
 
 double
 w3_f(const double *u)
 {
+    return w3_f_steps(u, LORENZ_STEPS, LORENZ_DT);
+}
+
+double
+w3_f_steps(const double *u, size_t steps, double dt)
+{
     double s[3] = { u[0], u[1], u[2] };
-    for (int k = 0; k < LORENZ_STEPS; k++)
-        rk4_step(s, u[3], u[4], u[5]);
+    for (size_t k = 0; k < steps; k++)
+        rk4_step(s, u[3], u[4], u[5], dt);
     return s[0] * s[0] + s[1] * s[1] + s[2] * s[2];
 }
 
@@ -299,54 +304,61 @@ rhs_adjoint(const double *s, double sig, double rho, double beta, const double *
 void
 w3_grad(const double *u, double *g, double *traj)
 {
+    w3_grad_steps(u, LORENZ_STEPS, LORENZ_DT, g, traj);
+}
+
+void
+w3_grad_steps(const double *u, size_t steps, double dt, double *g, double *traj)
+{
+    const double h2 = 0.5 * dt, h6 = dt / 6.0;
     double sig = u[3], rho = u[4], beta = u[5];
     double s[3] = { u[0], u[1], u[2] };
     memcpy(traj, s, sizeof s);
-    for (int k = 0; k < LORENZ_STEPS; k++) {
-        rk4_step(s, sig, rho, beta);
+    for (size_t k = 0; k < steps; k++) {
+        rk4_step(s, sig, rho, beta, dt);
         memcpy(traj + 3 * (k + 1), s, sizeof s);
     }
     double lam[3] = { 2.0 * s[0], 2.0 * s[1], 2.0 * s[2] }, lp[3] = { 0, 0, 0 };
-    for (int k = LORENZ_STEPS - 1; k >= 0; k--) {
+    for (size_t k = steps; k-- > 0;) {
         const double *s0 = traj + 3 * k;
         double k1[3], k2[3], k3[3], s2[3], s3[3], s4[3];
         lorenz_rhs(s0, sig, rho, beta, k1);
         for (int c = 0; c < 3; c++)
-            s2[c] = s0[c] + H2 * k1[c];
+            s2[c] = s0[c] + h2 * k1[c];
         lorenz_rhs(s2, sig, rho, beta, k2);
         for (int c = 0; c < 3; c++)
-            s3[c] = s0[c] + H2 * k2[c];
+            s3[c] = s0[c] + h2 * k2[c];
         lorenz_rhs(s3, sig, rho, beta, k3);
         for (int c = 0; c < 3; c++)
-            s4[c] = s0[c] + LORENZ_DT * k3[c];
+            s4[c] = s0[c] + dt * k3[c];
         double lk1[3], lk2[3], lk3[3], lk4[3], ls[3], lt[3];
         for (int c = 0; c < 3; c++) {
             ls[c] = lam[c];
-            lk1[c] = H6 * lam[c];
-            lk2[c] = 2.0 * H6 * lam[c];
-            lk3[c] = 2.0 * H6 * lam[c];
-            lk4[c] = H6 * lam[c];
+            lk1[c] = h6 * lam[c];
+            lk2[c] = 2.0 * h6 * lam[c];
+            lk3[c] = 2.0 * h6 * lam[c];
+            lk4[c] = h6 * lam[c];
         }
         /* k4 = F(s4), s4 = s + dt k3 */
         lt[0] = lt[1] = lt[2] = 0.0;
         rhs_adjoint(s4, sig, rho, beta, lk4, lt, lp);
         for (int c = 0; c < 3; c++) {
             ls[c] += lt[c];
-            lk3[c] += LORENZ_DT * lt[c];
+            lk3[c] += dt * lt[c];
         }
         /* k3 = F(s3), s3 = s + h2 k2 */
         lt[0] = lt[1] = lt[2] = 0.0;
         rhs_adjoint(s3, sig, rho, beta, lk3, lt, lp);
         for (int c = 0; c < 3; c++) {
             ls[c] += lt[c];
-            lk2[c] += H2 * lt[c];
+            lk2[c] += h2 * lt[c];
         }
         /* k2 = F(s2), s2 = s + h2 k1 */
         lt[0] = lt[1] = lt[2] = 0.0;
         rhs_adjoint(s2, sig, rho, beta, lk2, lt, lp);
         for (int c = 0; c < 3; c++) {
             ls[c] += lt[c];
-            lk1[c] += H2 * lt[c];
+            lk1[c] += h2 * lt[c];
         }
         /* k1 = F(s) */
         rhs_adjoint(s0, sig, rho, beta, lk1, ls, lp);
@@ -428,6 +440,13 @@ axpy_sens2(const sens2 *w, double h, const sens2 *k, sens2 *out)
 void
 w3_hess(const double *u, double *H)
 {
+    w3_hess_steps(u, LORENZ_STEPS, LORENZ_DT, H);
+}
+
+void
+w3_hess_steps(const double *u, size_t steps, double dt, double *H)
+{
+    const double h2 = 0.5 * dt, h6 = dt / 6.0;
     if (pair_b[NP6 - 1] == 0)
         init_pairs();
     double sig = u[3], rho = u[4], beta = u[5];
@@ -437,21 +456,21 @@ w3_hess(const double *u, double *H)
         w.s[c] = u[c];
         w.S[c][c] = 1.0;
     }
-    for (int step = 0; step < LORENZ_STEPS; step++) {
+    for (size_t step = 0; step < steps; step++) {
         rhs_sens2(&w, sig, rho, beta, &k1);
-        axpy_sens2(&w, H2, &k1, &t);
+        axpy_sens2(&w, h2, &k1, &t);
         rhs_sens2(&t, sig, rho, beta, &k2);
-        axpy_sens2(&w, H2, &k2, &t);
+        axpy_sens2(&w, h2, &k2, &t);
         rhs_sens2(&t, sig, rho, beta, &k3);
-        axpy_sens2(&w, LORENZ_DT, &k3, &t);
+        axpy_sens2(&w, dt, &k3, &t);
         rhs_sens2(&t, sig, rho, beta, &k4);
         for (int c = 0; c < 3; c++) {
-            w.s[c] = w.s[c] + H6 * (((k1.s[c] + 2.0 * k2.s[c]) + 2.0 * k3.s[c]) + k4.s[c]);
+            w.s[c] = w.s[c] + h6 * (((k1.s[c] + 2.0 * k2.s[c]) + 2.0 * k3.s[c]) + k4.s[c]);
             for (int a = 0; a < 6; a++)
-                w.S[c][a] = w.S[c][a] + H6 * (((k1.S[c][a] + 2.0 * k2.S[c][a]) +
+                w.S[c][a] = w.S[c][a] + h6 * (((k1.S[c][a] + 2.0 * k2.S[c][a]) +
                                                2.0 * k3.S[c][a]) + k4.S[c][a]);
             for (int p = 0; p < NP6; p++)
-                w.T[c][p] = w.T[c][p] + H6 * (((k1.T[c][p] + 2.0 * k2.T[c][p]) +
+                w.T[c][p] = w.T[c][p] + h6 * (((k1.T[c][p] + 2.0 * k2.T[c][p]) +
                                                2.0 * k3.T[c][p]) + k4.T[c][p]);
         }
     }

@@ -64,8 +64,15 @@ void   w2_hvp(const w2_data_t *d, const double *theta, const double *v, double *
 double w3_f(const double *u);
 /* adjoint RK4 by hand; traj: 3*(LORENZ_STEPS+1) doubles of scratch */
 void   w3_grad(const double *u, double *g, double *traj);
+/* The same with any number of steps and step size (W3 as a scan runs
+ * 10^3 and 10^5 steps over the same time span, dt = 10 / steps);
+ * traj: 3*(steps+1) doubles of scratch.  w3_f/w3_grad are these at
+ * LORENZ_STEPS, LORENZ_DT. */
+double w3_f_steps(const double *u, size_t steps, double dt);
+void   w3_grad_steps(const double *u, size_t steps, double dt, double *g, double *traj);
 /* second-order forward sensitivities by hand; H 6 x 6 */
 void   w3_hess(const double *u, double *H);
+void   w3_hess_steps(const double *u, size_t steps, double dt, double *H);
 
 /* ---- W4 hand-written */
 void w4_f(size_t n, const double *x, double *r);

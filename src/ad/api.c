@@ -41,6 +41,18 @@ check_tape(const tg_tape *t, const char *fn)
     ad_xctx xc_;                                                                \
     ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
 #define XEND() CHECK(ad_xctx_end(&xc_, fn))
+/* AD_GUARDS inside an XBEGIN/XEND scope: the loop context is ended before
+ * a failing guard returns (it is thread-local state). */
+#define XGUARDS(v)                                                              \
+    do {                                                                        \
+        if (t->nguard) {                                                        \
+            tg_status g_ = ad_guards_fail(t, (v), 1, 0, fn);                    \
+            if (g_ != TG_OK) {                                                  \
+                (void)ad_xctx_end(&xc_, fn);                                    \
+                return g_;                                                      \
+            }                                                                   \
+        }                                                                       \
+    } while (0)
 
 /* Compiled by tg_tape_compile: the kernel instead of the sweeps. */
 #define ROUTE(part, v, out)                                                     \
@@ -88,6 +100,7 @@ tg_eval_ws(const tg_tape *t, tg_workspace *w, const double *x, double *y)
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v);
     ad_forward_one(t, x, v);
+    AD_GUARDS(t, v, fn);
     for (uint32_t j = 0; j < t->nout; j++)
         y[j] = v[t->out_ref[j]];
     return TG_OK;
@@ -106,6 +119,7 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
     uint32_t *ta = AD_U32(w, L.ta), *tb = AD_U32(w, L.tb);
     XBEGIN(w, L);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
+    XGUARDS(v);
     zero(bar, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
@@ -121,12 +135,12 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
  * small a workspace just means the sweep).  1 when it has written out. */
 static int
 lazy_fits(const tg_tape *t, int k, tg_workspace *w, const double *x, const double *v,
-          double *out)
+          double *out, tg_status *st, const char *fn)
 {
     const tg_tape *d = w ? ad_lazy_get(t, k) : NULL;
     if (!d || w->cap < ad_lazy_need(d, k))
         return 0;
-    ad_lazy_eval(d, k, w, x, v, out);
+    *st = ad_lazy_eval(d, k, w, x, v, out, fn);
     return 1;
 }
 
@@ -140,8 +154,9 @@ tg_gradient_ws(const tg_tape *t, tg_workspace *w, const double *x, double *g)
     NEED(x, t->nin);
     NEED(g, t->nin);
     ROUTE(AD_ROUTE_GRAD, NULL, g);
-    if (lazy_fits(t, AD_LAZY_GRAD, w, x, NULL, g))
-        return TG_OK;
+    tg_status st;
+    if (lazy_fits(t, AD_LAZY_GRAD, w, x, NULL, g, &st, fn))
+        return st;
     return reverse_one(t, w, x, NULL, g, fn);
 }
 
@@ -171,6 +186,7 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd);
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     ad_tangent_one(t, v, v_, vd);
     XEND();
     for (uint32_t j = 0; j < t->nout; j++)
@@ -215,13 +231,15 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     if (!w)
         return tape_fail_call(TG_ERR_ARG, "%s: NULL workspace", fn);
     /* structurally orthogonal columns share a sweep (CPR compression) */
-    if (ad_jacobian_compressed(t, w, x, J) == 0)
-        return TG_OK;
+    tg_status st;
+    if (ad_jacobian_compressed(t, w, x, J, fn, &st) == 0)
+        return st;
     ad_jacobian_layout L = ad_layout_jacobian(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     /* fewer sweeps wins: ceil(n_in/8) tangent sweeps or ceil(m/8) adjoint sweeps */
     if (t->nin <= t->nout) {
         for (size_t j0 = 0; j0 < t->nin; j0 += L8)
@@ -259,14 +277,16 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     NEED(v_, t->nin);
     NEED(hv, t->nin);
     ROUTE(AD_ROUTE_HVP, v_, hv);
-    if (lazy_fits(t, AD_LAZY_HVP, w, x, v_, hv))
-        return TG_OK;
+    tg_status st;
+    if (lazy_fits(t, AD_LAZY_HVP, w, x, v_, hv, &st, fn))
+        return st;
     ad_hvp_layout L = ad_layout_hvp(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);
     double *wd = AD_F64(w, L.wd);
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     ad_tangent_one(t, v, v_, vd);
     zero(wb, t->n);
     zero(wd, t->n);
@@ -294,6 +314,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     XBEGIN(w, L);
     first_order(t, &L.first, w, x);
+    XGUARDS(v);
     for (size_t j0 = 0; j0 < nin; j0 += L8) {
         size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
         ad_tangent_lanes(t, v, NULL, j0, vd);

@@ -189,9 +189,9 @@ ad_lazy_need_all(const tg_tape *t)
     return need;
 }
 
-void
+tg_status
 ad_lazy_eval(const tg_tape *d, int k, tg_workspace *w, const double *x, const double *v,
-             double *out)
+             double *out, const char *fn)
 {
     ad_eval_layout L = ad_layout_eval(d);
     double *val = AD_F64(w, L.v);
@@ -204,8 +204,10 @@ ad_lazy_eval(const tg_tape *d, int k, tg_workspace *w, const double *x, const do
         in = xv;
     }
     ad_forward_one(d, in, val);
+    AD_GUARDS(d, val, fn);      /* the derivative tape carries the guards */
     for (uint32_t j = 0; j < d->nout; j++)
         out[j] = val[d->out_ref[j]];
+    return TG_OK;
 }
 
 tg_status

@@ -34,8 +34,10 @@ size_t ad_lazy_need(const tg_tape *d, int k);
 /* The largest ad_lazy_need over t's built derivative tapes (0: none). */
 size_t ad_lazy_need_all(const tg_tape *t);
 /* Evaluates d (kind k) at x (and, for HVP, direction v) into out, in w,
- * which holds at least ad_lazy_need(d, k) doubles. */
-void ad_lazy_eval(const tg_tape *d, int k, tg_workspace *w, const double *x, const double *v,
-                  double *out);
+ * which holds at least ad_lazy_need(d, k) doubles.  TG_ERR_BRANCH (out
+ * untouched; message naming call fn) when a guard of d decides the other
+ * way, else TG_OK. */
+tg_status ad_lazy_eval(const tg_tape *d, int k, tg_workspace *w, const double *x, const double *v,
+                       double *out, const char *fn);
 
 #endif

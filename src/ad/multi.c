@@ -14,6 +14,18 @@ enum { L8 = TG_LANES };
     ad_xctx xc_;                                                                \
     ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
 #define XEND() CHECK(ad_xctx_end(&xc_, fn))
+/* AD_GUARDS inside an XBEGIN/XEND scope: the loop context is ended before
+ * a failing guard returns (it is thread-local state). */
+#define XGUARDS(v)                                                              \
+    do {                                                                        \
+        if (t->nguard) {                                                        \
+            tg_status g_ = ad_guards_fail(t, (v), 1, 0, fn);                    \
+            if (g_ != TG_OK) {                                                  \
+                (void)ad_xctx_end(&xc_, fn);                                    \
+                return g_;                                                      \
+            }                                                                   \
+        }                                                                       \
+    } while (0)
 
 #define CHECK(expr)                                                             \
     do {                                                                        \
@@ -98,6 +110,7 @@ vjp_wrt(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const doubl
     XBEGIN(w, L);
     ad_first_order(t, &L, w, x, wout);
     XEND();
+    AD_GUARDS(t, AD_F64(w, L.v), fn);
     const double *bar = AD_F64(w, L.bar);
     for (uint32_t k = 0; k < nw; k++)
         wj[k] = bar[t->in_ref[lo + k]];
@@ -144,6 +157,7 @@ tg_jvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     ad_tangent_one(t, v, seed, vd);
     XEND();
     for (uint32_t j = 0; j < t->nout; j++)
@@ -169,6 +183,7 @@ tg_hvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
     XBEGIN(w, L.hvp);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     ad_tangent_one(t, v, seed, vd);
     memset(wb, 0, n * sizeof *wb);
     memset(wd, 0, n * sizeof *wd);
@@ -194,6 +209,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     if (nw <= m) {          /* ceil(nw/8) tangent sweeps, unit seeds from lo + j0 */
         for (size_t j0 = 0; j0 < nw; j0 += L8) {
             size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
@@ -234,6 +250,7 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     XBEGIN(w, L);
     ad_first_order(t, &L.first, w, x, NULL);
+    XGUARDS(v);
     for (size_t j0 = 0; j0 < nw; j0 += L8) {
         size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
         ad_tangent_lanes(t, v, NULL, lo + j0, vd);
@@ -267,6 +284,7 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
         return TG_OK;
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, seed);
@@ -297,6 +315,7 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
         return TG_OK;
     XBEGIN(w, L);
     ad_forward_one(t, x, v);
+    XGUARDS(v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         memset(bar, 0, L8 * n * sizeof *bar);
@@ -331,6 +350,7 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
         return TG_OK;
     XBEGIN(w, L);
     ad_first_order(t, &L.first, w, x, NULL);
+    XGUARDS(v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, wd);   /* seeds: nin*8 <= 8n */

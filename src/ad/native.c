@@ -85,19 +85,24 @@ enum { CHUNK = 64 };
 
 tg_status
 ad_route_batch(const tg_tape *t, const ad_route *r, size_t npts, const double *X, double *Out,
-               size_t out_per_point, const char *fn)
+               size_t out_per_point, tg_status *st, const char *fn)
 {
     size_t nchunks = (npts + CHUNK - 1) / CHUNK;
     tg_status status = TG_OK;
+    size_t nbad = 0, first = 0;
     int parallel = nchunks > 1 && (double)npts * t->n >= 65536.0;
+    /* a guarded tape goes point by point: the batch kernel cannot say
+     * which point a guard failed at */
+    ad_kernel_batch_fn batch = t->nguard ? NULL : r->batch;
     (void)parallel;
 #if defined(TG_HAVE_OPENMP)
 #pragma omp parallel if (parallel)
 #endif
     {
         tg_workspace *w = ad_ws_borrow(t);
-        size_t need = r->batch ? r->batch_work : r->work;
+        size_t need = batch ? r->batch_work : r->work;
         tg_status s = TG_OK;
+        size_t mybad = 0, myfirst = 0;
         if (!w || ad_ws_reserve(w, need))
             s = tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for a workspace", fn);
 #if defined(TG_HAVE_OPENMP)
@@ -109,24 +114,38 @@ ad_route_batch(const tg_tape *t, const ad_route *r, size_t npts, const double *X
             size_t p0 = c * CHUNK, np = npts - p0 < CHUNK ? npts - p0 : CHUNK;
             const double *Xc = X + p0 * t->nin;
             double *Oc = Out + p0 * out_per_point;
-            int bad = 0;
-            if (r->batch)
-                bad = r->batch(np, Xc, Oc, w->buf);
-            else
-                for (size_t p = 0; p < np && !bad; p++)
-                    bad = r->fn(Xc + p * t->nin, Oc + p * out_per_point, w->buf);
-            if (bad)
-                s = tape_fail_call(TG_ERR_BRANCH, "%s: tape \"%s\": a recorded branch goes the "
-                                 "other way at a point of the batch", fn, t->name);
+            if (batch) {
+                if (batch(np, Xc, Oc, w->buf))     /* unguarded: cannot happen */
+                    s = tape_fail_call(TG_ERR_BRANCH, "%s: tape \"%s\": a recorded branch goes "
+                                       "the other way at a point of the batch", fn, t->name);
+                for (size_t p = 0; st && p < np; p++)
+                    st[p0 + p] = s;
+                continue;
+            }
+            for (size_t p = 0; p < np; p++) {
+                int bad = r->fn(Xc + p * t->nin, Oc + p * out_per_point, w->buf);
+                if (st)
+                    st[p0 + p] = bad ? TG_ERR_BRANCH : TG_OK;
+                if (bad && mybad++ == 0)
+                    myfirst = p0 + p;
+            }
         }
         if (w)
             ad_ws_return(t, w);
-        if (s != TG_OK) {
 #if defined(TG_HAVE_OPENMP)
 #pragma omp critical
 #endif
-            status = s;
+        {
+            if (s != TG_OK)
+                status = s;
+            if (mybad && (nbad == 0 || myfirst < first))
+                first = myfirst;
+            nbad += mybad;
         }
     }
+    if (status == TG_OK && nbad)
+        return tape_fail_call(TG_ERR_BRANCH, "%s: a branch guard of tape \"%s\" decides the "
+                              "other way at %zu of %zu points (the first is point %zu): their "
+                              "rows are untouched", fn, t->name, nbad, npts, first);
     return status;
 }

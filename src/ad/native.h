@@ -45,8 +45,9 @@ int ad_routes_set(tg_tape *t, ad_routes *r);
 tg_status ad_route_call(const tg_tape *t, const ad_route *r, struct tg_workspace *w,
                         const double *x, const double *v, double *out, const char *fn);
 /* As tg_eval_batch / tg_gradient_batch through the batch variant: X
- * npts*nin, Out npts*nout_per_point. */
+ * npts*nin, Out npts*nout_per_point; st (may be NULL): each point's
+ * status (TG_ERR_BRANCH: its row is untouched). */
 tg_status ad_route_batch(const tg_tape *t, const ad_route *r, size_t npts, const double *X,
-                         double *Out, size_t out_per_point, const char *fn);
+                         double *Out, size_t out_per_point, tg_status *st, const char *fn);
 
 #endif

@@ -100,11 +100,16 @@ ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need)
 }
 
 int
-ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J)
+ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J,
+                       const char *fn, tg_status *st)
 {
     const tg_sparsity *s = pattern(t);
     if (!s || ad_ws_reserve(w, ad_layout_seeded(t).size))
         return 1;                                   /* sweep densely */
+    /* the fused sweeps write J as they go: guards first */
+    *st = ad_guards_precheck(t, AD_F64(w, ad_layout_seeded(t).v), x, fn);
+    if (*st != TG_OK)
+        return 0;
     memset(J, 0, (size_t)t->nout * t->nin * sizeof *J);
     sp_jacobian_sweeps(t, s, w, x, J, t->nin);
     return 0;

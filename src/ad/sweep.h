@@ -73,6 +73,25 @@ void ad_forward_x(const tg_tape *t, uint32_t i, double *v, size_t VL, double *sc
 void ad_forward_one(const tg_tape *t, const double *x, double *v);
 void ad_forward_points(const tg_tape *t, const double *x, size_t ldx, double *v);
 
+/* Branch guards (guards.c).  ad_guards_fail: TG_OK when every guard of t
+ * holds in the values v (lane l of VL), else TG_ERR_BRANCH with the
+ * message of a call named fn.  ad_guards_hold: 1 / 0, no message.
+ * ad_guards_precheck: a value sweep into v (n doubles) and the check, for
+ * the paths whose fused sweeps write results as they go (only when t has
+ * guards: else TG_OK at once).  AD_GUARDS returns the error from the
+ * calling function (a tg_status one with `fn` in scope). */
+tg_status ad_guards_fail(const tg_tape *t, const double *v, size_t VL, size_t l, const char *fn);
+int       ad_guards_hold(const tg_tape *t, const double *v, size_t VL, size_t l);
+tg_status ad_guards_precheck(const tg_tape *t, double *v, const double *x, const char *fn);
+#define AD_GUARDS(t, v, fn)                                                     \
+    do {                                                                        \
+        if ((t)->nguard) {                                                      \
+            tg_status g_ = ad_guards_fail((t), (v), 1, 0, (fn));                \
+            if (g_ != TG_OK)                                                    \
+                return g_;                                                      \
+        }                                                                       \
+    } while (0)
+
 /* Adjoints: bar holds L lanes per instruction, seeded by the caller on the
  * output instructions (accumulate), zero elsewhere; the sweep accumulates
  * into operands.  _lanes: L = TG_LANES directions over one point (v has
@@ -89,12 +108,14 @@ void ad_forward_partials(const tg_tape *t, const double *x, double *v, double *p
 void ad_reverse_stored(uint32_t n, const double *pa, const double *pb, const uint32_t *ta,
                        const uint32_t *tb, double *bar);
 
-/* The Jacobian by seed compression (sparsity.c): 0 when J was written, 1
+/* The Jacobian by seed compression (sparsity.c): 0 when done (*st: TG_OK
+ * with J written, or TG_ERR_BRANCH with J untouched), 1
  * when compression would not save sweeps (the caller then sweeps densely).
  * ad_jacobian_need: the doubles tg_jacobian_ws needs on t into *need; it
  * makes t's coloured pattern (kept on the tape) as the call would (w:
  * unused).  0, or -1 when out of memory. */
-int ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J);
+int ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, double *J,
+                           const char *fn, tg_status *st);
 int ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need);
 
 /* Tangents over one point: vd[i*L + l].  Input k's seed in lane l is

@@ -232,8 +232,12 @@ part_flush(emit *e)
         tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", e->k->in[b], e->T, t->inb[b].size);
     for (uint32_t b = 0; b < t->noutb; b++)
         tape_sb_printf(p, "%s: &mut [%s; %" PRIu32 "], ", e->k->out[b], e->T, t->outb[b].size);
-    tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) {\n%s}\n", e->T, e->k->uname,
-                   e->body.buf ? e->body.buf : "");
+    if (t->nguard)      /* guards return early: the part says so */
+        tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) -> Result<(), Error> {\n%s    Ok(())\n}\n",
+                       e->T, e->k->uname, e->body.buf ? e->body.buf : "");
+    else
+        tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) {\n%s}\n", e->T, e->k->uname,
+                       e->body.buf ? e->body.buf : "");
     if (e->body.failed)
         e->oom = true;
     mem_free(e->body.buf);
@@ -268,6 +272,12 @@ emit_stmt(emit *e, const cg_stmt *st)
     tape_sb *sb = &e->body;
     if (st->out == TG_NIL && e->L->where[st->ref] == CG_AT_CALL) {
         emit_call(e, sb, st->ref);
+        return;
+    }
+    if (st->out == CG_OUT_GUARD) {     /* a branch guard: 1 where it holds */
+        tape_sb_printf(sb, "    if ");
+        put_opnd(e, sb, st->ref, CTX_BARE);
+        tape_sb_printf(sb, " != 1.0 {\n        return Err(Error::Branch);\n    }\n");
         return;
     }
     if (st->out != TG_NIL && st->nout > 1) {    /* loop outputs, one copy */
@@ -596,6 +606,10 @@ emit_doc(emit *e, tape_sb *sb)
     tape_sb_printf(sb, "///\n/// `work`: scratch space of at least [`WORK_LEN_%s`] = %" PRIu32
                    " values.\n///\n/// # Errors\n/// [`Error`] when a slice is shorter than stated; "
                    "nothing is written then.\n", e->k->uname, e->k->work_len);
+    if (t->nguard)
+        tape_sb_printf(sb, "/// [`Error::Branch`] when one of the tape's %" PRIu32 " branch guards (recorded "
+                       "by `tg_branch`)\n/// decides the other way at this point: nothing is written "
+                       "then either; record the\n/// tape again at this point.\n", t->nguard);
 }
 
 static void
@@ -638,7 +652,7 @@ emit_kernel_fn(emit *e, tape_sb *sb)
             tape_sb_printf(sb, "%s, ", e->k->in[b]);
         for (uint32_t b = 0; b < t->noutb; b++)
             tape_sb_printf(sb, "%s, ", e->k->out[b]);
-        tape_sb_printf(sb, e->k->work_len ? "work);\n" : "&mut work);\n");
+        tape_sb_printf(sb, "%s%s;\n", e->k->work_len ? "work)" : "&mut work)", t->nguard ? "?" : "");
     }
     tape_sb_printf(sb, "    Ok(())\n}\n%s", e->parts.buf ? e->parts.buf : "");
 }

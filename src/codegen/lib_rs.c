@@ -72,13 +72,17 @@ prelude(tape_sb *sb, const tg_rust_builder *b, unsigned needs, bool any_in, bool
         "    OutputTooShort {\n        /// Block name.\n        name: &'static str,\n"
         "        /// Values required.\n        needed: usize,\n        /// Values given.\n        got: usize,\n    },\n"
         "    /// The `work` slice is shorter than the kernel's `WORK_LEN_*`.\n"
-        "    WorkTooShort {\n        /// Values required.\n        needed: usize,\n        /// Values given.\n        got: usize,\n    },\n}\n\n"
+        "    WorkTooShort {\n        /// Values required.\n        needed: usize,\n        /// Values given.\n        got: usize,\n    },\n"
+        "    /// A branch guard of the tape (recorded by `tg_branch`) decides the other way at this\n"
+        "    /// point: nothing was written; record the tape again at this point.\n"
+        "    Branch,\n}\n\n"
         "impl core::fmt::Display for Error {\n"
         "    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {\n"
         "        match *self {\n"
         "            Error::InputTooShort { name, needed, got } => write!(f, \"input `{}` has {} values, {} needed\", name, got, needed),\n"
         "            Error::OutputTooShort { name, needed, got } => write!(f, \"output `{}` has {} values, {} needed\", name, got, needed),\n"
         "            Error::WorkTooShort { needed, got } => write!(f, \"work has {} values, {} needed\", got, needed),\n"
+        "            Error::Branch => write!(f, \"a recorded branch decides the other way at this point: record the tape again\"),\n"
         "        }\n    }\n}\n");
     if (!b->o.no_std)
         tape_sb_printf(sb, "\nimpl std::error::Error for Error {}\n");

@@ -156,6 +156,10 @@ order(cg_lowered *L)
         mem_free(stack);
         return -1;
     }
+    for (uint32_t g = 0; g < t->nguard; g++) {     /* checked before any store */
+        visit(L, done, stack, stmt_of(t, t->guard[g]));
+        L->stmt[L->nstmt++] = (cg_stmt){ t->guard[g], CG_OUT_GUARD, 1 };
+    }
     for (uint32_t j = 0; j < t->nout;) {
         uint32_t r = t->out_ref[j], n = out_run(t, j);
         visit(L, done, stack, stmt_of(t, r));
@@ -724,7 +728,7 @@ cg_lower(cg_lowered *L, const tg_tape *t, uint32_t part_size)
     L->t = t;
     if (part_size == 0)
         part_size = 1;
-    size_t n = (size_t)t->n + 1, ns = (size_t)t->n + t->nout + 1;
+    size_t n = (size_t)t->n + 1, ns = (size_t)t->n + t->nout + t->nguard + 1;
     L->stmt = mem_malloc(ns * sizeof *L->stmt);
     L->where = mem_calloc(n, 1);
     L->mul = mem_calloc(n, 1);

@@ -5,7 +5,8 @@
  * cut into parts, and which products need no absolute-zero guard.  The
  * backends (rust.c via emit.c, c.c) only spell it.
  *
- *  - Statements come in depth-first order from the outputs (output 0 first):
+ *  - Statements come in depth-first order from the branch guards, each
+ *    followed by its check, then from the outputs (output 0 first):
  *    each value is defined just before its first use, so values live short
  *    and the C/Rust compilers' register allocation stays local.
  *  - Statements are cut into parts of at most part_size statements; each
@@ -55,7 +56,11 @@ enum {
 /* One statement: the definition of value `ref`, or (out != TG_NIL) the
  * store of value `ref` into output `out`; with nout > 1, the store of the
  * nout loop outputs in consecutive work slots from slot[ref] into outputs
- * out .. out + nout - 1 (one output block). */
+ * out .. out + nout - 1 (one output block); or (out == CG_OUT_GUARD) the
+ * check of branch guard `ref` (tg_branch): the kernel returns the branch
+ * error when its value is not 1.  Guards and their checks come first, so
+ * a failing kernel has written no output. */
+#define CG_OUT_GUARD (TG_NIL - 1)
 typedef struct cg_stmt {
     uint32_t ref;
     uint32_t out;

@@ -1,7 +1,9 @@
 /* src/codegen/tests_rs.c -- tests/kernels.rs of a crate: for each kernel, a
  * test that runs it at a fixed point against the values the C interpreter
- * computed when the crate was generated, and one that a short input slice
- * is refused with nothing written. */
+ * computed when the crate was generated (or, when a branch guard of the
+ * tape fails there, that the kernel returns Error::Branch writing
+ * nothing), and one that a short input slice is refused with nothing
+ * written. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -87,6 +89,25 @@ kernel_test(tape_sb *sb, tg_rust_builder *b, const cg_kernel *k)
                 tape_sb_printf(sb, "    assert!(%s.iter().all(|&v_| v_ == 7.0));\n", k->out[j]);
             tape_sb_printf(sb, "}\n");
         }
+    } else if (s == TG_ERR_BRANCH) {   /* a guard fails at the test point: so must Rust */
+        tape_sb_printf(sb, "\n#[test]\nfn %s_refuses_the_other_branch() {\n", k->fname);
+        for (uint32_t j = 0; j < t->ninb; j++) {
+            tape_sb_printf(sb, "    let %s: [%s; %" PRIu32 "] = [", k->in[j], T, t->inb[j].size);
+            put_array(sb, x + t->inb[j].offset, t->inb[j].size, b->o.f32);
+            tape_sb_printf(sb, "];\n");
+        }
+        for (uint32_t j = 0; j < t->noutb; j++)
+            tape_sb_printf(sb, "    let mut %s = [7.0 as %s; %" PRIu32 "];\n", k->out[j], T, t->outb[j].size);
+        tape_sb_printf(sb, "    let mut work = [0.0 as %s; WORK_LEN_%s];\n    let res_ = %s(", T, k->uname, k->fname);
+        for (uint32_t j = 0; j < t->ninb; j++)
+            tape_sb_printf(sb, "&%s, ", k->in[j]);
+        for (uint32_t j = 0; j < t->noutb; j++)
+            tape_sb_printf(sb, "&mut %s, ", k->out[j]);
+        tape_sb_printf(sb, "&mut work);\n    assert!(matches!(res_, Err(Error::Branch)));\n");
+        for (uint32_t j = 0; j < t->noutb; j++)
+            tape_sb_printf(sb, "    assert!(%s.iter().all(|&v_| v_ == 7.0));\n", k->out[j]);
+        tape_sb_printf(sb, "}\n");
+        s = TG_OK;
     }
     mem_free(x);
     mem_free(y);

@@ -1497,6 +1497,8 @@ tg_tape_load_funcs(const char *path, const tg_funcs *fs)
         } else if (t->status == TG_OK && !(t->flags & TG_NO_CSE) && tape_cse_rebuild(t)) {
             tape_fail(t, TG_ERR_NOMEM, "out of memory building the CSE table");
         }
+        if (t && t->status == TG_OK)
+            tape_guards_rebuild(t);     /* the branch guards' index (tg_branch) */
     }
     if (im) {
         mem_free(im->bname);

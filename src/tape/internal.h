@@ -104,6 +104,15 @@ struct tg_tape {
     const struct tg_funcs *funcs;   /* the user functions CALLs refer to (one object per tape; */
     uint32_t *calls;            /* not owned); the call table: function indices into funcs, */
     uint32_t ncalls, callcap;   /* one entry per function called (src/tape/call.c) */
+    /* Recording at a point (values.c): val[i] is instruction i's value,
+     * TAPE_NOVAL where it has none; NULL (and never allocated) until an
+     * input is declared with a value, then as long as the columns (cap). */
+    double *val;
+    /* Branch guards: the GUARD instructions in tape order (appended by
+     * tape_append; rebuilt by tape_guards_rebuild after a pass that writes
+     * the columns directly), checked by every evaluation. */
+    uint32_t *guard;
+    uint32_t nguard, guardcap;
 
     _Atomic(struct tape_attached *) attached;  /* see attach.c */
 };
@@ -235,6 +244,12 @@ uint32_t *tape_output_block(tg_tape *t, const char *name, size_t n);
 /* blocks.c: the block (index) holding flat scalar k, and k's element in it */
 uint32_t tape_block_of(const tape_block *b, uint32_t nb, uint32_t k, uint32_t *elem);
 
+#if defined(__GNUC__)
+#define TAPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TAPE_UNLIKELY(x) (x)
+#endif
+
 /* tape.c */
 #if defined(__GNUC__)
 #define TAPE_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -337,6 +352,31 @@ tape_cse_has_room(const tg_tape *t)
         || (2 * (uint64_t)(t->n + 1) + 2 * TAPE_CSE_WIN <= t->hcap
             && (uint64_t)(t->hgcount + 1) * 2 <= t->hgcap);
 }
+
+/* values.c: recording at a point.  The "no value" marker is a signalling
+ * NaN with a payload no operation produces (arithmetic quiets NaNs), so a
+ * value that is NaN by computation stays distinguishable from none. */
+#define TAPE_NOVAL_BITS 0x7ff4e0a1e0a1e0a1ull
+static inline double
+tape_noval(void)
+{
+    double d;
+    uint64_t u = TAPE_NOVAL_BITS;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+static inline bool
+tape_has_val(double d)
+{
+    return tape_bits(d) != TAPE_NOVAL_BITS;
+}
+/* Sets the value of new instruction i (t->val != NULL) from its operands'
+ * values by the interpreter's semantics (tape_eval_op). */
+void     tape_val_set(tg_tape *t, uint32_t i);
+/* Makes t->val (all TAPE_NOVAL so far); 0, or -1 with t failed. */
+int      tape_val_enable(tg_tape *t);
+/* t->guard from the opcode column; 0, or -1 with t failed (no memory). */
+int      tape_guards_rebuild(tg_tape *t);
 
 /* fold.c: an exact replacement for op(a, b, c), or {TG_NIL, NaN-free} with
  * folded == false. */

@@ -15,6 +15,8 @@ mark_live(const tg_tape *t, uint8_t *live, tape_xplan *plans)
     memset(live, 0, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         live[t->out_ref[j]] = 1;
+    for (uint32_t g = 0; g < t->nguard; g++)     /* branch guards are roots */
+        live[t->guard[g]] = 1;
     int rc = 0;
     for (uint32_t i = t->n; i-- > 0;) {
         if (!live[i])

@@ -102,7 +102,7 @@ tape_opt_schedule(tg_tape *t)
         for (uint64_t k = 0; k < t->nxops; k++)    /* loops stay in place, operands move */
             t->xops[k] = newid[t->xops[k]];
         swap_columns(t, u);
-        if (!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t))
+        if ((!(t->flags & TG_NO_CSE) && tape_cse_rebuild(t)) || tape_guards_rebuild(t))
             s = TG_ERR_NOMEM;
     }
     tg_tape_free(u);

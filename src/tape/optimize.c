@@ -37,6 +37,7 @@ take_content(tg_tape *t, tg_tape *u)
     SWAP(xr); SWAP(nxr); SWAP(xrcap); SWAP(xops); SWAP(nxops); SWAP(xopscap);
     SWAP(bodies); SWAP(nbodies); SWAP(bodiescap); SWAP(depth); SWAP(xkinds);
     SWAP(funcs); SWAP(calls); SWAP(ncalls); SWAP(callcap);
+    SWAP(val); SWAP(guard); SWAP(nguard); SWAP(guardcap);   /* values are dropped */
 #undef SWAP
     tg_tape_free(u);
 }

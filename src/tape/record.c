@@ -22,8 +22,11 @@ tape_const(tg_tape *t, double k)
     }
     t->k[t->nk] = k;
     r = tape_append(t, TG_OP_CONST, t->nk, 0, 0);
-    if (r != TG_NIL)
+    if (r != TG_NIL) {
         t->nk++;
+        if (t->val)
+            t->val[r] = k;
+    }
     return r;
 }
 
@@ -41,8 +44,11 @@ tape_input(tg_tape *t)
         return TG_NIL;
     }
     uint32_t r = tape_append(t, TG_OP_INPUT, t->nin, 0, 0);
-    if (r != TG_NIL)
+    if (r != TG_NIL) {
         t->in_ref[t->nin++] = r;
+        if (t->val)     /* tg_input_vec_at sets it */
+            t->val[r] = tape_noval();
+    }
     return r;
 }
 
@@ -91,6 +97,28 @@ tape_rec(tg_tape *t, tg_opcode op, tape_opnd a, tape_opnd b, tape_opnd c)
     return t->status == TG_OK ? materialise(t, o) : TG_NIL;
 }
 
+/* rec_refs for a tape recording at a point (a new instruction computes its
+ * value) or for a guard (appended through tape_append, which keeps the
+ * guard index): out of line, so that the common path stays small. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static uint32_t
+rec_refs_at(tg_tape *t, tg_opcode op, uint32_t ra, uint32_t rb, uint32_t rc)
+{
+    uint32_t n0 = t->n, r;
+    if (op == TG_OP_GUARD && !(t->flags & TG_NO_CSE))
+        r = tape_cse_find(t, (uint8_t)op, ra, rb, rc, 0.0);
+    else
+        r = TG_NIL;
+    if (r == TG_NIL)
+        r = (t->flags & TG_NO_CSE) || op == TG_OP_GUARD ? tape_append(t, (uint8_t)op, ra, rb, rc)
+                                                        : tape_cse_append(t, (uint8_t)op, ra, rb, rc);
+    if (t->val && t->n != n0)     /* a new instruction: its value */
+        tape_val_set(t, r);
+    return r;
+}
+
 /* An operation on instructions of t that no fold applies to: order, CSE,
  * append. */
 static inline uint32_t
@@ -101,6 +129,8 @@ rec_refs(tg_tape *t, tg_opcode op, uint32_t ra, uint32_t rb, uint32_t rc)
         ra = rb;
         rb = s;
     }
+    if (TAPE_UNLIKELY(t->val != NULL || op == TG_OP_GUARD))
+        return rec_refs_at(t, op, ra, rb, rc);
     if (t->flags & TG_NO_CSE)
         return tape_append(t, (uint8_t)op, ra, rb, rc);
     return tape_cse_append(t, (uint8_t)op, ra, rb, rc);

@@ -66,6 +66,15 @@ tape_reserve(tg_tape *t, uint64_t need)
     if (!blk)
         return tape_fail(t, TG_ERR_NOMEM, "out of memory growing tape \"%s\" to %llu instructions",
                          t->name, (unsigned long long)cap);
+    if (t->val) {       /* values grow with the columns, all or nothing */
+        double *nv = mem_realloc(t->val, (size_t)cap * sizeof *nv);
+        if (!nv) {
+            mem_free(blk);
+            return tape_fail(t, TG_ERR_NOMEM, "out of memory growing the values of tape \"%s\"",
+                             t->name);
+        }
+        t->val = nv;
+    }
     uint32_t *a = (uint32_t *)blk, *b = a + cap, *c = b + cap;
     uint8_t *op = (uint8_t *)(c + cap);
     if (t->n) {
@@ -90,6 +99,11 @@ tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
         return TG_NIL;
     if (!tape_cse_has_room(t) && tape_cse_reserve(t))
         return TG_NIL;
+    if (TAPE_UNLIKELY(op == TG_OP_GUARD) && t->nguard == t->guardcap
+        && tape_grow((void **)&t->guard, &t->guardcap, (uint64_t)t->nguard + 1, sizeof *t->guard)) {
+        tape_fail(t, TG_ERR_NOMEM, "out of memory recording a branch guard on \"%s\"", t->name);
+        return TG_NIL;
+    }
     /* Column pointers loaded before the stores: a store through the
      * uint8_t opcode column may alias anything and would force reloads. */
     uint32_t i = t->n;
@@ -100,6 +114,10 @@ tape_append(tg_tape *t, uint8_t op, uint32_t a, uint32_t b, uint32_t c)
     cc[i] = c;
     co[i] = op;
     t->n = i + 1;
+    if (TAPE_UNLIKELY(op == TG_OP_GUARD))   /* the guard index (tg_branch) */
+        t->guard[t->nguard++] = i;
+    if (TAPE_UNLIKELY(t->val != NULL))      /* no value unless the recorder sets one */
+        t->val[i] = tape_noval();
     tape_cse_insert(t, i);
     return i;
 }
@@ -185,6 +203,8 @@ tg_tape_free(tg_tape *t)
     mem_free(t->k);
     mem_free(t->ht);
     mem_free(t->hg);
+    mem_free(t->val);
+    mem_free(t->guard);
     mem_free(t->name);
     mem_free(t);
 }
@@ -227,7 +247,8 @@ tg_tape_bytes(const tg_tape *t)
         return 0;
     size_t s = sizeof *t + (size_t)t->cap * COL_BYTES + (size_t)t->kcap * sizeof(double)
              + ((size_t)t->hcap + t->hgcap) * sizeof(uint64_t)
-             + (size_t)(t->nincap + t->noutcap) * sizeof(uint32_t)
+             + (size_t)(t->nincap + t->noutcap + t->guardcap) * sizeof(uint32_t)
+             + (t->val ? (size_t)t->cap * sizeof(double) : 0)
              + (size_t)(t->inbcap + t->outbcap) * sizeof(tape_block) + strlen(t->name) + 1
              + tape_x_bytes(t);
     for (uint32_t i = 0; i < t->ninb; i++)

@@ -68,6 +68,8 @@ tape_append_x(tg_tape *t, uint8_t op, const tape_xrec *rec, const uint32_t *ops)
         t->c[j] = 0;
     }
     t->n = (uint32_t)need;
+    for (uint32_t j = i; t->val && j < t->n; j++)   /* recording at a point: loops have no value */
+        t->val[j] = tape_noval();
     t->nxr++;
     t->nxops += rec->nops;
     t->hpend.where = 0;         /* extended instructions never enter the CSE tables */

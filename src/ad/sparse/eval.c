@@ -149,6 +149,8 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
     if ((!x && t->nin) || (!vals && s->nnz))
         return tape_fail_call(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
     CHECK(reserve(w, ad_layout_seeded(t).size, fn));
+    /* the fused sweeps write vals as they go: guards first */
+    CHECK(ad_guards_precheck(t, AD_F64(w, ad_layout_seeded(t).v), x, fn));
     sp_jacobian_sweeps(t, s, w, x, vals, 0);
     return TG_OK;
 }
@@ -168,6 +170,7 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
     double *vd = AD_F64(w, Ly.vd), *wd = AD_F64(w, Ly.wd);   /* wd holds the seeds first */
     /* values and first-order adjoints of w . y (the gradient fast path) */
     ad_first_order(t, &Ly.first, w, x, wt);
+    AD_GUARDS(t, v, fn);
     uint32_t G = sp_groups(s);
     for (uint32_t g = 0; g < G; g++) {
         size_t L = group_lanes(s, g);

@@ -15,7 +15,7 @@
 #define SP_FLAT(op)                                                             \
     ((op) == TG_OP_LT || (op) == TG_OP_LE || (op) == TG_OP_GT || (op) == TG_OP_GE \
      || (op) == TG_OP_FLOOR || (op) == TG_OP_CEIL || (op) == TG_OP_ROUND         \
-     || (op) == TG_OP_TRUNC || (op) == TG_OP_SIGNUM)
+     || (op) == TG_OP_TRUNC || (op) == TG_OP_SIGNUM || (op) == TG_OP_GUARD)
 /* a select depends on its branches only (the condition's partial is 0);
  * a product with a factor that is 0 wherever it is a number is such a 0 */
 #define SP_DEPS(op, x, y, z)                                                    \

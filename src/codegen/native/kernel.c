@@ -262,8 +262,8 @@ tg_kernel_eval_batch(const tg_kernel *k, size_t npts, const double *X, double *Y
             if (k->batch)
                 bad = k->batch(np, Xc, Yc, w);
             else
-                for (size_t p = 0; p < np && !bad; p++)
-                    bad = k->fn(Xc + p * k->nin, Yc + p * k->nout, w);
+                for (size_t p = 0; p < np; p++)    /* a failing point's row stays untouched */
+                    bad |= k->fn(Xc + p * k->nin, Yc + p * k->nout, w) != 0;
             if (bad)
                 s = TG_ERR_BRANCH;
         }

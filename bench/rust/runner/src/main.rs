@@ -1,6 +1,8 @@
 //! tgbench_rust: times the tapegen-generated Rust gradient kernels (W1
-//! rosenbrock n = 1000 and W2 mlp) against hand-written Rust gradients of the
-//! same functions, with the method of the C harness: every result is first
+//! rosenbrock n = 1000 and W2 mlp, flat; W1 as a map and W3 Lorenz RK4 as a
+//! scan at 10^3 and 10^5 steps, loops kept, issue 11) against hand-written
+//! Rust gradients of the same functions (for W3 the discrete RK4 adjoint,
+//! as bench/src/workloads.c), with the method of the C harness: every result is first
 //! checked against the hand-written C gradient (relative 1e-8), then the two
 //! are measured in interleaved rounds, each measurement repeating the call
 //! until it lasts at least `--min-time` seconds; medians and ranges of CPU
@@ -152,10 +154,106 @@ fn w2_grad_hand(m: &Mlp, th: &[f64], g: &mut [f64]) {
     }
 }
 
+/// W3: the Lorenz right-hand side.
+fn lorenz_rhs(s: &[f64; 3], sig: f64, rho: f64, beta: f64) -> [f64; 3] {
+    [sig * (s[1] - s[0]), s[0] * (rho - s[2]) - s[1], s[0] * s[1] - beta * s[2]]
+}
+
+/// W3: one classic RK4 step of size dt (the operations of workloads.c's rk4_step).
+fn rk4_step(s: &mut [f64; 3], sig: f64, rho: f64, beta: f64, dt: f64) {
+    let (h2, h6) = (0.5 * dt, dt / 6.0);
+    let k1 = lorenz_rhs(s, sig, rho, beta);
+    let t = [s[0] + h2 * k1[0], s[1] + h2 * k1[1], s[2] + h2 * k1[2]];
+    let k2 = lorenz_rhs(&t, sig, rho, beta);
+    let t = [s[0] + h2 * k2[0], s[1] + h2 * k2[1], s[2] + h2 * k2[2]];
+    let k3 = lorenz_rhs(&t, sig, rho, beta);
+    let t = [s[0] + dt * k3[0], s[1] + dt * k3[1], s[2] + dt * k3[2]];
+    let k4 = lorenz_rhs(&t, sig, rho, beta);
+    for c in 0..3 {
+        s[c] = s[c] + h6 * (((k1[c] + 2.0 * k2[c]) + 2.0 * k3[c]) + k4[c]);
+    }
+}
+
+/// lam_s += A(s)^T l, lam_p += B(s)^T l with A = dF/ds, B = dF/d(sig, rho, beta).
+fn rhs_adjoint(s: &[f64; 3], sig: f64, rho: f64, beta: f64, l: &[f64; 3], ls: &mut [f64; 3], lp: &mut [f64; 3]) {
+    ls[0] += -sig * l[0] + (rho - s[2]) * l[1] + s[1] * l[2];
+    ls[1] += sig * l[0] - l[1] + s[0] * l[2];
+    ls[2] += -s[0] * l[1] - beta * l[2];
+    lp[0] += (s[1] - s[0]) * l[0];
+    lp[1] += s[0] * l[1];
+    lp[2] += -s[2] * l[2];
+}
+
+/// W3: gradient of x^2 + y^2 + z^2 after `steps` RK4 steps with respect to
+/// u = (x0, y0, z0, sigma, rho, beta), by the discrete adjoint of the scheme
+/// written by hand (as workloads.c's w3_grad_steps): a forward pass stores
+/// the states in `traj` (3 (steps + 1) values), the reverse pass recomputes
+/// each step's stages and runs them backwards.
+fn w3_grad_hand(u: &[f64], steps: usize, dt: f64, g: &mut [f64], traj: &mut [f64]) {
+    assert!(u.len() == 6 && g.len() == 6 && traj.len() >= 3 * (steps + 1));
+    let (sig, rho, beta) = (u[3], u[4], u[5]);
+    let (h2, h6) = (0.5 * dt, dt / 6.0);
+    let mut s = [u[0], u[1], u[2]];
+    traj[0..3].copy_from_slice(&s);
+    for k in 0..steps {
+        rk4_step(&mut s, sig, rho, beta, dt);
+        traj[3 * (k + 1)..3 * (k + 2)].copy_from_slice(&s);
+    }
+    let mut lam = [2.0 * s[0], 2.0 * s[1], 2.0 * s[2]];
+    let mut lp = [0.0f64; 3];
+    for k in (0..steps).rev() {
+        let s0 = [traj[3 * k], traj[3 * k + 1], traj[3 * k + 2]];
+        let k1 = lorenz_rhs(&s0, sig, rho, beta);
+        let s2 = [s0[0] + h2 * k1[0], s0[1] + h2 * k1[1], s0[2] + h2 * k1[2]];
+        let k2 = lorenz_rhs(&s2, sig, rho, beta);
+        let s3 = [s0[0] + h2 * k2[0], s0[1] + h2 * k2[1], s0[2] + h2 * k2[2]];
+        let k3 = lorenz_rhs(&s3, sig, rho, beta);
+        let s4 = [s0[0] + dt * k3[0], s0[1] + dt * k3[1], s0[2] + dt * k3[2]];
+        let mut ls = lam;
+        let mut lk1 = [0.0f64; 3];
+        let mut lk2 = [0.0f64; 3];
+        let mut lk3 = [0.0f64; 3];
+        let mut lk4 = [0.0f64; 3];
+        for c in 0..3 {
+            lk1[c] = h6 * lam[c];
+            lk2[c] = 2.0 * h6 * lam[c];
+            lk3[c] = 2.0 * h6 * lam[c];
+            lk4[c] = h6 * lam[c];
+        }
+        // k4 = F(s4), s4 = s + dt k3
+        let mut lt = [0.0f64; 3];
+        rhs_adjoint(&s4, sig, rho, beta, &lk4, &mut lt, &mut lp);
+        for c in 0..3 {
+            ls[c] += lt[c];
+            lk3[c] += dt * lt[c];
+        }
+        // k3 = F(s3), s3 = s + h2 k2
+        let mut lt = [0.0f64; 3];
+        rhs_adjoint(&s3, sig, rho, beta, &lk3, &mut lt, &mut lp);
+        for c in 0..3 {
+            ls[c] += lt[c];
+            lk2[c] += h2 * lt[c];
+        }
+        // k2 = F(s2), s2 = s + h2 k1
+        let mut lt = [0.0f64; 3];
+        rhs_adjoint(&s2, sig, rho, beta, &lk2, &mut lt, &mut lp);
+        for c in 0..3 {
+            ls[c] += lt[c];
+            lk1[c] += h2 * lt[c];
+        }
+        // k1 = F(s)
+        rhs_adjoint(&s0, sig, rho, beta, &lk1, &mut ls, &mut lp);
+        lam = ls;
+    }
+    g[0..3].copy_from_slice(&lam);
+    g[3..6].copy_from_slice(&lp);
+}
+
 // ------------------------------------------------------------------ timing
 
 struct Case<'a> {
     system: &'static str,
+    note: &'static str,
     call: Box<dyn FnMut() + 'a>,
     reps: u64,
     calls: u64,
@@ -238,13 +336,16 @@ fn run(workload: &str, size: &str, cases: &mut [Case], errs: &[f64], rounds: usi
             "time,{},{},{},grad,s,{},{},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6e},{:.6},{:.6},{:.6},,,,{:.3e},ok,{}",
             workload, size, c.system, c.cpu.len(), c.calls, cm, cmin, cmax, wm, wmin, wmax, rm, rmin,
             rmax, errs[i],
-            if i == 0 { "hand-written Rust (x native = vs this)" } else { "tapegen-generated crate; TG_OPT_BASIC" }
+            if i == 0 { "hand-written Rust (x native = vs this)" } else { c.note }
         );
+    }
+    if nc < 2 {
+        return;
     }
     let (rm, rmin, rmax) = stats(&ratios(&cases[1].cpu, &cases[0].cpu));
     println!(
-        "ratio,{},{},Rust generated / hand-written Rust,Rust generated grad / Rust hand grad (cpu),x,{},,{:.6},{:.6},{:.6},,,,,,,,,,,,",
-        workload, size, rounds, rm, rmin, rmax
+        "ratio,{},{},{} / hand-written Rust,{} grad / Rust hand grad (cpu),x,{},,{:.6},{:.6},{:.6},,,,,,,,,,,,",
+        workload, size, cases[1].system, cases[1].system, rounds, rm, rmin, rmax
     );
 }
 
@@ -289,8 +390,20 @@ fn main() {
         failed |= !bench_w2(&dir, rounds, target, tol);
         ran += 1;
     }
+    #[cfg(feature = "w1m")]
+    {
+        failed |= !bench_w1m(&dir, rounds, target, tol);
+        ran += 1;
+    }
+    // W3: the hand-written Rust RK4 adjoint, checked against the hand-written
+    // C one at every step count tgbench --rust-gen wrote, then timed, against
+    // the generated scan gradient crate when it is built in.
+    for steps in read_vec(&dir, "w3s_steps.txt").iter().map(|&v| v as usize) {
+        failed |= !bench_w3s(&dir, steps, rounds, target, tol);
+        ran += 1;
+    }
     if ran == 0 {
-        eprintln!("tgbench_rust: built without any generated crate (features w1, w2)");
+        eprintln!("tgbench_rust: built without any generated crate (features w1, w2, w1m, w3s, w3s5)");
     }
     let _ = (rounds, target, tol, &dir);
     if failed {
@@ -334,6 +447,7 @@ fn bench_w1(dir: &str, rounds: usize, target: f64, tol: f64) -> bool {
     let mut cases = vec![
         Case {
             system: "Rust hand",
+            note: "",
             call: Box::new(move || w1_grad_hand(black_box(&x), black_box(&mut g_hand))),
             reps: 1,
             calls: 0,
@@ -342,6 +456,7 @@ fn bench_w1(dir: &str, rounds: usize, target: f64, tol: f64) -> bool {
         },
         Case {
             system: "Rust generated",
+            note: "tapegen-generated crate; TG_OPT_BASIC",
             call: Box::new(move || {
                 let _ = w1_grad::grad(black_box(&x2), black_box(&mut g_gen), black_box(&mut work));
             }),
@@ -400,6 +515,7 @@ fn bench_w2(dir: &str, rounds: usize, target: f64, tol: f64) -> bool {
     let mut cases = vec![
         Case {
             system: "Rust hand",
+            note: "",
             call: Box::new(move || w2_grad_hand(black_box(mref), black_box(&th), black_box(&mut g_hand))),
             reps: 1,
             calls: 0,
@@ -408,6 +524,7 @@ fn bench_w2(dir: &str, rounds: usize, target: f64, tol: f64) -> bool {
         },
         Case {
             system: "Rust generated",
+            note: "tapegen-generated crate; TG_OPT_BASIC",
             call: Box::new(move || {
                 let _ = w2_grad::grad(black_box(&th2), black_box(&mut g_gen), black_box(&mut work));
             }),
@@ -418,5 +535,147 @@ fn bench_w2(dir: &str, rounds: usize, target: f64, tol: f64) -> bool {
         },
     ];
     run("W2 mlp", &format!("p={}", NP), &mut cases, &errs, rounds, target);
+    true
+}
+
+/// W1 as a map (issue 11): the generated gradient of the looped tape
+/// (crate w1m_grad, n = 1000) against the hand-written Rust gradient.
+#[cfg(feature = "w1m")]
+fn bench_w1m(dir: &str, rounds: usize, target: f64, tol: f64) -> bool {
+    let x = read_vec(dir, "w1_x.txt");
+    let want = read_vec(dir, "w1_grad.txt");
+    let n = x.len();
+    if n != w1m_grad::INPUTS_GRAD[0].1 {
+        eprintln!("tgbench_rust: W1 size {} does not match the generated map kernel", n);
+        exit(2);
+    }
+    let mut g_hand = vec![0.0; n];
+    let mut g_gen = vec![0.0; n];
+    let mut work = vec![0.0; w1m_grad::WORK_LEN_GRAD];
+    w1_grad_hand(&x, &mut g_hand);
+    if let Err(e) = w1m_grad::grad(&x, &mut g_gen, &mut work) {
+        eprintln!("tgbench_rust: W1 generated map kernel failed: {}", e);
+        return false;
+    }
+    let errs = [relerr(&g_hand, &want), relerr(&g_gen, &want)];
+    for (e, who) in errs.iter().zip(["hand-written Rust", "generated Rust (map)"]) {
+        if !(*e <= tol) {
+            eprintln!(
+                "CHECK FAILED: W1 rosenbrock n={}: {} gradient differs from the hand-written C one: max rel err {:.3e}",
+                n, who, e
+            );
+            return false;
+        }
+    }
+    let x2 = x.clone();
+    let mut cases = vec![
+        Case {
+            system: "Rust hand",
+            note: "",
+            call: Box::new(move || w1_grad_hand(black_box(&x), black_box(&mut g_hand))),
+            reps: 1,
+            calls: 0,
+            cpu: vec![],
+            wall: vec![],
+        },
+        Case {
+            system: "Rust generated loop",
+            note: "tapegen-generated crate of the map's gradient tape; TG_OPT_BASIC",
+            call: Box::new(move || {
+                let _ = w1m_grad::grad(black_box(&x2), black_box(&mut g_gen), black_box(&mut work));
+            }),
+            reps: 1,
+            calls: 0,
+            cpu: vec![],
+            wall: vec![],
+        },
+    ];
+    run("W1 rosenbrock", &format!("n={}", n), &mut cases, &errs, rounds, target);
+    true
+}
+
+/// The generated W3 scan gradient at `steps` steps, when its crate is built
+/// in: Some(result of one call) (None: not built in).
+#[allow(unused_variables)]
+fn w3s_generated(steps: usize) -> Option<Box<dyn FnMut(&[f64], &mut [f64]) -> Result<(), String>>> {
+    #[cfg(feature = "w3s")]
+    {
+        if steps == 1000 {
+            let mut work = vec![0.0; w3s_grad::WORK_LEN_GRAD];
+            return Some(Box::new(move |u: &[f64], g: &mut [f64]| {
+                w3s_grad::grad(u, g, &mut work).map_err(|e| format!("{}", e))
+            }));
+        }
+    }
+    #[cfg(feature = "w3s5")]
+    {
+        if steps == 100000 {
+            let mut work = vec![0.0; w3s5_grad::WORK_LEN_GRAD];
+            return Some(Box::new(move |u: &[f64], g: &mut [f64]| {
+                w3s5_grad::grad(u, g, &mut work).map_err(|e| format!("{}", e))
+            }));
+        }
+    }
+    None
+}
+
+/// W3 as a scan at `steps` RK4 steps over the time span 10 (dt = 10 / steps):
+/// the hand-written Rust adjoint against the hand-written C gradient, then
+/// timed, against the generated crate when built in.  false on a check failure.
+fn bench_w3s(dir: &str, steps: usize, rounds: usize, target: f64, tol: f64) -> bool {
+    let u = read_vec(dir, "w3_u.txt");
+    let want = read_vec(dir, &format!("w3s_grad_{}.txt", steps));
+    let dt = 10.0 / steps as f64;
+    let mut g_hand = vec![0.0; 6];
+    let mut traj = vec![0.0; 3 * (steps + 1)];
+    w3_grad_hand(&u, steps, dt, &mut g_hand, &mut traj);
+    let mut errs = vec![relerr(&g_hand, &want)];
+    let wl = "W3 lorenz_rk4 scan";
+    let size = format!("steps={}", steps);
+    if !(errs[0] <= tol) {
+        eprintln!(
+            "CHECK FAILED: {} {}: hand-written Rust gradient differs from the hand-written C one: max rel err {:.3e}",
+            wl, size, errs[0]
+        );
+        return false;
+    }
+    let u2 = u.clone();
+    let mut cases = vec![Case {
+        system: "Rust hand",
+        note: "",
+        call: Box::new(move || w3_grad_hand(black_box(&u), steps, dt, black_box(&mut g_hand), black_box(&mut traj))),
+        reps: 1,
+        calls: 0,
+        cpu: vec![],
+        wall: vec![],
+    }];
+    if let Some(mut gen) = w3s_generated(steps) {
+        let mut g_gen = vec![0.0; 6];
+        if let Err(e) = gen(&u2, &mut g_gen) {
+            eprintln!("tgbench_rust: {} {}: generated kernel failed: {}", wl, size, e);
+            return false;
+        }
+        let e = relerr(&g_gen, &want);
+        if !(e <= tol) {
+            eprintln!(
+                "CHECK FAILED: {} {}: generated Rust gradient differs from the hand-written C one: max rel err {:.3e}",
+                wl, size, e
+            );
+            return false;
+        }
+        errs.push(e);
+        cases.push(Case {
+            system: "Rust generated loop",
+            note: "tapegen-generated crate of the scan's gradient tape; TG_OPT_BASIC",
+            call: Box::new(move || {
+                let _ = gen(black_box(&u2), black_box(&mut g_gen));
+            }),
+            reps: 1,
+            calls: 0,
+            cpu: vec![],
+            wall: vec![],
+        });
+    }
+    run(wl, &size, &mut cases, &errs, rounds, target);
     true
 }
