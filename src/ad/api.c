@@ -34,25 +34,6 @@ check_tape(const tg_tape *t, const char *fn)
             return s_;                                                          \
     } while (0)
 
-/* The loop handlers' scratch (xsweep.h): the layout's x region, for the
- * sweeps between XBEGIN and XEND (which returns TG_ERR_NOMEM if a handler
- * ran out of memory anyway). */
-#define XBEGIN(w, L)                                                            \
-    ad_xctx xc_;                                                                \
-    ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
-#define XEND() CHECK(ad_xctx_end(&xc_, fn))
-/* AD_GUARDS inside an XBEGIN/XEND scope: the loop context is ended before
- * a failing guard returns (it is thread-local state). */
-#define XGUARDS(v)                                                              \
-    do {                                                                        \
-        if (t->nguard) {                                                        \
-            tg_status g_ = ad_guards_fail(t, (v), 1, 0, fn);                    \
-            if (g_ != TG_OK) {                                                  \
-                (void)ad_xctx_end(&xc_, fn);                                    \
-                return g_;                                                      \
-            }                                                                   \
-        }                                                                       \
-    } while (0)
 
 /* Compiled by tg_tape_compile: the kernel instead of the sweeps. */
 #define ROUTE(part, v, out)                                                     \
@@ -117,14 +98,14 @@ reverse_one(const tg_tape *t, tg_workspace *w, const double *x, const double *wo
     double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.bar), *pa = AD_F64(w, L.pa);
     double *pb = AD_F64(w, L.pb);
     uint32_t *ta = AD_U32(w, L.ta), *tb = AD_U32(w, L.tb);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_partials(t, x, v, pa, pb, ta, tb);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     zero(bar, t->n);
     for (uint32_t j = 0; j < t->nout; j++)
         bar[t->out_ref[j]] += wout ? wout[j] : 1.0;
     ad_reverse_stored_x(t, v, pa, pb, ta, tb, bar);
-    XEND();
+    AD_XEND();
     for (uint32_t k = 0; k < t->nin; k++)
         wj[k] = bar[t->in_ref[k]];
     return TG_OK;
@@ -184,11 +165,11 @@ tg_jvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     ad_jvp_layout L = ad_layout_jvp(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     ad_tangent_one(t, v, v_, vd);
-    XEND();
+    AD_XEND();
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
     return TG_OK;
@@ -237,9 +218,9 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
     ad_jacobian_layout L = ad_layout_jacobian(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     /* fewer sweeps wins: ceil(n_in/8) tangent sweeps or ceil(m/8) adjoint sweeps */
     if (t->nin <= t->nout) {
         for (size_t j0 = 0; j0 < t->nin; j0 += L8)
@@ -248,7 +229,7 @@ tg_jacobian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *J)
         for (size_t i0 = 0; i0 < t->nout; i0 += L8)
             jacobian_rev_block(t, v, lanes, i0, J);
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 
@@ -284,15 +265,15 @@ tg_hvp_ws(const tg_tape *t, tg_workspace *w, const double *x, const double *v_, 
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.vd), *wb = AD_F64(w, L.w);
     double *wd = AD_F64(w, L.wd);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     ad_tangent_one(t, v, v_, vd);
     zero(wb, t->n);
     zero(wd, t->n);
     wb[t->out_ref[0]] = 1.0;
     ad_second_one(t, v, vd, wb, wd);
-    XEND();
+    AD_XEND();
     for (uint32_t k = 0; k < t->nin; k++)
         hv[k] = wd[t->in_ref[k]];
     return TG_OK;
@@ -312,9 +293,9 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     first_order(t, &L.first, w, x);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     for (size_t j0 = 0; j0 < nin; j0 += L8) {
         size_t lanes = nin - j0 < L8 ? nin - j0 : L8;
         ad_tangent_lanes(t, v, NULL, j0, vd);
@@ -324,7 +305,7 @@ tg_hessian_ws(const tg_tape *t, tg_workspace *w, const double *x, double *H)
             for (size_t l = 0; l < lanes; l++)
                 H[k * nin + j0 + l] = wd[(size_t)t->in_ref[k] * L8 + l];
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 

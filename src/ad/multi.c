@@ -9,23 +9,6 @@
 
 enum { L8 = TG_LANES };
 
-/* The loop handlers' scratch (xsweep.h): the layout's x region. */
-#define XBEGIN(w, L)                                                            \
-    ad_xctx xc_;                                                                \
-    ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
-#define XEND() CHECK(ad_xctx_end(&xc_, fn))
-/* AD_GUARDS inside an XBEGIN/XEND scope: the loop context is ended before
- * a failing guard returns (it is thread-local state). */
-#define XGUARDS(v)                                                              \
-    do {                                                                        \
-        if (t->nguard) {                                                        \
-            tg_status g_ = ad_guards_fail(t, (v), 1, 0, fn);                    \
-            if (g_ != TG_OK) {                                                  \
-                (void)ad_xctx_end(&xc_, fn);                                    \
-                return g_;                                                      \
-            }                                                                   \
-        }                                                                       \
-    } while (0)
 
 #define CHECK(expr)                                                             \
     do {                                                                        \
@@ -107,9 +90,9 @@ vjp_wrt(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const doubl
         NEED(wout, t->nout);
     ad_reverse_layout L = ad_layout_reverse(t);
     CHECK(reserve(w, L.size, fn));
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_first_order(t, &L, w, x, wout);
-    XEND();
+    AD_XEND();
     AD_GUARDS(t, AD_F64(w, L.v), fn);
     const double *bar = AD_F64(w, L.bar);
     for (uint32_t k = 0; k < nw; k++)
@@ -155,11 +138,11 @@ tg_jvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *vd = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     ad_tangent_one(t, v, seed, vd);
-    XEND();
+    AD_XEND();
     for (uint32_t j = 0; j < t->nout; j++)
         jv[j] = vd[t->out_ref[j]];
     return TG_OK;
@@ -181,15 +164,15 @@ tg_hvp_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, const
     double *v = AD_F64(w, L.hvp.v), *vd = AD_F64(w, L.hvp.vd), *wb = AD_F64(w, L.hvp.w);
     double *wd = AD_F64(w, L.hvp.wd), *seed = AD_F64(w, L.seed);
     seed_block(t->nin, lo, nw, 1, v_, 0, 1, seed);
-    XBEGIN(w, L.hvp);
+    AD_XBEGIN(w, L.hvp);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     ad_tangent_one(t, v, seed, vd);
     memset(wb, 0, n * sizeof *wb);
     memset(wd, 0, n * sizeof *wd);
     wb[t->out_ref[0]] = 1.0;
     ad_second_one(t, v, vd, wb, wd);
-    XEND();
+    AD_XEND();
     for (uint32_t k = 0; k < nw; k++)
         hv[k] = wd[t->in_ref[lo + k]];
     return TG_OK;
@@ -207,9 +190,9 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
     ad_jacobian_layout L = ad_layout_jacobian(t);
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     if (nw <= m) {          /* ceil(nw/8) tangent sweeps, unit seeds from lo + j0 */
         for (size_t j0 = 0; j0 < nw; j0 += L8) {
             size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
@@ -218,7 +201,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
                 for (size_t l = 0; l < cnt; l++)
                     J[i * nw + j0 + l] = lanes[(size_t)t->out_ref[i] * L8 + l];
         }
-        XEND();
+        AD_XEND();
         return TG_OK;
     }
     for (size_t i0 = 0; i0 < m; i0 += L8) {     /* ceil(m/8) adjoint sweeps */
@@ -231,7 +214,7 @@ tg_jacobian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, 
             for (size_t k = 0; k < nw; k++)
                 J[(i0 + l) * nw + k] = lanes[(size_t)t->in_ref[lo + k] * L8 + l];
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 
@@ -248,9 +231,9 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
     CHECK(reserve(w, L.size, fn));
     double *v = AD_F64(w, L.first.v), *wb = AD_F64(w, L.first.bar);
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_first_order(t, &L.first, w, x, NULL);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     for (size_t j0 = 0; j0 < nw; j0 += L8) {
         size_t cnt = nw - j0 < L8 ? nw - j0 : L8;
         ad_tangent_lanes(t, v, NULL, lo + j0, vd);
@@ -260,7 +243,7 @@ tg_hessian_wrt_ws(const tg_tape *t, tg_workspace *w, int wrt, const double *x, d
             for (size_t l = 0; l < cnt; l++)
                 H[k * nw + j0 + l] = wd[(size_t)t->in_ref[lo + k] * L8 + l];
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 
@@ -282,9 +265,9 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     double *v = AD_F64(w, L.v), *lanes = AD_F64(w, L.lanes), *seed = AD_F64(w, L.seed);
     if (k == 0)
         return TG_OK;
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, seed);
@@ -293,7 +276,7 @@ tg_jvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
             for (size_t i = 0; i < m; i++)
                 JV[(d0 + l) * m + i] = lanes[(size_t)t->out_ref[i] * L8 + l];
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 
@@ -313,9 +296,9 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     double *v = AD_F64(w, L.v), *bar = AD_F64(w, L.lanes);
     if (k == 0)
         return TG_OK;
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_forward_one(t, x, v);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         memset(bar, 0, L8 * n * sizeof *bar);
@@ -327,7 +310,7 @@ tg_vjp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
             for (uint32_t j = 0; j < nw; j++)
                 WJ[(d0 + l) * nw + j] = bar[(size_t)t->in_ref[lo + j] * L8 + l];
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 
@@ -348,9 +331,9 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
     double *vd = AD_F64(w, L.vd), *wd = AD_F64(w, L.wd);
     if (k == 0)
         return TG_OK;
-    XBEGIN(w, L);
+    AD_XBEGIN(w, L);
     ad_first_order(t, &L.first, w, x, NULL);
-    XGUARDS(v);
+    AD_XGUARDS(v);
     for (size_t d0 = 0; d0 < k; d0 += L8) {
         size_t cnt = k - d0 < L8 ? k - d0 : L8;
         seed_block(t->nin, lo, nw, L8, V + d0 * nw, nw, cnt, wd);   /* seeds: nin*8 <= 8n */
@@ -361,7 +344,7 @@ tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, const doub
             for (uint32_t j = 0; j < nw; j++)
                 HV[(d0 + l) * nw + j] = wd[(size_t)t->in_ref[lo + j] * L8 + l];
     }
-    XEND();
+    AD_XEND();
     return TG_OK;
 }
 

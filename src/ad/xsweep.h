@@ -47,6 +47,32 @@ void      ad_xctx_begin(ad_xctx *c, const tg_tape *t, double *buf, size_t cap);
  * handler ran out of memory; fn names the call. */
 tg_status ad_xctx_end(ad_xctx *c, const char *fn);
 
+/* The scratch context of one numeric call on a tape t (in scope as `t`,
+ * the call's name as `fn`): AD_XBEGIN(w, L) before the sweeps, with the
+ * layout's x region of workspace w; AD_XEND() after them, returning
+ * TG_ERR_NOMEM if a handler ran out of memory anyway; AD_XGUARDS(v)
+ * between them checks the branch guards (AD_GUARDS) and ends the context
+ * before a failing guard returns -- it is thread-local state. */
+#define AD_XBEGIN(w, L)                                                         \
+    ad_xctx xc_;                                                                \
+    ad_xctx_begin(&xc_, t, AD_F64(w, (L).x), (L).xn)
+#define AD_XEND()                                                               \
+    do {                                                                        \
+        tg_status xs_ = ad_xctx_end(&xc_, fn);                                  \
+        if (xs_ != TG_OK)                                                       \
+            return xs_;                                                         \
+    } while (0)
+#define AD_XGUARDS(v)                                                           \
+    do {                                                                        \
+        if (t->nguard) {                                                        \
+            tg_status g_ = ad_guards_fail(t, (v), 1, 0, fn);                    \
+            if (g_ != TG_OK) {                                                  \
+                (void)ad_xctx_end(&xc_, fn);                                    \
+                return g_;                                                      \
+            }                                                                   \
+        }                                                                       \
+    } while (0)
+
 /* The snapshot budget set on t (0: automatic). */
 uint64_t ad_x_snaps(const tg_tape *t);
 
