@@ -806,9 +806,10 @@ Test(loops_ad, workspace_covers_loops)
         outer o = random_outer(&r, loops[li], 6, 2);
         tg_tape *ts = record_outer(&o, 1, 0), *tv = record_outer(&o, 0, 0);
         size_t n = tg_num_inputs(ts), m = tg_num_outputs(tv);
-        double x[8], u[8], g[8], H[64], J[8 * 64], y[64], Wm[64];
+        double x[8], u[16], g[8], H[64], J[8 * 64], y[64], Wm[64];
         point(&r, n, 0, x);
         point(&r, n, 0, u);
+        memcpy(u + n, u, n * sizeof *u);    /* tg_hvp_multi's second direction */
         for (size_t k = 0; k < m && k < 64; k++)
             Wm[k] = 0.5;
         size_t budgets[] = { 0, 1, 3, 30 };

@@ -504,6 +504,7 @@ static void kset_free(kset *s)
         free(s->k[i].X);
         free(s->k[i].YC);
         free(s->k[i].YR);
+        free(s->k[i].BR);
     }
     free(s->k);
     memset(s, 0, sizeof *s);
