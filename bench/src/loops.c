@@ -467,18 +467,9 @@ run_w3_scan(const bench_opts *o, size_t steps, FILE *csv)
     bench_add_ratio(&bs, "ckpt100 grad / store-all grad", kc, ks, 0);
 
 run:
-    if (bs.failed) {
-        fprintf(stderr, "%s %s: checks failed; not timing\n", bs.workload, bs.size);
-        goto done;
-    }
-    bench_run(&bs, o);
-done:
-    bench_metric_add(&bs, "process", "peak RSS", (double)bench_peak_rss_kib() * 1024.0, "B",
-                     "getrusage ru_maxrss at the end of this workload");
-    bench_print(&bs, stdout);
-    if (csv)
-        bench_write_csv(&bs, csv);
-    int failed = bs.failed;
+    bench_run_checked(&bs, o);
+done:;
+    int failed = bench_report(&bs, csv);
     tg_tape_free(s.flat);
     tg_tape_free(s.loop);
     tg_tape_free(s.store);

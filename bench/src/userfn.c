@@ -146,6 +146,19 @@ static void hand_rot(const double *x, double *s, size_t n)
     }
 }
 
+/* A recorded tape of w: pass 0 the full function, pass 1 the rest of it
+ * (without the call).  Both sweep: a lazy gradient tape would replace the
+ * rest's sweep after 32 calls, and tapes with calls always sweep. */
+static void keep_tape(workload *w, tg_tape *t, int pass)
+{
+    ok(tg_tape_status(t), tg_tape_error(t));
+    ok(tg_tape_set_lazy(t, 0), "set_lazy");
+    if (pass)
+        w->rest = t;
+    else
+        w->full = t;
+}
+
 static void build_interp(workload *w, const tg_funcs *fs)
 {
     size_t n = IC.n;
@@ -163,14 +176,7 @@ static void build_interp(workload *w, const tg_funcs *fs)
         if (pass)   /* keep the rest's t = 0.5 a + 0.1 live */
             f = tg_add(f, tg_mul(0.0, tg_sum(n, x)));
         tg_output(t, "f", f);
-        ok(tg_tape_status(t), tg_tape_error(t));
-        /* the rest's SWEEP (a lazy gradient tape would replace it after 32
-         * calls; tapes with calls always sweep) */
-        ok(tg_tape_set_lazy(t, 0), "set_lazy");
-        if (pass)
-            w->rest = t;
-        else
-            w->full = t;
+        keep_tape(w, t, pass);
         free(a);
         free(x);
         free(y);
@@ -199,14 +205,7 @@ static void build_rot(workload *w, const tg_funcs *fs)
         if (pass)
             f = tg_add(f, tg_mul(0.0, tg_sum(n, x)));
         tg_output(t, "f", f);
-        ok(tg_tape_status(t), tg_tape_error(t));
-        /* the rest's SWEEP (a lazy gradient tape would replace it after 32
-         * calls; tapes with calls always sweep) */
-        ok(tg_tape_set_lazy(t, 0), "set_lazy");
-        if (pass)
-            w->rest = t;
-        else
-            w->full = t;
+        keep_tape(w, t, pass);
         free(x);
         free(y);
         free(p);

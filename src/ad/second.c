@@ -174,36 +174,36 @@ ad_second_lanes(const tg_tape *t, const double *v, const double *vd, const doubl
     second(t, v, vd, (double *)(uintptr_t)w, wd, TG_LANES, 0, 0);
 }
 
+/* second() at a lane count L <= TG_LANES, with the lane count a constant
+ * in each call so that the sweep is specialised for it; FAST is a
+ * constant at every call site too (this is inlined). */
+static inline void
+second_at(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
+          size_t L, int FAST)
+{
+    double *wm = (double *)(uintptr_t)w;     /* only read when ACCW == 0 */
+    if (L <= 1)
+        second(t, v, vd, wm, wd, 1, 0, FAST);
+    else if (L == 2)
+        second(t, v, vd, wm, wd, 2, 0, FAST);
+    else if (L == 3)
+        second(t, v, vd, wm, wd, 3, 0, FAST);
+    else if (L == 4)
+        second(t, v, vd, wm, wd, 4, 0, FAST);
+    else
+        second(t, v, vd, wm, wd, TG_LANES, 0, FAST);
+}
+
 void
 ad_second_n(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
             size_t L)
 {
-    double *wm = (double *)(uintptr_t)w;     /* only read when ACCW == 0 */
-    if (L <= 1)
-        second(t, v, vd, wm, wd, 1, 0, 1);
-    else if (L == 2)
-        second(t, v, vd, wm, wd, 2, 0, 1);
-    else if (L == 3)
-        second(t, v, vd, wm, wd, 3, 0, 1);
-    else if (L == 4)
-        second(t, v, vd, wm, wd, 4, 0, 1);
-    else
-        second(t, v, vd, wm, wd, TG_LANES, 0, 1);
+    second_at(t, v, vd, w, wd, L, 1);
 }
 
 void
 ad_second_w(const tg_tape *t, const double *v, const double *vd, const double *w, double *wd,
             size_t L)
 {
-    double *wm = (double *)(uintptr_t)w;     /* only read when ACCW == 0 */
-    if (L <= 1)
-        second(t, v, vd, wm, wd, 1, 0, 0);
-    else if (L == 2)
-        second(t, v, vd, wm, wd, 2, 0, 0);
-    else if (L == 3)
-        second(t, v, vd, wm, wd, 3, 0, 0);
-    else if (L == 4)
-        second(t, v, vd, wm, wd, 4, 0, 0);
-    else
-        second(t, v, vd, wm, wd, TG_LANES, 0, 0);
+    second_at(t, v, vd, w, wd, L, 0);
 }
