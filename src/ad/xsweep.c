@@ -458,6 +458,16 @@ scan_values_kept(const tg_tape *t, const tape_xrec *r, uint32_t i, double *v, do
             y[k * ny + q] = bv[b->out_ref[nc + q]];
     }
     memcpy(v + i + 1, in, nc * sizeof(double));
+    /* a constant's adjoint is never read: its users' contributions go to
+     * their own slots instead (dead after the user's own adjoint is read,
+     * as the unused pairs of fused.c), which takes the constant off the
+     * chain of additions through one memory location */
+    for (uint32_t j = 0; mode == KEEP_PARTIALS && j < bn; j++) {
+        if (b->op[ta[j]] == TG_OP_CONST)
+            ta[j] = j;
+        if (b->op[tb[j]] == TG_OP_CONST)
+            tb[j] = j;
+    }
     return 1;
 }
 
