@@ -445,3 +445,167 @@ Test(loops_sparse, nested_loops)
     loop_free(scan_of_map);
     loop_free(inner_map);
 }
+
+/* Outputs of a loop that reach nothing, or reach the result only
+ * linearly: the unrolled instructions behind them are not live, so their
+ * nonlinearities add nothing to the Hessian (the looped pattern must not
+ * keep them either).  Map: y0 = x0 * x1 (dead), y1 = x0 + sin(x1); scan:
+ * carries (c0 * c1, c1 + x), y = c0 * x, only y and the final c1 used. */
+static tg_tape *
+dead_outputs(int scan, int looped)
+{
+    tg_tape *t = tg_tape_new(looped ? "dead_looped" : "dead_flat");
+    enum { N = 6 };
+    tg_var x[N], ys[2 * N], c[2], cn[2];
+    tg_input_vec(t, "x", N, x);
+    if (!scan) {
+        if (looped) {
+            tg_tape *b = tg_tape_new("dead_map_body");
+            tg_var bx[2], by[2];
+            tg_input_vec(b, "x", 2, bx);
+            tg_input_vec(b, "p", 0, NULL);
+            by[0] = tg_mul(bx[0], bx[1]);
+            by[1] = tg_add(bx[0], tg_sin(bx[1]));
+            tg_output_vec(b, "y", 2, by);
+            TU_TAPE_OK(b);
+            tg_map(t, b, N / 2, x, NULL, ys);
+            tg_tape_free(b);
+        } else {
+            for (int i = 0; i < N / 2; i++) {
+                ys[2 * i] = tg_mul(x[2 * i], x[2 * i + 1]);
+                ys[2 * i + 1] = tg_add(x[2 * i], tg_sin(x[2 * i + 1]));
+            }
+        }
+        tg_var f = ys[1];
+        for (int i = 1; i < N / 2; i++)
+            f = tg_add(f, ys[2 * i + 1]);
+        tg_output(t, "f", f);
+    } else {
+        c[0] = x[0];
+        c[1] = x[1];
+        if (looped) {
+            tg_tape *b = tg_tape_new("dead_scan_body");
+            tg_var bc[2], bx, bn[3];
+            tg_input_vec(b, "c", 2, bc);
+            tg_input_vec(b, "x", 1, &bx);
+            tg_input_vec(b, "p", 0, NULL);
+            bn[0] = tg_mul(bc[0], bc[1]);
+            bn[1] = tg_add(bc[1], bx);
+            bn[2] = tg_mul(bc[0], bx);
+            tg_output_vec(b, "cn", 2, bn);
+            tg_output(b, "y", bn[2]);
+            TU_TAPE_OK(b);
+            tg_scan(t, b, N - 2, c, x + 2, NULL, cn, ys);
+            tg_tape_free(b);
+        } else {
+            cn[0] = c[0];
+            cn[1] = c[1];
+            for (int s = 0; s < N - 2; s++) {
+                tg_var a = tg_mul(cn[0], cn[1]), bb = tg_add(cn[1], x[2 + s]);
+                ys[s] = tg_mul(cn[0], x[2 + s]);
+                cn[0] = a;
+                cn[1] = bb;
+            }
+        }
+        /* only the last y and the final c1 (linearly) */
+        tg_output(t, "f", tg_add(ys[N - 3], cn[1]));
+    }
+    TU_TAPE_OK(t);
+    return t;
+}
+
+Test(loops_sparse, dead_outputs)
+{
+    for (int scan = 0; scan < 2; scan++) {
+        tg_tape *tl = dead_outputs(scan, 1), *tf = dead_outputs(scan, 0);
+        double x[6] = { 0.3, -0.7, 1.1, 0.4, -0.2, 0.9 }, w = 1.5;
+        check_sparse(tl, tf, x, &w, 1, 1, scan ? "dead scan outputs" : "dead map outputs");
+        tg_tape_free(tl);
+        tg_tape_free(tf);
+    }
+}
+
+/* Broyden tridiagonal (W4) as a map over windows (x_{i-1}, x_i, x_{i+1})
+ * of a padded vector: a Jacobian large enough for tg_jacobian to compress
+ * it (3 colours instead of n/8 sweeps) through the loop.  And a workspace
+ * made by tg_workspace_new covers the loops' scratch: the compressed and
+ * sparse _ws calls do not allocate. */
+#include "tape/alloc.h"
+
+static tg_tape *
+broyden(size_t n, int looped)
+{
+    tg_tape *t = tg_tape_new(looped ? "broyden_map" : "broyden_flat");
+    tg_var *x = calloc(n + 2, sizeof *x), *xs = calloc(3 * n, sizeof *xs), *r = calloc(n, sizeof *r);
+    cr_assert(x && xs && r);
+    tg_input_vec(t, "x", n, x + 1);
+    x[0] = x[n + 1] = tg_const(t, 0.0);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            xs[3 * i + (size_t)k] = x[i + (size_t)k];
+    if (looped) {
+        tg_tape *b = tg_tape_new("broyden_term");
+        tg_var w[3];
+        tg_input_vec(b, "x", 3, w);
+        tg_input_vec(b, "p", 0, NULL);
+        tg_var v = tg_sub(tg_sub(tg_mul(tg_sub(3.0, tg_mul(2.0, w[1])), w[1]), w[0]),
+                          tg_mul(2.0, w[2]));
+        tg_output(b, "y", tg_add(v, 1.0));
+        TU_TAPE_OK(b);
+        tg_map(t, b, n, xs, NULL, r);
+        tg_tape_free(b);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const tg_var *w = xs + 3 * i;
+            tg_var v = tg_sub(tg_sub(tg_mul(tg_sub(3.0, tg_mul(2.0, w[1])), w[1]), w[0]),
+                              tg_mul(2.0, w[2]));
+            r[i] = tg_add(v, 1.0);
+        }
+    }
+    tg_output_vec(t, "r", n, r);
+    TU_TAPE_OK(t);
+    free(x);
+    free(xs);
+    free(r);
+    return t;
+}
+
+Test(loops_sparse, broyden_map_compressed)
+{
+    tu_rng r = { 707 };
+    size_t n = 50;
+    tg_tape *tl = broyden(n, 1), *tf = broyden(n, 0);
+    double *x = dalloc(n), *w = dalloc(n), *Jl = dalloc(n * n), *Jf = dalloc(n * n);
+    point(&r, n, 0, x);
+    for (size_t k = 0; k < n; k++)
+        w[k] = tu_rng_range(&r, -1, 1);
+    check_sparse(tl, tf, x, w, 1, 1, "broyden map");
+    OK(tg_jacobian(tl, x, Jl));
+    OK(tg_jacobian(tf, x, Jf));
+    same("tg_jacobian", "broyden map", Jl, Jf, n * n);
+    tg_sparsity *sj = tg_jacobian_sparsity(tl, TG_ALL), *sh = tg_hessian_sparsity(tl, TG_ALL);
+    cr_assert_eq(tg_sparsity_nnz(sj), 3 * n - 2);
+    cr_assert_eq(tg_sparsity_colors(sj), 3);
+    double *vj = dalloc(tg_sparsity_nnz(sj)), *vh = dalloc(tg_sparsity_nnz(sh));
+    tg_workspace *ws = tg_workspace_new(tl);
+    cr_assert(ws);
+    mem_fail_after(0);
+    tg_status st[3] = { tg_jacobian_ws(tl, ws, x, Jl), tg_sparse_jacobian_ws(tl, ws, sj, x, vj),
+                        tg_sparse_hessian_ws(tl, ws, sh, x, w, vh) };
+    long made = mem_fail_after(-1);
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(st[k], TG_OK, "call %d: %s", k, tg_last_error());
+    cr_assert_eq(made, 0, "%ld allocations", made);
+    same("tg_jacobian_ws", "broyden map", Jl, Jf, n * n);
+    tg_workspace_free(ws);
+    tg_sparsity_free(sj);
+    tg_sparsity_free(sh);
+    free(vj);
+    free(vh);
+    free(x);
+    free(w);
+    free(Jl);
+    free(Jf);
+    tg_tape_free(tl);
+    tg_tape_free(tf);
+}

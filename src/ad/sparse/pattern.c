@@ -351,9 +351,13 @@ sweep(pat *P)
         }
         if (op == TG_OP_XOUT && is_loop(t->op[t->a[i]]))
             continue;               /* made at its loop */
+        /* interactions read the operands' sets before form() may grow
+         * one of them in place (a CALL's read its own, formed first) */
+        if ((m & NONLIN) && op != TG_OP_CALL)
+            interact(P, i);
         if (m & NEED)
             form(P, i);
-        if (m & NONLIN)
+        if ((m & NONLIN) && op == TG_OP_CALL)
             interact(P, i);
         if (m & (NEED | NONLIN))
             release_operands(P, i);
