@@ -259,6 +259,26 @@ Test(loops_sparse, w1_map)
             cr_assert_eq(tg_sparsity_nnz(s), 2 * n - 1, "%s", name);
             cr_assert_eq(tg_sparsity_colors(s), n <= 3 ? 2 : 3, "%s", name);
             tg_sparsity_free(s);
+            if (n == 1000 && !params) {
+                /* the sparse Hessian tape keeps the map: smaller than the flat one's */
+                tg_tape *hl = tg_sparse_hessian_tape(tl, TG_ALL), *hf = tg_sparse_hessian_tape(tf, TG_ALL);
+                TU_TAPE_OK(hl);
+                TU_TAPE_OK(hf);
+                cr_assert_lt(tg_tape_size(hl), tg_tape_size(hf), "%zu vs %zu", tg_tape_size(hl),
+                             tg_tape_size(hf));
+                size_t nnz = tg_num_outputs(hf);
+                double *in = dalloc(n + 1), *a = dalloc(nnz), *b = dalloc(nnz);
+                memcpy(in, x, n * sizeof *x);
+                in[n] = 0.75;
+                OK(tg_eval(hl, in, a));
+                OK(tg_eval(hf, in, b));
+                same("sparse hessian tape", name, a, b, nnz);
+                free(in);
+                free(a);
+                free(b);
+                tg_tape_free(hl);
+                tg_tape_free(hf);
+            }
             free(x);
             tg_tape_free(tl);
             tg_tape_free(tf);
@@ -608,4 +628,33 @@ Test(loops_sparse, broyden_map_compressed)
     free(Jf);
     tg_tape_free(tl);
     tg_tape_free(tf);
+}
+
+/* W1 as a map of 10^5 - 1 applications: the tridiagonal pattern without
+ * unrolling (the looped tape holds one loop; tgsparse times it against
+ * the flat tape's). */
+Test(loops_sparse, w1_map_large)
+{
+    size_t n = 100000;
+    tg_tape *t = w1(n, 0, 1);
+    cr_assert_lt(tg_tape_size(t), 3 * n + 64);     /* inputs, ys, their sum; flat: ~9n */
+    tg_sparsity *s = tg_hessian_sparsity(t, TG_ALL);
+    cr_assert_eq(tg_sparsity_status(s), TG_OK, "%s", tg_sparsity_error(s));
+    cr_assert_eq(tg_sparsity_nnz(s), 2 * n - 1);
+    cr_assert_eq(tg_sparsity_colors(s), 3);
+    const uint32_t *R = tg_sparsity_rows(s), *C = tg_sparsity_cols(s);
+    for (size_t i = 0, e = 0; i < n; i++) {
+        if (i > 0) {
+            cr_assert(R[e] == i && C[e] == i - 1, "entry %zu", e);
+            e++;
+        }
+        cr_assert(R[e] == i && C[e] == i, "entry %zu", e);
+        e++;
+    }
+    tg_sparsity *j = tg_jacobian_sparsity(t, TG_ALL);
+    cr_assert_eq(tg_sparsity_nnz(j), n);
+    cr_assert_eq(tg_sparsity_colors(j), 1);
+    tg_sparsity_free(j);
+    tg_sparsity_free(s);
+    tg_tape_free(t);
 }
