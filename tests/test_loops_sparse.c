@@ -658,3 +658,37 @@ Test(loops_sparse, w1_map_large)
     tg_sparsity_free(s);
     tg_tape_free(t);
 }
+
+/* Out of memory at every allocation of a pattern through nested loops:
+ * NULL (nothing leaks: LeakSanitizer), or the full pattern. */
+Test(loops_sparse, out_of_memory)
+{
+    tu_rng r = { 808 };
+    lspec *inner = random_loop(&r, 0, 3, 0, 1, 1, 1, 5, NULL);
+    lspec *L = random_loop(&r, 1, 5, 2, 1, 1, 1, 5, inner);
+    outer o = random_outer(&r, L, 5, 2);
+    for (int scalar = 0; scalar < 2; scalar++) {
+        tg_tape *t = record_outer(&o, scalar, 0);
+        for (int hess = 0; hess < 2; hess++) {
+            tg_sparsity *ref = hess ? tg_hessian_sparsity(t, TG_ALL) : tg_jacobian_sparsity(t, TG_ALL);
+            cr_assert_eq(tg_sparsity_status(ref), TG_OK);
+            for (long k = 0;; k++) {
+                mem_fail_after(k);
+                tg_sparsity *s = hess ? tg_hessian_sparsity(t, TG_ALL) : tg_jacobian_sparsity(t, TG_ALL);
+                long made = mem_fail_after(-1);
+                if (!s)
+                    continue;
+                cr_assert_eq(tg_sparsity_status(s), TG_OK, "%s", tg_sparsity_error(s));
+                cr_assert_eq(tg_sparsity_nnz(s), tg_sparsity_nnz(ref));
+                tg_sparsity_free(s);
+                if (made < k)
+                    break;
+            }
+            tg_sparsity_free(ref);
+        }
+        tg_tape_free(t);
+    }
+    outer_free(&o);
+    loop_free(L);
+    loop_free(inner);
+}
