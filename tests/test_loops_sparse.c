@@ -692,3 +692,69 @@ Test(loops_sparse, out_of_memory)
     loop_free(L);
     loop_free(inner);
 }
+
+/* Two maps of one body (stored once on the tape, so the summaries are
+ * shared), the second over the first's outputs, and only some of the
+ * second's outputs used: z_i = term(x_i, x_{i+1}), u_j = term(z_{2j},
+ * z_{2j+1}), f = sum of u_j over even j. */
+static tg_var
+w1_term(tg_var a, tg_var b)
+{
+    tg_var d = tg_sub(b, tg_mul(a, a)), e = tg_sub(1.0, a);
+    return tg_add(tg_mul(tg_mul(100.0, d), d), tg_mul(e, e));
+}
+
+static tg_tape *
+two_maps(size_t n, int looped)
+{
+    tg_tape *t = tg_tape_new(looped ? "two_maps" : "two_maps_flat");
+    size_t nz = n - 1, nu = nz / 2;
+    tg_var *x = calloc(n, sizeof *x), *xs = calloc(2 * n, sizeof *xs), *z = calloc(n, sizeof *z);
+    tg_var *u = calloc(n, sizeof *u);
+    cr_assert(x && xs && z && u);
+    tg_input_vec(t, "x", n, x);
+    tg_tape *b = w1_body(0);
+    for (size_t i = 0; i < nz; i++) {
+        xs[2 * i] = x[i];
+        xs[2 * i + 1] = x[i + 1];
+    }
+    if (looped)
+        tg_map(t, b, nz, xs, NULL, z);
+    else
+        for (size_t i = 0; i < nz; i++)
+            z[i] = w1_term(x[i], x[i + 1]);
+    if (looped)
+        tg_map(t, b, nu, z, NULL, u);
+    else
+        for (size_t j = 0; j < nu; j++)
+            u[j] = w1_term(z[2 * j], z[2 * j + 1]);
+    tg_var f = u[0];
+    for (size_t j = 2; j < nu; j += 2)
+        f = tg_add(f, u[j]);
+    tg_output(t, "f", f);
+    TU_TAPE_OK(t);
+    tg_tape_free(b);
+    free(x);
+    free(xs);
+    free(z);
+    free(u);
+    return t;
+}
+
+Test(loops_sparse, two_maps_one_body)
+{
+    tu_rng r = { 909 };
+    size_t sizes[] = { 5, 9, 14 };
+    for (size_t si = 0; si < 3; si++) {
+        size_t n = sizes[si];
+        tg_tape *tl = two_maps(n, 1), *tf = two_maps(n, 0);
+        double *x = dalloc(n), w = -0.5;
+        point(&r, n, 0, x);
+        char name[48];
+        snprintf(name, sizeof name, "two maps n=%zu", n);
+        check_sparse(tl, tf, x, &w, 1, 1, name);
+        free(x);
+        tg_tape_free(tl);
+        tg_tape_free(tf);
+    }
+}
