@@ -15,10 +15,14 @@
  * weights is exact), and X is formed only for instructions that feed such
  * a nonlinear operand, so a running sum of n terms costs nothing.
  *
- * Both sweeps are single loops over the tape (no recursion).  Work is
- * linear in the tape size times the set sizes: a set lives until its last
- * reader, a unary op shares its operand's set, and a binary op whose
- * operand dies there grows that operand's set in place. */
+ * Both sweeps are single loops over the tape (no recursion over
+ * instructions).  Work is linear in the tape size times the set sizes: a
+ * set lives until its last reader, a unary op shares its operand's set,
+ * and a binary op whose operand dies there grows that operand's set in
+ * place (after its interactions were recorded from the operands' sets).
+ * A loop (MAP, SCAN) is one compound instruction whose dependencies and
+ * interactions come from its body's own patterns (ploop.c: the same
+ * sweeps run on the body, so C recursion only as deep as loops nest). */
 #include "tape/alloc.h"
 #include "ad/sparse/pat.h"
 
