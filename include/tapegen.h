@@ -758,8 +758,10 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * flat recording of the same function up to rounding (sums over
  * applications are added in another grouping).  Derivative tapes and
  * tg_tape_optimize keep loops as loops (see there); files, generated C and
- * Rust and native kernels carry them.  The sparse calls return
- * TG_ERR_UNSUPPORTED ("... does not support loops yet"). */
+ * Rust and native kernels carry them.  The sparse calls (tg_jacobian_sparsity,
+ * tg_hessian_sparsity, tg_sparse_jacobian/_hessian and their _ws and
+ * _tape variants) handle loops too, with the patterns of the flat
+ * recording (see there). */
 void tg_map(tg_tape *t, const tg_tape *body, size_t count,
             const tg_var *xs, const tg_var *params, tg_var *ys);
 void tg_scan(tg_tape *t, const tg_tape *body, size_t steps,
@@ -1425,8 +1427,21 @@ tg_status tg_hvp_multi_ws(const tg_tape *t, tg_workspace *w, int wrt, size_t k, 
  * interaction domains [A. Walther, Computing sparse Hessians with automatic
  * differentiation, ACM TOMS 34(1), 2008], restricted to instructions that
  * reach an output.  Index sets are sorted lists or bitsets, whichever is
- * smaller; a set lives until its last reader; no recursion.  Time and
- * memory are linear in the tape size times the set sizes (row densities).
+ * smaller; a set lives until its last reader; no recursion over
+ * instructions.  Time and memory are linear in the tape size times the set
+ * sizes (row densities).
+ *
+ * Loops (tg_map, tg_scan, nested at any depth) are not unrolled: each
+ * body's own patterns are computed once per call -- its outputs'
+ * dependencies on its inputs, and for Hessians its inputs' interactions
+ * for each set of live outputs met -- and each application applies them to
+ * the index sets of its operands (a scan steps its carries' sets through
+ * the steps).  The pattern is exactly that of the same function recorded
+ * flat, in time proportional to the trip counts times the bodies'
+ * summaries, never count^2.  (Only record-time folding can make the two
+ * recordings differ: a select whose condition, or an azmul whose factor,
+ * is a body input bound to a constant folds in the flat recording but not
+ * in the body, so the looped pattern then keeps the other operand.)
  *
  * Colouring [Gebremedhin, Manne & Pothen, What color is your Jacobian?,
  * SIAM Review 47(4), 2005], greedy over natural, largest-first and
@@ -1470,7 +1485,10 @@ void            tg_sparsity_free(tg_sparsity *s);    /* NULL allowed */
  * state (its status), an s built for the other kind or for a tape with
  * other dimensions; the tape's own status; TG_ERR_NOMEM.  Thread-safe on a
  * const tape and sparsity.  The _ws variants take a caller-owned workspace
- * and never allocate once it was made by tg_workspace_new(t). */
+ * and never allocate once it was made by tg_workspace_new(t).  On a tape
+ * with loops the sweeps are those of tg_jacobian / tg_hessian through
+ * loops (maps as maps of the body's sweeps, scans stepped with their
+ * checkpoints), with the same colourings. */
 tg_status tg_sparse_jacobian(const tg_tape *t, const tg_sparsity *s, const double *x, double *vals);
 tg_status tg_sparse_hessian(const tg_tape *t, const tg_sparsity *s, const double *x,
                             const double *w, double *vals);
@@ -1488,7 +1506,10 @@ tg_status tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *ws, const tg_spar
  * of tg_hessian_sparsity(f, wrt); named "<f>_shess".  Recorded by
  * compressed symbolic sweeps (one tangent sweep per colour, over f, or over
  * f and its recorded weighted gradient), so their size grows with nnz and
- * the number of colours, never with n^2.  Errors as for the derivative
+ * the number of colours, never with n^2.  Loops of f stay loops: each
+ * colour's sweep records a map of the body's JVP (or a scan of it) as the
+ * derivative tapes above do, so the size is O(colours * (|body| + operand
+ * lists)), independent of count * |body|.  Errors as for the derivative
  * tapes above (a tape in the error state; NULL only when out of memory). */
 tg_tape *tg_sparse_jacobian_tape(const tg_tape *f, int wrt);
 tg_tape *tg_sparse_hessian_tape(const tg_tape *f, int wrt);

@@ -322,3 +322,26 @@ Test(sparse_pattern, infinite_partials)
     tg_sparsity_free(s);
     tg_tape_free(t);
 }
+
+/* f = x0 x1 (x1 + x2) x3: the operand sets of the middle product both
+ * die there, and its own set is needed (for the product with x3), so one
+ * is grown in place into it -- after the interaction of the two was
+ * recorded, not before (else {0,1,2} x {1,2} would add a (2, 2) that is
+ * structurally zero: f is linear in x2). */
+Test(sparse_pattern, interaction_before_in_place_growth)
+{
+    tg_tape *t = tu_tape("grow", 0);
+    tg_var x[4];
+    tg_input_vec(t, "x", 4, x);
+    tg_var r = tg_mul(tg_mul(x[0], x[1]), tg_add(x[1], x[2]));
+    tg_output(t, "f", tg_mul(r, x[3]));
+    TU_TAPE_OK(t);
+    tg_sparsity *s = check(t, 1, TG_ALL, NULL, "x0 x1 (x1 + x2) x3");
+    uint32_t want_r[] = { 1, 1, 2, 2, 3, 3, 3 }, want_c[] = { 0, 1, 0, 1, 0, 1, 2 };
+    cr_assert_eq(tg_sparsity_nnz(s), 7, "nnz %zu", tg_sparsity_nnz(s));
+    for (size_t e = 0; e < 7; e++)
+        cr_expect(tg_sparsity_rows(s)[e] == want_r[e] && tg_sparsity_cols(s)[e] == want_c[e],
+                  "entry %zu: (%u, %u)", e, tg_sparsity_rows(s)[e], tg_sparsity_cols(s)[e]);
+    tg_sparsity_free(s);
+    tg_tape_free(t);
+}

@@ -3,7 +3,10 @@
  *   - pattern + colouring time of W1 (Hessian) and W4 (Jacobian), colours;
  *   - tg_sparse_hessian(W1) / tg_gradient and tg_sparse_jacobian(W4) /
  *     tg_eval, per call, for each n (targets <= 6 and <= 4);
- *   - tg_sparse_hessian_tape(W1) build time and size (target < 1 s at 1e4).
+ *   - tg_sparse_hessian_tape(W1) build time and size (target < 1 s at 1e4);
+ *   - W1 recorded as a map of its term (tgrec_rosenbrock_map, issue 11):
+ *     the same pattern, sparse Hessian and tape, with the ratios
+ *     loop / flat of the pattern time and of the sparse Hessian time.
  * The workloads are tgbench's recordings (tgrec.c) at its evaluation points,
  * optimised at TG_OPT_BASIC like tgbench's tapegen rows.  Times are thread
  * CPU seconds (the machine may be shared), the median of 5 rounds of at
@@ -99,10 +102,14 @@ check(const tg_sparsity *s, const double *vals, const double *dense, size_t n, c
     }
 }
 
+/* W4 (kind 0), W1 flat (1), W1 as a map (2); the pattern time and the
+ * sparse call's time into tp[0], tp[1] */
 static void
-workload(size_t n, int hessian)
+workload(size_t n, int kind, double *tp)
 {
-    tg_tape *t = hessian ? tgrec_rosenbrock(n, 0) : tgrec_broyden(n, 0);
+    int hessian = kind != 0;
+    tg_tape *t = kind == 2 ? tgrec_rosenbrock_map(n, 0)
+               : hessian ? tgrec_rosenbrock(n, 0) : tgrec_broyden(n, 0);
     if (!t || tg_tape_optimize(t, TG_OPT_BASIC) != TG_OK) {
         fprintf(stderr, "tgsparse: recording failed\n");
         exit(1);
@@ -129,8 +136,10 @@ workload(size_t n, int hessian)
         free(D);
     }
     double tb = per_call(&base), ts = per_call(&sp);
+    tp[0] = tpat;
+    tp[1] = ts;
     printf("%-4s n=%-7zu nnz %7zu colours %2zu  pattern+colouring %8.2f ms  %s %9.2f us  %s %9.2f us  ratio %5.2f (target <= %d)\n",
-           hessian ? "W1" : "W4", n, tg_sparsity_nnz(s), tg_sparsity_colors(s), 1e3 * tpat,
+           kind == 2 ? "W1m" : hessian ? "W1" : "W4", n, tg_sparsity_nnz(s), tg_sparsity_colors(s), 1e3 * tpat,
            hessian ? "gradient" : "eval    ", 1e6 * tb,
            hessian ? "sparse_hessian " : "sparse_jacobian", 1e6 * ts, ts / tb, hessian ? 6 : 4);
     if (hessian && n == 10000) {
@@ -139,8 +148,8 @@ workload(size_t n, int hessian)
         double tt = cpu_now() - t0;
         if (!h || tg_tape_status(h) != TG_OK)
             exit(1);
-        printf("W1   n=%-7zu sparse Hessian tape: built in %.3f s (target < 1 s), %zu instructions (%.1f per input)\n",
-               n, tt, tg_tape_size(h), (double)tg_tape_size(h) / (double)n);
+        printf("%-4s n=%-7zu sparse Hessian tape: built in %.3f s (target < 1 s), %zu instructions (%.1f per input)\n",
+               kind == 2 ? "W1m" : "W1", n, tt, tg_tape_size(h), (double)tg_tape_size(h) / (double)n);
         tg_tape_free(h);
     }
     tg_workspace_free(w);
@@ -168,8 +177,12 @@ main(int argc, char **argv)
             fprintf(stderr, "usage: tgsparse [N >= 3 ...]\n");
             return 2;
         }
-        workload(ns[k], 1);
-        workload(ns[k], 0);
+        double flat[2], map[2], w4[2];
+        workload(ns[k], 1, flat);
+        workload(ns[k], 2, map);
+        printf("W1m  n=%-7zu loop / flat: pattern+colouring %.2f, sparse_hessian %.2f\n", ns[k],
+               map[0] / flat[0], map[1] / flat[1]);
+        workload(ns[k], 0, w4);
     }
     free(args);
     return 0;

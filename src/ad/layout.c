@@ -107,7 +107,8 @@ ad_layout_seeded(const tg_tape *t)
     l.v = ad_place(&l.size, ad_values_len(t, 1));
     l.lanes = ad_place(&l.size, L8 * (size_t)t->n);
     l.seed = ad_place(&l.size, L8 * (size_t)t->nin);
-    l.xn = xneed(t, AD_X_TANGENT, L8, AD_X_TANGENT, L8);
+    /* tangent sweeps, or adjoint ones for a row-coloured sparse Jacobian */
+    l.xn = xneed(t, AD_X_TANGENT, L8, AD_X_REVERSE, L8);
     l.x = ad_place(&l.size, l.xn);
     return l;
 }

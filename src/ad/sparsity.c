@@ -94,7 +94,7 @@ ad_jacobian_need(const tg_tape *t, tg_workspace *w, size_t *need)
      * compressed sweeps whether or not the pattern could be made here (out
      * of memory: the first call will try again) */
     *need = ad_layout_jacobian(t).size;
-    if (!tape_has_loops(t) && pattern(t) && ad_layout_seeded(t).size > *need)
+    if (pattern(t) && ad_layout_seeded(t).size > *need)
         *need = ad_layout_seeded(t).size;
     return 0;
 }
@@ -106,11 +106,6 @@ ad_jacobian_compressed(const tg_tape *t, tg_workspace *w, const double *x, doubl
     const tg_sparsity *s = pattern(t);
     if (!s || ad_ws_reserve(w, ad_layout_seeded(t).size))
         return 1;                                   /* sweep densely */
-    /* the fused sweeps write J as they go: guards first */
-    *st = ad_guards_precheck(t, AD_F64(w, ad_layout_seeded(t).v), x, fn);
-    if (*st != TG_OK)
-        return 0;
-    memset(J, 0, (size_t)t->nout * t->nin * sizeof *J);
-    sp_jacobian_sweeps(t, s, w, x, J, t->nin);
+    *st = sp_jacobian_sweeps(t, s, w, x, J, t->nin, fn);
     return 0;
 }

@@ -27,8 +27,6 @@ check(const tg_tape *t, const tg_sparsity *s, int kind, const char *fn)
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name,
                             t->err);
-    if (tape_has_loops(t))
-        return tape_refuse_x(t, fn);
     tg_status cs = ad_calls_check(t, kind == SP_JAC ? AD_NEED_JVP | AD_NEED_VJP
                                                     : AD_NEED_JVP | AD_NEED_HVP, fn);
     if (cs != TG_OK)
@@ -105,10 +103,54 @@ recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lan
     }
 }
 
-void
-sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
-                   double *out, size_t ld)
+/* A tape with loops: the sweeps of xsweep.c in the loop scratch context
+ * (the fused value + tangent sweep of fwdtan.inc knows no loops): values,
+ * guards, then one tangent or adjoint sweep per group of 8 colours. */
+static tg_status
+jacobian_sweeps_x(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
+                  double *out, size_t ld, const char *fn)
 {
+    size_t n = t->n, nin = t->nin;
+    ad_seeded_layout Ly = ad_layout_seeded(t);
+    double *v = AD_F64(w, Ly.v), *lanes = AD_F64(w, Ly.lanes), *seed = AD_F64(w, Ly.seed);
+    AD_XBEGIN(w, Ly);
+    ad_forward_one(t, x, v);
+    AD_XGUARDS(v);
+    if (ld)
+        memset(out, 0, (size_t)t->nout * ld * sizeof *out);
+    for (uint32_t g = 0; g < sp_groups(s); g++) {
+        if (s->by_rows) {
+            memset(lanes, 0, L8 * n * sizeof *lanes);
+            for (uint32_t i = 0; i < t->nout; i++) {
+                uint32_t c = s->seed_color[i];
+                if (c != UINT32_MAX && c / L8 == g)
+                    lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
+            }
+            ad_reverse_lanes(t, v, lanes);
+            recover(s, g, t->in_ref + s->lo, lanes, L8, out, ld);
+        } else {
+            size_t L = group_lanes(s, g);
+            seed_group(s, g, nin, L, seed);
+            ad_tangent_n(t, v, seed, lanes, L);
+            recover(s, g, t->out_ref, lanes, L, out, ld);
+        }
+    }
+    AD_XEND();
+    return TG_OK;
+}
+
+tg_status
+sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
+                   double *out, size_t ld, const char *fn)
+{
+    if (ad_x_has_loops(t))
+        return jacobian_sweeps_x(t, s, w, x, out, ld, fn);
+    /* the fused sweeps write out as they go: guards first */
+    tg_status st = ad_guards_precheck(t, AD_F64(w, ad_layout_seeded(t).v), x, fn);
+    if (st != TG_OK)
+        return st;
+    if (ld)
+        memset(out, 0, (size_t)t->nout * ld * sizeof *out);
     size_t n = t->n, nin = t->nin;
     ad_seeded_layout Ly = ad_layout_seeded(t);
     double *v = AD_F64(w, Ly.v), *lanes = AD_F64(w, Ly.lanes), *seed = AD_F64(w, Ly.seed);
@@ -138,6 +180,7 @@ sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, cons
             recover(s, g, t->out_ref, lanes, L, out, ld);
         }
     }
+    return TG_OK;
 }
 
 tg_status
@@ -149,9 +192,31 @@ tg_sparse_jacobian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, c
     if ((!x && t->nin) || (!vals && s->nnz))
         return tape_fail_call(TG_ERR_ARG, "%s: NULL %s", fn, !vals && s->nnz ? "vals" : "x");
     CHECK(reserve(w, ad_layout_seeded(t).size, fn));
-    /* the fused sweeps write vals as they go: guards first */
-    CHECK(ad_guards_precheck(t, AD_F64(w, ad_layout_seeded(t).v), x, fn));
-    sp_jacobian_sweeps(t, s, w, x, vals, 0);
+    return sp_jacobian_sweeps(t, s, w, x, vals, 0, fn);
+}
+
+/* A tape with loops: as below, with the sweeps of xsweep.c (no fused
+ * value + tangent sweep) in the loop scratch context. */
+static tg_status
+hessian_sweeps_x(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
+                 const double *wt, double *vals, const char *fn)
+{
+    size_t n = t->n, nin = t->nin;
+    ad_hessian_layout Ly = ad_layout_hessian(t);
+    double *v = AD_F64(w, Ly.first.v), *wb = AD_F64(w, Ly.first.bar);
+    double *vd = AD_F64(w, Ly.vd), *wd = AD_F64(w, Ly.wd);   /* wd holds the seeds first */
+    AD_XBEGIN(w, Ly);
+    ad_first_order(t, &Ly.first, w, x, wt);
+    AD_XGUARDS(v);
+    for (uint32_t g = 0; g < sp_groups(s); g++) {
+        size_t L = group_lanes(s, g);
+        seed_group(s, g, nin, L, wd);
+        ad_tangent_n(t, v, wd, vd, L);
+        memset(wd, 0, L * n * sizeof *wd);
+        ad_second_n(t, v, vd, wb, wd, L);
+        recover(s, g, t->in_ref + s->lo, wd, L, vals, 0);
+    }
+    AD_XEND();
     return TG_OK;
 }
 
@@ -168,6 +233,8 @@ tg_sparse_hessian_ws(const tg_tape *t, tg_workspace *w, const tg_sparsity *s, co
     CHECK(reserve(w, Ly.size, fn));
     double *v = AD_F64(w, Ly.first.v), *wb = AD_F64(w, Ly.first.bar);
     double *vd = AD_F64(w, Ly.vd), *wd = AD_F64(w, Ly.wd);   /* wd holds the seeds first */
+    if (ad_x_has_loops(t))
+        return hessian_sweeps_x(t, s, w, x, wt, vals, fn);
     /* values and first-order adjoints of w . y (the gradient fast path) */
     ad_first_order(t, &Ly.first, w, x, wt);
     AD_GUARDS(t, v, fn);

@@ -15,26 +15,16 @@
  * weights is exact), and X is formed only for instructions that feed such
  * a nonlinear operand, so a running sum of n terms costs nothing.
  *
- * Both sweeps are single loops over the tape (no recursion).  Work is
- * linear in the tape size times the set sizes: a set lives until its last
- * reader, a unary op shares its operand's set, and a binary op whose
- * operand dies there grows that operand's set in place. */
+ * Both sweeps are single loops over the tape (no recursion over
+ * instructions).  Work is linear in the tape size times the set sizes: a
+ * set lives until its last reader, a unary op shares its operand's set,
+ * and a binary op whose operand dies there grows that operand's set in
+ * place (after its interactions were recorded from the operands' sets).
+ * A loop (MAP, SCAN) is one compound instruction whose dependencies and
+ * interactions come from its body's own patterns (ploop.c: the same
+ * sweeps run on the body, so C recursion only as deep as loops nest). */
 #include "tape/alloc.h"
-#include "ad/sparse/sparse.h"
-
-enum { LIVE = 1, NEED = 2, NONLIN = 4 };
-
-typedef struct pat {
-    const tg_tape *t;
-    uint32_t lo, nw;
-    sp_sets S;
-    unsigned mask;      /* edges followed: SP_D1 (Jacobian) or SP_NZ (Hessian) */
-    sp_set **set;       /* X per instruction */
-    uint32_t *last;     /* last instruction reading the set; UINT32_MAX: kept */
-    uint8_t *mark;
-    sp_set **N;         /* Hessian rows: interactions (lower triangle) */
-    uint32_t *bufq;     /* second list buffer (U words) */
-} pat;
+#include "ad/sparse/pat.h"
 
 static inline uint32_t
 operand(const tg_tape *t, uint32_t i, int p)
@@ -93,16 +83,21 @@ pat_free(pat *P)
     mem_free(P->mark);
     mem_free(P->N);
     mem_free(P->bufq);
+    if (P->ids)
+        for (uint32_t r = 0; r < P->t->nxr; r++)
+            mem_free(P->ids[r]);
+    mem_free(P->ids);
 }
 
 static int
-pat_init(pat *P, const tg_tape *t, uint32_t lo, uint32_t nw, int hessian)
+pat_init(pat *P, const tg_tape *t, uint32_t lo, uint32_t nw, unsigned mask, int hessian)
 {
     memset(P, 0, sizeof *P);
     P->t = t;
     P->lo = lo;
     P->nw = nw;
-    P->mask = hessian ? SP_NZ : SP_D1;
+    P->mask = mask;
+    P->hessian = hessian;
     size_t n = t->n ? t->n : 1;
     P->set = mem_calloc(n, sizeof *P->set);
     P->last = mem_calloc(n, sizeof *P->last);
@@ -110,11 +105,19 @@ pat_init(pat *P, const tg_tape *t, uint32_t lo, uint32_t nw, int hessian)
     if (hessian) {
         P->N = mem_calloc(nw ? nw : 1, sizeof *P->N);
         P->bufq = mem_malloc(((size_t)nw + 1) * sizeof *P->bufq);
+        P->ids = t->nxr ? mem_calloc(t->nxr, sizeof *P->ids) : NULL;
     }
     if (sp_sets_init(&P->S, nw) || !P->set || !P->last || !P->mark
-        || (hessian && (!P->N || !P->bufq)))
+        || (hessian && (!P->N || !P->bufq || (t->nxr && !P->ids))))
         return -1;
     return 0;
+}
+
+/* a loop kept as a loop (ploop.c), not a CALL */
+static inline int
+is_loop(uint8_t op)
+{
+    return op == TG_OP_MAP || op == TG_OP_SCAN;
 }
 
 /* LIVE: reaches an output through nonzero partials.  Hessian: NONLIN on
@@ -125,10 +128,15 @@ mark(pat *P, int hessian)
 {
     const tg_tape *t = P->t;
     for (uint32_t r = 0; r < t->nout; r++)
-        P->mark[t->out_ref[r]] |= LIVE | (hessian ? 0 : NEED);
-    for (uint32_t i = t->n; i-- > 0;) {
+        if (!P->outlive || P->outlive[r])
+            P->mark[t->out_ref[r]] |= LIVE | (hessian ? 0 : NEED);
+    for (uint32_t i = t->n; i-- > 0 && !P->S.oom;) {
         uint8_t op = t->op[i], m = P->mark[i];
         unsigned pr[3];
+        if (is_loop(op)) {          /* its XOUTs are marked: through the body */
+            sp_loop_mark(P, i);
+            continue;
+        }
         if (op == TG_OP_CALL) {
             uint32_t no;
             const uint32_t *o = call_ops(t, i, &no);
@@ -155,13 +163,15 @@ mark(pat *P, int hessian)
         if (!(P->mark[i] & (NEED | NONLIN)))
             continue;
         uint8_t op = t->op[i];
-        if (op == TG_OP_CALL) {
+        if (tape_is_x(op)) {
             uint32_t no;
             const uint32_t *o = call_ops(t, i, &no);
             for (uint32_t j = 0; j < no; j++)
                 P->last[o[j]] = i;
             continue;
         }
+        if (op == TG_OP_XOUT && is_loop(t->op[t->a[i]]))
+            continue;               /* its set was made at its loop */
         for (int p = 0; p < 3; p++)
             if (edge(P->mask, op, p))
                 P->last[operand(t, i, p)] = i;
@@ -257,9 +267,8 @@ form(pat *P, uint32_t i)
     P->set[i] = s;
 }
 
-/* N_r |= { c in cl[0..cn) : c <= r } for r in rl[0..rn) */
-static void
-interact_one(pat *P, const uint32_t *rl, uint32_t rn, const uint32_t *cl, uint32_t cn)
+void
+sp_interact_one(pat *P, const uint32_t *rl, uint32_t rn, const uint32_t *cl, uint32_t cn)
 {
     for (uint32_t k = 0; k < rn && !P->S.oom; k++) {
         uint32_t r = rl[k], upto = 0;
@@ -282,7 +291,7 @@ interact(pat *P, uint32_t i)
         const sp_set *U = P->set[i];
         if (U) {
             const uint32_t *ul = sp_set_list(U, P->bufq);
-            interact_one(P, ul, U->len, ul, U->len);
+            sp_interact_one(P, ul, U->len, ul, U->len);
         }
         return;
     }
@@ -296,12 +305,12 @@ interact(pat *P, uint32_t i)
                 continue;
             const uint32_t *al = sp_set_list(A, P->S.scratch);
             if (A == B) {
-                interact_one(P, al, A->len, al, A->len);
+                sp_interact_one(P, al, A->len, al, A->len);
                 continue;
             }
             const uint32_t *bl = sp_set_list(B, P->bufq);
-            interact_one(P, al, A->len, bl, B->len);
-            interact_one(P, bl, B->len, al, A->len);
+            sp_interact_one(P, al, A->len, bl, B->len);
+            sp_interact_one(P, bl, B->len, al, A->len);
         }
 }
 
@@ -310,7 +319,7 @@ release_operands(pat *P, uint32_t i)
 {
     const tg_tape *t = P->t;
     uint8_t op = t->op[i];
-    if (op == TG_OP_CALL) {
+    if (tape_is_x(op)) {
         uint32_t no;
         const uint32_t *o = call_ops(t, i, &no);
         for (uint32_t j = 0; j < no; j++)
@@ -336,10 +345,23 @@ sweep(pat *P)
 {
     const tg_tape *t = P->t;
     for (uint32_t i = 0; i < t->n && !P->S.oom; i++) {
-        uint8_t m = P->mark[i];
+        uint8_t m = P->mark[i], op = t->op[i];
+        if (is_loop(op)) {
+            if (m & (NEED | NONLIN)) {
+                sp_loop_sweep(P, i);
+                release_operands(P, i);
+            }
+            continue;
+        }
+        if (op == TG_OP_XOUT && is_loop(t->op[t->a[i]]))
+            continue;               /* made at its loop */
+        /* interactions read the operands' sets before form() may grow
+         * one of them in place (a CALL's read its own, formed first) */
+        if ((m & NONLIN) && op != TG_OP_CALL)
+            interact(P, i);
         if (m & NEED)
             form(P, i);
-        if (m & NONLIN)
+        if ((m & NONLIN) && op == TG_OP_CALL)
             interact(P, i);
         if (m & (NEED | NONLIN))
             release_operands(P, i);
@@ -394,32 +416,38 @@ hess_row(pat *P, uint32_t r)
 }
 
 int
-sp_jacobian_pattern(const tg_tape *t, uint32_t lo, uint32_t nw, sp_csr *out)
+sp_pattern_run(const tg_tape *t, uint32_t lo, uint32_t nw, unsigned mask, int hessian,
+               const uint8_t *outlive, sp_cache *cache, sp_csr *out)
 {
     pat P;
     int rc = -1;
-    if (pat_init(&P, t, lo, nw, 0) == 0) {
-        mark(&P, 0);
+    if (pat_init(&P, t, lo, nw, mask, hessian) == 0) {
+        P.outlive = outlive;
+        P.cache = cache;
+        mark(&P, hessian);
         sweep(&P);
         if (!P.S.oom)
-            rc = to_csr(&P, t->nout, jac_row, out);
+            rc = to_csr(&P, hessian ? nw : t->nout, hessian ? hess_row : jac_row, out);
     }
     pat_free(&P);
     return rc;
 }
 
 int
+sp_jacobian_pattern(const tg_tape *t, uint32_t lo, uint32_t nw, sp_csr *out)
+{
+    sp_cache c = { 0 };
+    int rc = sp_pattern_run(t, lo, nw, SP_D1, 0, NULL, &c, out);
+    sp_cache_free(&c);
+    return rc;
+}
+
+int
 sp_hessian_pattern(const tg_tape *t, uint32_t lo, uint32_t nw, sp_csr *out)
 {
-    pat P;
-    int rc = -1;
-    if (pat_init(&P, t, lo, nw, 1) == 0) {
-        mark(&P, 1);
-        sweep(&P);
-        if (!P.S.oom)
-            rc = to_csr(&P, nw, hess_row, out);
-    }
-    pat_free(&P);
+    sp_cache c = { 0 };
+    int rc = sp_pattern_run(t, lo, nw, SP_NZ, 1, NULL, &c, out);
+    sp_cache_free(&c);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  *              operand pairs have a nonzero second derivative (from rules.def)
  *   iset.c     index sets: sorted lists or bitsets, whichever is smaller
  *   pattern.c  Jacobian and Hessian patterns by forward index-set propagation
+ *   ploop.c    the same through loops (MAP, SCAN) from their bodies' patterns
  *   colour.c   distance-2 (Jacobian) and star (Hessian) colourings
  *   sparsity.c the tg_sparsity object: construction, recovery maps, accessors
  *   eval.c     tg_sparse_jacobian / tg_sparse_hessian: compressed sweeps
@@ -146,9 +147,10 @@ uint32_t     sp_groups(const tg_sparsity *s);
 
 /* The compressed Jacobian sweeps of s (a coloured Jacobian sparsity of t)
  * in w's seeded layout (already reserved): entry e into out[e], or, with
- * ld > 0, into out[rows[e] * ld + cols[e]] (a dense J, zeroed by the
- * caller). */
-void sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
-                        double *out, size_t ld);
+ * ld > 0, into out[rows[e] * ld + cols[e]] (a dense J, zeroed here once
+ * the branch guards hold).  TG_OK, a failing guard's status, or
+ * TG_ERR_NOMEM (a loop's scratch); fn names the call. */
+tg_status sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w,
+                             const double *x, double *out, size_t ld, const char *fn);
 
 #endif

@@ -235,10 +235,6 @@ sp_build(const tg_tape *t, int kind, int wrt, double budget)
                  t->name, t->err);
         return s;
     }
-    if (tape_has_loops(t)) {
-        fail(s, TG_ERR_UNSUPPORTED, what, "does not support loops yet");
-        return s;
-    }
     s->nin = t->nin;
     s->nout = t->nout;
     s->ninst = t->n;
