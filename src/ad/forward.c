@@ -50,8 +50,8 @@ static void forward_wide_avx2(const tg_tape *t, const double *restrict x, size_t
 #undef FWD_ATTR
 #endif
 
-static void
-wide(const tg_tape *t, const double *x, size_t ldx, double *v)
+int
+ad_has_avx2(void)
 {
 #ifdef AD_WIDE_AVX2
     static atomic_int has = -1;     /* -1: not asked yet */
@@ -61,7 +61,17 @@ wide(const tg_tape *t, const double *x, size_t ldx, double *v)
         h = __builtin_cpu_supports("avx2") ? 1 : 0;
         atomic_store_explicit(&has, h, memory_order_relaxed);
     }
-    if (h) {
+    return h;
+#else
+    return 0;
+#endif
+}
+
+static void
+wide(const tg_tape *t, const double *x, size_t ldx, double *v)
+{
+#ifdef AD_WIDE_AVX2
+    if (ad_has_avx2()) {
         forward_wide_avx2(t, x, ldx, v);
         return;
     }

@@ -46,11 +46,18 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
      * values); no stored partials -- the reverse sweep hands loops to
      * ad_x_reverse (ad_reverse_stored_x) */
     SWEEP_CASE(MAP)
-    SWEEP_CASE(SCAN)
+    SWEEP_CASE(SCAN) {
         ad_x_values(t, i, v, v + n_);
-        pa[i] = pb[i] = 0.0;
-        ta[i] = tb[i] = i;
+        /* the loop and its XOUTs (written by it): no partials, in one loop
+         * rather than a dispatch per output */
+        uint32_t last = i + (uint32_t)tape_xrec_of(t, i)->nout;
+        for (uint32_t k = i; k <= last; k++) {
+            pa[k] = pb[k] = 0.0;
+            ta[k] = tb[k] = k;
+        }
+        i = last;
         SWEEP_NEXT_FWD;
+    }
     /* a user function (call.c): its values now; its adjoints are pulled
      * by ad_reverse_stored_x, which stops at each call.  The call and its
      * XOUTs store no partials (slots pointing at themselves, partial 0). */
