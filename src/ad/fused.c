@@ -48,14 +48,12 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
     SWEEP_CASE(MAP)
     SWEEP_CASE(SCAN) {
         ad_x_values(t, i, v, v + n_);
-        /* the loop and its XOUTs (written by it): no partials, in one loop
-         * rather than a dispatch per output */
-        uint32_t last = i + (uint32_t)tape_xrec_of(t, i)->nout;
-        for (uint32_t k = i; k <= last; k++) {
-            pa[k] = pb[k] = 0.0;
-            ta[k] = tb[k] = k;
-        }
-        i = last;
+        /* its XOUTs were written by it; no partials are stored for the
+         * loop and its XOUT rows: ad_reverse_stored_x, the only reader of
+         * a tape with loops, skips those rows */
+        pa[i] = pb[i] = 0.0;
+        ta[i] = tb[i] = i;
+        i += (uint32_t)tape_xrec_of(t, i)->nout;
         SWEEP_NEXT_FWD;
     }
     /* a user function (call.c): its values now; its adjoints are pulled

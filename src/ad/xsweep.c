@@ -761,8 +761,9 @@ ad_reverse_stored_x(const tg_tape *t, const double *v, const double *pa, const d
     for (uint32_t k = t->nxr; k-- > 0;) {
         const tape_xrec *r = &t->xr[k];
         uint32_t i = r->inst;
-        /* its XOUT rows store partial 0 into themselves: exact no-ops for
-         * a nonzero adjoint (w + 0*w is w), so the segment starts after them */
+        /* its XOUT rows: no partials (a map's or scan's are not even
+         * stored, fused.c; a call's are 0 into themselves, exact no-ops for
+         * a nonzero adjoint), so the segment starts after them */
         uint32_t seg = i + 1 + (uint32_t)r->nout;
         ad_reverse_stored_range(seg < hi ? seg : hi, hi, pa, pb, ta, tb, bar);
         if (r->kind == TG_OP_CALL) {    /* a user function: its vjp (call.c) */
