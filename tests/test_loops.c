@@ -146,12 +146,14 @@ Test(loops, map_equals_unrolled)
     tg_tape_free(f);
 }
 
-/* Large maps: many full chunks of applications, a partial last one, and
+/* Large maps: many full chunks of applications, a partial last one (a
+ * small remainder: narrower chunks; 16 or more: one more full chunk
+ * overlapping the one before, as 80, 127, 1000, 20001), and
  * (count * |body| >= 65536) the OpenMP path; a map inside a map body. */
 Test(loops, large_maps_equal_unrolled, .timeout = 120)
 {
     tg_tape *f = body_f();
-    const size_t counts[] = { 63, 64, 65, 129, 20001 };
+    const size_t counts[] = { 63, 64, 65, 79, 80, 127, 129, 1000, 20001 };
     for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
         tg_tape *a = map_looped(f, counts[c]), *b = map_flat(counts[c]);
         same_values(a, b, counts[c] > 1000 ? 3 : 9, 600 + c);

@@ -209,6 +209,29 @@ Test(loops_ad, random_maps)
     }
 }
 
+/* Maps long enough for the wide chunks of the sweeps (64 applications per
+ * body dispatch in values and adjoints, 8 and single ones for the rest, a
+ * remainder as an overlapping full chunk): counts at and around the chunk
+ * boundaries, params, ny > 1, specials (check_outer). */
+Test(loops_ad, wide_maps)
+{
+    tu_rng r = { 29 };
+    static const int counts[] = { 63, 64, 65, 80, 129, 1000 };
+    for (int trial = 0; trial < 6; trial++) {
+        int count = counts[trial];
+        int nx = 1 + (int)tu_rng_below(&r, 2), np = (int)tu_rng_below(&r, 3);
+        int ny = 1 + (int)tu_rng_below(&r, 2);
+        lspec *L = random_loop(&r, 0, count, 0, nx, np, ny, 4 + (int)tu_rng_below(&r, 8), NULL);
+        outer o = random_outer(&r, L, 3 + (int)tu_rng_below(&r, 3), 1 + (int)tu_rng_below(&r, 2));
+        char name[64];
+        snprintf(name, sizeof name, "wide map %d (count %d, nx %d, np %d, ny %d)", trial, count,
+                 nx, np, ny);
+        check_outer(&o, &r, name);
+        outer_free(&o);
+        loop_free(L);
+    }
+}
+
 Test(loops_ad, random_scans)
 {
     tu_rng r = { 23 };

@@ -46,11 +46,16 @@ ad_forward_partials(const tg_tape *t, const double *restrict x, double *restrict
      * values); no stored partials -- the reverse sweep hands loops to
      * ad_x_reverse (ad_reverse_stored_x) */
     SWEEP_CASE(MAP)
-    SWEEP_CASE(SCAN)
+    SWEEP_CASE(SCAN) {
         ad_x_values(t, i, v, v + n_);
+        /* its XOUTs were written by it; no partials are stored for the
+         * loop and its XOUT rows: ad_reverse_stored_x, the only reader of
+         * a tape with loops, skips those rows */
         pa[i] = pb[i] = 0.0;
         ta[i] = tb[i] = i;
+        i += (uint32_t)tape_xrec_of(t, i)->nout;
         SWEEP_NEXT_FWD;
+    }
     /* a user function (call.c): its values now; its adjoints are pulled
      * by ad_reverse_stored_x, which stops at each call.  The call and its
      * XOUTs store no partials (slots pointing at themselves, partial 0). */

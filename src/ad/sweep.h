@@ -98,6 +98,12 @@ tg_status ad_guards_precheck(const tg_tape *t, double *v, const double *x, const
  * 1 lane); _points: TG_LANES points (v has TG_LANES). */
 void ad_reverse_lanes(const tg_tape *t, const double *v, double *bar);
 void ad_reverse_points(const tg_tape *t, const double *v, double *bar);
+/* _points over AD_MAP_WIDE points (a map's applications, xsweep.c), for a
+ * tape without extended instructions. */
+void ad_reverse_wide(const tg_tape *t, const double *v, double *bar);
+/* Does the CPU run the AVX2 copies of the wide sweeps (forward.c; 0 when
+ * none were compiled)?  Asked once. */
+int ad_has_avx2(void);
 
 /* The gradient fast path (fused.c): values and local partials in one
  * forward sweep, then a reverse sweep over the stored partials; the same

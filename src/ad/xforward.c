@@ -11,6 +11,7 @@
  * of bodies (<= TAPE_MAX_DEPTH levels).  Results are the same bits as the
  * unrolled tape's: each lane computes the same expression. */
 #include <math.h>
+#include <string.h>
 
 #include "ad/sweep.h"
 #include "ad/call.h"
@@ -75,13 +76,21 @@ map_run(const map_job *m, uint64_t j0, uint64_t j1, size_t C, double *X, double 
     const uint32_t nx = m->nx, ny = m->ny, nin = m->nin;
     const uint32_t *out = m->b->out_ref;
     for (uint64_t j = j0; j < j1; j += C) {
-        for (size_t k = 0; k < C; k++) {
-            const uint32_t *xj = m->xs + (j + k) * nx;
-            for (uint32_t q = 0; q < nx; q++)
-                X[k * nin + q] = m->v[(size_t)xj[q] * VL + l];
-        }
+        const uint32_t *xj = m->xs + j * nx;
+        if (VL == 1)        /* one outer point (the common case): unit strides */
+            for (size_t k = 0; k < C; k++)
+                for (uint32_t q = 0; q < nx; q++)
+                    X[k * nin + q] = m->v[xj[k * nx + q]];
+        else
+            for (size_t k = 0; k < C; k++)
+                for (uint32_t q = 0; q < nx; q++)
+                    X[k * nin + q] = m->v[(size_t)xj[k * nx + q] * VL + l];
         ad_forward_chunk(m->b, X, nin, bv, C);
         double *y = m->y + (size_t)j * ny * VL;
+        if (VL == 1 && ny == 1) {
+            memcpy(y, bv + (size_t)out[0] * C, C * sizeof *y);
+            continue;
+        }
         for (uint32_t q = 0; q < ny; q++) {
             const double *src = bv + (size_t)out[q] * C;
             for (size_t k = 0; k < C; k++)
@@ -97,6 +106,21 @@ static void
 map_tail(const map_job *m, uint64_t j0, double *X, double *bv)
 {
     static const size_t widths[] = { AD_MAP_WIDE, TG_LANES, 1 };
+    /* a large remainder (a quarter chunk or more) after full chunks, in a
+     * body without loops: one more full chunk ending at the last
+     * application, overlapping ones already computed (they get the same
+     * bits again, each lane computing the same expression) -- cheaper than
+     * narrower chunks, which dispatch each instruction more often for
+     * fewer lanes.  Not for bodies with loops: their recomputation would
+     * multiply at every level. */
+    if (m->C > TG_LANES && m->b->nxr == 0 && m->count >= m->C) {
+        uint64_t j1 = j0 + (m->count - j0) / m->C * m->C;
+        if (m->count - j1 >= m->C / 4) {
+            map_run(m, j0, j1, m->C, X, bv);
+            map_run(m, m->count - m->C, m->count, m->C, X, bv);
+            return;
+        }
+    }
     for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
         size_t C = widths[w];
         if (C > m->C)

@@ -128,6 +128,14 @@ typedef struct xsizes {
     size_t in, vals, seed, lanes, w, wd, stored, carry, snaps, frames, chunk, total;
 } xsizes;
 
+/* Applications per dispatch in a map's reverse sweep: AD_MAP_WIDE for a
+ * small body without loops (ad_map_chunk, as the value sweep), else 8. */
+static size_t
+map_rev_width(const tg_tape *b)
+{
+    return b->nxr == 0 && ad_map_chunk(b) == AD_MAP_WIDE ? AD_MAP_WIDE : L8;
+}
+
 static size_t
 u32s(size_t n)
 {
@@ -149,8 +157,10 @@ sizes(const tg_tape *t, const tape_xrec *r, int kind, size_t L, uint64_t budget)
         z.lanes = bn * L;
         z.stored = L == 1 ? 2 * bn + 2 * u32s(bn) : 0;
         z.carry = nc * L;
-        if (r->kind == TG_OP_MAP && L == 1)    /* 8 applications per dispatch */
-            z.chunk = L8 * bin + ad_values_len(b, L8) + L8 * bn;
+        if (r->kind == TG_OP_MAP && L == 1) {  /* C applications per dispatch */
+            size_t C = map_rev_width(b);
+            z.chunk = C * bin + ad_values_len(b, C) + C * bn;
+        }
     } else {
         z.seed = bin * L;
         z.lanes = bn * L;                       /* tangents */
@@ -731,38 +741,43 @@ pull(const aview *a, uint32_t ref, const double *lanes, const tg_tape *b, uint32
         d[l] += s[l];
 }
 
-/* 8 applications j0 .. j0+7 of a map as the lanes of one body sweep (the
- * batch-gradient sweeps: one dispatch per body instruction for all 8). */
+/* C applications j0 .. j0+C-1 of a map (C = 8, or AD_MAP_WIDE for a
+ * small body without loops) as the lanes of one body sweep (the
+ * batch-gradient sweeps: one dispatch per body instruction for all C). */
 static void
 map_reverse_chunk(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, uint64_t j0,
-                  xmem *m)
+                  size_t C, xmem *m)
 {
     const tg_tape *b = tape_body_of(t, r);
     const uint32_t *xs = tape_xops(t, r), *ps = xs + r->count * r->nx;
     const uint32_t nx = r->nx, ny = r->ny, np = r->np, bin = b->nin;
     size_t bn = b->n;
-    double *X = m->chunk, *bv = X + (size_t)L8 * bin, *bb = bv + ad_values_len(b, L8);
-    for (size_t l = 0; l < L8; l++) {
+    double *X = m->chunk, *bv = X + C * bin, *bb = bv + ad_values_len(b, C);
+    for (size_t l = 0; l < C; l++) {
         double *x = X + l * bin;
         for (uint32_t q = 0; q < nx; q++)
             x[q] = a->v[(size_t)xs[(j0 + l) * nx + q] * a->vs];
         for (uint32_t q = 0; q < np; q++)
             x[nx + q] = a->v[(size_t)ps[q] * a->vs];
     }
-    ad_forward_points(b, X, bin, bv);
-    zero(bb, bn * L8);
-    for (size_t l = 0; l < L8; l++)
+    ad_forward_chunk(b, X, bin, bv, C);
+    zero(bb, bn * C);
+    for (size_t l = 0; l < C; l++)
         for (uint32_t q = 0; q < ny; q++)
-            bb[(size_t)b->out_ref[q] * L8 + l] += a->bar[(size_t)(i + 1 + (j0 + l) * ny + q) * a->bs];
-    ad_reverse_points(b, bv, bb);
+            bb[(size_t)b->out_ref[q] * C + l] += a->bar[(size_t)(i + 1 + (j0 + l) * ny + q) * a->bs];
+    if (C == AD_MAP_WIDE)
+        ad_reverse_wide(b, bv, bb);
+    else
+        ad_reverse_points(b, bv, bb);
     /* last application first, as the flat tape's reverse sweep adds them
      * (each application's contributions to one operand are summed first
-     * here, so sums may round otherwise than the flat tape's) */
-    for (size_t l = L8; l-- > 0;) {
+     * here, so sums may round otherwise than the flat tape's; the same
+     * order and grouping at any C) */
+    for (size_t l = C; l-- > 0;) {
         for (uint32_t q = 0; q < nx; q++)
-            a->bar[(size_t)xs[(j0 + l) * nx + q] * a->bs] += bb[(size_t)b->in_ref[q] * L8 + l];
+            a->bar[(size_t)xs[(j0 + l) * nx + q] * a->bs] += bb[(size_t)b->in_ref[q] * C + l];
         for (uint32_t q = 0; q < np; q++)
-            a->bar[(size_t)ps[q] * a->bs] += bb[(size_t)b->in_ref[nx + q] * L8 + l];
+            a->bar[(size_t)ps[q] * a->bs] += bb[(size_t)b->in_ref[nx + q] * C + l];
     }
 }
 
@@ -779,9 +794,13 @@ map_reverse(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, xm
      * sweep meets them, so sums over applications round the same way):
      * whole chunks of 8 from the end, then one by one */
     uint64_t j = r->count;
-    if (nl == 1 && m->chunk)
+    if (nl == 1 && m->chunk) {
+        size_t C = map_rev_width(b);
+        for (; j >= C; j -= C)
+            map_reverse_chunk(t, r, i, a, j - C, C, m);
         for (; j >= L8; j -= L8)
-            map_reverse_chunk(t, r, i, a, j - L8, m);
+            map_reverse_chunk(t, r, i, a, j - L8, L8, m);
+    }
     while (j-- > 0) {
         const double *src = a->bar + (size_t)(i + 1 + j * ny) * a->bs;
         int active = 0;
@@ -1020,40 +1039,9 @@ ad_x_values(const tg_tape *t, uint32_t i, double *v, double *scratch)
     const tape_xrec *r = tape_xrec_of(t, i);
     if (r->kind == TG_OP_SCAN && scan_values_kept(t, r, i, v, scratch))
         return;
-    if (r->kind != TG_OP_MAP || r->count < L8) {
-        ad_forward_x(t, i, v, 1, scratch);
-        return;
-    }
-    /* a map: 8 applications per body sweep, as the lanes of the value
-     * sweep (the same operations per lane, so the same values as
-     * ad_forward_x's one at a time) */
-    const tg_tape *b = tape_body_of(t, r);
-    const uint32_t *xs = tape_xops(t, r), *ps = xs + r->count * r->nx;
-    const uint32_t nx = r->nx, ny = r->ny, np = r->np, bin = b->nin;
-    size_t need = (size_t)L8 * bin + ad_values_len(b, L8);
-    int heap;
-    double *X = take(need, &heap);
-    if (!X) {
-        ad_forward_x(t, i, v, 1, scratch);
-        return;
-    }
-    double *bv = X + (size_t)L8 * bin;
-    v[i] = 0.0;
-    for (size_t l = 0; l < L8; l++)
-        for (uint32_t q = 0; q < np; q++)
-            X[l * bin + nx + q] = v[ps[q]];
-    for (uint64_t j0 = 0; j0 < r->count; j0 += L8) {
-        /* the last chunk overlaps the one before rather than running short */
-        uint64_t s = j0 + L8 <= r->count ? j0 : r->count - L8;
-        for (size_t l = 0; l < L8; l++)
-            for (uint32_t q = 0; q < nx; q++)
-                X[l * bin + q] = v[xs[(s + l) * nx + q]];
-        ad_forward_points(b, X, bin, bv);
-        for (size_t l = 0; l < L8; l++)
-            for (uint32_t q = 0; q < ny; q++)
-                v[i + 1 + (s + l) * ny + q] = bv[(size_t)b->out_ref[q] * L8 + l];
-    }
-    give(X, need, heap);
+    /* the value sweep's own handler: a map's applications in chunks of up
+     * to AD_MAP_WIDE lanes (xforward.c), the same bits as one at a time */
+    ad_forward_x(t, i, v, 1, scratch);
 }
 
 /* ------------------------------------------------ stored-partials segments */
@@ -1089,7 +1077,11 @@ ad_reverse_stored_x(const tg_tape *t, const double *v, const double *pa, const d
     for (uint32_t k = t->nxr; k-- > 0;) {
         const tape_xrec *r = &t->xr[k];
         uint32_t i = r->inst;
-        ad_reverse_stored_range(i + 1, hi, pa, pb, ta, tb, bar);
+        /* its XOUT rows: no partials (a map's or scan's are not even
+         * stored, fused.c; a call's are 0 into themselves, exact no-ops for
+         * a nonzero adjoint), so the segment starts after them */
+        uint32_t seg = i + 1 + (uint32_t)r->nout;
+        ad_reverse_stored_range(seg < hi ? seg : hi, hi, pa, pb, ta, tb, bar);
         if (r->kind == TG_OP_CALL) {    /* a user function: its vjp (call.c) */
             ad_call_reverse(t, i, v, bar, 1, 1);
             hi = i;

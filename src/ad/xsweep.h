@@ -94,8 +94,8 @@ void ad_x_second(const tg_tape *t, uint32_t i, const double *v, const double *vd
                  double *wd, size_t L, int accw);
 
 /* Values of loop i at one point (the stored-partials forward sweep of
- * fused.c): ad_forward_x (xforward.c), a map's applications 8 at a time
- * as the lanes of its body's value sweep. */
+ * fused.c): ad_forward_x (xforward.c), a map's applications up to
+ * AD_MAP_WIDE at a time as the lanes of its body's value sweep. */
 void ad_x_values(const tg_tape *t, uint32_t i, double *v, double *scratch);
 
 /* The reverse sweep over stored partials (fused.c) on a tape with loops:
