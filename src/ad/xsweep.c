@@ -734,6 +734,9 @@ ad_x_values(const tg_tape *t, uint32_t i, double *v, double *scratch)
             for (uint32_t q = 0; q < nx; q++)
                 X[l * bin + q] = v[xs[(s + l) * nx + q]];
         ad_forward_points(b, X, bin, bv);
+        size_t f = ad_guarded(b) && v[i] == 0.0 ? ad_body_fail(b, bv, L8) : L8;
+        if (f < L8)             /* a body guard failed: as ad_forward_x (guards.c) */
+            v[i] = (double)(s + f + 1);
         for (size_t l = 0; l < L8; l++)
             for (uint32_t q = 0; q < ny; q++)
                 v[i + 1 + (s + l) * ny + q] = bv[(size_t)b->out_ref[q] * L8 + l];

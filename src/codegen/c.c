@@ -884,6 +884,8 @@ c_prepare(const char *fn, const tg_tape *t, const tg_c_options *o, c_job *j)
         o = &z;
     if (t->status != TG_OK)
         return tape_fail_call(t->status, "%s: tape \"%s\" is in the error state: %s", fn, t->name, t->err);
+    if (t->xkinds & TAPE_XK_BGUARD)     /* the body functions would skip them */
+        return tape_refuse_bguard(t, fn);
     char err[256];
     for (uint32_t c = 0; c < t->ncalls; c++) {     /* the user's names are C names too */
         const char *un = tape_funcs_at(t->funcs, t->calls[c])->name;

@@ -76,7 +76,7 @@ tape_append_x(tg_tape *t, uint8_t op, const tape_xrec *rec, const uint32_t *ops)
     t->xkinds |= tape_xk_bit(op);
     if (op != TG_OP_CALL) {
         const tg_tape *b = t->bodies[rec->body];
-        t->xkinds |= b->xkinds;
+        t->xkinds |= tape_xk_body(b);
         if (b->depth + 1 > t->depth)
             t->depth = b->depth + 1;
     }
@@ -204,6 +204,8 @@ clone_into(tg_tape *c, const tg_tape *t)
     }
     if (tape_copy_calls(c, t))
         return -1;
+    if (t->nguard && tape_guards_rebuild(c))    /* the guards' index, as tape_append's */
+        return -1;
     c->depth = t->depth;
     c->xkinds = t->xkinds;
     c->limit = t->limit;
@@ -311,6 +313,17 @@ tape_refuse_call(const tg_tape *t, const char *fn)
         return TG_OK;
     return tape_fail_call(TG_ERR_UNSUPPORTED, "%s does not support user function calls "
                           "(tape \"%s\" calls user functions, tg_call_func)", fn, t->name);
+}
+
+tg_status
+tape_refuse_bguard(const tg_tape *t, const char *fn)
+{
+    if (!t || !(t->xkinds & TAPE_XK_BGUARD))
+        return TG_OK;
+    return tape_fail_call(TG_ERR_UNSUPPORTED, "%s does not check branch guards inside loop "
+                          "bodies yet (a loop body of tape \"%s\" was recorded with tg_branch): "
+                          "evaluate it with the numeric calls (tg_eval, tg_gradient, ...) or its "
+                          "derivative tapes", fn, t->name);
 }
 
 tg_status
