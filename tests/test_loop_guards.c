@@ -525,3 +525,156 @@ Test(loop_guards, codegen_refuses)
     cr_expect_null(src);
     tg_tape_free(t);
 }
+
+/* ------------------------------------------------ values at a point */
+
+#include "ad/sweep.h"
+
+/* Every instruction's value while recording equals the value sweep's
+ * (ad_forward_one, behind tg_eval) bit for bit; every instruction has
+ * one (all inputs were declared with values). */
+static void
+expect_values_match(const tg_tape *t, const double *x, const char *what)
+{
+    double *v = calloc(ad_values_len(t, 1) + 1, sizeof *v);
+    cr_assert(v);
+    ad_forward_one(t, x, v);
+    for (uint32_t i = 0; i < t->n; i++) {
+        double r = tg_value((tg_var){ (tg_tape *)t, i });
+        cr_expect(memcmp(&r, &v[i], sizeof r) == 0, "%s: instruction %u (%s): value while "
+                  "recording %.17g, tg_eval's %.17g", what, i, tg_op_name((tg_opcode)t->op[i]),
+                  r, v[i]);
+    }
+    free(v);
+}
+
+/* Values of loop outputs while recording at a point: the three kinds of
+ * outer function above, at points on either side, against tg_eval. */
+Test(loop_values, outputs_have_values)
+{
+    for (int k = 0; k < 3; k++)
+        for (int side = -1; side <= 1; side += 2) {
+            double x[NR * RL + 1];
+            point((kind)k, side, -1, x);
+            size_t nin = nin_of((kind)k);
+            tg_tape *t = tg_tape_new("at");
+            tg_var in[NR * RL + 1], y;
+            tg_input_vec_at(t, "xs", nin - 1, x, in);
+            tg_var p = tg_input_at(t, "p", x[nin - 1]);
+            if (k == K_MAP) {
+                tg_var ys[N];
+                tg_tape *b = map_body(side * 0.8);
+                tg_map(t, b, N, in, &p, ys);
+                tg_tape_free(b);
+                for (int j = 0; j < N; j++)     /* the flat recording's values */
+                    cr_expect_eq(tg_value(ys[j]), x[j] < 0 ? -(x[N] * (x[j] * x[j]))
+                                                           : x[N] * sin(x[j]));
+                y = tg_sum(N, ys);
+            } else if (k == K_SCAN) {
+                tg_var ys[NS], c = tg_const(t, 0.25), cout;
+                tg_tape *b = scan_body(0.0, side * 0.8);
+                tg_scan(t, b, NS, &c, in, &p, &cout, ys);
+                tg_tape_free(b);
+                cr_expect_eq(tg_value(cout), tg_value(ys[NS - 1]));
+                y = tg_add(tg_sum(NS, ys), cout);
+            } else {
+                tg_var ys[NR];
+                tg_tape *sb = scan_body(0.0, side * 0.8), *rb = row_body(sb);
+                tg_map(t, rb, NR, in, &p, ys);
+                tg_tape_free(rb);
+                tg_tape_free(sb);
+                y = tg_sum(NR, ys);
+            }
+            cr_expect(!isnan(tg_value(y)), "%s: the loop's outputs have values", kname[k]);
+            /* a branch on a loop's output: a guard of the outer tape */
+            double y0 = tg_value(y);
+            tg_var z = tg_branch(tg_gt(y, 0.0)) ? tg_mul(y, 2.0) : tg_neg(y);
+            tg_output(t, "y", z);
+            TU_TAPE_OK(t);
+            cr_expect_eq(tg_num_guards(t), 1);
+            expect_values_match(t, x, kname[k]);
+            double out;
+            TU_OK(tg_eval(t, x, &out));
+            cr_expect_eq(out, y0 > 0 ? 2 * y0 : -y0);
+            /* the flat recording agrees bit for bit */
+            tg_tape *f = outer((kind)k, 0, 0, x);
+            double fy;
+            TU_OK(tg_eval(f, x, &fy));
+            cr_expect_eq(fy, y0, "%s: looped %.17g flat %.17g", kname[k], y0, fy);
+            tg_tape_free(f);
+            tg_tape_free(t);
+        }
+}
+
+/* Size-0 blocks: no applications, no steps, bodies without xs or ys. */
+Test(loop_values, empty_blocks)
+{
+    tg_tape *t = tg_tape_new("empty");
+    double x0[2] = { 0.7, -1.1 };
+    tg_var x[2];
+    tg_input_vec_at(t, "x", 2, x0, x);
+    /* a map of 0 applications, and a scan of 0 steps: carry_out = carry_in */
+    tg_tape *mb = map_body(0.5), *sb = scan_body(0.0, 0.5);
+    tg_map(t, mb, 0, NULL, &x[1], NULL);
+    tg_var c0 = x[0], cout;
+    tg_scan(t, sb, 0, &c0, NULL, &x[1], &cout, NULL);
+    TU_TAPE_OK(t);
+    cr_expect_eq(tg_value(cout), 0.7);
+    /* a map body with no x (params only) and a scan body with no x, no y */
+    tg_tape *pb = tg_tape_new("ponly");
+    tg_input_vec(pb, "x", 0, NULL);
+    tg_var pp = tg_input(pb, "p");
+    tg_output(pb, "y", tg_exp(pp));
+    tg_var ys[3];
+    tg_map(t, pb, 3, NULL, &x[1], ys);
+    tg_tape *cb = tg_tape_new("carryonly");
+    tg_var cc = tg_input(cb, "c");
+    tg_input_vec(cb, "x", 0, NULL);
+    tg_var cp = tg_input(cb, "p");
+    tg_output(cb, "c", tg_add(tg_mul(cc, cp), 1.0));
+    tg_output_vec(cb, "y", 0, NULL);
+    tg_var c2;
+    tg_scan(t, cb, 4, &x[0], NULL, &x[1], &c2, NULL);
+    TU_TAPE_OK(t);
+    for (int j = 0; j < 3; j++)
+        cr_expect_eq(tg_value(ys[j]), exp(-1.1));
+    double c = 0.7;
+    for (int s = 0; s < 4; s++)
+        c = c * -1.1 + 1.0;
+    cr_expect_eq(tg_value(c2), c);
+    tg_output(t, "y", tg_add(tg_sum(3, ys), tg_add(c2, cout)));
+    TU_TAPE_OK(t);
+    expect_values_match(t, x0, "empty blocks");
+    tg_tape_free(pb);
+    tg_tape_free(cb);
+    tg_tape_free(mb);
+    tg_tape_free(sb);
+    tg_tape_free(t);
+}
+
+/* A body recorded on one side used where an application takes the other
+ * side at the recording point: recording fails with TG_ERR_BRANCH (the
+ * finished tape would fail tg_eval at its own point). */
+Test(loop_values, body_guard_fails_at_the_point)
+{
+    double x[N + 1];
+    point(K_MAP, 1, 6, x);
+    tg_tape *t = tg_tape_new("wrong"), *b = map_body(0.8);
+    tg_var in[N], ys[N];
+    tg_input_vec_at(t, "xs", N, x, in);
+    tg_var p = tg_input_at(t, "p", x[N]);
+    tg_map(t, b, N, in, &p, ys);
+    cr_expect_eq(tg_tape_status(t), TG_ERR_BRANCH);
+    cr_expect(strstr(tg_tape_error(t), "application 6 (of 11)") && strstr(tg_tape_error(t), "pw_map"),
+              "%s", tg_tape_error(t));
+    tg_tape_free(t);
+    /* without values nothing is checked while recording */
+    t = tg_tape_new("novalues");
+    tg_input_vec(t, "xs", N, in);
+    p = tg_input(t, "p");
+    tg_map(t, b, N, in, &p, ys);
+    TU_TAPE_OK(t);
+    cr_expect(isnan(tg_value(ys[0])));
+    tg_tape_free(t);
+    tg_tape_free(b);
+}

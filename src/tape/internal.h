@@ -388,6 +388,10 @@ tape_has_val(double d)
 /* Sets the value of new instruction i (t->val != NULL) from its operands'
  * values by the interpreter's semantics (tape_eval_op). */
 void     tape_val_set(tg_tape *t, uint32_t i);
+/* The values of loop i's outputs (loopval.c), when its operands have
+ * values; fails t with TG_ERR_BRANCH when a body guard decides the other
+ * way at this point. */
+void     tape_val_loop(tg_tape *t, uint32_t i);
 /* Makes t->val (all TAPE_NOVAL so far); 0, or -1 with t failed. */
 int      tape_val_enable(tg_tape *t);
 /* t->guard from the opcode column; 0, or -1 with t failed (no memory). */
