@@ -83,10 +83,6 @@ nat_kernel_jobs(const tg_tape *t, const nat_opts *o, int batch, const char *fn, 
         *st = tape_refuse_call(t, fn);
         return 0;
     }
-    if (t->xkinds & TAPE_XK_BGUARD) {   /* the body functions would skip them */
-        *st = tape_refuse_bguard(t, fn);
-        return 0;
-    }
     if (o->opt_level < 0 || o->opt_level > 3) {
         *st = tape_fail_call(TG_ERR_ARG, "%s: opt_level %d is not 0..3", fn, o->opt_level);
         return 0;

@@ -61,8 +61,6 @@ check(const tg_tape *t, unsigned parts, const char *fn)
                             t->err);
     if (t->xkinds & TAPE_XK_CALL)     /* the user's C functions cannot be linked in */
         return tape_refuse_call(t, fn);
-    if (t->xkinds & TAPE_XK_BGUARD)   /* the body functions would skip them */
-        return tape_refuse_bguard(t, fn);
     if (parts == 0 || (parts & ~(TG_F | TG_GRAD | TG_JAC | TG_HVP)))
         return tape_fail_call(TG_ERR_ARG, "%s: parts 0x%x: expected a combination of TG_F, "
                             "TG_GRAD, TG_JAC, TG_HVP", fn, parts);
