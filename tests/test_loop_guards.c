@@ -8,9 +8,10 @@
  * and where one application or step crosses: every numeric call returns
  * TG_ERR_BRANCH naming the loop and the application / step and writes
  * nothing, as for a guard of the outer tape.  Likewise batch calls per
- * point, derivative tapes, files (format 3) and the optimiser; the code
- * generators refuse such tapes (TG_ERR_UNSUPPORTED) rather than skip the
- * guards. */
+ * point, derivative tapes, files (format 3), the optimiser, generated C
+ * (compiled and run) and native kernels; generated Rust in test_rust.c
+ * (loop_branch_guards).  Then values of loop outputs while recording at a
+ * point (loop_values). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -638,19 +639,6 @@ Test(loop_guards, native_kernels, .timeout = 300)
     TU_OK(tg_gradient(t, x, g));
     for (size_t q = 0; q < NS + 1; q++)
         cr_expect(close_rel(g[q], ge[q], 1e-13));
-    tg_tape_free(t);
-}
-
-/* The Rust emitter does not check guards inside bodies yet: it refuses
- * such tapes instead of emitting code that would skip them. */
-Test(loop_guards, rust_refuses)
-{
-    tg_tape *t = outer(K_SCAN, 1, 0.8, NULL);
-    char *src = NULL;
-    size_t wl;
-    cr_expect_eq(tg_rust_source(t, NULL, &src, &wl), TG_ERR_UNSUPPORTED);
-    cr_expect(strstr(tg_last_error(), "branch guards inside loop bodies"), "%s", tg_last_error());
-    cr_expect_null(src);
     tg_tape_free(t);
 }
 

@@ -71,8 +71,6 @@ add_kernel(tg_rust_builder *b, const tg_tape *t, const char *fname)
         return cg_fail(b, TG_ERR_ARG, "%s", "NULL tape");
     if (t->status != TG_OK)
         return cg_fail(b, t->status, "tape \"%s\" is in the error state", t->name);
-    if (t->xkinds & TAPE_XK_BGUARD)     /* the body functions would skip them */
-        return cg_fail(b, tape_refuse_bguard(t, "the Rust emitter"), "%s", tg_last_error());
     for (uint32_t c = 0; c < t->ncalls; c++) {     /* methods of the UserFunctions trait */
         const char *un = tape_funcs_at(t->funcs, t->calls[c])->name;
         if (!cg_valid_ident(un))

@@ -124,7 +124,8 @@ struct tg_tape {
 #define TAPE_XK_CALL 4u
 /* Not an instruction kind: some loop body (at any depth) holds branch
  * guards (tg_branch), so evaluations check them per application / step
- * (src/ad/xforward.c) and codegen must too.  Set wherever a body is
+ * (src/ad/xforward.c), and so does generated code (codegen/lower.h,
+ * cg_guarded).  Set wherever a body is
  * attached (tape_append_x, the loader): tape_xk_body. */
 #define TAPE_XK_BGUARD 8u
 static inline unsigned
@@ -300,9 +301,6 @@ void     tape_free_x(tg_tape *t);
  * tape_refuse_call: the same for user-function calls (issue 13). */
 tg_status tape_refuse_x(const tg_tape *t, const char *fn);
 tg_status tape_refuse_call(const tg_tape *t, const char *fn);
-/* tape_refuse_bguard: the same for guards inside loop bodies
- * (TAPE_XK_BGUARD), which the code generators do not check yet. */
-tg_status tape_refuse_bguard(const tg_tape *t, const char *fn);
 /* Both: for paths that handle neither (native code). */
 tg_status tape_refuse_xc(const tg_tape *t, const char *fn);
 /* xtab.c: bytes held by t's loop tables and bodies (for tg_tape_bytes). */

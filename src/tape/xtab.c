@@ -316,17 +316,6 @@ tape_refuse_call(const tg_tape *t, const char *fn)
 }
 
 tg_status
-tape_refuse_bguard(const tg_tape *t, const char *fn)
-{
-    if (!t || !(t->xkinds & TAPE_XK_BGUARD))
-        return TG_OK;
-    return tape_fail_call(TG_ERR_UNSUPPORTED, "%s does not check branch guards inside loop "
-                          "bodies yet (a loop body of tape \"%s\" was recorded with tg_branch): "
-                          "evaluate it with the numeric calls (tg_eval, tg_gradient, ...) or its "
-                          "derivative tapes", fn, t->name);
-}
-
-tg_status
 tape_refuse_xc(const tg_tape *t, const char *fn)
 {
     tg_status s = tape_refuse_x(t, fn);
