@@ -532,10 +532,25 @@ Test(loop_guards, generated_c, .timeout = 300)
     const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
     if (!have_cc(cc))
         cr_skip_test("no C compiler (%s): generated C not compiled", cc);
-    for (int k = 0; k < 3; k++) {
-        tg_tape *t = outer((kind)k, 1, 0.8, NULL);
-        /* a second output not depending on the loop: still unwritten */
-        size_t nin = nin_of((kind)k);
+    for (int k = 0; k < 4; k++) {
+        /* k == 3: the map with a first output that does not depend on the
+         * loop (computed first), which must stay unwritten all the same */
+        tg_tape *t = k < 3 ? outer((kind)k, 1, 0.8, NULL) : NULL;
+        size_t nin = nin_of(k < 3 ? (kind)k : K_MAP), nout = k < 3 ? 1 : 2;
+        if (k == 3) {
+            tg_tape *b = map_body(0.8);
+            tg_var in[N + 1], ys[N];
+            t = tg_tape_new("two");
+            tg_input_vec(t, "xs", N, in);
+            in[N] = tg_input(t, "p");
+            tg_var y[2] = { tg_mul(in[N], 2.0), TG_ZERO_VAR };
+            tg_map(t, b, N, in, &in[N], ys);
+            y[1] = tg_sum(N, ys);
+            tg_output_vec(t, "y", 2, y);
+            TU_TAPE_OK(t);
+            tg_tape_free(b);
+        }
+        kind kk = k < 3 ? (kind)k : K_MAP;
         char name[32], *src = NULL;
         snprintf(name, sizeof name, "lg%d", k);
         tg_c_options o = { name, 0, 1, 0, 0 };
@@ -562,33 +577,36 @@ Test(loop_guards, generated_c, .timeout = 300)
         kern_batch_fn bfn = (kern_batch_fn)dlsym(h, bname);
         cr_assert(fn && bfn);
         double *work = calloc(wl * 8 + 64 * (nin + 1) + 1, sizeof *work);
-        double x[NR * RL + 1], y, ye, X[4 * (NR * RL + 1)], Y[4];
+        double x[NR * RL + 1], y[2], ye[2], X[4 * (NR * RL + 1)], Y[8];
         int cross;
         char where[64];
-        crossing((kind)k, &cross, where, sizeof where);
+        crossing(kk, &cross, where, sizeof where);
         for (int c = 0; c < 2; c++) {
-            point((kind)k, 1, c ? cross : -1, x);
+            point(kk, 1, c ? cross : -1, x);
             memcpy(X + c * nin, x, nin * sizeof *x);
             memcpy(X + (2 + c) * nin, x, nin * sizeof *x);
-            y = SENT;
-            int rc = fn(x, &y, work);
+            FILL(y, nout);
+            int rc = fn(x, y, work);
             if (c) {
-                cr_expect_eq(rc, 8, "%s: generated C returned %d at a crossing", kname[k], rc);
-                cr_expect_eq(y, SENT, "%s: generated C wrote y", kname[k]);
+                cr_expect_eq(rc, 8, "case %d: generated C returned %d at a crossing", k, rc);
+                for (size_t q = 0; q < nout; q++)
+                    cr_expect_eq(y[q], SENT, "case %d: generated C wrote y[%zu]", k, q);
             } else {
                 cr_expect_eq(rc, 0);
-                TU_OK(tg_eval(t, x, &ye));
-                cr_expect(memcmp(&y, &ye, sizeof y) == 0, "%s: C %.17g tg_eval %.17g", kname[k], y,
-                          ye);
+                TU_OK(tg_eval(t, x, ye));
+                cr_expect(memcmp(y, ye, nout * sizeof *y) == 0, "case %d: C %.17g tg_eval %.17g", k,
+                          y[nout - 1], ye[nout - 1]);
             }
         }
-        FILL(Y, (size_t)4);
+        FILL(Y, (size_t)8);
         cr_expect_eq(bfn(4, X, Y, work), 8);
-        TU_OK(tg_eval(t, X, &ye));
-        cr_expect_eq(Y[0], ye);
-        cr_expect_eq(Y[2], ye);
-        cr_expect_eq(Y[1], SENT);
-        cr_expect_eq(Y[3], SENT);
+        TU_OK(tg_eval(t, X, ye));
+        for (size_t q = 0; q < nout; q++) {
+            cr_expect_eq(Y[q], ye[q]);
+            cr_expect_eq(Y[2 * nout + q], ye[q]);
+            cr_expect_eq(Y[nout + q], SENT);
+            cr_expect_eq(Y[3 * nout + q], SENT);
+        }
         free(work);
         dlclose(h);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
