@@ -1656,6 +1656,16 @@ static void add_empty_block_kernels(kset *s, const char *crate)
     tg_output_vec(c, "e", 0, NULL);
     tg_output(c, "k", tg_add(tg_const(c, 2.5), tg_sum(0, NULL)));
     kadd(s, crate, "no_inputs", c, K_EXACT, PTS_NONE);
+    /* blocks named like the kernel itself and like the crate tests'
+     * helpers: the generated tests must still compile (their locals are
+     * the block names, so they call the kernel by its path) */
+    char clash[96];
+    fmtp(clash, sizeof clash, "%s_clash", crate);
+    tg_tape *k = tu_tape("clash", 0);
+    tg_var u = tg_input(k, clash), w = tg_input(k, "close");
+    tg_output(k, "res", tg_mul(u, tg_exp(w)));
+    tg_output(k, "want", tg_sub(u, w));
+    kadd(s, crate, "clash", k, K_COMPOSITE, PTS_RANDOM);
 }
 
 Test(rust, zero_size_blocks, .timeout = 590)
