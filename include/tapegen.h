@@ -555,7 +555,15 @@ tg_status tg_tape_set_lazy(tg_tape *t, int on);
  * many snapshots as fit in 8 MiB.  Memory: snapshots * (carry size)
  * doubles per scan being reversed, plus one body's arrays per nesting
  * level; it is taken from the caller's workspace (tg_workspace_new(t)
- * sizes for it) or the pooled one.  Results do not depend on the budget
+ * sizes for it) or the pooled one.  When every carry is stored, the
+ * first-order sweeps at one point (tg_gradient, tg_vjp, the first-order
+ * part of tg_hvp and tg_hessian, their _ws, _wrt and _multi variants)
+ * keep what their forward sweep computes instead of recomputing it: each
+ * step's local partials of the body (2 doubles per body instruction and
+ * step, as the flat tape stores) when the body has no loops, else the
+ * carries, within 8 MiB per call (workspaces size for it), so the reverse
+ * pass sweeps the body once per step, as the flat tape does; a scan
+ * beyond that is reversed as above.  Results do not depend on the budget
  * (the same operations in the same order), only time and memory do.
  * Returns TG_ERR_ARG for a NULL t, TG_ERR_NOMEM.  Not thread-safe with
  * respect to other calls on t; workspaces made before the change may be
@@ -760,7 +768,8 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  * carries stored or recomputed from checkpoints (tg_tape_set_checkpoints
  * sets the memory budget); second order is tangent over adjoint through
  * both.  The memory of these sweeps is one body's arrays per nesting level
- * plus a scan's checkpoints, never count * |body|.  Results agree with the
+ * plus a scan's checkpoints, never count * |body| beyond 8 MiB (what a
+ * store-all gradient keeps, see tg_tape_set_checkpoints).  Results agree with the
  * flat recording of the same function up to rounding (sums over
  * applications are added in another grouping).  Derivative tapes and
  * tg_tape_optimize keep loops as loops (see there); files, generated C and

@@ -28,6 +28,8 @@ enum { L8 = TG_LANES };
 
 static _Thread_local ad_xctx *cur_ctx;
 
+static void kept_drop_all(ad_xctx *c);
+
 void
 ad_xctx_begin(ad_xctx *c, const tg_tape *t, double *buf, size_t cap)
 {
@@ -36,6 +38,8 @@ ad_xctx_begin(ad_xctx *c, const tg_tape *t, double *buf, size_t cap)
     c->used = 0;
     c->snaps = t ? ad_x_snaps(t) : 0;
     c->failed = 0;
+    c->kept = NULL;
+    c->keptn = 0;
     c->prev = cur_ctx;
     cur_ctx = c;
 }
@@ -43,6 +47,7 @@ ad_xctx_begin(ad_xctx *c, const tg_tape *t, double *buf, size_t cap)
 tg_status
 ad_xctx_end(ad_xctx *c, const char *fn)
 {
+    kept_drop_all(c);       /* records no reverse sweep took (a guard failed) */
     cur_ctx = c->prev;
     if (c->failed)
         return tape_fail_call(TG_ERR_NOMEM, "%s: out of memory for the scratch of a loop", fn);
@@ -195,12 +200,20 @@ need_budget(const tg_tape *t, int kind, size_t L, uint64_t budget)
     return need;
 }
 
+static size_t kept_need(const tg_tape *t, uint64_t budget);
+
 size_t
 ad_x_need(const tg_tape *t, int kind, size_t lanes)
 {
     if (!t->nxr)
         return 0;
-    return need_budget(t, kind, lanes, ad_x_snaps(t));
+    uint64_t budget = ad_x_snaps(t);
+    size_t need = need_budget(t, kind, lanes, budget);
+    /* the records of the stored-partials forward sweep ("kept"): first
+     * order at one point, and the first-order part of second-order calls */
+    if ((kind == AD_X_REVERSE && lanes == 1) || kind == AD_X_SECOND)
+        need += kept_need(t, budget);
+    return need;
 }
 
 /* One handler's arrays, carved from one piece of scratch. */
@@ -249,6 +262,213 @@ static void
 xmem_give(xmem *m)
 {
     give(m->base, m->len, m->heap);
+}
+
+/* ------------------------------------------------ kept for the reverse
+ *
+ * The gradient's forward sweep (ad_forward_partials, fused.c, through
+ * ad_x_values) meets a scan whose every carry its reverse would store
+ * anyway (snaps_for gives all the steps).  Rather than its values only,
+ * it keeps for the reverse sweep
+ *   KEEP_PARTIALS  (a body without loops or calls) the body's stored
+ *                  partials of every step (2 doubles per body instruction
+ *                  and step, the slots once: they do not depend on the
+ *                  values): the reverse is then one stored-partials sweep
+ *                  of the body per step, as the flat tape's, and no body
+ *                  forward sweep at all;
+ *   KEEP_CARRIES   else the carry before every step: the reverse then
+ *                  skips the schedule's forward pass that stores them.
+ * Records form a stack in the call's context, keyed by (tape, loop,
+ * value array): ad_reverse_stored_x meets the loops of a tape in reverse
+ * order, so the record of the scan it is at is on top (records of the
+ * body's own scans are pushed and popped inside, by the body's sweeps).
+ * All records of a call together take at most KEEP_DOUBLES; a scan that
+ * does not fit, or whose memory cannot be had, is reversed from
+ * checkpoints as before: keeping never fails a call.  Adjoints are summed
+ * in the same order either way (the same steps, last to first), so the
+ * results are the same bits. */
+#define KEEP_DOUBLES AUTO_STATE_DOUBLES
+enum { KEEP_CARRIES = 1, KEEP_PARTIALS = 2 };
+
+typedef struct ad_xkept {
+    const tg_tape *t;
+    const double *v;
+    uint32_t i;
+    int mode, heap;
+    size_t len;                 /* doubles, this header included */
+    struct ad_xkept *prev;
+} ad_xkept;
+
+#define KEPT_HDR ((sizeof(ad_xkept) + sizeof(double) - 1) / sizeof(double))
+
+static double *
+kept_data(ad_xkept *k)
+{
+    return (double *)(void *)k + KEPT_HDR;
+}
+
+/* Doubles of a record of `mode` for scan r (header included), or
+ * SIZE_MAX when it would exceed KEEP_DOUBLES. */
+static size_t
+kept_len(const tg_tape *t, const tape_xrec *r, int mode)
+{
+    size_t bn = tape_body_of(t, r)->n;
+    uint64_t per = mode == KEEP_PARTIALS ? 2 * (uint64_t)bn : r->nc;
+    uint64_t fix = KEPT_HDR + (mode == KEEP_PARTIALS ? 2 * (uint64_t)u32s(bn) : 0);
+    if (fix > KEEP_DOUBLES || (per && r->count > (KEEP_DOUBLES - fix) / per))
+        return SIZE_MAX;
+    return (size_t)(fix + r->count * per);
+}
+
+/* What to keep of scan r with `room` doubles left (0: nothing); *len: its
+ * record's doubles. */
+static int
+kept_mode(const tg_tape *t, const tape_xrec *r, uint64_t budget, size_t room, size_t *len)
+{
+    if (r->count == 0 || snaps_for(r->count, r->nc, budget) < r->count)
+        return 0;
+    if (!tape_body_of(t, r)->nxr && (*len = kept_len(t, r, KEEP_PARTIALS)) <= room)
+        return KEEP_PARTIALS;
+    *len = kept_len(t, r, KEEP_CARRIES);
+    return *len <= room ? KEEP_CARRIES : 0;
+}
+
+/* Scratch for the records of a gradient of t: the largest record of each
+ * scan, of its body's scans below it (pushed while it is reversed), all
+ * at most KEEP_DOUBLES together. */
+static size_t
+kept_need(const tg_tape *t, uint64_t budget)
+{
+    size_t need = 0;
+    for (uint32_t k = 0; k < t->nxr && need < KEEP_DOUBLES; k++) {
+        const tape_xrec *r = &t->xr[k];
+        if (r->kind != TG_OP_MAP && r->kind != TG_OP_SCAN)
+            continue;
+        size_t len = 0;
+        if (r->kind == TG_OP_SCAN && !kept_mode(t, r, budget, KEEP_DOUBLES, &len))
+            len = 0;
+        need += len + kept_need(tape_body_of(t, r), budget);
+    }
+    return need < KEEP_DOUBLES ? need : KEEP_DOUBLES;
+}
+
+static void
+kept_give(ad_xctx *c, ad_xkept *k)
+{
+    c->keptn -= k->len;
+    if (k->heap)
+        mem_free(k);
+    else
+        c->used -= k->len;
+}
+
+static void
+kept_drop_all(ad_xctx *c)
+{
+    while (c->kept) {
+        ad_xkept *k = c->kept;
+        c->kept = k->prev;
+        kept_give(c, k);
+    }
+}
+
+/* A new record on top (NULL: no memory; the context is not failed). */
+static ad_xkept *
+kept_push(ad_xctx *c, const tg_tape *t, uint32_t i, const double *v, int mode, size_t len)
+{
+    /* records of an earlier forward sweep over the same values that no
+     * reverse sweep took */
+    while (c->kept && c->kept->t == t && c->kept->v == v && c->kept->i >= i) {
+        ad_xkept *k = c->kept;
+        c->kept = k->prev;
+        kept_give(c, k);
+    }
+    double *p;
+    int heap = 0;
+    if (c->cap - c->used >= len) {
+        p = c->buf + c->used;
+        c->used += len;
+    } else {
+        p = len <= SIZE_MAX / sizeof(double) ? mem_malloc(len * sizeof *p) : NULL;
+        if (!p)
+            return NULL;
+        heap = 1;
+    }
+    ad_xkept *k = (ad_xkept *)(void *)p;
+    *k = (ad_xkept){ t, v, i, mode, heap, len, c->kept };
+    c->kept = k;
+    c->keptn += len;
+    return k;
+}
+
+/* The record of loop i of t at values v, taken off the stack (the caller
+ * gives it back with kept_give once its own scratch is given), or NULL. */
+static ad_xkept *
+kept_pop(const tg_tape *t, uint32_t i, const double *v)
+{
+    ad_xctx *c = cur_ctx;
+    ad_xkept *k = c ? c->kept : NULL;
+    if (!k || k->t != t || k->i != i || k->v != v)
+        return NULL;
+    c->kept = k->prev;
+    return k;
+}
+
+/* Scan i's values at one point (VL = 1) as xforward.c's scan_lane, keeping
+ * what kept_mode says.  0: nothing kept, nothing done. */
+static int
+scan_values_kept(const tg_tape *t, const tape_xrec *r, uint32_t i, double *v, double *s)
+{
+    ad_xctx *c = cur_ctx;
+    size_t len;
+    int mode = c ? kept_mode(t, r, c->snaps, KEEP_DOUBLES - c->keptn, &len) : 0;
+    ad_xkept *kp = mode ? kept_push(c, t, i, v, mode, len) : NULL;
+    if (!kp)
+        return 0;
+    const tg_tape *b = tape_body_of(t, r);
+    const uint32_t *o = tape_xops(t, r);
+    const uint32_t nc = r->nc, nx = r->nx, ny = r->ny;
+    const uint32_t *xs = o + nc, *ps = xs + r->count * nx;
+    size_t bn = b->n;
+    double *in = s, *bv = s + b->nin, *d = kept_data(kp);
+    uint32_t *ta = NULL, *tb = NULL;
+    if (mode == KEEP_PARTIALS) {
+        ta = (uint32_t *)(void *)(d + r->count * 2 * bn);
+        tb = ta + 2 * u32s(bn);
+    }
+    v[i] = 0.0;
+    for (uint32_t q = 0; q < nc; q++)
+        in[q] = v[o[q]];
+    for (uint32_t q = 0; q < r->np; q++)
+        in[nc + nx + q] = v[ps[q]];
+    double *y = v + i + 1 + nc;
+    for (uint64_t k = 0; k < r->count; k++) {
+        for (uint32_t q = 0; q < nx; q++)
+            in[nc + q] = v[xs[k * nx + q]];
+        if (mode == KEEP_PARTIALS) {
+            double *pa = d + k * 2 * bn;
+            ad_forward_partials(b, in, bv, pa, pa + bn, ta, tb);
+        } else {
+            memcpy(d + k * nc, in, nc * sizeof(double));
+            ad_forward_one(b, in, bv);
+        }
+        for (uint32_t q = 0; q < nc; q++)
+            in[q] = bv[b->out_ref[q]];
+        for (uint32_t q = 0; q < ny; q++)
+            y[k * ny + q] = bv[b->out_ref[nc + q]];
+    }
+    memcpy(v + i + 1, in, nc * sizeof(double));
+    /* a constant's adjoint is never read: its users' contributions go to
+     * their own slots instead (dead after the user's own adjoint is read,
+     * as the unused pairs of fused.c), which takes the constant off the
+     * chain of additions through one memory location */
+    for (uint32_t j = 0; mode == KEEP_PARTIALS && j < bn; j++) {
+        if (b->op[ta[j]] == TG_OP_CONST)
+            ta[j] = j;
+        if (b->op[tb[j]] == TG_OP_CONST)
+            tb[j] = j;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------- body calls */
@@ -602,14 +822,111 @@ scan_advance(const tg_tape *t, const tape_xrec *r, const double *v, size_t vs, u
     }
 }
 
+/* Step k's adjoint: the carry before it in m->in, the carry's adjoint in
+ * m->carry. */
 static void
-scan_reverse(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, xmem *m,
-             uint64_t snaps)
+scan_step_reverse(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, xmem *m,
+                  uint64_t k)
 {
     const tg_tape *b = tape_body_of(t, r);
-    const uint32_t *o = tape_xops(t, r);
     const uint32_t nc = r->nc, nx = r->nx, ny = r->ny;
-    const uint32_t *xs = o + nc, *ps = xs + r->count * nx;
+    const uint32_t *xs = tape_xops(t, r) + nc, *ps = xs + r->count * nx;
+    size_t nl = a->nl;
+    double *cbar = m->carry;
+    for (uint32_t q = 0; q < nx; q++)
+        m->in[nc + q] = a->v[(size_t)xs[k * nx + q] * a->vs];
+    const double *src = a->bar + (size_t)(i + 1 + nc + k * ny) * a->bs;
+    xrefs x;
+    xrefs_app(&x, b, nc, xs + k * nx, nx, ps, r->np);
+    body_adjoint(b, a, m, nc, ny, src, a->bs, cbar, nc, &x);
+    for (uint32_t q = 0; q < nc; q++)
+        memcpy(cbar + (size_t)q * nl, m->lanes + (size_t)b->in_ref[q] * nl, nl * sizeof(double));
+    if (x.on) {
+        xrefs_back(&x, a->bar, a->bs, m->lanes, nl);
+        return;
+    }
+    for (uint32_t q = 0; q < nx; q++)
+        pull(a, xs[k * nx + q], m->lanes, b, nc + q);
+    for (uint32_t q = 0; q < r->np; q++)
+        pull(a, ps[q], m->lanes, b, nc + nx + q);
+}
+
+/* The body's leading inputs and constants: their stored partials are
+ * zeros on their own slots, so the reverse sweep can stop before them. */
+static uint32_t
+body_leaves(const tg_tape *b)
+{
+    uint32_t lo = 0;
+    while (lo < b->n && (b->op[lo] == TG_OP_INPUT || b->op[lo] == TG_OP_CONST))
+        lo++;
+    return lo;
+}
+
+/* The steps last to first from what the forward sweep kept: one lane at
+ * one point (ad_reverse_stored_x).  As scan_step_reverse step by step, in
+ * the same order of operations, with the body's forward sweep replaced by
+ * the kept partials, or the schedule by the kept carries. */
+static void
+scan_reverse_kept(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, xmem *m,
+                  ad_xkept *kp)
+{
+    const tg_tape *b = tape_body_of(t, r);
+    const uint32_t nc = r->nc, nx = r->nx, ny = r->ny, np = r->np;
+    const uint32_t *xs = tape_xops(t, r) + nc, *ps = xs + r->count * nx;
+    const uint32_t *in_ref = b->in_ref, *out_ref = b->out_ref;
+    size_t bn = b->n;
+    double *d = kept_data(kp), *cbar = m->carry, *bb = m->lanes, *bar = a->bar;
+    int part = kp->mode == KEEP_PARTIALS;
+    const uint32_t *ta = NULL, *tb = NULL;
+    uint32_t lo = 0;
+    if (part) {
+        ta = (const uint32_t *)(void *)(d + r->count * 2 * bn);
+        tb = ta + 2 * u32s(bn);
+        lo = body_leaves(b);
+    }
+    xrefs x;
+    if (nx == 0)                /* the same operands at every step */
+        xrefs_app(&x, b, nc, xs, 0, ps, np);
+    for (uint64_t k = r->count; k-- > 0;) {
+        const uint32_t *xk = xs + k * nx;
+        const double *src = bar + i + 1 + nc + k * ny;
+        if (nx)
+            xrefs_app(&x, b, nc, xk, nx, ps, np);
+        if (part) {
+            zero(bb, bn);
+            xrefs_seed(&x, bar, 1, bb, 1);
+            for (uint32_t q = 0; q < nc; q++)
+                bb[out_ref[q]] += cbar[q];
+            for (uint32_t q = 0; q < ny; q++)
+                bb[out_ref[nc + q]] += src[q];
+            const double *pa = d + k * 2 * bn;
+            ad_reverse_stored_range(lo, (uint32_t)bn, pa, pa + bn, ta, tb, bb);
+        } else {
+            memcpy(m->in, d + k * nc, nc * sizeof(double));
+            for (uint32_t q = 0; q < nx; q++)
+                m->in[nc + q] = a->v[xk[q]];
+            body_adjoint(b, a, m, nc, ny, src, 1, cbar, nc, &x);
+        }
+        for (uint32_t q = 0; q < nc; q++)
+            cbar[q] = bb[in_ref[q]];
+        if (x.on) {
+            xrefs_back(&x, bar, 1, bb, 1);
+            continue;
+        }
+        for (uint32_t q = 0; q < nx; q++)
+            bar[xk[q]] += bb[in_ref[nc + q]];
+        for (uint32_t q = 0; q < np; q++)
+            bar[ps[q]] += bb[in_ref[nc + nx + q]];
+    }
+}
+
+static void
+scan_reverse(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, xmem *m,
+             uint64_t snaps, ad_xkept *kp)
+{
+    const uint32_t *o = tape_xops(t, r);
+    const uint32_t nc = r->nc, nx = r->nx;
+    const uint32_t *ps = o + nc + r->count * nx;
     size_t nl = a->nl;
     double *cbar = m->carry;
     for (uint32_t q = 0; q < nc; q++) {
@@ -618,43 +935,29 @@ scan_reverse(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, x
     }
     for (uint32_t q = 0; q < r->np; q++)
         m->in[nc + nx + q] = a->v[(size_t)ps[q] * a->vs];
-    rv_sched s;
-    rv_init(&s, r->count, snaps, m->frames);
-    for (rv_action act; (act = rv_next(&s)) != RV_TERMINATE;) {
-        switch (act) {
-        case RV_ADVANCE:
-            scan_advance(t, r, a->v, a->vs, s.from, s.to, m);
-            break;
-        case RV_TAKESHOT:
-            memcpy(m->snaps + s.slot * nc, m->in, nc * sizeof(double));
-            break;
-        case RV_RESTORE:
-            memcpy(m->in, m->snaps + s.slot * nc, nc * sizeof(double));
-            break;
-        case RV_FIRSTURN:
-        case RV_YOUTURN: {
-            uint64_t k = s.step;
-            for (uint32_t q = 0; q < nx; q++)
-                m->in[nc + q] = a->v[(size_t)xs[k * nx + q] * a->vs];
-            const double *src = a->bar + (size_t)(i + 1 + nc + k * ny) * a->bs;
-            xrefs x;
-            xrefs_app(&x, b, nc, xs + k * nx, nx, ps, r->np);
-            body_adjoint(b, a, m, nc, ny, src, a->bs, cbar, nc, &x);
-            for (uint32_t q = 0; q < nc; q++)
-                memcpy(cbar + (size_t)q * nl, m->lanes + (size_t)b->in_ref[q] * nl,
-                       nl * sizeof(double));
-            if (x.on) {
-                xrefs_back(&x, a->bar, a->bs, m->lanes, nl);
+    if (kp) {
+        scan_reverse_kept(t, r, i, a, m, kp);
+    } else {
+        rv_sched s;
+        rv_init(&s, r->count, snaps, m->frames);
+        for (rv_action act; (act = rv_next(&s)) != RV_TERMINATE;) {
+            switch (act) {
+            case RV_ADVANCE:
+                scan_advance(t, r, a->v, a->vs, s.from, s.to, m);
+                break;
+            case RV_TAKESHOT:
+                memcpy(m->snaps + s.slot * nc, m->in, nc * sizeof(double));
+                break;
+            case RV_RESTORE:
+                memcpy(m->in, m->snaps + s.slot * nc, nc * sizeof(double));
+                break;
+            case RV_FIRSTURN:
+            case RV_YOUTURN:
+                scan_step_reverse(t, r, i, a, m, s.step);
+                break;
+            case RV_TERMINATE:
                 break;
             }
-            for (uint32_t q = 0; q < nx; q++)
-                pull(a, xs[k * nx + q], m->lanes, b, nc + q);
-            for (uint32_t q = 0; q < r->np; q++)
-                pull(a, ps[q], m->lanes, b, nc + nx + q);
-            break;
-        }
-        case RV_TERMINATE:
-            break;
         }
     }
     for (uint32_t q = 0; q < nc; q++) {
@@ -664,9 +967,10 @@ scan_reverse(const tg_tape *t, const tape_xrec *r, uint32_t i, const aview *a, x
     }
 }
 
-void
-ad_x_reverse(const tg_tape *t, uint32_t i, const double *v, size_t vs, double *bar, size_t bs,
-             size_t nl)
+/* ad_x_reverse, with the record the forward sweep kept of scan i (or NULL) */
+static void
+x_reverse(const tg_tape *t, uint32_t i, const double *v, size_t vs, double *bar, size_t bs,
+          size_t nl, ad_xkept *kp)
 {
     const tape_xrec *r = tape_xrec_of(t, i);
     zero(bar + (size_t)i * bs, nl);     /* the XOUTs' marker (reverse.inc) */
@@ -681,6 +985,8 @@ ad_x_reverse(const tg_tape *t, uint32_t i, const double *v, size_t vs, double *b
     xsizes z = sizes(t, r, AD_X_REVERSE, nl, budget);
     if (vs != 1)
         z.total -= z.chunk, z.chunk = 0;    /* a lane of a batch: one application at a time */
+    if (kp)                                 /* the carries are kept: no schedule */
+        z.total -= z.snaps + z.frames, z.snaps = z.frames = 0;
     xmem m;
     const tg_tape *b = tape_body_of(t, r);
     if (xmem_take(&m, &z, b->n)) {
@@ -695,8 +1001,15 @@ ad_x_reverse(const tg_tape *t, uint32_t i, const double *v, size_t vs, double *b
     if (r->kind == TG_OP_MAP)
         map_reverse(t, r, i, &a, &m);
     else
-        scan_reverse(t, r, i, &a, &m, snaps_for(r->count, r->nc, budget));
+        scan_reverse(t, r, i, &a, &m, snaps_for(r->count, r->nc, budget), kp);
     xmem_give(&m);
+}
+
+void
+ad_x_reverse(const tg_tape *t, uint32_t i, const double *v, size_t vs, double *bar, size_t bs,
+             size_t nl)
+{
+    x_reverse(t, i, v, vs, bar, bs, nl, NULL);
 }
 
 /* ------------------------------------------------------ values, fast path */
@@ -705,6 +1018,8 @@ void
 ad_x_values(const tg_tape *t, uint32_t i, double *v, double *scratch)
 {
     const tape_xrec *r = tape_xrec_of(t, i);
+    if (r->kind == TG_OP_SCAN && scan_values_kept(t, r, i, v, scratch))
+        return;
     if (r->kind != TG_OP_MAP || r->count < L8) {
         ad_forward_x(t, i, v, 1, scratch);
         return;
@@ -783,11 +1098,14 @@ ad_reverse_stored_x(const tg_tape *t, const double *v, const double *pa, const d
             hi = i;
             continue;
         }
+        ad_xkept *kp = kept_pop(t, i, v);
         int active = 0;
         for (uint64_t q = 0; q < r->nout; q++)
             active |= bar[i + 1 + q] != 0.0;
         if (active)
-            ad_x_reverse(t, i, v, 1, bar, 1, 1);
+            x_reverse(t, i, v, 1, bar, 1, 1, kp);
+        if (kp)
+            kept_give(cur_ctx, kp);
         hi = i;
     }
     ad_reverse_stored_range(0, hi, pa, pb, ta, tb, bar);

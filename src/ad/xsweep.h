@@ -33,13 +33,18 @@ size_t ad_x_need(const tg_tape *t, int kind, size_t lanes);
 bool ad_x_has_loops(const tg_tape *t);
 
 /* The per-call context: scratch, the checkpoint budget of the tape called
- * (0: automatic), a failure flag.  Contexts nest (a call from inside a
- * call, e.g. batch points through the single-point path). */
+ * (0: automatic), a failure flag, and what the stored-partials forward
+ * sweep kept of its scans for the reverse sweep (a stack of records in
+ * the scratch or on the heap, `keptn` doubles; xsweep.c "kept").
+ * Contexts nest (a call from inside a call, e.g. batch points through the
+ * single-point path). */
 typedef struct ad_xctx {
     double *buf;
     size_t cap, used;
     uint64_t snaps;
     int failed;
+    struct ad_xkept *kept;
+    size_t keptn;
     struct ad_xctx *prev;
 } ad_xctx;
 void      ad_xctx_begin(ad_xctx *c, const tg_tape *t, double *buf, size_t cap);
