@@ -734,6 +734,21 @@ void tg_call(tg_tape *dst, const tg_tape *f, const tg_var *args, tg_var *results
  *
  * The values filled in are those of the loop's outputs, usable as any
  * value of t.  Block names of the body do not matter, their sizes do.
+ * Recording at a point (tg_input_at): when every operand has a value, the
+ * outputs get theirs -- the body evaluated application by application /
+ * step by step with the interpreter's semantics, so tg_value equals
+ * tg_eval bit for bit and tg_branch may follow a loop.
+ *
+ * Branch guards in bodies: a body recorded at a point with tg_branch keeps
+ * its guards, and every evaluation of t (the numeric and batch calls,
+ * derivative tapes, kernels, generated C and Rust, as for guards of t
+ * itself: see tg_branch) checks them at every application and step,
+ * returning TG_ERR_BRANCH and writing nothing where one decides the other
+ * way; the message names the loop's body and instruction and the first
+ * failing application or step.  Recording a loop at a point where a body
+ * guard fails puts t in the error state TG_ERR_BRANCH (record the body on
+ * the side that application takes).
+ *
  * Errors (sticky on t, as for every recording call; the outputs are then
  * {t, TG_NIL}): TG_ERR_ARG for a NULL body, body == t, a NULL array that
  * must hold values, a value of another tape; the body's own status when it

@@ -1713,6 +1713,34 @@ Test(rust, branch_guards, .timeout = 590)
     run_suite(false, false, "_guard", add_guard_kernels, false);
 }
 
+/* Guards inside loop bodies: a map of the piecewise body over 3
+ * applications (and its gradient tape, a map of the body's guarded VJP)
+ * returns Err(Error::Branch) exactly where tg_eval says TG_ERR_BRANCH. */
+static void add_loop_guard_kernels(kset *s, const char *crate)
+{
+    for (int side = 0; side < 2; side++) {
+        tg_tape *b = guarded_tape(side ? 2.0 : 0.5), *f = tu_tape(side ? "lg_hi" : "lg_lo", 0);
+        tg_var xs[3], p, ys[3];
+        tg_input_vec(f, "xs", 3, xs);
+        p = tg_input(f, "p");
+        tg_map(f, b, 3, xs, &p, ys);
+        tg_output(f, "y", tg_sum(3, ys));
+        TU_TAPE_OK(f);
+        tg_tape_free(b);
+        const char *nm = side ? "hi" : "lo";
+        char fn[32];
+        fmtp(fn, sizeof fn, "lpw_%s_grad", nm);
+        kadd(s, crate, fn, tg_gradient_tape(f, TG_ALL), K_COMPOSITE, PTS_RANDOM);
+        fmtp(fn, sizeof fn, "lpw_%s", nm);
+        kadd(s, crate, fn, f, K_COMPOSITE, PTS_RANDOM);
+    }
+}
+
+Test(rust, loop_branch_guards, .timeout = 590)
+{
+    run_suite(false, false, "_lguard", add_loop_guard_kernels, false);
+}
+
 /* ======================================================== determinism */
 
 /* Generation for the determinism checks, written without Criterion so that

@@ -1,6 +1,9 @@
 /* src/ad/batch.c -- many points: chunks of TG_LANES points share each
  * instruction dispatch (the lane loops vectorise), and chunks are spread
  * over threads with OpenMP.  Each thread borrows its own workspace. */
+#include <stdio.h>
+
+#include "tape/alloc.h"
 #include "ad/call.h"
 #include "ad/layout.h"
 #include "ad/lazy.h"
@@ -49,7 +52,7 @@ chunk(const tg_tape *t, tg_workspace *w, batch_kind kind, size_t p0, int full,
     ad_forward_points(t, X + p0 * nin, nin, v);
     int hold[L8];
     for (size_t l = 0; l < L8; l++) {
-        hold[l] = !t->nguard || ad_guards_hold(t, v, L8, l);
+        hold[l] = !ad_guarded(t) || ad_guards_hold(t, v, L8, l);
         if (!hold[l])
             point_failed(f, st, p0 + l);
         else if (st)
@@ -74,6 +77,27 @@ chunk(const tg_tape *t, tg_workspace *w, batch_kind kind, size_t p0, int full,
         for (size_t k = 0; k < nin && hold[l]; k++)
             Out[(p0 + l) * nin + k] = bar[(size_t)t->in_ref[k] * L8 + l];
     return TG_OK;
+}
+
+/* TG_ERR_BRANCH for count of npts points, with the reason of the first
+ * (which guard, or which loop and application: tg_eval at that point --
+ * the failure path only). */
+static tg_status
+batch_branch(const tg_tape *t, size_t count, size_t npts, size_t first, const double *X,
+             const char *fn)
+{
+    char why[512] = "";
+    tg_workspace *w = ad_ws_borrow(t);
+    double *y = w && t->nout ? mem_calloc(t->nout, sizeof *y) : NULL;
+    if (w && (y || !t->nout)
+        && tg_eval_ws(t, w, X + first * t->nin, y) == TG_ERR_BRANCH)
+        snprintf(why, sizeof why, ": %s", tg_last_error());
+    mem_free(y);
+    if (w)
+        ad_ws_return(t, w);
+    return tape_fail_call(TG_ERR_BRANCH, "%s: a branch guard of tape \"%s\" decides the other way "
+                          "at %zu of %zu points (the first is point %zu%s): their rows are "
+                          "untouched", fn, t->name, count, npts, first, why);
 }
 
 static tg_status
@@ -117,9 +141,7 @@ run_batch(const tg_tape *t, batch_kind kind, size_t npts, const double *X, doubl
         }
     }
     if (status == TG_OK && all.count)
-        return tape_fail_call(TG_ERR_BRANCH, "%s: a branch guard of tape \"%s\" decides the "
-                              "other way at %zu of %zu points (the first is point %zu): their "
-                              "rows are untouched", fn, t->name, all.count, npts, all.first);
+        return batch_branch(t, all.count, npts, all.first, X, fn);
     return status;
 }
 

@@ -93,7 +93,7 @@ ad_route_batch(const tg_tape *t, const ad_route *r, size_t npts, const double *X
     int parallel = nchunks > 1 && (double)npts * t->n >= 65536.0;
     /* a guarded tape goes point by point: the batch kernel cannot say
      * which point a guard failed at */
-    ad_kernel_batch_fn batch = t->nguard ? NULL : r->batch;
+    ad_kernel_batch_fn batch = ad_guarded(t) ? NULL : r->batch;
     (void)parallel;
 #if defined(TG_HAVE_OPENMP)
 #pragma omp parallel if (parallel)

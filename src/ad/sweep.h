@@ -79,13 +79,22 @@ void ad_forward_points(const tg_tape *t, const double *x, size_t ldx, double *v)
  * ad_guards_precheck: a value sweep into v (n doubles) and the check, for
  * the paths whose fused sweeps write results as they go (only when t has
  * guards: else TG_OK at once).  AD_GUARDS returns the error from the
- * calling function (a tg_status one with `fn` in scope). */
+ * calling function (a tg_status one with `fn` in scope).  ad_guarded: t
+ * has guards to check, its own or in loop bodies (the loops' value sweeps
+ * mark a failing application: guards.c).  ad_body_fail: the first lane
+ * of lanes [0, C) of body values bv (C lanes) whose guards fail, or C. */
+static inline bool
+ad_guarded(const tg_tape *t)
+{
+    return t->nguard || (t->xkinds & TAPE_XK_BGUARD);
+}
 tg_status ad_guards_fail(const tg_tape *t, const double *v, size_t VL, size_t l, const char *fn);
 int       ad_guards_hold(const tg_tape *t, const double *v, size_t VL, size_t l);
+size_t    ad_body_fail(const tg_tape *b, const double *bv, size_t C);
 tg_status ad_guards_precheck(const tg_tape *t, double *v, const double *x, const char *fn);
 #define AD_GUARDS(t, v, fn)                                                     \
     do {                                                                        \
-        if ((t)->nguard) {                                                      \
+        if (ad_guarded(t)) {                                                    \
             tg_status g_ = ad_guards_fail((t), (v), 1, 0, (fn));                \
             if (g_ != TG_OK)                                                    \
                 return g_;                                                      \

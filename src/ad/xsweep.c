@@ -441,6 +441,7 @@ scan_values_kept(const tg_tape *t, const tape_xrec *r, uint32_t i, double *v, do
     const uint32_t *xs = o + nc, *ps = xs + r->count * nx;
     size_t bn = b->n;
     double *in = s, *bv = s + b->nin, *d = kept_data(kp);
+    const bool guarded = ad_guarded(b);
     uint32_t *ta = NULL, *tb = NULL;
     if (mode == KEEP_PARTIALS) {
         ta = (uint32_t *)(void *)(d + r->count * 2 * bn);
@@ -462,6 +463,8 @@ scan_values_kept(const tg_tape *t, const tape_xrec *r, uint32_t i, double *v, do
             memcpy(d + k * nc, in, nc * sizeof(double));
             ad_forward_one(b, in, bv);
         }
+        if (guarded && v[i] == 0.0 && !ad_guards_hold(b, bv, 1, 0))
+            v[i] = (double)(k + 1);     /* a body guard failed: as ad_forward_x (guards.c) */
         for (uint32_t q = 0; q < nc; q++)
             in[q] = bv[b->out_ref[q]];
         for (uint32_t q = 0; q < ny; q++)

@@ -69,7 +69,7 @@ tg_status ad_xctx_end(ad_xctx *c, const char *fn);
     } while (0)
 #define AD_XGUARDS(v)                                                           \
     do {                                                                        \
-        if (t->nguard) {                                                        \
+        if (ad_guarded(t)) {                                                    \
             tg_status g_ = ad_guards_fail(t, (v), 1, 0, fn);                    \
             if (g_ != TG_OK) {                                                  \
                 (void)ad_xctx_end(&xc_, fn);                                    \

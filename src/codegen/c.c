@@ -385,7 +385,7 @@ static void
 put_part_decls(cgen *g, uint32_t p0, uint32_t p1)
 {
     for (uint32_t p = p0; p < p1; p++) {
-        tape_sb_printf(g->sb, "%sTG_HIDDEN %s ", p == p0 ? "\n" : "", g->t->nguard ? "int" : "void");
+        tape_sb_printf(g->sb, "%sTG_HIDDEN %s ", p == p0 ? "\n" : "", cg_guarded(g->t) ? "int" : "void");
         put_part_sig(g, p);
         tape_sb_printf(g->sb, ";\n");
     }
@@ -405,7 +405,7 @@ put_parts(cgen *g, uint32_t p0, uint32_t p1, bool ext)
         put_part_decls(g, p0, p1);
     for (uint32_t p = p0; p < p1; p++) {
         bool inl = g->blocks && L->npart == 1;      /* a small body: the loop may inline it */
-        const char *ret = g->t->nguard ? "int" : "void";
+        const char *ret = cg_guarded(g->t) ? "int" : "void";
         tape_sb_printf(g->sb, ext ? "\nTG_NOINLINE TG_HIDDEN %s\n" : inl ? "\nstatic %s\n"
                                   : "\nTG_NOINLINE static %s\n", ret);
         put_part_sig(g, p);
@@ -423,7 +423,7 @@ put_parts(cgen *g, uint32_t p0, uint32_t p1, bool ext)
         for (uint32_t s = L->part[p]; s < L->part[p + 1]; s++)
             put_stmt(g, &L->stmt[s]);
         tape_sb_printf(g->sb, g->batch ? "    }\n%s}\n" : "%s}\n",
-                       g->t->nguard ? "    return 0;\n" : "");
+                       cg_guarded(g->t) ? "    return 0;\n" : "");
     }
 }
 
@@ -526,7 +526,9 @@ put_loop(cgen *g, const cg_loop *lp)
                        sg->k1);
         if (sg->rx != TG_NIL)
             put_staging(g, sg);
-        tape_sb_printf(g->sb, "            %s_l%" PRIu32 "(", g->root, g->bid[lp->body]);
+        bool gb = cg_guarded(L->body[lp->body].t);  /* the body returns a failed guard */
+        tape_sb_printf(g->sb, gb ? "            if (%s_l%" PRIu32 "(" : "            %s_l%" PRIu32 "(",
+                       g->root, g->bid[lp->body]);
         if (scan)
             tape_sb_printf(g->sb, carry ? "c_, " : "NULL, ");
         if (sg->rx != TG_NIL)
@@ -545,9 +547,11 @@ put_loop(cgen *g, const cg_loop *lp)
         else
             tape_sb_printf(g->sb, "NULL, ");
         if (L->body[lp->body].work_len)
-            tape_sb_printf(g->sb, "work + %" PRIu64 ");\n", L->reg[L->rs].base);
+            tape_sb_printf(g->sb, "work + %" PRIu64 ")", L->reg[L->rs].base);
         else
-            tape_sb_printf(g->sb, "NULL);\n");
+            tape_sb_printf(g->sb, "NULL)");
+        tape_sb_printf(g->sb, gb ? ")\n                return %d; /* TG_ERR_BRANCH: nothing stored yet */\n"
+                       : ";\n", (int)TG_ERR_BRANCH);
         if (carry)
             tape_sb_printf(g->sb, "            s_ = c_;\n            c_ = n_;\n            n_ = s_;\n");
         tape_sb_printf(g->sb, "        }\n");
@@ -582,20 +586,24 @@ put_bodies(cgen *g, bool ext)
         b.bid = NULL;
         put_bodies(&b, false);
         put_parts(&b, 0, b.L->npart, false);
-        tape_sb_printf(b.sb, "\n%svoid %s(", ext ? "TG_HIDDEN " : "static ", name);
+        /* a body with guards returns 8 (TG_ERR_BRANCH) when one fails */
+        const char *ret = cg_guarded(b.t) ? "int" : "void";
+        tape_sb_printf(b.sb, "\n%s%s %s(", ext ? "TG_HIDDEN " : "static ", ret, name);
         put_block_params(&b);
-        tape_sb_printf(b.sb, ");\n\n%svoid\n%s(", ext ? "TG_HIDDEN " : "static ", name);
+        tape_sb_printf(b.sb, ");\n\n%s%s\n%s(", ext ? "TG_HIDDEN " : "static ", ret, name);
         put_block_params(&b);
         tape_sb_printf(b.sb, ")\n{\n");
         for (uint32_t q = 0; q < b.L->npart; q++) {
-            tape_sb_printf(b.sb, "    %s_p%" PRIu32 "(", name, q);
+            tape_sb_printf(b.sb, cg_guarded(b.t) ? "    if (%s_p%" PRIu32 "(" : "    %s_p%" PRIu32 "(",
+                           name, q);
             for (uint32_t k = 0; k < b.t->ninb; k++)
                 tape_sb_printf(b.sb, "i%" PRIu32 ", ", k);
             for (uint32_t k = 0; k < b.t->noutb; k++)
                 tape_sb_printf(b.sb, "o%" PRIu32 ", ", k);
-            tape_sb_printf(b.sb, "work);\n");
+            tape_sb_printf(b.sb, cg_guarded(b.t) ? "work))\n        return %d;\n" : "work);\n",
+                           (int)TG_ERR_BRANCH);
         }
-        tape_sb_printf(b.sb, "}\n");
+        tape_sb_printf(b.sb, cg_guarded(b.t) ? "    return 0;\n}\n" : "}\n");
         mem_free(b.bid);
         g->needs |= b.needs;
         g->oom |= b.oom;
@@ -611,7 +619,8 @@ put_body_decls(cgen *g)
             continue;
         cgen b = *g;
         b.t = g->L->body[j].t;
-        tape_sb_printf(g->sb, "\nTG_HIDDEN void %s_l%" PRIu32 "(", g->root, g->bid[j]);
+        tape_sb_printf(g->sb, "\nTG_HIDDEN %s %s_l%" PRIu32 "(", cg_guarded(b.t) ? "int" : "void",
+                       g->root, g->bid[j]);
         put_block_params(&b);
         tape_sb_printf(g->sb, ");\n");
     }
@@ -655,8 +664,8 @@ put_head(cgen *g, tape_sb *sb, bool batch, size_t nu)
                    " *   y = f(x), returns 0%s.  x: %" PRIu32 " values, y: %" PRIu32 " values, work: %" PRIu32
                    " values\n *   (x, y, work must not overlap).\n",
                    TG_VERSION_STRING, comment_safe(t->name, buf, sizeof buf), t->n, T, g->name, T, T, T,
-                   t->nguard ? ", or 8 (TG_ERR_BRANCH) writing nothing when one of its\n *   "
-                   "branch guards (tg_branch) decides the other way at x" : "",
+                   cg_guarded(t) ? ", or 8 (TG_ERR_BRANCH) writing nothing when one of its\n *   "
+                   "branch guards (tg_branch, in loop bodies too) decides the other way at x" : "",
                    t->nin, t->nout, g->L->work_len);
     put_blocks(sb, t->inb, t->ninb, "x");
     put_blocks(sb, t->outb, t->noutb, "y");
@@ -666,7 +675,7 @@ put_head(cgen *g, tape_sb *sb, bool batch, size_t nu)
                        ", row-major; work: %" PRIu64 " values.%s\n",
                        g->name, T, T, T, t->nin, t->nout,
                        (uint64_t)CG_B * ((uint64_t)g->L->work_len + t->nin + t->nout),
-                       t->nguard ? "\n *   Returns 8 (TG_ERR_BRANCH) when a guard failed at some "
+                       cg_guarded(t) ? "\n *   Returns 8 (TG_ERR_BRANCH) when a guard failed at some "
                        "point: those rows\n *   are untouched, the others written" : "");
     if (nu > 1)
         tape_sb_printf(sb, " *\n * One of %zu translation units: %s.c, %s_1.c .. %s_%zu.c; compile each\n"
@@ -733,7 +742,7 @@ put_single(cgen *g, tape_sb *sb, uint32_t n0)
     tape_sb_printf(sb, "\nint %s(const %s *x, %s *y, %s *work);\n\nint\n%s(const %s *x, %s *y, %s *work)\n{\n",
                    g->name, g->T, g->T, g->T, g->name, g->T, g->T, g->T);
     for (uint32_t p = 0; p < g->L->npart; p++)
-        tape_sb_printf(sb, g->t->nguard ? "    if (%s_p%" PRIu32 "(x, y, work))\n        return %d; "
+        tape_sb_printf(sb, cg_guarded(g->t) ? "    if (%s_p%" PRIu32 "(x, y, work))\n        return %d; "
                        "/* TG_ERR_BRANCH: nothing written */\n" : "    %s_p%" PRIu32 "(x, y, work);\n",
                        g->name, p, (int)TG_ERR_BRANCH);
     tape_sb_printf(sb, "    return 0;\n}\n");

@@ -232,7 +232,7 @@ part_flush(emit *e)
         tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", e->k->in[b], e->T, t->inb[b].size);
     for (uint32_t b = 0; b < t->noutb; b++)
         tape_sb_printf(p, "%s: &mut [%s; %" PRIu32 "], ", e->k->out[b], e->T, t->outb[b].size);
-    if (t->nguard)      /* guards return early: the part says so */
+    if (cg_guarded(t))  /* guards (own or in loop bodies) return early: the part says so */
         tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) -> Result<(), Error> {\n%s    Ok(())\n}\n",
                        e->T, e->k->uname, e->body.buf ? e->body.buf : "");
     else
@@ -436,10 +436,11 @@ put_call(emit *e, const cg_loop *lp, const cg_seg *g)
     } else {
         tape_sb_printf(sb, "tg_rw(&mut []), ");
     }
+    const char *q = cg_guarded(L->body[lp->body].t) ? "?" : "";  /* a failed body guard */
     if (L->body[lp->body].work_len)
-        tape_sb_printf(sb, "tg_rw(&mut *r%" PRIu32 "_));\n", L->rs);
+        tape_sb_printf(sb, "tg_rw(&mut *r%" PRIu32 "_))%s;\n", L->rs, q);
     else
-        tape_sb_printf(sb, "tg_rw(&mut []));\n");
+        tape_sb_printf(sb, "tg_rw(&mut []))%s;\n", q);
 }
 
 /* Whether the calls of segment g index with the step. */
@@ -543,16 +544,18 @@ emit_body(emit *e, uint32_t j)
         tape_sb_printf(p, "%s: &[%s; %" PRIu32 "], ", in[b], e->T, t->inb[b].size);
     for (uint32_t b = 0; b < t->noutb; b++)
         tape_sb_printf(p, "%s: &mut [%s; %" PRIu32 "], ", out[b], e->T, t->outb[b].size);
-    tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s]) {\n", e->T, k.uname);
+    bool gd = cg_guarded(t);    /* a failed guard: Err(Error::Branch) up to the kernel */
+    tape_sb_printf(p, "work: &mut [%s; WORK_LEN_%s])%s {\n", e->T, k.uname,
+                   gd ? " -> Result<(), Error>" : "");
     for (uint32_t q = 0; q < sub.npart; q++) {
         tape_sb_printf(p, "    %s_part%" PRIu32 "(", k.fname, q);
         for (uint32_t b = 0; b < t->ninb; b++)
             tape_sb_printf(p, "%s, ", in[b]);
         for (uint32_t b = 0; b < t->noutb; b++)
             tape_sb_printf(p, "%s, ", out[b]);
-        tape_sb_printf(p, "work);\n");
+        tape_sb_printf(p, gd ? "work)?;\n" : "work);\n");
     }
-    tape_sb_printf(p, "}\n%s", sub.parts.buf ? sub.parts.buf : "");
+    tape_sb_printf(p, "%s}\n%s", gd ? "    Ok(())\n" : "", sub.parts.buf ? sub.parts.buf : "");
     e->k->needs |= k.needs;
     e->oom |= sub.oom || sub.parts.failed;
     mem_free(sub.body.buf);
@@ -606,10 +609,11 @@ emit_doc(emit *e, tape_sb *sb)
     tape_sb_printf(sb, "///\n/// `work`: scratch space of at least [`WORK_LEN_%s`] = %" PRIu32
                    " values.\n///\n/// # Errors\n/// [`Error`] when a slice is shorter than stated; "
                    "nothing is written then.\n", e->k->uname, e->k->work_len);
-    if (t->nguard)
-        tape_sb_printf(sb, "/// [`Error::Branch`] when one of the tape's %" PRIu32 " branch guards (recorded "
-                       "by `tg_branch`)\n/// decides the other way at this point: nothing is written "
-                       "then either; record the\n/// tape again at this point.\n", t->nguard);
+    if (cg_guarded(t))
+        tape_sb_printf(sb, "/// [`Error::Branch`] when one of the tape's branch guards (recorded by "
+                       "`tg_branch`, %" PRIu32 " here\n/// and any in its loop bodies) decides the other "
+                       "way at this point: nothing is\n/// written then either; record the tape again "
+                       "at this point.\n", t->nguard);
 }
 
 static void
@@ -652,7 +656,7 @@ emit_kernel_fn(emit *e, tape_sb *sb)
             tape_sb_printf(sb, "%s, ", e->k->in[b]);
         for (uint32_t b = 0; b < t->noutb; b++)
             tape_sb_printf(sb, "%s, ", e->k->out[b]);
-        tape_sb_printf(sb, "%s%s;\n", e->k->work_len ? "work)" : "&mut work)", t->nguard ? "?" : "");
+        tape_sb_printf(sb, "%s%s;\n", e->k->work_len ? "work)" : "&mut work)", cg_guarded(t) ? "?" : "");
     }
     tape_sb_printf(sb, "    Ok(())\n}\n%s", e->parts.buf ? e->parts.buf : "");
 }

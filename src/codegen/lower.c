@@ -160,6 +160,11 @@ order(cg_lowered *L)
         visit(L, done, stack, stmt_of(t, t->guard[g]));
         L->stmt[L->nstmt++] = (cg_stmt){ t->guard[g], CG_OUT_GUARD, 1 };
     }
+    for (uint32_t k = 0; k < t->nxr && (t->xkinds & TAPE_XK_BGUARD); k++) {
+        const tape_xrec *x = &t->xr[k];     /* loops whose bodies check guards: likewise */
+        if (x->kind != TG_OP_CALL && cg_guarded(tape_body_of(t, x)))
+            visit(L, done, stack, stmt_of(t, x->inst));
+    }
     for (uint32_t j = 0; j < t->nout;) {
         uint32_t r = t->out_ref[j], n = out_run(t, j);
         visit(L, done, stack, stmt_of(t, r));

@@ -159,6 +159,16 @@ void      cg_lowered_free(cg_lowered *L);
 /* Why cg_lower returned s, for messages. */
 const char *cg_lower_why(tg_status s);
 
+/* t's generated code can fail a branch guard (TG_ERR_BRANCH): its own
+ * guards, or guards inside its loop bodies at any depth (the body
+ * function then returns the failure, and its loop returns it at once).
+ * The lowering orders such loops with the guards, before any store. */
+static inline bool
+cg_guarded(const tg_tape *t)
+{
+    return t->nguard || (t->xkinds & TAPE_XK_BGUARD);
+}
+
 /* The values loop lp copies into its regions before its first step (the
  * carry in, params that are no window, the fixed and the gathered values
  * of the x blocks): f(ctx, slot, ref) for each, in order. */

@@ -1145,7 +1145,7 @@ link3(load3 *L, uint32_t k, uint32_t nb, char *err, size_t errlen, bool *nomem)
         t->bodies[t->nbodies++] = b;
         if (b->depth + 1 > t->depth)
             t->depth = b->depth + 1;
-        t->xkinds |= b->xkinds;
+        t->xkinds |= tape_xk_body(b);
     }
     rd r = { NULL, 0, L->where[k].ops - 4, 0, err, errlen };
     if (t->depth > TAPE_MAX_DEPTH)
@@ -1154,6 +1154,10 @@ link3(load3 *L, uint32_t k, uint32_t nb, char *err, size_t errlen, bool *nomem)
     if (tape_verify_at(t, &f) != 0) {
         r.at = fault_at(&L->where[k], &f);
         return bad(&r, "%s%s", k ? "in a loop body: " : "", f.msg);
+    }
+    if (tape_guards_rebuild(t)) {   /* before its parent's tape_xk_body reads them */
+        *nomem = true;
+        return snprintf(err, errlen, "out of memory indexing branch guards"), -1;
     }
     return 0;
 }

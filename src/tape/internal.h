@@ -122,10 +122,23 @@ struct tg_tape {
 #define TAPE_XK_MAP  1u
 #define TAPE_XK_SCAN 2u
 #define TAPE_XK_CALL 4u
+/* Not an instruction kind: some loop body (at any depth) holds branch
+ * guards (tg_branch), so evaluations check them per application / step
+ * (src/ad/xforward.c), and so does generated code (codegen/lower.h,
+ * cg_guarded).  Set wherever a body is
+ * attached (tape_append_x, the loader): tape_xk_body. */
+#define TAPE_XK_BGUARD 8u
 static inline unsigned
 tape_xk_bit(uint8_t op)
 {
     return op == TG_OP_MAP ? TAPE_XK_MAP : op == TG_OP_SCAN ? TAPE_XK_SCAN : TAPE_XK_CALL;
+}
+
+/* The xkinds bits a tape gets from holding body b. */
+static inline unsigned
+tape_xk_body(const struct tg_tape *b)
+{
+    return b->xkinds | (b->nguard ? TAPE_XK_BGUARD : 0u);
 }
 
 /* t (or a body of it) has loops, MAP or SCAN.  Paths that handle user
@@ -373,6 +386,10 @@ tape_has_val(double d)
 /* Sets the value of new instruction i (t->val != NULL) from its operands'
  * values by the interpreter's semantics (tape_eval_op). */
 void     tape_val_set(tg_tape *t, uint32_t i);
+/* The values of loop i's outputs (loopval.c), when its operands have
+ * values; fails t with TG_ERR_BRANCH when a body guard decides the other
+ * way at this point. */
+void     tape_val_loop(tg_tape *t, uint32_t i);
 /* Makes t->val (all TAPE_NOVAL so far); 0, or -1 with t failed. */
 int      tape_val_enable(tg_tape *t);
 /* t->guard from the opcode column; 0, or -1 with t failed (no memory). */

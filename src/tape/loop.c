@@ -123,6 +123,11 @@ record_loop(tg_tape *t, const tg_tape *body, loop_shape *s, const loop_args *a)
         tape_xrec r = { .kind = s->kind, .body = bi, .count = s->count, .nc = s->nc,
                         .nx = s->nx, .np = s->np, .ny = s->ny, .nops = nops, .nout = nout };
         i = tape_append_x(t, s->kind, &r, ops);
+        if (i != TG_NIL && t->val) {    /* recording at a point (loopval.c) */
+            tape_val_loop(t, i);
+            if (t->status != TG_OK)
+                i = TG_NIL;
+        }
     }
     mem_free(ops);
     return i;

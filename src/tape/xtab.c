@@ -76,7 +76,7 @@ tape_append_x(tg_tape *t, uint8_t op, const tape_xrec *rec, const uint32_t *ops)
     t->xkinds |= tape_xk_bit(op);
     if (op != TG_OP_CALL) {
         const tg_tape *b = t->bodies[rec->body];
-        t->xkinds |= b->xkinds;
+        t->xkinds |= tape_xk_body(b);
         if (b->depth + 1 > t->depth)
             t->depth = b->depth + 1;
     }
@@ -203,6 +203,8 @@ clone_into(tg_tape *c, const tg_tape *t)
         c->bodies[c->nbodies++] = b;
     }
     if (tape_copy_calls(c, t))
+        return -1;
+    if (t->nguard && tape_guards_rebuild(c))    /* the guards' index, as tape_append's */
         return -1;
     c->depth = t->depth;
     c->xkinds = t->xkinds;
