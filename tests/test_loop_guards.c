@@ -237,6 +237,25 @@ every_call(const tg_tape *t, const tg_tape *f, const double *x, size_t nin, cons
     CALL(nin, 1e-13, tg_vjp_multi(t, TG_ALL, 1, x, w1, a), tg_vjp_multi(f, TG_ALL, 1, x, w1, b));
     CALL(2 * nin, 1e-12, tg_hvp_multi(t, TG_ALL, 2, x, v, a),
          tg_hvp_multi(f, TG_ALL, 2, x, v, b));
+    /* the sparse calls: the looped tape's patterns against the flat tape's */
+    tg_sparsity *sj = tg_jacobian_sparsity(t, TG_ALL), *sh = tg_hessian_sparsity(t, TG_ALL);
+    cr_assert(sj && sh && tg_sparsity_status(sj) == TG_OK && tg_sparsity_status(sh) == TG_OK,
+              "%s: sparsity of the looped tape: %s %s", what, tg_sparsity_error(sj),
+              tg_sparsity_error(sh));
+    tg_sparsity *fj = f ? tg_jacobian_sparsity(f, TG_ALL) : NULL;
+    tg_sparsity *fh = f ? tg_hessian_sparsity(f, TG_ALL) : NULL;
+    if (f)
+        cr_expect(tg_sparsity_nnz(sj) == tg_sparsity_nnz(fj) && tg_sparsity_nnz(sh) == tg_sparsity_nnz(fh),
+                  "%s: patterns differ from the flat tape's", what);
+    size_t nj = tg_sparsity_nnz(sj), nh = tg_sparsity_nnz(sh);
+    CALL(nj, 1e-13, tg_sparse_jacobian(t, sj, x, a), tg_sparse_jacobian(f, fj, x, b));
+    CALL(nj, 1e-13, tg_sparse_jacobian_ws(t, ws, sj, x, a), tg_sparse_jacobian(f, fj, x, b));
+    CALL(nh, 1e-12, tg_sparse_hessian(t, sh, x, w1, a), tg_sparse_hessian(f, fh, x, w1, b));
+    CALL(nh, 1e-12, tg_sparse_hessian_ws(t, ws, sh, x, w1, a), tg_sparse_hessian(f, fh, x, w1, b));
+    tg_sparsity_free(sj);
+    tg_sparsity_free(sh);
+    tg_sparsity_free(fj);
+    tg_sparsity_free(fh);
 #undef CALL
     tg_workspace_free(ws);
     free(a);
