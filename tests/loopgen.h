@@ -421,4 +421,61 @@ outer_free(outer *o)
     free(o->wts);
 }
 
+/* The checker a suite runs on one random outer tape around a loop. */
+typedef void (*outer_check)(const outer *o, tu_rng *r, const char *name);
+
+/* Loops with size-0 blocks: a map with no x (params only), with no
+ * params, with count 0, a scan with no x and no y, with an empty carry,
+ * with 0 steps. */
+TU_UNUSED static void
+each_size0_shape(tu_rng *r, outer_check check)
+{
+    static const int shapes[][6] = {
+        /* scan, count, nc, nx, np, ny */
+        { 0, 5, 0, 0, 2, 1 }, { 0, 6, 0, 2, 0, 2 }, { 1, 7, 2, 0, 1, 0 }, { 1, 4, 0, 1, 1, 1 },
+        { 1, 0, 2, 1, 1, 1 }, { 0, 3, 0, 1, 1, 0 }, { 0, 0, 0, 2, 1, 1 },
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int *sh = shapes[s];
+        lspec *L = random_loop(r, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], 6, NULL);
+        outer o = random_outer(r, L, 4, 2);
+        char name[64];
+        snprintf(name, sizeof name, "size-0 shape %zu", s);
+        check(&o, r, name);
+        outer_free(&o);
+        loop_free(L);
+    }
+}
+
+/* Nested loops: a scan of a body holding a map, a map of a body holding a
+ * scan, a scan in a scan in a map (three levels). */
+TU_UNUSED static void
+each_nesting(tu_rng *r, outer_check check)
+{
+    lspec *inner_map = random_loop(r, 0, 3, 0, 1, 1, 1, 5, NULL);
+    lspec *scan_of_map = random_loop(r, 1, 7, 2, 1, 1, 1, 5, inner_map);
+    outer o1 = random_outer(r, scan_of_map, 5, 2);
+    check(&o1, r, "scan of a map");
+    outer_free(&o1);
+
+    lspec *inner_scan = random_loop(r, 1, 4, 2, 1, 1, 1, 5, NULL);
+    lspec *map_of_scan = random_loop(r, 0, 6, 0, 2, 1, 1, 5, inner_scan);
+    outer o2 = random_outer(r, map_of_scan, 5, 2);
+    check(&o2, r, "map of a scan");
+    outer_free(&o2);
+
+    lspec *lvl3 = random_loop(r, 1, 5, 1, 1, 1, 1, 4, inner_scan);
+    lspec *lvl2 = random_loop(r, 0, 4, 0, 1, 1, 1, 4, lvl3);
+    outer o3 = random_outer(r, lvl2, 4, 2);
+    check(&o3, r, "map of a scan of a scan");
+    outer_free(&o3);
+
+    loop_free(lvl2);
+    loop_free(lvl3);
+    loop_free(map_of_scan);
+    loop_free(inner_scan);
+    loop_free(scan_of_map);
+    loop_free(inner_map);
+}
+
 #endif

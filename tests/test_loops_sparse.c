@@ -420,50 +420,13 @@ Test(loops_sparse, random_scans)
 Test(loops_sparse, size_zero_blocks)
 {
     tu_rng r = { 505 };
-    int shapes[][6] = {
-        /* scan, count, nc, nx, np, ny */
-        { 0, 5, 0, 0, 2, 1 }, { 0, 6, 0, 2, 0, 2 }, { 1, 7, 2, 0, 1, 0 }, { 1, 4, 0, 1, 1, 1 },
-        { 1, 0, 2, 1, 1, 1 }, { 0, 3, 0, 1, 1, 0 }, { 0, 0, 0, 2, 1, 1 },
-    };
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-        int *sh = shapes[s];
-        lspec *L = random_loop(&r, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], 6, NULL);
-        outer o = random_outer(&r, L, 4, 2);
-        char name[64];
-        snprintf(name, sizeof name, "size-0 shape %zu", s);
-        check_outer_sparse(&o, &r, name);
-        outer_free(&o);
-        loop_free(L);
-    }
+    each_size0_shape(&r, check_outer_sparse);
 }
 
 Test(loops_sparse, nested_loops)
 {
     tu_rng r = { 606 };
-    lspec *inner_map = random_loop(&r, 0, 3, 0, 1, 1, 1, 5, NULL);
-    lspec *scan_of_map = random_loop(&r, 1, 6, 2, 1, 1, 1, 5, inner_map);
-    outer o1 = random_outer(&r, scan_of_map, 5, 2);
-    check_outer_sparse(&o1, &r, "scan of a map");
-    outer_free(&o1);
-
-    lspec *inner_scan = random_loop(&r, 1, 4, 2, 1, 1, 1, 5, NULL);
-    lspec *map_of_scan = random_loop(&r, 0, 5, 0, 2, 1, 1, 5, inner_scan);
-    outer o2 = random_outer(&r, map_of_scan, 5, 2);
-    check_outer_sparse(&o2, &r, "map of a scan");
-    outer_free(&o2);
-
-    lspec *lvl3 = random_loop(&r, 1, 4, 1, 1, 1, 1, 4, inner_scan);
-    lspec *lvl2 = random_loop(&r, 0, 3, 0, 1, 1, 1, 4, lvl3);
-    outer o3 = random_outer(&r, lvl2, 4, 2);
-    check_outer_sparse(&o3, &r, "map of a scan of a scan");
-    outer_free(&o3);
-
-    loop_free(lvl2);
-    loop_free(lvl3);
-    loop_free(map_of_scan);
-    loop_free(inner_scan);
-    loop_free(scan_of_map);
-    loop_free(inner_map);
+    each_nesting(&r, check_outer_sparse);
 }
 
 /* Outputs of a loop that reach nothing, or reach the result only
