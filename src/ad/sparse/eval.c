@@ -103,6 +103,30 @@ recover(const tg_sparsity *s, uint32_t g, const uint32_t *ref, const double *lan
     }
 }
 
+/* Group g of the colouring after the value sweep v: one adjoint sweep
+ * (row colouring) or tangent sweep (column colouring) of its lanes, and
+ * the recovery of its entries into out. */
+static void
+sweep_group(const tg_tape *t, const tg_sparsity *s, uint32_t g, const double *v, double *lanes,
+            double *seed, double *out, size_t ld)
+{
+    if (s->by_rows) {
+        memset(lanes, 0, L8 * (size_t)t->n * sizeof *lanes);
+        for (uint32_t i = 0; i < t->nout; i++) {
+            uint32_t c = s->seed_color[i];
+            if (c != UINT32_MAX && c / L8 == g)
+                lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
+        }
+        ad_reverse_lanes(t, v, lanes);
+        recover(s, g, t->in_ref + s->lo, lanes, L8, out, ld);
+    } else {
+        size_t L = group_lanes(s, g);
+        seed_group(s, g, t->nin, L, seed);
+        ad_tangent_n(t, v, seed, lanes, L);
+        recover(s, g, t->out_ref, lanes, L, out, ld);
+    }
+}
+
 /* A tape with loops: the sweeps of xsweep.c in the loop scratch context
  * (the fused value + tangent sweep of fwdtan.inc knows no loops): values,
  * guards, then one tangent or adjoint sweep per group of 8 colours. */
@@ -110,7 +134,6 @@ static tg_status
 jacobian_sweeps_x(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const double *x,
                   double *out, size_t ld, const char *fn)
 {
-    size_t n = t->n, nin = t->nin;
     ad_seeded_layout Ly = ad_layout_seeded(t);
     double *v = AD_F64(w, Ly.v), *lanes = AD_F64(w, Ly.lanes), *seed = AD_F64(w, Ly.seed);
     AD_XBEGIN(w, Ly);
@@ -118,23 +141,8 @@ jacobian_sweeps_x(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, const
     AD_XGUARDS(v);
     if (ld)
         memset(out, 0, (size_t)t->nout * ld * sizeof *out);
-    for (uint32_t g = 0; g < sp_groups(s); g++) {
-        if (s->by_rows) {
-            memset(lanes, 0, L8 * n * sizeof *lanes);
-            for (uint32_t i = 0; i < t->nout; i++) {
-                uint32_t c = s->seed_color[i];
-                if (c != UINT32_MAX && c / L8 == g)
-                    lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
-            }
-            ad_reverse_lanes(t, v, lanes);
-            recover(s, g, t->in_ref + s->lo, lanes, L8, out, ld);
-        } else {
-            size_t L = group_lanes(s, g);
-            seed_group(s, g, nin, L, seed);
-            ad_tangent_n(t, v, seed, lanes, L);
-            recover(s, g, t->out_ref, lanes, L, out, ld);
-        }
-    }
+    for (uint32_t g = 0; g < sp_groups(s); g++)
+        sweep_group(t, s, g, v, lanes, seed, out, ld);
     AD_XEND();
     return TG_OK;
 }
@@ -151,7 +159,7 @@ sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, cons
         return st;
     if (ld)
         memset(out, 0, (size_t)t->nout * ld * sizeof *out);
-    size_t n = t->n, nin = t->nin;
+    size_t nin = t->nin;
     ad_seeded_layout Ly = ad_layout_seeded(t);
     double *v = AD_F64(w, Ly.v), *lanes = AD_F64(w, Ly.lanes), *seed = AD_F64(w, Ly.seed);
     uint32_t G = sp_groups(s);
@@ -163,23 +171,8 @@ sp_jacobian_sweeps(const tg_tape *t, const tg_sparsity *s, tg_workspace *w, cons
     } else {
         ad_forward_one(t, x, v);
     }
-    for (uint32_t g = s->by_rows ? 0 : 1; g < G; g++) {
-        if (s->by_rows) {
-            memset(lanes, 0, L8 * n * sizeof *lanes);
-            for (uint32_t i = 0; i < t->nout; i++) {
-                uint32_t c = s->seed_color[i];
-                if (c != UINT32_MAX && c / L8 == g)
-                    lanes[(size_t)t->out_ref[i] * L8 + c % L8] += 1.0;
-            }
-            ad_reverse_lanes(t, v, lanes);
-            recover(s, g, t->in_ref + s->lo, lanes, L8, out, ld);
-        } else {
-            size_t L = group_lanes(s, g);
-            seed_group(s, g, nin, L, seed);
-            ad_tangent_n(t, v, seed, lanes, L);
-            recover(s, g, t->out_ref, lanes, L, out, ld);
-        }
-    }
+    for (uint32_t g = s->by_rows ? 0 : 1; g < G; g++)
+        sweep_group(t, s, g, v, lanes, seed, out, ld);
     return TG_OK;
 }
 
