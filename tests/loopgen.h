@@ -478,4 +478,44 @@ each_nesting(tu_rng *r, outer_check check)
     loop_free(inner_map);
 }
 
+/* Random maps: trial 0 has count 0, every fourth no x; up to maxcount
+ * applications, 0-2 params, 1-2 ys per application. */
+TU_UNUSED static void
+random_map_trials(tu_rng *r, int trials, int maxcount, outer_check check)
+{
+    for (int trial = 0; trial < trials; trial++) {
+        int nx = (int)tu_rng_below(r, 3) + (trial % 4 == 3 ? 0 : 1);
+        int np = (int)tu_rng_below(r, 3), ny = 1 + (int)tu_rng_below(r, 2);
+        int count = trial == 0 ? 0 : 1 + (int)tu_rng_below(r, (size_t)maxcount);
+        lspec *L = random_loop(r, 0, count, 0, nx, np, ny, 4 + (int)tu_rng_below(r, 8), NULL);
+        outer o = random_outer(r, L, 3 + (int)tu_rng_below(r, 5), 1 + (int)tu_rng_below(r, 3));
+        char name[64];
+        snprintf(name, sizeof name, "map trial %d (count %d, nx %d, np %d, ny %d)", trial, count,
+                 nx, np, ny);
+        check(&o, r, name);
+        outer_free(&o);
+        loop_free(L);
+    }
+}
+
+/* Random scans: trials 0 and 1 have 0 and 1 steps, then up to
+ * maxsteps + 1; 1-3 carries, 0-2 xs and params, 0-1 ys per step. */
+TU_UNUSED static void
+random_scan_trials(tu_rng *r, int trials, int maxsteps, outer_check check)
+{
+    for (int trial = 0; trial < trials; trial++) {
+        int nc = 1 + (int)tu_rng_below(r, 3), nx = (int)tu_rng_below(r, 3);
+        int np = (int)tu_rng_below(r, 3), ny = (int)tu_rng_below(r, 2);
+        int steps = trial == 0 ? 0 : trial == 1 ? 1 : 2 + (int)tu_rng_below(r, (size_t)maxsteps);
+        lspec *L = random_loop(r, 1, steps, nc, nx, np, ny, 4 + (int)tu_rng_below(r, 8), NULL);
+        outer o = random_outer(r, L, 3 + (int)tu_rng_below(r, 4), 1 + (int)tu_rng_below(r, 3));
+        char name[80];
+        snprintf(name, sizeof name, "scan trial %d (steps %d, nc %d, nx %d, np %d, ny %d)", trial,
+                 steps, nc, nx, np, ny);
+        check(&o, r, name);
+        outer_free(&o);
+        loop_free(L);
+    }
+}
+
 #endif

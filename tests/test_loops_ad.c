@@ -194,19 +194,7 @@ check_outer(const outer *o, tu_rng *r, const char *name)
 Test(loops_ad, random_maps)
 {
     tu_rng r = { 11 };
-    for (int trial = 0; trial < 12; trial++) {
-        int nx = (int)tu_rng_below(&r, 3) + (trial % 4 == 3 ? 0 : 1);
-        int np = (int)tu_rng_below(&r, 3), ny = 1 + (int)tu_rng_below(&r, 2);
-        int count = trial == 0 ? 0 : 1 + (int)tu_rng_below(&r, 19);
-        lspec *L = random_loop(&r, 0, count, 0, nx, np, ny, 4 + (int)tu_rng_below(&r, 8), NULL);
-        outer o = random_outer(&r, L, 3 + (int)tu_rng_below(&r, 5), 1 + (int)tu_rng_below(&r, 3));
-        char name[64];
-        snprintf(name, sizeof name, "map trial %d (count %d, nx %d, np %d, ny %d)", trial, count,
-                 nx, np, ny);
-        check_outer(&o, &r, name);
-        outer_free(&o);
-        loop_free(L);
-    }
+    random_map_trials(&r, 12, 19, check_outer);
 }
 
 /* Maps long enough for the wide chunks of the sweeps (64 applications per
@@ -235,19 +223,7 @@ Test(loops_ad, wide_maps)
 Test(loops_ad, random_scans)
 {
     tu_rng r = { 23 };
-    for (int trial = 0; trial < 10; trial++) {
-        int nc = 1 + (int)tu_rng_below(&r, 3), nx = (int)tu_rng_below(&r, 3);
-        int np = (int)tu_rng_below(&r, 3), ny = (int)tu_rng_below(&r, 2);
-        int steps = trial == 0 ? 0 : trial == 1 ? 1 : 2 + (int)tu_rng_below(&r, 24);
-        lspec *L = random_loop(&r, 1, steps, nc, nx, np, ny, 4 + (int)tu_rng_below(&r, 8), NULL);
-        outer o = random_outer(&r, L, 3 + (int)tu_rng_below(&r, 4), 1 + (int)tu_rng_below(&r, 3));
-        char name[80];
-        snprintf(name, sizeof name, "scan trial %d (steps %d, nc %d, nx %d, np %d, ny %d)", trial,
-                 steps, nc, nx, np, ny);
-        check_outer(&o, &r, name);
-        outer_free(&o);
-        loop_free(L);
-    }
+    random_scan_trials(&r, 10, 24, check_outer);
 }
 
 Test(loops_ad, size_zero_blocks)

@@ -384,37 +384,13 @@ Test(loops_sparse, lorenz_scan)
 Test(loops_sparse, random_maps)
 {
     tu_rng r = { 303 };
-    for (int trial = 0; trial < 10; trial++) {
-        int nx = (int)tu_rng_below(&r, 3) + (trial % 4 == 3 ? 0 : 1);
-        int np = (int)tu_rng_below(&r, 3), ny = 1 + (int)tu_rng_below(&r, 2);
-        int count = trial == 0 ? 0 : 1 + (int)tu_rng_below(&r, 12);
-        lspec *L = random_loop(&r, 0, count, 0, nx, np, ny, 4 + (int)tu_rng_below(&r, 8), NULL);
-        outer o = random_outer(&r, L, 3 + (int)tu_rng_below(&r, 5), 1 + (int)tu_rng_below(&r, 3));
-        char name[64];
-        snprintf(name, sizeof name, "map trial %d (count %d, nx %d, np %d, ny %d)", trial, count,
-                 nx, np, ny);
-        check_outer_sparse(&o, &r, name);
-        outer_free(&o);
-        loop_free(L);
-    }
+    random_map_trials(&r, 10, 12, check_outer_sparse);
 }
 
 Test(loops_sparse, random_scans)
 {
     tu_rng r = { 404 };
-    for (int trial = 0; trial < 10; trial++) {
-        int nc = 1 + (int)tu_rng_below(&r, 3), nx = (int)tu_rng_below(&r, 3);
-        int np = (int)tu_rng_below(&r, 3), ny = (int)tu_rng_below(&r, 2);
-        int steps = trial == 0 ? 0 : trial == 1 ? 1 : 2 + (int)tu_rng_below(&r, 12);
-        lspec *L = random_loop(&r, 1, steps, nc, nx, np, ny, 4 + (int)tu_rng_below(&r, 8), NULL);
-        outer o = random_outer(&r, L, 3 + (int)tu_rng_below(&r, 4), 1 + (int)tu_rng_below(&r, 3));
-        char name[80];
-        snprintf(name, sizeof name, "scan trial %d (steps %d, nc %d, nx %d, np %d, ny %d)", trial,
-                 steps, nc, nx, np, ny);
-        check_outer_sparse(&o, &r, name);
-        outer_free(&o);
-        loop_free(L);
-    }
+    random_scan_trials(&r, 10, 12, check_outer_sparse);
 }
 
 Test(loops_sparse, size_zero_blocks)
