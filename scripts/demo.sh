@@ -27,7 +27,10 @@ ipopt=1
 [[ ${TG_DEMO_IPOPT:-1} == 0 ]] && ipopt=0
 for a in "$@"; do [[ $a == --no-ipopt ]] && ipopt=0; done
 if [[ $ipopt -eq 1 ]]; then
-    if cmake --build build --target help | grep -q 'ipopt_nlp'; then
+    # the whole target list first: `| grep -q` would stop reading at the
+    # match, and the generator's SIGPIPE then fails the pipe (pipefail)
+    targets=$(cmake --build build --target help)
+    if grep -q 'ipopt_nlp' <<<"$targets"; then
         cmake --build build -j"${TG_JOBS:-2}" --target ipopt_nlp
     else
         echo "demo: Ipopt was not found by CMake (Debian coinor-libipopt-dev); the Ipopt part is skipped"
